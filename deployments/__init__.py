@@ -1,0 +1,1 @@
+"""Deployments: schedules and work pools, in the company's time zone."""

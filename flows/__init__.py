@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only, one public flow per module; each takes ``as_of``."""

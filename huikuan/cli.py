@@ -1,0 +1,245 @@
+"""The ``huikuan`` command: set up the ledger, import, record, look."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterable
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy import inspect
+
+from huikuan import records
+from huikuan.db import engine_for, session_scope
+from huikuan.importer import ImportFailed, import_files
+from huikuan.migrate import is_current, upgrade
+from huikuan.settings import get_settings
+from huikuan.views import customer_view, import_summary_view, portfolio_view, stdout_console
+from models.enums import Channel, ContactResult, Excuse
+
+T = TypeVar("T")
+
+app = typer.Typer(help="huikuan (回款): receivables and collections over your ledger.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
+customers_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
+contact_app = typer.Typer(help="Record contacts with customers.", no_args_is_help=True)
+dispute_app = typer.Typer(help="Open and resolve disputes on invoices (异议).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(customers_app, name="customers")
+app.add_typer(contact_app, name="contact")
+app.add_typer(dispute_app, name="dispute")
+
+out = stdout_console()
+err = Console(stderr=True)
+
+AsOf = Annotated[Optional[str], typer.Option("--as-of", help="The day to look at, YYYY-MM-DD (default: today in the company's time zone).")]
+On = Annotated[Optional[str], typer.Option("--on", help="The day it happened, YYYY-MM-DD (default: today).")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def parse_day(value: str | None, option: str) -> dt.date:
+    if value is None:
+        return get_settings().today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option} {value!r} is not a date; write YYYY-MM-DD") from None
+
+
+def parse_amount(value: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise fail(f"--amount {value!r} is not an amount; write a number such as 1234.50") from None
+    if amount != amount.quantize(Decimal("0.01")):
+        raise fail(f"--amount {value} has more than 2 decimal places")
+    return amount
+
+
+def ensure_ledger() -> None:
+    """Create the schema of a new, empty ledger; refuse to work on an outdated one."""
+    engine = engine_for()
+    if not inspect(engine).get_table_names():
+        upgrade(engine)
+    elif not is_current(engine):
+        raise fail(f"the ledger at {engine.url.render_as_string(hide_password=True)} needs a migration: run `huikuan db upgrade`")
+
+
+@contextmanager
+def progress_bar():
+    """A ``track(items, description)`` that shows progress on a terminal, and nothing elsewhere."""
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    )
+
+    def track(items: Iterable[T], description: str) -> Iterable[T]:
+        total = len(items) if hasattr(items, "__len__") else None
+        return progress.track(items, total=total, description=description)
+
+    with progress:
+        yield track
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the ledger's tables to the current version."""
+    engine = engine_for()
+    upgrade(engine)
+    out.print(f"ledger {engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@app.command("import")
+def import_command(
+    customers: Annotated[Optional[Path], typer.Option(help="customers file (CSV or XLSX)")] = None,
+    invoices: Annotated[Optional[Path], typer.Option(help="invoices file")] = None,
+    payments: Annotated[Optional[Path], typer.Option(help="payments file")] = None,
+    charges: Annotated[Optional[Path], typer.Option(help="charges file (deliveries to be billed)")] = None,
+    update: Annotated[bool, typer.Option("--update", help="allow changing rows already in the ledger")] = False,
+) -> None:
+    """Import files in one transaction: any bad row and nothing is written (exit status 2)."""
+    files = {k: v for k, v in (("customers", customers), ("invoices", invoices), ("payments", payments), ("charges", charges)) if v}
+    if not files:
+        raise fail("name at least one file: --customers, --invoices, --payments or --charges")
+    ensure_ledger()
+    try:
+        with progress_bar() as track, session_scope() as session:
+            summary = import_files(session, files, update_existing=update, track=track)
+    except ImportFailed as failed:
+        for problem in failed.problems:
+            print(problem, file=sys.stderr)
+        err.print(f"[red]{len(failed.problems)} problem(s): nothing was imported.[/]")
+        raise typer.Exit(2) from None
+    out.print(import_summary_view(summary))
+
+
+@app.command("demo")
+def demo_command(
+    customers: Annotated[int, typer.Option(min=1, help="how many customers")] = 200,
+    as_of: AsOf = None,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same portfolio")] = 2026,
+    directory: Annotated[Optional[Path], typer.Option("--dir", help="where the import files are written")] = None,
+) -> None:
+    """Generate a realistic demo portfolio and load it through the importer into an empty ledger."""
+    from huikuan.demo import load_demo
+
+    day = parse_day(as_of, "--as-of")
+    ensure_ledger()
+    target = directory or get_settings().data_dir / "demo"
+    try:
+        with progress_bar() as track, session_scope() as session:
+            loaded = load_demo(session, target, customers=customers, as_of=day, seed=seed, track=track)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    out.print(import_summary_view(loaded.summary))
+    out.print(f"{loaded.events} promises, disputes and contacts recorded; import files in {target}")
+
+
+@app.command("start")
+def start_command(
+    customers: Annotated[int, typer.Option(min=1, help="demo size when the ledger is empty")] = 200,
+    as_of: AsOf = None,
+) -> None:
+    """The main job on the embedded default: set up the ledger, load the demo if empty, show the portfolio."""
+    from huikuan.demo import ledger_is_empty, load_demo
+    from huikuan.portfolio import portfolio
+
+    day = parse_day(as_of, "--as-of")
+    ensure_ledger()
+    with progress_bar() as track, session_scope() as session:
+        if ledger_is_empty(session):
+            out.print(f"The ledger is empty: loading a demo portfolio of {customers} customers as of {day}.")
+            loaded = load_demo(session, get_settings().data_dir / "demo", customers=customers, as_of=day, track=track)
+            out.print(import_summary_view(loaded.summary))
+    with session_scope() as session:
+        out.print(portfolio_view(portfolio(session, day)))
+
+
+@app.command("portfolio")
+def portfolio_command(as_of: AsOf = None, oldest: Annotated[int, typer.Option(help="how many of the oldest debts")] = 10) -> None:
+    """Customers, open amounts by age and the oldest debts."""
+    from huikuan.portfolio import portfolio
+
+    ensure_ledger()
+    with session_scope() as session:
+        out.print(portfolio_view(portfolio(session, parse_day(as_of, "--as-of"), oldest=oldest)))
+
+
+@customers_app.command("show")
+def customers_show(customer_id: str, as_of: AsOf = None) -> None:
+    """One customer: balance, open invoices with their ages, status, promises, recent contacts."""
+    from huikuan.portfolio import customer_file
+
+    ensure_ledger()
+    with session_scope() as session:
+        try:
+            out.print(customer_view(customer_file(session, customer_id, parse_day(as_of, "--as-of"))))
+        except records.LedgerError as exc:
+            raise fail(str(exc)) from None
+
+
+@contact_app.command("log")
+def contact_log(
+    customer_id: str,
+    channel: Annotated[Channel, typer.Option(help="how the customer was contacted")],
+    result: Annotated[ContactResult, typer.Option(help="what came of it")],
+    note: Annotated[Optional[str], typer.Option(help="what was said")] = None,
+    excuse: Annotated[Optional[Excuse], typer.Option(help="the excuse given: duo 躲, la 拉, lai 赖, tuo 拖, tui 推, mo 磨")] = None,
+    person: Annotated[Optional[str], typer.Option(help="the person reached")] = None,
+    on: On = None,
+) -> None:
+    """Record a call, email or visit and its result."""
+    _record(lambda s: records.log_contact(s, customer_id, channel=channel, result=result, on=parse_day(on, "--on"), note=note, excuse=excuse, person=person))
+    out.print(f"contact with {customer_id} recorded")
+
+
+@app.command("promise")
+def promise_command(
+    customer_id: str,
+    amount: Annotated[str, typer.Option(help="the amount promised")],
+    by: Annotated[str, typer.Option(help="the date promised, YYYY-MM-DD")],
+    invoices: Annotated[Optional[str], typer.Option(help="invoice ids joined by ';' (default: all open ones)")] = None,
+    on: On = None,
+) -> None:
+    """Record a promise to pay (还款承诺): a specific amount by a specific date."""
+    ids = [i.strip() for i in (invoices or "").split(";") if i.strip()]
+    money, day, promised = parse_amount(amount), parse_day(on, "--on"), parse_day(by, "--by")
+    _record(lambda s: records.record_promise(s, customer_id, amount=money, by=promised, on=day, invoices=ids))
+    out.print(f"promise of {money} by {promised} recorded for {customer_id}")
+
+
+@dispute_app.command("open")
+def dispute_open(invoice_id: str, reason: Annotated[str, typer.Option(help="what the customer objects to")], on: On = None) -> None:
+    """Open a dispute: dunning on the invoice pauses until it is resolved."""
+    _record(lambda s: records.open_dispute(s, invoice_id, reason=reason, on=parse_day(on, "--on")))
+    out.print(f"dispute opened on {invoice_id}")
+
+
+@dispute_app.command("resolve")
+def dispute_resolve(invoice_id: str, resolution: Annotated[Optional[str], typer.Option(help="how it was settled")] = None, on: On = None) -> None:
+    """Resolve the invoice's open dispute; its steps resume."""
+    _record(lambda s: records.resolve_dispute(s, invoice_id, on=parse_day(on, "--on"), resolution=resolution))
+    out.print(f"dispute on {invoice_id} resolved")
+
+
+def _record(action) -> None:
+    ensure_ledger()
+    try:
+        with session_scope() as session:
+            action(session)
+    except records.LedgerError as exc:
+        raise fail(str(exc)) from None
+
+
+if __name__ == "__main__":
+    app()

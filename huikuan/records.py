@@ -1,0 +1,147 @@
+"""Recording what happened: contacts, promises to pay, disputes (CONTRACT.md).
+
+Each function checks its input against the ledger and raises `LedgerError` with
+a sentence a collector understands; the caller's transaction makes it atomic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.enums import Channel, ContactResult, Excuse
+from models.ledger import Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise, PromiseInvoice
+from models.money import ZERO, to_money
+
+
+class LedgerError(ValueError):
+    """A request the ledger refuses, with the reason in words."""
+
+
+def get_customer(session: Session, customer_id: str) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise LedgerError(f"unknown customer {customer_id}")
+    return customer
+
+
+def get_invoice(session: Session, invoice_id: str) -> Invoice:
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        raise LedgerError(f"unknown invoice {invoice_id}")
+    return invoice
+
+
+def open_amounts(session: Session, customer_id: str, as_of: dt.date | None = None) -> dict[str, Decimal]:
+    """Invoice id -> amount still open, counting payments received up to ``as_of``."""
+    paid = select(Allocation.invoice_id, func.sum(Allocation.amount).label("paid")).join(Payment)
+    if as_of is not None:
+        paid = paid.where(Payment.received_on <= as_of)
+    paid = paid.where(Payment.customer_id == customer_id).group_by(Allocation.invoice_id).subquery()
+    query = (
+        select(Invoice.invoice_id, Invoice.amount, paid.c.paid)
+        .outerjoin(paid, paid.c.invoice_id == Invoice.invoice_id)
+        .where(Invoice.customer_id == customer_id)
+        .order_by(Invoice.due_on, Invoice.invoice_id)
+    )
+    if as_of is not None:
+        query = query.where(Invoice.issued_on <= as_of)
+    amounts = {invoice_id: amount - (paid_amount or ZERO) for invoice_id, amount, paid_amount in session.execute(query)}
+    return {invoice_id: amount for invoice_id, amount in amounts.items() if amount > 0}
+
+
+def log_contact(
+    session: Session,
+    customer_id: str,
+    *,
+    channel: Channel,
+    result: ContactResult,
+    on: dt.date,
+    note: str | None = None,
+    person: str | None = None,
+    excuse: Excuse | None = None,
+    next_step: str | None = None,
+    recorded_by: str | None = None,
+) -> ContactLog:
+    """Record one contact with the customer (电话, 邮件, 上门)."""
+    customer = get_customer(session, customer_id)
+    entry = ContactLog(
+        customer_id=customer.customer_id, contacted_on=on, channel=Channel(channel), result=ContactResult(result),
+        note=note, person=person, excuse=Excuse(excuse) if excuse else None, next_step=next_step, recorded_by=recorded_by,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def record_promise(
+    session: Session,
+    customer_id: str,
+    *,
+    amount: Decimal,
+    by: dt.date,
+    on: dt.date,
+    invoices: Sequence[str] = (),
+    note: str | None = None,
+) -> Promise:
+    """Record a promise to pay ``amount`` by ``by``, covering ``invoices`` (default: all open ones)."""
+    get_customer(session, customer_id)
+    amount = to_money(amount)
+    if amount <= 0:
+        raise LedgerError(f"a promise needs an amount above 0, not {amount}")
+    if by < on:
+        raise LedgerError(f"the promised date {by} is before the day the promise was made ({on})")
+    still_open = open_amounts(session, customer_id, on)
+    covered = list(dict.fromkeys(invoices)) or list(still_open)
+    if not covered:
+        raise LedgerError(f"customer {customer_id} has no open invoice on {on} to promise payment for")
+    for invoice_id in covered:
+        invoice = get_invoice(session, invoice_id)
+        if invoice.customer_id != customer_id:
+            raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
+        if invoice_id not in still_open:
+            raise LedgerError(f"invoice {invoice_id} has nothing open on {on}")
+    owed = sum((still_open[i] for i in covered), ZERO)
+    if amount > owed:
+        raise LedgerError(f"the promise of {amount} is more than the {owed} open on {', '.join(covered)}")
+    promise = Promise(customer_id=customer_id, made_on=on, amount=amount, due_on=by, note=note)
+    promise.invoices = [PromiseInvoice(invoice_id=i) for i in covered]
+    session.add(promise)
+    session.flush()
+    return promise
+
+
+def open_dispute(session: Session, invoice_id: str, *, reason: str, on: dt.date) -> Dispute:
+    """Open a dispute (异议) on an invoice: dunning on it pauses until it is resolved."""
+    get_invoice(session, invoice_id)
+    if not reason.strip():
+        raise LedgerError("a dispute needs a reason")
+    current = _open_dispute(session, invoice_id)
+    if current is not None:
+        raise LedgerError(f"invoice {invoice_id} is already under dispute since {current.opened_on}: {current.reason}")
+    dispute = Dispute(invoice_id=invoice_id, opened_on=on, reason=reason.strip())
+    session.add(dispute)
+    session.flush()
+    return dispute
+
+
+def resolve_dispute(session: Session, invoice_id: str, *, on: dt.date, resolution: str | None = None) -> Dispute:
+    """Close the invoice's open dispute; its steps resume."""
+    get_invoice(session, invoice_id)
+    dispute = _open_dispute(session, invoice_id)
+    if dispute is None:
+        raise LedgerError(f"invoice {invoice_id} has no open dispute")
+    if on < dispute.opened_on:
+        raise LedgerError(f"{on} is before the dispute was opened ({dispute.opened_on})")
+    dispute.resolved_on = on
+    dispute.resolution = resolution
+    session.flush()
+    return dispute
+
+
+def _open_dispute(session: Session, invoice_id: str) -> Dispute | None:
+    return session.scalar(select(Dispute).where(Dispute.invoice_id == invoice_id, Dispute.resolved_on.is_(None)))

@@ -1,0 +1,134 @@
+"""Read an import file (CSV or XLSX) into a header and rows of text cells.
+
+Every cell comes back as a stripped string, whatever the file format stored, so
+the row rules of `models.import_rows` see one kind of input. Problems that make
+a whole file unreadable raise `UnreadableFile` with the row where they start.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+
+
+class UnreadableFile(Exception):
+    def __init__(self, row: int, message: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.message = message
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]  # (row number with the header as row 1, cells)
+
+
+def read_table(path: Path) -> Table:
+    """The header and the rows of ``path``; blank rows are skipped but keep their numbers."""
+    if not path.is_file():
+        raise UnreadableFile(1, "file not found" if not path.exists() else "is not a file")
+    if path.suffix.lower() in XLSX_SUFFIXES:
+        return _read_xlsx(path)
+    return _read_csv(path)
+
+
+def _read_csv(path: Path) -> Table:
+    data = path.read_bytes()
+    if data.startswith(b"PK\x03\x04"):
+        raise UnreadableFile(1, "this is an Excel workbook, not CSV: name it .xlsx or save it as CSV UTF-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableFile(1, "the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8'")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        row = data.count(b"\n", 0, exc.start) + 1
+        raise UnreadableFile(row, f"not UTF-8 text ({_guess_encoding(data)}); save the file as 'CSV UTF-8' and import it again") from None
+    if "\x00" in text:
+        raise UnreadableFile(text.count("\n", 0, text.index("\x00")) + 1, "the file contains NUL bytes; it is not a text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        raise UnreadableFile(1, f"the header row is not valid CSV: {exc}") from None
+    if not any(cell.strip() for cell in header):
+        raise UnreadableFile(1, "the file is empty or its first row (the header) is blank")
+    return Table([cell.strip() for cell in header], _csv_rows(reader))
+
+
+def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
+    number = 1
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise UnreadableFile(number, f"not valid CSV: {exc}") from None
+        stripped = [cell.strip() for cell in cells]
+        if any(stripped):
+            yield number, stripped
+
+
+def _guess_encoding(data: bytes) -> str:
+    try:
+        data.decode("gb18030")
+    except UnicodeDecodeError:
+        return "the encoding is unknown"
+    return "it looks like GBK/GB18030, as Excel saves CSV on a Chinese Windows"
+
+
+def _read_xlsx(path: Path) -> Table:
+    from openpyxl import load_workbook  # imported here: it is slow to import and only XLSX needs it
+    from openpyxl.utils.exceptions import InvalidFileException
+    from zipfile import BadZipFile
+
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            raise UnreadableFile(1, "this is not an Excel workbook (a text or CSV file?): name it .csv, or save it from Excel as .xlsx")
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, BadZipFile, KeyError, OSError):
+        raise UnreadableFile(1, "the workbook is damaged or not in .xlsx format; save it again from Excel as .xlsx") from None
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    header_cells = next(rows, None)
+    if header_cells is None or not any(_cell_text(c) for c in header_cells):
+        workbook.close()
+        raise UnreadableFile(1, "the first sheet is empty or its first row (the header) is blank")
+    header = [_cell_text(c) for c in header_cells]
+    while header and header[-1] == "":
+        header.pop()  # Excel reports formatted but empty columns at the right
+
+    def body() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for number, cells in enumerate(rows, start=2):
+                texts = [_cell_text(c) for c in cells]
+                if any(texts):
+                    yield number, texts
+        finally:
+            workbook.close()
+
+    return Table(header, body())
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Whole numbers lose their ".0" (ids typed as numbers); others keep their shortest exact form.
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return str(value).strip()

@@ -1,0 +1,251 @@
+"""What a valid import row is (CONTRACT.md, "Import files"), as pure functions.
+
+Each file kind has required and optional columns; each cell is parsed by a small
+function that raises `ValueError` with a message a finance clerk understands.
+Cross-row and ledger checks (duplicates, unknown customers, over-payment) live in
+the importer, which knows the other files and the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from models.enums import Locale, Segment, Settlement
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_OTHER_DATE = re.compile(r"(\d{4})[/.年](\d{1,2})[/.月](\d{1,2})日?|(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}([,，]\d{3})+(\.\d*)?")
+_CURRENCY_MARKS = re.compile(r"[¥￥$€元]|RMB|CNY|USD", re.IGNORECASE)
+_EMAIL = re.compile(r"[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+")
+_ID_FORBIDDEN = re.compile(r"[;\s]")
+_LARGEST_AMOUNT = Decimal(10) ** 16  # NUMERIC(18, 2)
+
+
+def parse_id(value: str) -> str:
+    if len(value) > 64:
+        raise ValueError(f"is {len(value)} characters long; ids have at most 64")
+    if _ID_FORBIDDEN.search(value):
+        raise ValueError(f"{value!r} contains a space or ';', which ids may not contain")
+    return value
+
+
+def parse_text(max_length: int) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if len(value) > max_length:
+            raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
+        return value
+
+    return parse
+
+
+def parse_email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def parse_amount(value: str, *, allow_zero: bool = False) -> Decimal:
+    """A decimal with at most 2 places, e.g. ``1234.50``: no separators, no symbols."""
+    if _CURRENCY_MARKS.search(value):
+        raise ValueError(f"{value!r} has a currency sign or name; write the number only, e.g. 1234.50")
+    if _THOUSANDS.fullmatch(value):
+        plain = re.sub(r"[,，]", "", value)
+        raise ValueError(f"{value!r} has a thousands separator; write {plain}")
+    if re.search(r"[eE]", value):
+        raise ValueError(f"{value!r} is in scientific notation (a spreadsheet shortened it); format the column as a number with 2 decimals")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not an amount; write a number such as 1234.50") from None
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not an amount; write a number such as 1234.50")
+    if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(f"{value} has more than 2 decimal places")
+    if abs(amount) >= _LARGEST_AMOUNT:
+        raise ValueError(f"{value} is too large for an amount")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValueError(f"{value} must be more than 0" if not allow_zero else f"{value} may not be negative")
+    return amount.quantize(Decimal("0.01"))
+
+
+def parse_limit(value: str) -> Decimal:
+    return parse_amount(value, allow_zero=True)
+
+
+def parse_date(value: str) -> dt.date:
+    """An ISO date ``YYYY-MM-DD``; other spellings get a hint with the ISO form."""
+    if _ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a date of the calendar") from None
+    match = _OTHER_DATE.fullmatch(value)
+    if match:
+        year, month, day = (match[1], match[2], match[3]) if match[1] else (match[6], match[5], match[4])
+        hint = f"{int(year):04d}-{int(month):02d}-{int(day):02d}" if match[1] else "YYYY-MM-DD"
+        raise ValueError(f"{value!r} is not written YYYY-MM-DD; write {hint}")
+    if value.isdigit() and 20000 <= int(value) <= 80000:
+        as_date = dt.date(1899, 12, 30) + dt.timedelta(days=int(value))
+        raise ValueError(f"{value!r} looks like a spreadsheet date number ({as_date}); format the column as a date YYYY-MM-DD")
+    raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
+
+
+def parse_days(value: str) -> int:
+    if not value.isdigit() or int(value) > 3650:
+        raise ValueError(f"{value!r} is not a number of days between 0 and 3650")
+    return int(value)
+
+
+def parse_choice(choices: type) -> Callable[[str], str]:
+    allowed = [member.value for member in choices]
+
+    def parse(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def parse_code(length: int, what: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if len(value) != length or not value.isascii() or not value.isalpha():
+            raise ValueError(f"{value!r} is not a {length}-letter {what} code")
+        return value.upper()
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    parse: Callable[[str], Any]
+    required: bool = True
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One import file: its columns and which of them is the row's id."""
+
+    name: str
+    id_column: str
+    columns: tuple[Column, ...]
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    @property
+    def optional(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if not c.required)
+
+    def parse_row(self, cells: Mapping[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """Parse one row's cells; returns the values and a (column, message) per problem.
+
+        Absent or empty optional cells take their default; an empty required
+        cell is a problem.
+        """
+        values: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for column in self.columns:
+            raw = cells.get(column.name, "")
+            if raw == "":
+                if column.required:
+                    problems.append((column.name, "is empty; a value is required"))
+                values[column.name] = column.default
+                continue
+            try:
+                values[column.name] = column.parse(raw)
+            except ValueError as exc:
+                problems.append((column.name, str(exc)))
+        return values, problems
+
+
+CUSTOMERS = FileKind(
+    "customers",
+    "customer_id",
+    (
+        Column("customer_id", parse_id),
+        Column("name", parse_text(200)),
+        Column("email", parse_email),
+        Column("phone", parse_text(50)),
+        Column("contact_name", parse_text(100)),
+        Column("contact_title", parse_text(100), required=False),
+        Column("locale", parse_choice(Locale), required=False, default=Locale.zh_CN.value),
+        Column("country", parse_code(2, "country"), required=False, default="CN"),
+        Column("settlement", parse_choice(Settlement), required=False, default=Settlement.monthly_statement.value),
+        Column("payment_terms_days", parse_days, required=False, default=30),
+        Column("credit_limit", parse_limit, required=False),
+        Column("segment", parse_choice(Segment), required=False, default=Segment.ordinary.value),
+        Column("currency", parse_code(3, "currency"), required=False, default="CNY"),
+        Column("collector", parse_id, required=False),
+    ),
+)
+
+INVOICES = FileKind(
+    "invoices",
+    "invoice_id",
+    (
+        Column("invoice_id", parse_id),
+        Column("customer_id", parse_id),
+        Column("issued_on", parse_date),
+        Column("due_on", parse_date),
+        Column("amount", parse_amount),
+        Column("currency", parse_code(3, "currency"), required=False),
+    ),
+)
+
+PAYMENTS = FileKind(
+    "payments",
+    "payment_id",
+    (
+        Column("payment_id", parse_id),
+        Column("customer_id", parse_id),
+        Column("received_on", parse_date),
+        Column("amount", parse_amount),
+        Column("invoice_id", parse_id, required=False),
+    ),
+)
+
+CHARGES = FileKind(
+    "charges",
+    "charge_id",
+    (
+        Column("charge_id", parse_id),
+        Column("customer_id", parse_id),
+        Column("delivered_on", parse_date),
+        Column("amount", parse_amount),
+        Column("description", parse_text(300), required=False),
+        Column("receipt_received_on", parse_date, required=False),
+    ),
+)
+
+FILE_KINDS: dict[str, FileKind] = {kind.name: kind for kind in (CUSTOMERS, INVOICES, PAYMENTS, CHARGES)}
+
+
+def check_header(kind: FileKind, header: list[str]) -> list[tuple[str, str]]:
+    """Problems with a header row, as (column, message): unknown, missing, repeated."""
+    problems: list[tuple[str, str]] = []
+    known = {c.name for c in kind.columns}
+    if len(header) == 1 and re.search(r"[;\t|]", header[0]):
+        sep = {";": "';'", "\t": "tabs", "|": "'|'"}[re.search(r"[;\t|]", header[0])[0]]
+        return [(header[0][:40], f"columns are separated by {sep}; save the file with commas (CSV)")]
+    seen: set[str] = set()
+    for name in header:
+        if name == "":
+            problems.append(("-", "a column has no name in the header row"))
+        elif name in seen:
+            problems.append((name, "column appears twice in the header row"))
+        elif name not in known:
+            problems.append((name, f"unknown column in a {kind.name} file; its columns are: {', '.join(c.name for c in kind.columns)}"))
+        seen.add(name)
+    for name in kind.required:
+        if name not in seen:
+            problems.append((name, "required column is missing from the header row"))
+    return problems

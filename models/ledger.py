@@ -1,0 +1,284 @@
+"""The ledger: customers, billing, money received, and everything done about it.
+
+Natural ids from the import files (customer_id, invoice_id, ...) are primary
+keys, so re-importing a file finds the same rows. Amounts are `Money`
+(Decimal), datetimes are aware; dates that a person names are `*_on` dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import AwareDateTime, Base
+from models.enums import (
+    ActionState,
+    ApprovalState,
+    Channel,
+    ContactResult,
+    CustomerStatus,
+    Excuse,
+    Locale,
+    Segment,
+    Settlement,
+    StatementState,
+)
+
+
+def _enum(cls) -> Enum:
+    """A portable enum column: VARCHAR plus a CHECK constraint, no native type."""
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        name=cls.__name__.lower(),
+    )
+
+
+def _created_at() -> Mapped[dt.datetime]:
+    return mapped_column(AwareDateTime(), server_default=func.current_timestamp())
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[Locale] = mapped_column(_enum(Locale), default=Locale.zh_CN)
+    country: Mapped[str] = mapped_column(String(2), default="CN")
+    settlement: Mapped[Settlement] = mapped_column(_enum(Settlement), default=Settlement.monthly_statement)
+    payment_terms_days: Mapped[int] = mapped_column(default=30)
+    credit_limit: Mapped[Decimal | None]
+    segment: Mapped[Segment] = mapped_column(_enum(Segment), default=Segment.ordinary)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    collector: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[CustomerStatus] = mapped_column(_enum(CustomerStatus), default=CustomerStatus.active)
+    created_at: Mapped[dt.datetime] = _created_at()
+
+    contacts: Mapped[list[Contact]] = relationship(back_populates="customer", order_by="Contact.id")
+    invoices: Mapped[list[Invoice]] = relationship(back_populates="customer", order_by="Invoice.due_on")
+
+    @property
+    def primary_contact(self) -> Contact | None:
+        return next((c for c in self.contacts if c.is_primary), None)
+
+
+class Contact(Base):
+    """A person at the customer: letters and emails are addressed to a named person."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(50))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    customer: Mapped[Customer] = relationship(back_populates="contacts")
+
+
+class Statement(Base):
+    """A customer's monthly statement (账单/对账单) and how far it has got."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("customer_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    month: Mapped[str] = mapped_column(String(7))  # billing month, YYYY-MM
+    state: Mapped[StatementState] = mapped_column(_enum(StatementState), default=StatementState.prepared)
+    amount: Mapped[Decimal]
+    prepared_on: Mapped[dt.date]
+    reviewed_on: Mapped[dt.date | None]
+    sent_on: Mapped[dt.date | None]
+    confirmed_on: Mapped[dt.date | None]
+    invoiced_on: Mapped[dt.date | None]
+    mailed_on: Mapped[dt.date | None]
+    invoice_title: Mapped[str | None] = mapped_column(String(200))
+    tax_id: Mapped[str | None] = mapped_column(String(50))
+    invoice_address: Mapped[str | None] = mapped_column(String(300))
+    invoice_bank: Mapped[str | None] = mapped_column(String(300))
+    tracking_no: Mapped[str | None] = mapped_column(String(100))
+
+
+class Charge(Base):
+    """A delivery or service to be billed on the monthly statement."""
+
+    __tablename__ = "charges"
+
+    charge_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    delivered_on: Mapped[dt.date]
+    amount: Mapped[Decimal]
+    description: Mapped[str | None] = mapped_column(String(300))
+    receipt_received_on: Mapped[dt.date | None]
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"), index=True)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_customer_due", "customer_id", "due_on"),)
+
+    invoice_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    issued_on: Mapped[dt.date]
+    due_on: Mapped[dt.date]
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    statement_id: Mapped[int | None] = mapped_column(ForeignKey("statements.id"), index=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="invoices")
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="invoice")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    payment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    received_on: Mapped[dt.date]
+    amount: Mapped[Decimal]
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.invoice_id"))  # as named by finance
+
+    allocations: Mapped[list[Allocation]] = relationship(back_populates="payment")
+
+
+class Allocation(Base):
+    """The part of a payment applied to one invoice; the rest of the invoice keeps aging."""
+
+    __tablename__ = "allocations"
+
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.payment_id"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_id"), primary_key=True, index=True)
+    amount: Mapped[Decimal]
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    invoice: Mapped[Invoice] = relationship(back_populates="allocations")
+
+
+class Dispute(Base):
+    """An objection (异议) to an invoice: dunning on it pauses until resolved."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_id"), index=True)
+    opened_on: Mapped[dt.date]
+    reason: Mapped[str] = mapped_column(Text)
+    resolved_on: Mapped[dt.date | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
+class Promise(Base):
+    """A promise to pay (还款承诺): always a specific amount by a specific date."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    made_on: Mapped[dt.date]
+    amount: Mapped[Decimal]
+    due_on: Mapped[dt.date]  # the date promised
+    note: Mapped[str | None] = mapped_column(Text)
+
+    invoices: Mapped[list[PromiseInvoice]] = relationship(cascade="all, delete-orphan")
+
+
+class PromiseInvoice(Base):
+    __tablename__ = "promise_invoices"
+
+    promise_id: Mapped[int] = mapped_column(ForeignKey("promises.id"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_id"), primary_key=True)
+
+
+class ContactLog(Base):
+    """Every contact: date, channel, person reached, result, excuse, next step."""
+
+    __tablename__ = "contact_log"
+    __table_args__ = (Index("ix_contact_log_customer_on", "customer_id", "contacted_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    contacted_on: Mapped[dt.date]
+    channel: Mapped[Channel] = mapped_column(_enum(Channel))
+    result: Mapped[ContactResult] = mapped_column(_enum(ContactResult))
+    person: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    excuse: Mapped[Excuse | None] = mapped_column(_enum(Excuse))
+    next_step: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = _created_at()
+
+
+class Approval(Base):
+    """A request for a decision (stop-shipment, letters, statement review)."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    approver_role: Mapped[str] = mapped_column(String(32))
+    state: Mapped[ApprovalState] = mapped_column(_enum(ApprovalState), default=ApprovalState.requested)
+    requested_on: Mapped[dt.date]
+    requested_at: Mapped[dt.datetime] = _created_at()
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class ActionTaken(Base):
+    """Every action the system took; its key makes each side effect happen once.
+
+    The key is ``customer:action:date`` (or finer); the unique constraint is what
+    stops a retried task or a rerun flow from sending or locking twice.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (Index("ix_actions_customer_on", "customer_id", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    action: Mapped[str] = mapped_column(String(64))
+    due_on: Mapped[dt.date]
+    channel: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    invoices: Mapped[str] = mapped_column(Text, default="")  # ids joined by ';'
+    state: Mapped[ActionState] = mapped_column(_enum(ActionState), default=ActionState.started)
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime] = _created_at()
+    finished_at: Mapped[dt.datetime | None]
+
+
+class CreditLimitChange(Base):
+    """Credit-limit history: cuts on resumption (-40%), cancellation, manual changes."""
+
+    __tablename__ = "credit_limit_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    changed_on: Mapped[dt.date]
+    old_limit: Mapped[Decimal | None]
+    new_limit: Mapped[Decimal | None]
+    reason: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime] = _created_at()

@@ -1,0 +1,1 @@
+"""Prefect tasks: one side effect each (ledger write, email, letter, lock), idempotent by key."""

@@ -1,0 +1,98 @@
+"""Fixtures shared by every tier: ledgers on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from huikuan.db import make_engine
+from huikuan.migrate import upgrade
+from tests.pg_server import PostgresServer, find_bindir
+
+_pg_skip_reason: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run, with a migrated template database."""
+    bindir = find_bindir()
+    if bindir is None:
+        reason = "PostgreSQL is not installed (no initdb/pg_ctl): the ledger tests ran on SQLite only"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must install Debian's postgresql package")
+        _pg_skip_reason.append(reason)
+        pytest.skip(reason)
+    server = PostgresServer.start(bindir)
+    admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE ledger_template"))
+    template = make_engine(server.url_for("ledger_template"))
+    upgrade(template)
+    template.dispose()
+    server.admin = admin
+    yield server
+    admin.dispose()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger_engine(request, tmp_path, sqlite_template) -> Iterator[Engine]:
+    """A freshly migrated, empty ledger on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copy(sqlite_template, path)
+        engine = make_engine(f"sqlite:///{path}")
+        yield engine
+        engine.dispose()
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = f"ledger_{os.getpid()}_{next(_database_numbers)}"
+    with server.admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE ledger_template"))
+    engine = make_engine(server.url_for(name))
+    yield engine
+    engine.dispose()
+    with server.admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def session(ledger_engine) -> Iterator[Session]:
+    with Session(ledger_engine) as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path, sqlite_template) -> Iterator[Engine]:
+    """An empty migrated SQLite ledger, for tests that need only one database."""
+    path = tmp_path / "ledger.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for reason in _pg_skip_reason:
+        terminalreporter.write_sep("!", f"SKIPPED ON POSTGRESQL: {reason}", red=True, bold=True)
+
+

@@ -1,0 +1,127 @@
+"""The ``huikuan`` command as a user runs it: exit codes, stderr lines, what it prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from huikuan.cli import app
+from huikuan.db import engine_for, session_scope
+from huikuan.settings import get_settings
+from models.ledger import Allocation, Customer, Dispute, Invoice, Promise
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ledger_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'huikuan.db'}"
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", url)
+    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    yield url
+    engine_for.cache_clear()
+    get_settings.cache_clear()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def count(model) -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_a_bad_import_exits_2_with_one_line_per_problem_and_writes_nothing(tmp_path, ledger_url):
+    customers = write(tmp_path, "customers.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n")
+    invoices = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,\"1,000\"\nI2,C2,2026-01-01,2026-02-01,5\n")
+    result = run("import", "--customers", customers, "--invoices", invoices)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith(invoices)]
+    assert lines == [
+        f"{invoices}:2:amount: '1,000' has a thousands separator; write 1000",
+        f"{invoices}:3:customer_id: unknown customer C2: it is neither in the ledger nor in the customers file",
+    ]
+    assert "nothing was imported" in result.stderr
+    assert count(Customer) == 0
+
+
+def test_import_then_reimport(tmp_path, ledger_url):
+    customers = write(tmp_path, "customers.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n")
+    invoices = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,1000\n")
+    payments = write(tmp_path, "payments.csv", "payment_id,customer_id,received_on,amount\nP1,C1,2026-02-03,250.50\n")
+    first = run("import", "--customers", customers, "--invoices", invoices, "--payments", payments)
+    assert first.exit_code == 0, first.output
+    again = run("import", "--customers", customers, "--invoices", invoices, "--payments", payments)
+    assert again.exit_code == 0
+    assert "1 payment allocation(s) written" in first.stdout and "0 payment allocation(s) written" in again.stdout
+    assert count(Allocation) == 1
+
+
+def test_import_needs_a_file(ledger_url):
+    result = run("import")
+    assert result.exit_code == 1
+    assert "name at least one file" in result.stderr
+
+
+def test_start_loads_the_demo_once_and_shows_the_portfolio(ledger_url):
+    first = run("start", "--customers", "40", "--as-of", "2026-11-22")
+    assert first.exit_code == 0, first.output
+    assert "loading a demo portfolio of 40 customers as of 2026-11-22" in first.stdout
+    assert "Open amounts by age on 2026-11-22" in first.stdout and "Oldest debts" in first.stdout
+    assert count(Customer) == 40 and count(Invoice) > 40
+    second = run("start", "--as-of", "2026-11-22")
+    assert second.exit_code == 0
+    assert "loading a demo" not in second.stdout
+    assert count(Customer) == 40
+    assert run("demo", "--customers", "5").exit_code == 1
+
+
+def test_customers_show(ledger_url):
+    run("demo", "--customers", "30", "--as-of", "2026-11-22")
+    with session_scope() as session:
+        customer_id, name = session.execute(select(Customer.customer_id, Customer.name).order_by(Customer.customer_id)).first()
+    result = run("customers", "show", customer_id, "--as-of", "2026-11-22")
+    assert result.exit_code == 0
+    assert name in result.stdout and "balance" in result.stdout and "Open invoices" in result.stdout
+    missing = run("customers", "show", "NOPE")
+    assert missing.exit_code == 1 and "unknown customer NOPE" in missing.stderr
+
+
+def test_recording_commands_change_the_ledger(tmp_path, ledger_url):
+    run("import", "--customers", write(tmp_path, "c.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n"),
+        "--invoices", write(tmp_path, "i.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,1000\n"))
+    assert run("contact", "log", "C1", "--channel", "phone", "--result", "promised", "--note", "答应月底前付", "--on", "2026-11-02").exit_code == 0
+    assert run("promise", "C1", "--amount", "600.00", "--by", "2026-11-30", "--on", "2026-11-02").exit_code == 0
+    too_much = run("promise", "C1", "--amount", "2000", "--by", "2026-11-30", "--on", "2026-11-02")
+    assert too_much.exit_code == 1 and "more than the 1000.00 open" in too_much.stderr
+    assert run("promise", "C1", "--amount", "1.005", "--by", "2026-11-30").exit_code == 1
+    assert run("dispute", "open", "I1", "--reason", "数量不符", "--on", "2026-11-03").exit_code == 0
+    assert run("dispute", "resolve", "I1", "--on", "2026-11-05").exit_code == 0
+    bad_day = run("dispute", "open", "I1", "--reason", "x", "--on", "2026-13-01")
+    assert bad_day.exit_code == 1 and "--on '2026-13-01' is not a date" in bad_day.stderr
+    with session_scope() as session:
+        promise = session.scalar(select(Promise))
+        assert (promise.amount, promise.due_on) == (Decimal("600.00"), dt.date(2026, 11, 30))
+        assert session.scalar(select(Dispute.resolved_on)) == dt.date(2026, 11, 5)
+
+
+def test_the_installed_command_runs(tmp_path, ledger_url):
+    """The console script itself, as the README runs it."""
+    result = subprocess.run([sys.executable, "-m", "huikuan.cli", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0
+    assert "import" in result.stdout and "customers" in result.stdout
