@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import warnings
+from enum import Enum
 from collections.abc import Iterable
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
@@ -37,6 +39,8 @@ app.add_typer(dispute_app, name="dispute")
 
 out = stdout_console()
 err = Console(stderr=True)
+# Warnings (a year without an official calendar) are for people: one plain line each.
+warnings.formatwarning = lambda message, category, *_args, **_kwargs: f"warning: {message}\n"
 
 AsOf = Annotated[Optional[str], typer.Option("--as-of", help="The day to look at, YYYY-MM-DD (default: today in the company's time zone).")]
 On = Annotated[Optional[str], typer.Option("--on", help="The day it happened, YYYY-MM-DD (default: today).")]
@@ -75,20 +79,31 @@ def ensure_ledger() -> None:
         raise fail(f"the ledger at {engine.url.render_as_string(hide_password=True)} needs a migration: run `huikuan db upgrade`")
 
 
+class _Tracker:
+    """``track(items, description)`` for loops, ``advance(n)`` for counted work; silent off a terminal."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.counted = None
+
+    def __call__(self, items: Iterable[T], description: str) -> Iterable[T]:
+        total = len(items) if hasattr(items, "__len__") else None
+        return self.progress.track(items, total=total, description=description)
+
+    def advance(self, n: int) -> None:
+        if self.counted is None:
+            self.counted = self.progress.add_task("customers", total=None)
+        self.progress.advance(self.counted, n)
+
+
 @contextmanager
 def progress_bar():
-    """A ``track(items, description)`` that shows progress on a terminal, and nothing elsewhere."""
     progress = Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True, disable=not err.is_terminal,
     )
-
-    def track(items: Iterable[T], description: str) -> Iterable[T]:
-        total = len(items) if hasattr(items, "__len__") else None
-        return progress.track(items, total=total, description=description)
-
     with progress:
-        yield track
+        yield _Tracker(progress)
 
 
 @db_app.command("upgrade")
@@ -173,6 +188,86 @@ def portfolio_command(as_of: AsOf = None, oldest: Annotated[int, typer.Option(he
     ensure_ledger()
     with session_scope() as session:
         out.print(portfolio_view(portfolio(session, parse_day(as_of, "--as-of"), oldest=oldest)))
+
+
+PolicyOption = Annotated[str, typer.Option("--policy", help="a built-in policy (handbook, credit) or a policy file (YAML)")]
+
+
+class OutputFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+
+
+class Approvals(str, Enum):
+    grant = "grant"
+    deny = "deny"
+
+
+def _policy(name: str):
+    from models.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(name)
+    except PolicyError as exc:
+        raise fail(str(exc)) from None
+
+
+def _write_actions(actions, output_format: OutputFormat) -> None:
+    from huikuan.planning import write_csv, write_json
+
+    (write_json if output_format is OutputFormat.json else write_csv)(actions, sys.stdout)
+
+
+@app.command("plan")
+def plan_command(
+    as_of: AsOf = None,
+    policy: PolicyOption = "handbook",
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="csv (the contract's columns) or json (with keys and reasons)")] = OutputFormat.csv,
+) -> None:
+    """The actions due on a day for the whole ledger; writes nothing."""
+    from huikuan.planning import plan
+
+    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    ensure_ledger()
+    with progress_bar() as track, session_scope() as session:
+        actions = plan(session, day, chosen, progress=track.advance)
+    _write_actions(actions, output_format)
+
+
+@app.command("simulate")
+def simulate_command(
+    start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+    policy: PolicyOption = "handbook",
+    approvals: Annotated[Approvals, typer.Option(help="approval requests are granted or denied on the day they are made")] = Approvals.grant,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="csv or json")] = OutputFormat.csv,
+) -> None:
+    """Day by day, every action the system would take if no customer paid, confirmed or replied; writes nothing."""
+    from huikuan.planning import simulate_ledger
+
+    first, last, chosen = parse_day(start, "--from"), parse_day(end, "--to"), _policy(policy)
+    if last < first:
+        raise fail(f"--to {last} is before --from {first}")
+    ensure_ledger()
+    with progress_bar() as track, session_scope() as session:
+        actions = simulate_ledger(session, first, last, chosen, grant_approvals=approvals is Approvals.grant, progress=track.advance)
+    _write_actions(actions, output_format)
+
+
+@app.command("explain")
+def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption = "handbook") -> None:
+    """Each rule of the policy for one customer on a day: fired or not, and why."""
+    from huikuan.planning import explain_customer
+    from huikuan.views import explain_view
+
+    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    ensure_ledger()
+    with session_scope() as session:
+        try:
+            explanations = explain_customer(session, customer_id, day, chosen)
+        except records.LedgerError as exc:
+            raise fail(str(exc)) from None
+    out.print(explain_view(customer_id, day, chosen.name, explanations))
 
 
 @customers_app.command("show")

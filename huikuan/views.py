@@ -99,3 +99,16 @@ def stdout_console() -> Console:
     """The console for results: 120 columns when written to a file or a pipe."""
     console = Console()
     return console if console.is_terminal else Console(width=120)
+
+
+def explain_view(customer_id: str, day, policy_name: str, explanations) -> Table:
+    table = Table(title=f"{customer_id} on {day}, policy {policy_name}", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("step", no_wrap=True)
+    table.add_column("for", no_wrap=True)
+    table.add_column("today", no_wrap=True)
+    table.add_column("why", overflow="fold")
+    for item in explanations:
+        table.add_row(item.step, item.subject, "[bold green]due[/]" if item.fires else "[dim]no[/]", item.why)
+    if not explanations:
+        table.caption = "no invoices or statements: nothing to evaluate"
+    return table

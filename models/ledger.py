@@ -68,6 +68,7 @@ class Customer(Base):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     collector: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[CustomerStatus] = mapped_column(_enum(CustomerStatus), default=CustomerStatus.active)
+    locked_on: Mapped[dt.date | None]  # the day shipments were stopped; letters count from it
     created_at: Mapped[dt.datetime] = _created_at()
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="customer", order_by="Contact.id")

@@ -1,0 +1,83 @@
+"""``plan``, ``simulate`` and ``explain`` over the whole ledger, without side effects."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO
+
+from sqlalchemy.orm import Session
+
+from huikuan.facts import load_facts
+from huikuan.records import get_customer
+from huikuan.settings import get_settings
+from models.calendar import BusinessCalendar, calendar_for
+from models.engine import Action, Evaluator, simulate
+from models.explain import Explanation, explain
+from models.policy import Policy
+
+COLUMNS = ("date", "customer_id", "action", "invoices", "channel", "role", "needs_approval")
+
+
+def _calendar(country: str) -> BusinessCalendar:
+    return calendar_for(country, tuple(get_settings().closed_days))
+
+
+def plan(session: Session, as_of: dt.date, policy: Policy, *, progress: Callable[[int], None] | None = None) -> list[Action]:
+    """Every action due on ``as_of`` across the ledger, sorted by customer and action."""
+    actions: list[Action] = []
+    for facts, country in load_facts(session):
+        actions.extend(Evaluator(facts, policy, _calendar(country)).actions_on(as_of))
+        if progress:
+            progress(1)
+    return sorted(actions, key=Action.sort_key)
+
+
+def simulate_ledger(
+    session: Session, start: dt.date, end: dt.date, policy: Policy, *, grant_approvals: bool = True, progress: Callable[[int], None] | None = None
+) -> list[Action]:
+    """Day by day from ``start`` to ``end``: what the system would do if no customer acted."""
+    actions: list[Action] = []
+    for facts, country in load_facts(session):
+        actions.extend(simulate(facts, start, end, policy, _calendar(country), grant_approvals=grant_approvals))
+        if progress:
+            progress(1)
+    return sorted(actions, key=Action.sort_key)
+
+
+def explain_customer(session: Session, customer_id: str, as_of: dt.date, policy: Policy) -> list[Explanation]:
+    get_customer(session, customer_id)
+    facts, country = next(load_facts(session, only=[customer_id]))
+    return explain(facts, as_of, policy, _calendar(country))
+
+
+def row(action: Action) -> dict[str, str]:
+    return {
+        "date": action.on.isoformat(),
+        "customer_id": action.customer_id,
+        "action": action.action,
+        "invoices": ";".join(action.invoices),
+        "channel": action.channel,
+        "role": action.role,
+        "needs_approval": "true" if action.needs_approval else "false",
+    }
+
+
+def write_csv(actions: Iterable[Action], out: IO[str]) -> None:
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for action in actions:
+        writer.writerow(row(action))
+
+
+def json_rows(actions: Iterable[Action]) -> Iterator[dict]:
+    """The CSV's fields with JSON types, plus the idempotency key and the reasons."""
+    for action in actions:
+        yield {**row(action), "invoices": list(action.invoices), "needs_approval": action.needs_approval, "key": action.key, "reasons": list(action.reasons)}
+
+
+def write_json(actions: Iterable[Action], out: IO[str]) -> None:
+    json.dump(list(json_rows(actions)), out, ensure_ascii=False, indent=1)
+    out.write("\n")

@@ -1,0 +1,512 @@
+"""Evaluate a policy: (customer facts, day, calendar, policy) -> the actions due that day.
+
+Pure: no prefect, no database, no clock. The rules (CONTRACT.md "Date rules"):
+
+- A step's nominal date counts calendar days (or "more than N months") from its
+  anchor; a nominal date on a non-working day rolls to the next working day
+  (the reminder before the due date to the previous one).
+- Cadences are anchored, not relative to the last contact; occurrences that
+  roll onto the same working day are one action.
+- An invoice calls for nothing once paid in full, nor while under dispute or
+  under a running promise to pay (a pause). A one-time step whose date falls in
+  a pause waits for its end; a broken promise or a resolved dispute brings the
+  policy's ``resume_step`` at once on the next working day, and the cadence then
+  goes on.
+- Collection actions of one customer on one day merge into one action naming
+  every invoice that called for it; its key is ``customer:action:date``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from models.calendar import BusinessCalendar, add_months
+from models.enums import CustomerStatus, Segment, Settlement
+from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step
+
+ZERO = Decimal("0.00")
+ONE_DAY = dt.timedelta(days=1)
+STATEMENT_ORDER = ("none", "prepared", "reviewed", "sent", "confirmed", "invoiced", "invoice_mailed")
+CONFIRMATION_DAY = 20  # PROCESS.md §1: the customer confirms by the 20th
+
+
+# -- facts: what the ledger knows about one customer -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFacts:
+    invoice_id: str
+    issued_on: dt.date
+    due_on: dt.date
+    amount: Decimal
+    payments: tuple[tuple[dt.date, Decimal], ...] = ()  # amounts applied to this invoice, by payment date
+    disputes: tuple[tuple[dt.date, dt.date | None], ...] = ()  # (opened_on, resolved_on)
+
+    def open_on(self, day: dt.date) -> Decimal:
+        return self.amount - sum((amount for on, amount in self.payments if on <= day), ZERO)
+
+    def paid_in_full_on(self) -> dt.date | None:
+        paid = ZERO
+        for on, amount in sorted(self.payments):
+            paid += amount
+            if paid >= self.amount:
+                return on
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PromiseFacts:
+    made_on: dt.date
+    due_on: dt.date
+    amount: Decimal
+    invoice_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StatementFacts:
+    """A monthly statement: its billing month and the day each state was reached."""
+
+    month: str  # YYYY-MM
+    reached: Mapping[str, dt.date] = field(default_factory=dict)
+    receipts_complete_on: dt.date | None = None
+
+    def state_on(self, day: dt.date) -> str:
+        state = "none"
+        for name in STATEMENT_ORDER[1:]:
+            on = self.reached.get(name)
+            if on is not None and on <= day:
+                state = name
+        return state
+
+    @property
+    def first_of_next_month(self) -> dt.date:
+        year, month = (int(p) for p in self.month.split("-"))
+        return add_months(dt.date(year, month, 1), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    customer_id: str
+    segment: Segment = Segment.ordinary
+    settlement: Settlement = Settlement.monthly_statement
+    status: CustomerStatus = CustomerStatus.active
+    locked_on: dt.date | None = None
+    invoices: tuple[InvoiceFacts, ...] = ()
+    promises: tuple[PromiseFacts, ...] = ()
+    statements: tuple[StatementFacts, ...] = ()
+
+
+# -- what comes out ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    on: dt.date
+    customer_id: str
+    action: str
+    invoices: tuple[str, ...]
+    channel: str
+    role: str
+    needs_approval: bool
+    reasons: tuple[str, ...]
+    steps: tuple[str, ...]
+    effect: Effect | None = None
+    statements: tuple[str, ...] = ()  # billing months of the statements concerned
+
+    @property
+    def key(self) -> str:
+        return f"{self.customer_id}:{self.action}:{self.on.isoformat()}"
+
+    def sort_key(self) -> tuple:
+        return (self.on, self.customer_id, self.action)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Days [start, end] on which an invoice calls for nothing (end None: until further notice)."""
+
+    start: dt.date
+    end: dt.date | None
+    why: str
+    resumes: bool  # a broken promise or a resolved dispute: the resume step comes at once after it
+
+    def covers(self, day: dt.date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+def invoice_pauses(invoice: InvoiceFacts, promises: Iterable[PromiseFacts], paid_by_invoice: Mapping[str, tuple]) -> tuple[Pause, ...]:
+    """The pauses of one invoice: its disputes and the promises that cover it."""
+    pauses = [
+        Pause(opened, resolved, f"disputed since {opened}", resolves)
+        for opened, resolved in invoice.disputes
+        for resolves in [resolved is not None]
+    ]
+    for promise in promises:
+        if invoice.invoice_id not in promise.invoice_ids:
+            continue
+        kept_on = _promise_kept_on(promise, paid_by_invoice)
+        if kept_on is not None:
+            pauses.append(Pause(promise.made_on, kept_on, f"promise of {promise.amount} by {promise.due_on} (kept {kept_on})", False))
+        else:
+            pauses.append(Pause(promise.made_on, promise.due_on, f"promise of {promise.amount} by {promise.due_on}", True))
+    return tuple(sorted(pauses, key=lambda p: p.start))
+
+
+def _promise_kept_on(promise: PromiseFacts, paid_by_invoice: Mapping[str, tuple]) -> dt.date | None:
+    """The day the payments on the promised invoices reached the amount, if by the promised date."""
+    received = sorted(
+        (on, amount)
+        for invoice_id in promise.invoice_ids
+        for on, amount in paid_by_invoice.get(invoice_id, ())
+        if promise.made_on <= on <= promise.due_on
+    )
+    total = ZERO
+    for on, amount in received:
+        total += amount
+        if total >= promise.amount:
+            return on
+    return None
+
+
+def is_chronically_late(lateness: Iterable[int], rule: ChronicLateness) -> bool:
+    """``lateness``: days late of the customer's most recent items, newest first."""
+    recent = list(lateness)[: rule.of_last]
+    return sum(1 for days in recent if days > rule.days) >= rule.at_least
+
+
+# -- evaluation --------------------------------------------------------------
+
+
+class Evaluator:
+    """The policy and calendar for one customer; answers "what is due on this day?"."""
+
+    def __init__(self, facts: CustomerFacts, policy: Policy, calendar: BusinessCalendar) -> None:
+        self.facts = facts
+        self.policy = policy
+        self.cal = calendar
+        self.steps = policy.steps_for(facts.segment)
+        self.resume = next(s for s in self.steps if s.id == policy.resume_step) if any(s.id == policy.resume_step for s in self.steps) else None
+        self.invoice_steps = tuple(s for s in self.steps if s.scope == "invoice")
+        self.statement_steps = tuple(s for s in self.steps if s.scope == "statement")
+        self.lock_steps = tuple(s for s in self.invoice_steps if s.effect is Effect.lock)
+        paid = {i.invoice_id: i.payments for i in facts.invoices}
+        self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid) for i in facts.invoices}
+        self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
+        self.status_changes: dict[Effect, dt.date] = {}
+        self._chronic: dict[tuple[dt.date, str], bool] = {}
+
+    # -- customer-level conditions --
+
+    def status_on(self, day: dt.date) -> CustomerStatus:
+        status = self.facts.status
+        ranked = [(on, effect) for effect, on in self.status_changes.items() if on <= day and effect is not Effect.lock]
+        for _on, effect in sorted(ranked):
+            status = _STATUS_OF_EFFECT[effect]
+        if status is CustomerStatus.active and self.locked_on is not None and self.locked_on <= day:
+            return CustomerStatus.locked
+        return status
+
+    @property
+    def locked_on(self) -> dt.date | None:
+        return self.status_changes.get(Effect.lock, self.facts.locked_on)
+
+    def chronic_late_payer(self, day: dt.date) -> bool:
+        if (day, "payer") not in self._chronic:
+            self._chronic[day, "payer"] = self._chronic_late_payer(day)
+        return self._chronic[day, "payer"]
+
+    def chronic_late_confirmer(self, day: dt.date) -> bool:
+        if (day, "confirmer") not in self._chronic:
+            self._chronic[day, "confirmer"] = self._chronic_late_confirmer(day)
+        return self._chronic[day, "confirmer"]
+
+    def _chronic_late_payer(self, day: dt.date) -> bool:
+        paid = sorted(
+            ((self.paid_in_full[i.invoice_id], i.due_on) for i in self.facts.invoices if self.paid_in_full[i.invoice_id] is not None and self.paid_in_full[i.invoice_id] <= day),
+            key=lambda pair: pair[1], reverse=True,
+        )
+        return is_chronically_late(((paid_on - due).days for paid_on, due in paid), self.policy.chronic_late_payer)
+
+    def _chronic_late_confirmer(self, day: dt.date) -> bool:
+        lateness = []
+        for statement in sorted(self.facts.statements, key=lambda s: s.month, reverse=True):
+            deadline = statement.first_of_next_month.replace(day=CONFIRMATION_DAY)
+            if deadline >= day or statement.reached.get("sent") is None:
+                continue
+            confirmed = statement.reached.get("confirmed")
+            lateness.append(((confirmed if confirmed and confirmed <= day else day) - deadline).days)
+        return is_chronically_late(lateness, self.policy.chronic_late_confirmer)
+
+    def applies(self, step: Step, day: dt.date) -> bool:
+        facts, condition = self.facts, step.when
+        if condition.segment is not None and facts.segment not in condition.segment:
+            return False
+        if condition.settlement is not None and facts.settlement not in condition.settlement:
+            return False
+        if condition.status is not None and self.status_on(day) not in condition.status:
+            return False
+        if condition.chronic_late_payer is not None and self.chronic_late_payer(day) != condition.chronic_late_payer:
+            return False
+        if condition.chronic_late_confirmer is not None and self.chronic_late_confirmer(day) != condition.chronic_late_confirmer:
+            return False
+        return not self._effect_in_force(step, day)
+
+    def _effect_in_force(self, step: Step, day: dt.date) -> bool:
+        """A step whose effect already holds is not taken again (an account already locked)."""
+        if step.effect is Effect.lock:
+            return self.locked_on is not None and self.locked_on <= day
+        if step.effect in _SEVERITY_OF_EFFECT:
+            return _SEVERITY.get(self.status_on(day), 0) >= _SEVERITY_OF_EFFECT[step.effect]
+        return False
+
+    # -- dates --
+
+    def roll(self, day: dt.date, how: Roll) -> dt.date:
+        return self.cal.roll_forward(day) if how is Roll.forward else self.cal.roll_backward(day)
+
+    def nominal_days_rolling_to(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
+        """Every nominal date that rolls onto ``day`` (none when ``day`` is not a working day)."""
+        if not self.cal.is_working_day(day):
+            return ()
+        if how is Roll.forward:
+            start = self.cal.previous_working_day(day) + ONE_DAY
+            return tuple(start + dt.timedelta(days=n) for n in range((day - start).days + 1))
+        end = self.cal.next_working_day(day) - ONE_DAY
+        return tuple(day + dt.timedelta(days=n) for n in range((end - day).days + 1))
+
+    def one_time_date(self, step: Step, invoice: InvoiceFacts) -> dt.date | None:
+        """The invoice step's date after rolling and waiting out pauses; None if it never comes."""
+        day = self.scheduled_date(step, invoice)
+        return None if day is None else self.after_pauses(day, self.pauses[invoice.invoice_id])
+
+    def scheduled_date(self, step: Step, invoice: InvoiceFacts) -> dt.date | None:
+        """The invoice step's rolled date, before pauses; None if it cannot come."""
+        trigger = step.trigger
+        if trigger.anchor is Anchor.lock:
+            locked_on = self.locked_on
+            reached = [d for d in (self.one_time_date(s, invoice) for s in self.lock_steps) if d is not None]
+            if locked_on is None or not reached:
+                return None
+            nominal = max(locked_on, min(reached)) + dt.timedelta(days=trigger.days)
+        elif trigger.months is not None:
+            nominal = add_months(invoice.due_on, trigger.months) + ONE_DAY
+        elif trigger.anchor is Anchor.paid:
+            paid_on = self.paid_in_full[invoice.invoice_id]
+            if paid_on is None:
+                return None
+            nominal = paid_on + dt.timedelta(days=trigger.days)
+        elif trigger.working_days:
+            return self.cal.add_working_days(invoice.due_on, trigger.days)
+        else:
+            nominal = invoice.due_on + dt.timedelta(days=trigger.days)
+        day = self.roll(nominal, trigger.roll)
+        return None if day < invoice.issued_on else day
+
+    def after_pauses(self, day: dt.date, pauses: tuple[Pause, ...]) -> dt.date | None:
+        """``day``, or the first working day after every pause that covers it."""
+        moved = True
+        while moved:
+            moved = False
+            for pause in pauses:
+                if pause.covers(day):
+                    if pause.end is None:
+                        return None
+                    day = self.cal.next_working_day(pause.end)
+                    moved = True
+        return day
+
+    def cadence_hits(self, step: Step, anchor: dt.date, day: dt.date) -> bool:
+        """Does a nominal date of the cadence roll onto ``day``?"""
+        cadence = step.trigger.cadence
+        for nominal in self.nominal_days_rolling_to(day, step.trigger.roll):
+            k = (nominal - anchor).days
+            if k >= cadence.start and (cadence.end is None or k <= cadence.end) and (k - cadence.start) % cadence.every == 0:
+                return True
+        return False
+
+    @staticmethod
+    def paid_recently(invoice: InvoiceFacts, day: dt.date, days: int) -> bool:
+        """Progress on the invoice: a payment in the ``days`` before ``day``.
+
+        Promises and disputes count as progress through their pauses: a step
+        they held back comes when they end, as the contract says.
+        """
+        since = day - dt.timedelta(days=days)
+        return any(since <= on <= day for on, _amount in invoice.payments)
+
+    # -- what is due --
+
+    def invoice_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
+        """The steps this invoice calls for on ``day``, each with its reason."""
+        if day < invoice.issued_on:
+            return
+        if invoice.open_on(day) <= 0:
+            yield from self._after_payment_calls(invoice, day)
+            return
+        pauses = self.pauses[invoice.invoice_id]
+        paused = next((p for p in pauses if p.covers(day)), None)
+        if paused is not None:
+            return
+        overdue = (day - invoice.due_on).days
+        for step in self.invoice_steps:
+            if step.trigger.anchor is Anchor.paid or not self.applies(step, day):
+                continue
+            if step.trigger.repeats:
+                hit = self.cadence_hits(step, invoice.due_on, day)
+            else:
+                scheduled = self.scheduled_date(step, invoice)
+                hit = scheduled is not None and self.after_pauses(scheduled, pauses) == day
+                if hit and scheduled == day and step.skip_after_progress_days and self.paid_recently(invoice, day, step.skip_after_progress_days):
+                    hit = False
+            if hit:
+                yield step, reason_for(step, invoice, overdue)
+        if self.resume is not None and overdue > 0:
+            for pause in pauses:
+                if pause.resumes and pause.end is not None and self.cal.next_working_day(pause.end) == day:
+                    yield self.resume, f"invoice {invoice.invoice_id}: {pause.why} is over; {self.resume.action} at once"
+                    break
+
+    def _after_payment_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
+        """Steps counted from the day the invoice was paid (the credit policy's resumption)."""
+        for step in self.invoice_steps:
+            if step.trigger.anchor is Anchor.paid and self.applies(step, day) and self.scheduled_date(step, invoice) == day:
+                yield step, f"invoice {invoice.invoice_id} was paid in full on {self.paid_in_full[invoice.invoice_id]}; {step.reason or step.action}"
+
+    def statement_calls(self, statement: StatementFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
+        state = statement.state_on(day)
+        for step in self.statement_steps:
+            if step.when.statement_state is not None and state not in step.when.statement_state:
+                continue
+            if not self.applies(step, day):
+                continue
+            trigger = step.trigger
+            if trigger.anchor is Anchor.billing_month:
+                base = self._day_of_month(statement, trigger.day_of_month) + dt.timedelta(days=trigger.days or 0)
+            elif trigger.anchor is Anchor.statement_sent:
+                base = statement.reached.get("sent")
+            else:
+                base = statement.receipts_complete_on
+            if base is None:
+                continue
+            if trigger.repeats:
+                hit = self.cadence_hits(step, base, day)
+            else:
+                due = self.roll(base + dt.timedelta(days=trigger.days or 0) if trigger.anchor is not Anchor.billing_month else base, trigger.roll)
+                reached = statement.reached.get(state)
+                if reached is not None and reached > due:
+                    due = reached  # the step never comes before the state it needs; a late state brings it at once
+                hit = due == day
+            if hit:
+                yield step, f"statement {statement.month}: {step.reason or step.action}"
+
+    @staticmethod
+    def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:
+        first = statement.first_of_next_month
+        last = add_months(first, 1) - ONE_DAY
+        return first.replace(day=min(day_of_month, last.day))
+
+    def actions_on(self, day: dt.date) -> list[Action]:
+        """Every action due on ``day``, merged per action."""
+        calls: dict[str, list[tuple[Step, str, str]]] = {}  # action -> (step, reason, subject)
+        for invoice in self.facts.invoices:
+            for step, reason in self.invoice_calls(invoice, day):
+                calls.setdefault(step.action, []).append((step, reason, invoice.invoice_id))
+        for statement in self.facts.statements:
+            for step, reason in self.statement_calls(statement, day):
+                calls.setdefault(step.action, []).append((step, reason, "statement " + statement.month))
+        return [_merge(self.facts.customer_id, day, action, entries) for action, entries in calls.items()]
+
+
+_STATUS_OF_EFFECT = {
+    Effect.cut_credit_limit: CustomerStatus.active,
+    Effect.suspend_credit: CustomerStatus.credit_suspended,
+    Effect.cash_only: CustomerStatus.cash_only,
+    Effect.blacklist: CustomerStatus.blacklisted,
+}
+_SEVERITY = {CustomerStatus.credit_suspended: 1, CustomerStatus.cash_only: 2, CustomerStatus.blacklisted: 3}
+_SEVERITY_OF_EFFECT = {Effect.suspend_credit: 1, Effect.cash_only: 2, Effect.blacklist: 3}
+
+
+def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> str:
+    if overdue > 0:
+        age = f"{overdue} days overdue"
+    elif overdue == 0:
+        age = "due today"
+    else:
+        age = f"due in {-overdue} days"
+    return f"invoice {invoice.invoice_id} is {age}; {step.reason or step.action}"
+
+
+def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Step, str, str]]) -> Action:
+    first = entries[0][0]
+    subjects = {subject for _s, _r, subject in entries}
+    invoices = tuple(sorted(s for s in subjects if not s.startswith("statement ")))
+    statements = tuple(sorted(s.removeprefix("statement ") for s in subjects if s.startswith("statement ")))
+    return Action(
+        on=day,
+        customer_id=customer_id,
+        action=action,
+        invoices=invoices,
+        channel=first.channel,
+        role=first.role,
+        needs_approval=any(step.needs_approval for step, _r, _i in entries),
+        reasons=tuple(dict.fromkeys(reason for _s, reason, _i in entries)),
+        steps=tuple(dict.fromkeys(step.id for step, _r, _i in entries)),
+        effect=next((step.effect for step, _r, _i in entries if step.effect is not None), None),
+        statements=statements,
+    )
+
+
+def actions_due(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar) -> list[Action]:
+    """The actions due for one customer on ``day``, sorted by action name."""
+    return sorted(Evaluator(facts, policy, calendar).actions_on(day), key=Action.sort_key)
+
+
+def simulate(
+    facts: CustomerFacts, start: dt.date, end: dt.date, policy: Policy, calendar: BusinessCalendar, *, grant_approvals: bool = True
+) -> list[Action]:
+    """Every action from ``start`` to ``end`` if the customer does nothing more than recorded.
+
+    Our own side's steps take effect on their day (a statement prepared on the
+    5th is sent on the 8th); an approval is granted or denied on the day it is
+    requested, and a granted lock makes the letters possible.
+    """
+    evaluator = Evaluator(facts, policy, calendar)
+    taken: list[Action] = []
+    day = start
+    while day <= end:
+        seen: set[str] = set()
+        while True:  # our own steps can make more steps due the same day (prepared, then sent)
+            actions = [a for a in sorted(evaluator.actions_on(day), key=Action.sort_key) if a.key not in seen]
+            if not actions:
+                break
+            seen.update(a.key for a in actions)
+            taken.extend(actions)
+            if not _apply_effects(evaluator, actions, day, grant_approvals):
+                break
+        day += ONE_DAY
+    return sorted(taken, key=Action.sort_key)
+
+
+def _apply_effects(evaluator: Evaluator, actions: list[Action], day: dt.date, grant_approvals: bool) -> bool:
+    """Apply the effects of the day's actions; True when a statement changed state."""
+    statements = {s.month: s for s in evaluator.facts.statements}
+    changed = False
+    for action in actions:
+        effect = action.effect
+        if effect is None or (action.needs_approval and not grant_approvals):
+            continue
+        if effect in (Effect.statement_prepared, Effect.statement_sent):
+            state = "prepared" if effect is Effect.statement_prepared else "sent"
+            for month in action.statements:
+                if state not in statements[month].reached:
+                    statements[month] = replace(statements[month], reached={**statements[month].reached, state: day})
+                    changed = True
+        elif effect not in evaluator.status_changes:
+            evaluator.status_changes[effect] = day
+    if changed:
+        evaluator.facts = replace(evaluator.facts, statements=tuple(statements.values()))
+    return changed

@@ -1,0 +1,195 @@
+"""plan, simulate and explain over a real ledger (SQLite and PostgreSQL) and through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from huikuan.cli import app
+from huikuan.db import engine_for
+from huikuan.facts import load_facts
+from huikuan.importer import import_files
+from huikuan.planning import COLUMNS, plan, simulate_ledger, write_csv
+from huikuan.records import open_dispute, record_promise
+from huikuan.settings import get_settings
+from models.engine import PromiseFacts, StatementFacts
+from models.enums import CustomerStatus
+from models.ledger import Customer, Statement
+from models.policy import load_policy
+
+pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
+
+D = dt.date
+FILES = {
+    "customers": "customer_id,name,email,phone,contact_name,settlement,segment\n"
+    "C1,华信,a@b.cn,1,王,monthly_statement,ordinary\nC2,恒达,c@d.cn,2,李,per_receipt,key\nC3,远洋,e@f.cn,3,陈,per_invoice,ordinary\n",
+    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
+    "I1,C1,2026-08-11,2026-09-10,1000.00\nI2,C1,2026-08-12,2026-09-12,200.00\nI3,C2,2026-08-11,2026-09-10,300.00\nI4,C3,2026-08-11,2026-09-10,50.00\n",
+    "payments": "payment_id,customer_id,received_on,amount,invoice_id\nP1,C1,2026-09-16,400.00,I1\nP2,C3,2026-09-09,50.00,I4\n",
+    "charges": "charge_id,customer_id,delivered_on,amount,receipt_received_on\n"
+    "H1,C2,2026-10-03,10.00,2026-10-09\nH2,C2,2026-10-20,10.00,2026-11-02\nH3,C1,2026-10-21,99.00,\n",
+}
+
+
+@pytest.fixture
+def ledger(tmp_path, session):
+    paths = {}
+    for kind, text in FILES.items():
+        paths[kind] = tmp_path / f"{kind}.csv"
+        paths[kind].write_text(text, encoding="utf-8")
+    import_files(session, paths)
+    record_promise(session, "C1", amount=Decimal("200.00"), by=D(2026, 10, 20), on=D(2026, 10, 8), invoices=["I2"])
+    open_dispute(session, "I3", reason="数量不符", on=D(2026, 9, 20))
+    session.add(Statement(customer_id="C1", month="2026-09", amount=Decimal("1200.00"), prepared_on=D(2026, 10, 8), sent_on=D(2026, 10, 9)))
+    session.execute(update(Customer).where(Customer.customer_id == "C3").values(status=CustomerStatus.locked, locked_on=D(2026, 9, 1)))
+    session.commit()
+    return session
+
+
+def test_the_ledger_becomes_the_engine_s_facts(ledger):
+    facts = {f.customer_id: (f, country) for f, country in load_facts(ledger, batch=2)}
+    c1, country = facts["C1"]
+    assert country == "CN"
+    assert [i.invoice_id for i in c1.invoices] == ["I1", "I2"]
+    assert c1.invoices[0].payments == ((D(2026, 9, 16), Decimal("400.00")),)
+    assert c1.promises == (PromiseFacts(D(2026, 10, 8), D(2026, 10, 20), Decimal("200.00"), frozenset({"I2"})),)
+    assert sorted(c1.statements, key=lambda s: s.month) == [
+        StatementFacts("2026-09", {"prepared": D(2026, 10, 8), "sent": D(2026, 10, 9)}, None),
+        StatementFacts("2026-10", {}, None),  # charges without a statement yet; H3 has no receipt
+    ]
+    c2, _ = facts["C2"]
+    assert c2.invoices[0].disputes == ((D(2026, 9, 20), None),)
+    assert c2.statements == (StatementFacts("2026-10", {}, D(2026, 11, 2)),)  # every receipt back by 11-02
+    c3, _ = facts["C3"]
+    assert (c3.status, c3.locked_on) == (CustomerStatus.locked, D(2026, 9, 1))
+    assert c3.invoices[0].paid_in_full_on() == D(2026, 9, 9)
+
+
+def test_plan_over_the_ledger(ledger):
+    rows = [(a.customer_id, a.action, a.invoices, a.role) for a in plan(ledger, D(2026, 9, 14), load_policy())]
+    # C1: I1's D+3 (Sunday) and I2's D+1 (Sunday) roll to Monday; C2's I3 is not disputed yet (a key account: the manager).
+    assert rows == [("C1", "follow_up", ("I1", "I2"), "collector"), ("C2", "follow_up", ("I3",), "manager")]
+    november = {(a.customer_id, a.action) for a in plan(ledger, D(2026, 11, 5), load_policy())}
+    assert ("C1", "prepare_statement") in november and ("C2", "prepare_statement") in november
+    assert not any(customer == "C2" and action == "follow_up" for customer, action in november)  # disputed
+
+
+def test_simulate_over_the_ledger_is_sorted_and_keys_are_unique(ledger):
+    actions = simulate_ledger(ledger, D(2026, 9, 1), D(2026, 12, 31), load_policy())
+    assert [a.sort_key() for a in actions] == sorted(a.sort_key() for a in actions)
+    assert len({a.key for a in actions}) == len(actions)
+    out = io.StringIO()
+    write_csv(actions, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == ",".join(COLUMNS) == "date,customer_id,action,invoices,channel,role,needs_approval"
+    assert len(lines) == len(actions) + 1
+
+
+# -- through the command line --------------------------------------------------
+
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_ledger(tmp_path, monkeypatch):
+    """A SQLite ledger with the FILES imported, for the command line."""
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    paths = []
+    for kind, text in FILES.items():
+        (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
+        paths += [f"--{kind}", str(tmp_path / f"{kind}.csv")]
+    assert runner.invoke(app, ["import", *paths]).exit_code == 0
+    assert runner.invoke(app, ["promise", "C1", "--amount", "200.00", "--by", "2026-10-20", "--on", "2026-10-08", "--invoices", "I2"]).exit_code == 0
+    assert runner.invoke(app, ["dispute", "open", "I3", "--reason", "数量不符", "--on", "2026-09-20"]).exit_code == 0
+    engine_for.cache_clear()
+    yield tmp_path / "huikuan.db"
+    engine_for.cache_clear()
+    get_settings.cache_clear()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_plan_prints_the_contract_csv_and_writes_nothing(cli_ledger):
+    before = digest(cli_ledger)
+    result = runner.invoke(app, ["plan", "--as-of", "2026-09-14"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "date,customer_id,action,invoices,channel,role,needs_approval",
+        "2026-09-14,C1,follow_up,I1;I2,email+phone,collector,false",
+        "2026-09-14,C2,follow_up,I3,email+phone,manager,false",
+    ]
+    assert digest(cli_ledger) == before
+
+
+def test_plan_as_json_carries_keys_and_reasons(cli_ledger):
+    result = runner.invoke(app, ["plan", "--as-of", "2026-09-14", "--format", "json"])
+    rows = json.loads(result.stdout)
+    assert rows[0]["key"] == "C1:follow_up:2026-09-14"
+    assert rows[0]["invoices"] == ["I1", "I2"] and rows[0]["needs_approval"] is False
+    assert any("I1 is 4 days overdue" in reason for reason in rows[0]["reasons"])
+
+
+def test_simulate_with_granted_and_denied_approvals(cli_ledger):
+    before = digest(cli_ledger)
+    granted = runner.invoke(app, ["simulate", "--from", "2026-09-01", "--to", "2027-01-31"])
+    denied = runner.invoke(app, ["simulate", "--from", "2026-09-01", "--to", "2027-01-31", "--approvals", "deny"])
+    assert granted.exit_code == denied.exit_code == 0
+    granted_rows = list(csv.DictReader(io.StringIO(granted.stdout)))
+    denied_rows = list(csv.DictReader(io.StringIO(denied.stdout)))
+    assert [(r["date"], r["customer_id"], r["action"]) for r in granted_rows] == sorted((r["date"], r["customer_id"], r["action"]) for r in granted_rows)
+    stop = [r for r in granted_rows if r["action"] == "stop_shipment"]
+    # I1 locks C1 on 12-11; I2 reaches the lock step after that (12-14) and asks for no second lock; C2's I3 is disputed.
+    assert stop == [{"date": "2026-12-11", "customer_id": "C1", "action": "stop_shipment", "invoices": "I1", "channel": "system", "role": "boss", "needs_approval": "true"}]
+    assert {"dunning_letter", "statement_letter", "lawyer_letter"} <= {r["action"] for r in granted_rows}
+    assert not {"dunning_letter", "statement_letter", "lawyer_letter"} & {r["action"] for r in denied_rows}
+    assert digest(cli_ledger) == before
+
+
+def test_explain_says_what_fired_and_why_not(cli_ledger):
+    result = runner.invoke(app, ["explain", "C1", "--as-of", "2026-10-12"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "notify_manager invoice I1 due" in text
+    assert "stop_shipment invoice I1 no comes on 2026-12-11" in text
+    assert "dunning_letter invoice I1 no only once the account is locked" in text
+    assert "paused: promise of 200.00 by 2026-10-20 until 2026-10-20" in text
+    assert "visit invoice I1 no the customer is not a chronically late payer" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--as-of", "2026-09-14", "--policy", "lenient"], "no policy named 'lenient'"),
+        (["simulate", "--from", "2026-09-14", "--to", "2026-09-01"], "--to 2026-09-01 is before --from 2026-09-14"),
+        (["plan", "--as-of", "14/09/2026"], "--as-of '14/09/2026' is not a date"),
+        (["explain", "NOPE", "--as-of", "2026-09-14"], "unknown customer NOPE"),
+    ],
+)
+def test_clear_errors(cli_ledger, args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+
+
+def test_a_company_policy_file_on_the_command_line(cli_ledger, tmp_path):
+    policy = tmp_path / "gentle.yaml"
+    policy.write_text(
+        "name: gentle\nresume_step: call\nsteps:\n  - id: call\n    action: follow_up\n    trigger: {cadence: {start: 7, every: 7}}\n    channel: phone\n    role: collector\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["plan", "--as-of", "2026-09-17", "--policy", str(policy)])
+    assert result.stdout.splitlines()[1:] == ["2026-09-17,C1,follow_up,I1,phone,collector,false", "2026-09-17,C2,follow_up,I3,phone,collector,false"]
