@@ -64,9 +64,9 @@ def parse_amount(value: str) -> Decimal:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise fail(f"--amount {value!r} is not an amount; write a number such as 1234.50") from None
+        raise fail(f"amount {value!r} is not an amount; write a number such as 1234.50") from None
     if amount != amount.quantize(Decimal("0.01")):
-        raise fail(f"--amount {value} has more than 2 decimal places")
+        raise fail(f"amount {value} has more than 2 decimal places")
     return amount
 
 
@@ -311,6 +311,27 @@ def promise_command(
     money, day, promised = parse_amount(amount), parse_day(on, "--on"), parse_day(by, "--by")
     _record(lambda s: records.record_promise(s, customer_id, amount=money, by=promised, on=day, invoices=ids))
     out.print(f"promise of {money} by {promised} recorded for {customer_id}")
+
+
+@app.command("instalments")
+def instalments_command(
+    customer_id: str,
+    schedule: Annotated[str, typer.Option(help="the instalments as DATE=AMOUNT joined by ';', e.g. '2026-12-15=5000;2027-01-15=5000'")],
+    invoices: Annotated[Optional[str], typer.Option(help="invoice ids joined by ';' (default: all open ones)")] = None,
+    note: Annotated[Optional[str], typer.Option(help="what was agreed")] = None,
+    on: On = None,
+) -> None:
+    """Agree an instalment plan (分期付款): the ladder waits while every instalment is paid on time."""
+    parts = []
+    for item in (p.strip() for p in schedule.split(";") if p.strip()):
+        due, sep, amount = item.partition("=")
+        if not sep:
+            raise fail(f"--schedule item {item!r} is not DATE=AMOUNT")
+        parts.append((parse_day(due.strip(), "--schedule"), parse_amount(amount.strip())))
+    ids = [i.strip() for i in (invoices or "").split(";") if i.strip()]
+    day = parse_day(on, "--on")
+    _record(lambda s: records.record_instalment_plan(s, customer_id, instalments=parts, on=day, invoices=ids, note=note))
+    out.print(f"instalment plan of {len(parts)} instalment(s) recorded for {customer_id}")
 
 
 @dispute_app.command("open")

@@ -15,8 +15,21 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.engine import CustomerFacts, InvoiceFacts, PromiseFacts, StatementFacts
-from models.ledger import Allocation, Charge, Customer, Dispute, Invoice, Payment, Promise, PromiseInvoice, Statement
+from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
+from models.ledger import (
+    Allocation,
+    Charge,
+    Customer,
+    Dispute,
+    Instalment,
+    InstalmentPlan,
+    InstalmentPlanInvoice,
+    Invoice,
+    Payment,
+    Promise,
+    PromiseInvoice,
+    Statement,
+)
 
 BATCH = 2000
 _STATE_DATES = (
@@ -70,6 +83,7 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
     for promise in session.scalars(select(Promise).where(Promise.customer_id.in_(ids)).order_by(Promise.made_on, Promise.id)):
         promises[promise.customer_id].append(PromiseFacts(promise.made_on, promise.due_on, promise.amount, frozenset(promise_invoices[promise.id])))
     statements = _statements(session, ids)
+    plans = _instalment_plans(session, ids)
     for customer in session.execute(
         select(Customer.customer_id, Customer.segment, Customer.settlement, Customer.status, Customer.locked_on, Customer.country)
         .where(Customer.customer_id.in_(ids))
@@ -84,8 +98,28 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
             invoices=tuple(invoices.get(customer.customer_id, ())),
             promises=tuple(promises.get(customer.customer_id, ())),
             statements=tuple(statements.get(customer.customer_id, ())),
+            instalment_plans=tuple(plans.get(customer.customer_id, ())),
         )
         yield facts, customer.country
+
+
+def _instalment_plans(session: Session, ids: list[str]) -> dict[str, list[InstalmentPlanFacts]]:
+    instalments: dict[int, list[tuple[dt.date, Decimal]]] = defaultdict(list)
+    for plan_id, due_on, amount in session.execute(
+        select(Instalment.plan_id, Instalment.due_on, Instalment.amount).join(InstalmentPlan).where(InstalmentPlan.customer_id.in_(ids))
+    ):
+        instalments[plan_id].append((due_on, amount))
+    covered: dict[int, set[str]] = defaultdict(set)
+    for plan_id, invoice_id in session.execute(
+        select(InstalmentPlanInvoice.plan_id, InstalmentPlanInvoice.invoice_id).join(InstalmentPlan).where(InstalmentPlan.customer_id.in_(ids))
+    ):
+        covered[plan_id].add(invoice_id)
+    plans: dict[str, list[InstalmentPlanFacts]] = defaultdict(list)
+    for plan_id, customer_id, made_on in session.execute(
+        select(InstalmentPlan.id, InstalmentPlan.customer_id, InstalmentPlan.made_on).where(InstalmentPlan.customer_id.in_(ids)).order_by(InstalmentPlan.id)
+    ):
+        plans[customer_id].append(InstalmentPlanFacts(made_on, frozenset(covered[plan_id]), tuple(sorted(instalments[plan_id]))))
+    return plans
 
 
 def _statements(session: Session, ids: list[str]) -> dict[str, list[StatementFacts]]:

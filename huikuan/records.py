@@ -14,7 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.enums import Channel, ContactResult, Excuse
-from models.ledger import Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise, PromiseInvoice
+from models.ledger import (
+    Allocation,
+    ContactLog,
+    Customer,
+    Dispute,
+    Instalment,
+    InstalmentPlan,
+    InstalmentPlanInvoice,
+    Invoice,
+    Payment,
+    Promise,
+    PromiseInvoice,
+)
 from models.money import ZERO, to_money
 
 
@@ -95,17 +107,7 @@ def record_promise(
         raise LedgerError(f"a promise needs an amount above 0, not {amount}")
     if by < on:
         raise LedgerError(f"the promised date {by} is before the day the promise was made ({on})")
-    still_open = open_amounts(session, customer_id, on)
-    covered = list(dict.fromkeys(invoices)) or list(still_open)
-    if not covered:
-        raise LedgerError(f"customer {customer_id} has no open invoice on {on} to promise payment for")
-    for invoice_id in covered:
-        invoice = get_invoice(session, invoice_id)
-        if invoice.customer_id != customer_id:
-            raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
-        if invoice_id not in still_open:
-            raise LedgerError(f"invoice {invoice_id} has nothing open on {on}")
-    owed = sum((still_open[i] for i in covered), ZERO)
+    covered, owed = _covered_open_invoices(session, customer_id, invoices, on)
     if amount > owed:
         raise LedgerError(f"the promise of {amount} is more than the {owed} open on {', '.join(covered)}")
     promise = Promise(customer_id=customer_id, made_on=on, amount=amount, due_on=by, note=note)
@@ -113,6 +115,54 @@ def record_promise(
     session.add(promise)
     session.flush()
     return promise
+
+
+def _covered_open_invoices(session: Session, customer_id: str, invoices: Sequence[str], on: dt.date) -> tuple[list[str], Decimal]:
+    """The invoices named (default: every open one) and what is open on them, checked."""
+    still_open = open_amounts(session, customer_id, on)
+    covered = list(dict.fromkeys(invoices)) or list(still_open)
+    if not covered:
+        raise LedgerError(f"customer {customer_id} has no open invoice on {on}")
+    for invoice_id in covered:
+        invoice = get_invoice(session, invoice_id)
+        if invoice.customer_id != customer_id:
+            raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
+        if invoice_id not in still_open:
+            raise LedgerError(f"invoice {invoice_id} has nothing open on {on}")
+    return covered, sum((still_open[i] for i in covered), ZERO)
+
+
+def record_instalment_plan(
+    session: Session,
+    customer_id: str,
+    *,
+    instalments: Sequence[tuple[dt.date, Decimal]],
+    on: dt.date,
+    invoices: Sequence[str] = (),
+    note: str | None = None,
+) -> InstalmentPlan:
+    """Agree an instalment plan (分期付款) on ``invoices`` (default: all open ones)."""
+    get_customer(session, customer_id)
+    if not instalments:
+        raise LedgerError("an instalment plan needs at least one instalment")
+    dates = [due for due, _amount in instalments]
+    if len(set(dates)) != len(dates):
+        raise LedgerError("two instalments fall on the same day")
+    if min(dates) <= on:
+        raise LedgerError(f"the first instalment ({min(dates)}) must come after the day the plan is agreed ({on})")
+    amounts = [to_money(amount) for _due, amount in instalments]
+    if any(amount <= 0 for amount in amounts):
+        raise LedgerError("every instalment needs an amount above 0")
+    covered, owed = _covered_open_invoices(session, customer_id, invoices, on)
+    total = sum(amounts, ZERO)
+    if total > owed:
+        raise LedgerError(f"the instalments add up to {total}, more than the {owed} open on {', '.join(covered)}")
+    plan = InstalmentPlan(customer_id=customer_id, made_on=on, note=note)
+    plan.instalments = [Instalment(due_on=due, amount=amount) for (due, _a), amount in sorted(zip(instalments, amounts))]
+    plan.invoices = [InstalmentPlanInvoice(invoice_id=i) for i in covered]
+    session.add(plan)
+    session.flush()
+    return plan
 
 
 def open_dispute(session: Session, invoice_id: str, *, reason: str, on: dt.date) -> Dispute:

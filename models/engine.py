@@ -66,6 +66,15 @@ class PromiseFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class InstalmentPlanFacts:
+    """An instalment plan (分期付款): dated amounts that replace the ladder while they are paid."""
+
+    made_on: dt.date
+    invoice_ids: frozenset[str]
+    instalments: tuple[tuple[dt.date, Decimal], ...]  # (due date, amount), by date
+
+
+@dataclass(frozen=True, slots=True)
 class StatementFacts:
     """A monthly statement: its billing month and the day each state was reached."""
 
@@ -97,6 +106,7 @@ class CustomerFacts:
     invoices: tuple[InvoiceFacts, ...] = ()
     promises: tuple[PromiseFacts, ...] = ()
     statements: tuple[StatementFacts, ...] = ()
+    instalment_plans: tuple[InstalmentPlanFacts, ...] = ()
 
 
 # -- what comes out ----------------------------------------------------------
@@ -132,27 +142,42 @@ class Pause:
     end: dt.date | None
     why: str
     resumes: bool  # a broken promise or a resolved dispute: the resume step comes at once after it
+    kind: str = "promise"  # dispute, promise or instalment_plan: a step names the kinds that pause it
 
     def covers(self, day: dt.date) -> bool:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-def invoice_pauses(invoice: InvoiceFacts, promises: Iterable[PromiseFacts], paid_by_invoice: Mapping[str, tuple]) -> tuple[Pause, ...]:
-    """The pauses of one invoice: its disputes and the promises that cover it."""
-    pauses = [
-        Pause(opened, resolved, f"disputed since {opened}", resolves)
-        for opened, resolved in invoice.disputes
-        for resolves in [resolved is not None]
-    ]
+def invoice_pauses(
+    invoice: InvoiceFacts, promises: Iterable[PromiseFacts], paid_by_invoice: Mapping[str, tuple], plans: Iterable[InstalmentPlanFacts] = ()
+) -> tuple[Pause, ...]:
+    """The pauses of one invoice: its disputes, and the promises and instalment plans that cover it."""
+    pauses = [Pause(opened, resolved, f"disputed since {opened}", resolved is not None, "dispute") for opened, resolved in invoice.disputes]
+    pauses += [_plan_pause(plan, paid_by_invoice) for plan in plans if invoice.invoice_id in plan.invoice_ids and plan.instalments]
     for promise in promises:
         if invoice.invoice_id not in promise.invoice_ids:
             continue
         kept_on = _promise_kept_on(promise, paid_by_invoice)
         if kept_on is not None:
-            pauses.append(Pause(promise.made_on, kept_on, f"promise of {promise.amount} by {promise.due_on} (kept {kept_on})", False))
+            pauses.append(Pause(promise.made_on, kept_on, f"promise of {promise.amount} by {promise.due_on} (kept {kept_on})", False, "promise"))
         else:
-            pauses.append(Pause(promise.made_on, promise.due_on, f"promise of {promise.amount} by {promise.due_on}", True))
+            pauses.append(Pause(promise.made_on, promise.due_on, f"promise of {promise.amount} by {promise.due_on}", True, "promise"))
     return tuple(sorted(pauses, key=lambda p: p.start))
+
+
+def _plan_pause(plan: InstalmentPlanFacts, paid_by_invoice: Mapping[str, tuple]) -> Pause:
+    """Paused while every instalment is paid by its date; the first one missed breaks the plan."""
+    received = sorted(
+        (on, amount) for invoice_id in plan.invoice_ids for on, amount in paid_by_invoice.get(invoice_id, ()) if on >= plan.made_on
+    )
+    owed = ZERO
+    for due, amount in sorted(plan.instalments):
+        owed += amount
+        paid = sum((a for on, a in received if on <= due), ZERO)
+        if paid < owed:
+            return Pause(plan.made_on, due, f"instalment plan of {plan.made_on}: the instalment due {due} was missed", True, "instalment_plan")
+    last = max(due for due, _amount in plan.instalments)
+    return Pause(plan.made_on, last, f"instalment plan of {plan.made_on}, kept", False, "instalment_plan")
 
 
 def _promise_kept_on(promise: PromiseFacts, paid_by_invoice: Mapping[str, tuple]) -> dt.date | None:
@@ -193,7 +218,7 @@ class Evaluator:
         self.statement_steps = tuple(s for s in self.steps if s.scope == "statement")
         self.lock_steps = tuple(s for s in self.invoice_steps if s.effect is Effect.lock)
         paid = {i.invoice_id: i.payments for i in facts.invoices}
-        self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid) for i in facts.invoices}
+        self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
         self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
         self.status_changes: dict[Effect, dt.date] = {}
         self._chronic: dict[tuple[dt.date, str], bool] = {}
@@ -277,10 +302,14 @@ class Evaluator:
         end = self.cal.next_working_day(day) - ONE_DAY
         return tuple(day + dt.timedelta(days=n) for n in range((end - day).days + 1))
 
+    def pauses_of(self, step: Step, invoice: InvoiceFacts) -> tuple[Pause, ...]:
+        """The invoice's pauses of the kinds that hold this step back."""
+        return tuple(p for p in self.pauses[invoice.invoice_id] if p.kind in step.pauses)
+
     def one_time_date(self, step: Step, invoice: InvoiceFacts) -> dt.date | None:
         """The invoice step's date after rolling and waiting out pauses; None if it never comes."""
         day = self.scheduled_date(step, invoice)
-        return None if day is None else self.after_pauses(day, self.pauses[invoice.invoice_id])
+        return None if day is None else self.after_pauses(day, self.pauses_of(step, invoice))
 
     def scheduled_date(self, step: Step, invoice: InvoiceFacts) -> dt.date | None:
         """The invoice step's rolled date, before pauses; None if it cannot come."""
@@ -347,25 +376,23 @@ class Evaluator:
             yield from self._after_payment_calls(invoice, day)
             return
         pauses = self.pauses[invoice.invoice_id]
-        paused = next((p for p in pauses if p.covers(day)), None)
-        if paused is not None:
-            return
+        holding = {p.kind for p in pauses if p.covers(day)}
         overdue = (day - invoice.due_on).days
         for step in self.invoice_steps:
-            if step.trigger.anchor is Anchor.paid or not self.applies(step, day):
+            if step.trigger.anchor is Anchor.paid or holding & step.pauses or not self.applies(step, day):
                 continue
             if step.trigger.repeats:
                 hit = self.cadence_hits(step, invoice.due_on, day)
             else:
                 scheduled = self.scheduled_date(step, invoice)
-                hit = scheduled is not None and self.after_pauses(scheduled, pauses) == day
+                hit = scheduled is not None and self.after_pauses(scheduled, self.pauses_of(step, invoice)) == day
                 if hit and scheduled == day and step.skip_after_progress_days and self.paid_recently(invoice, day, step.skip_after_progress_days):
                     hit = False
             if hit:
                 yield step, reason_for(step, invoice, overdue)
-        if self.resume is not None and overdue > 0:
+        if self.resume is not None and overdue > 0 and not holding & self.resume.pauses:
             for pause in pauses:
-                if pause.resumes and pause.end is not None and self.cal.next_working_day(pause.end) == day:
+                if pause.resumes and pause.kind in self.resume.pauses and pause.end is not None and self.cal.next_working_day(pause.end) == day:
                     yield self.resume, f"invoice {invoice.invoice_id}: {pause.why} is over; {self.resume.action} at once"
                     break
 

@@ -76,7 +76,7 @@ def _why_not_invoice(ev: Evaluator, step: Step, invoice: InvoiceFacts, day: dt.d
     closed = _closed(ev, invoice, day)
     if closed:
         return closed
-    pause = next((p for p in ev.pauses[invoice.invoice_id] if p.covers(day)), None)
+    pause = next((p for p in ev.pauses_of(step, invoice) if p.covers(day)), None)
     if pause is not None:
         until = f" until {pause.end}" if pause.end else " until it is resolved"
         return f"paused: {pause.why}{until}"
@@ -91,7 +91,7 @@ def _why_not_invoice(ev: Evaluator, step: Step, invoice: InvoiceFacts, day: dt.d
         if step.trigger.anchor is Anchor.lock:
             return "only once the account is locked" if ev.locked_on is None else "the invoice has not reached the lock step"
         return "its date falls before the invoice was issued"
-    when = ev.after_pauses(scheduled, ev.pauses[invoice.invoice_id])
+    when = ev.after_pauses(scheduled, ev.pauses_of(step, invoice))
     if when is None:
         return f"held back from {scheduled} by an open dispute"
     if when == day and step.skip_after_progress_days:

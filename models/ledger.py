@@ -283,3 +283,32 @@ class CreditLimitChange(Base):
     new_limit: Mapped[Decimal | None]
     reason: Mapped[str] = mapped_column(Text)
     changed_at: Mapped[dt.datetime] = _created_at()
+
+
+class InstalmentPlan(Base):
+    """An instalment plan (分期付款): while every instalment is paid on time it replaces the ladder."""
+
+    __tablename__ = "instalment_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    made_on: Mapped[dt.date]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    instalments: Mapped[list[Instalment]] = relationship(cascade="all, delete-orphan", order_by="Instalment.due_on")
+    invoices: Mapped[list[InstalmentPlanInvoice]] = relationship(cascade="all, delete-orphan")
+
+
+class Instalment(Base):
+    __tablename__ = "instalments"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("instalment_plans.id"), primary_key=True)
+    due_on: Mapped[dt.date] = mapped_column(primary_key=True)
+    amount: Mapped[Decimal]
+
+
+class InstalmentPlanInvoice(Base):
+    __tablename__ = "instalment_plan_invoices"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("instalment_plans.id"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_id"), primary_key=True)

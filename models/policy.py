@@ -26,7 +26,7 @@ POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 Channel = Literal["email", "phone", "email+phone", "visit", "letter", "internal", "system"]
 Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance", "system"]
-PauseReason = Literal["dispute", "promise"]
+PauseReason = Literal["dispute", "promise", "instalment_plan"]
 StatementStateName = Literal["none", "prepared", "reviewed", "sent", "confirmed", "invoiced", "invoice_mailed"]
 
 
@@ -131,7 +131,7 @@ class Step(_Strict):
     role: Role
     needs_approval: bool = False
     when: Condition = Condition()
-    pauses: frozenset[PauseReason] = frozenset({"dispute", "promise"})
+    pauses: frozenset[PauseReason] = Field(default=frozenset({"dispute", "promise", "instalment_plan"}), description="what holds the step back")
     skip_after_progress_days: int | None = Field(default=None, ge=1, description="skip on its own date when the invoice saw a payment this many days before (progress)")
     effect: Effect | None = None
     reason: str = Field(default="", description="why, for people: shown by explain and in the plan's JSON")

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from models.calendar import CalendarFallbackWarning, calendar_for
-from models.engine import CustomerFacts, InvoiceFacts, PromiseFacts, StatementFacts, actions_due, simulate
+from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts, actions_due, simulate
 from models.enums import CustomerStatus, Segment, Settlement
 from models.policy import load_policy
 
@@ -286,3 +286,33 @@ def test_plan_reads_the_ledger_as_recorded_while_simulate_takes_our_own_steps():
     facts = CustomerFacts("C1", statements=(StatementFacts("2026-09"),))
     assert [a.action for a in actions_due(facts, D(2026, 10, 8), HANDBOOK, CN)] == ["prepare_statement"]
     assert [a.action for a in simulate(facts, D(2026, 10, 8), D(2026, 10, 8), HANDBOOK, CN)] == ["prepare_statement", "send_statement"]
+
+
+# -- §4 instalment plans --------------------------------------------------------
+
+
+def test_a_kept_instalment_plan_replaces_the_ladder():
+    paid = InvoiceFacts("INV-1", INVOICE.issued_on, DUE, INVOICE.amount, payments=((D(2026, 10, 14), Decimal("500.00")), (D(2026, 11, 13), Decimal("500.00"))))
+    plan = InstalmentPlanFacts(D(2026, 9, 14), frozenset({"INV-1"}), ((D(2026, 10, 15), Decimal("500.00")), (D(2026, 11, 15), Decimal("500.00"))))
+    assert run(CustomerFacts("C1", invoices=(paid,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 12, 31)) == []
+
+
+def test_a_missed_instalment_brings_the_ladder_back_at_once():
+    first_only = InvoiceFacts("INV-1", INVOICE.issued_on, DUE, INVOICE.amount, payments=((D(2026, 10, 14), Decimal("500.00")),))
+    plan = InstalmentPlanFacts(D(2026, 9, 14), frozenset({"INV-1"}), ((D(2026, 10, 15), Decimal("500.00")), (D(2026, 11, 16), Decimal("500.00"))))
+    rows = run(CustomerFacts("C1", invoices=(first_only,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 11, 18))
+    # The second instalment (11-16) is missed: everything the plan held back comes on 11-17.
+    assert rows == [
+        ("2026-11-17", "escalate_supervisor", ("INV-1",)),
+        ("2026-11-17", "follow_up", ("INV-1",)),
+        ("2026-11-17", "notify_gm", ("INV-1",)),
+        ("2026-11-17", "notify_manager", ("INV-1",)),
+        ("2026-11-18", "follow_up", ("INV-1",)),
+    ]
+
+
+def test_a_step_can_refuse_to_wait_for_an_instalment_plan():
+    plan = InstalmentPlanFacts(D(2026, 9, 14), frozenset({"INV-1"}), ((D(2026, 12, 31), Decimal("1000.00")),))
+    strict = HANDBOOK.model_copy(update={"steps": [s.model_copy(update={"pauses": frozenset({"dispute", "promise"})}) if s.id == "notify_manager" else s for s in HANDBOOK.steps]})
+    rows = [(a.on.isoformat(), a.action) for a in simulate(CustomerFacts("C1", invoices=(INVOICE,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 10, 31), strict, CN)]
+    assert rows == [("2026-10-12", "notify_manager")]

@@ -193,3 +193,15 @@ def test_a_company_policy_file_on_the_command_line(cli_ledger, tmp_path):
     )
     result = runner.invoke(app, ["plan", "--as-of", "2026-09-17", "--policy", str(policy)])
     assert result.stdout.splitlines()[1:] == ["2026-09-17,C1,follow_up,I1,phone,collector,false", "2026-09-17,C2,follow_up,I3,phone,collector,false"]
+
+
+def test_an_instalment_plan_from_the_command_line_holds_the_ladder(cli_ledger):
+    result = runner.invoke(app, ["instalments", "C1", "--schedule", "2026-10-15=300;2026-11-16=300", "--invoices", "I1", "--on", "2026-09-14"])
+    assert result.exit_code == 0, result.output
+    assert "instalment plan of 2 instalment(s) recorded for C1" in result.stdout
+    plan_day = runner.invoke(app, ["plan", "--as-of", "2026-09-15"]).stdout.splitlines()
+    assert "2026-09-15,C1,follow_up,I2,email+phone,collector,false" in plan_day  # I1 waits for the plan; I2 does not
+    explained = " ".join(runner.invoke(app, ["explain", "C1", "--as-of", "2026-09-15"]).stdout.split())
+    assert "paused: instalment plan of 2026-09-14" in explained
+    bad = runner.invoke(app, ["instalments", "C1", "--schedule", "2026-10-15:300"])
+    assert bad.exit_code == 1 and "is not DATE=AMOUNT" in bad.stderr

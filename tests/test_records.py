@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from huikuan.records import LedgerError, log_contact, open_amounts, open_dispute, record_promise, resolve_dispute
+from huikuan.records import LedgerError, log_contact, open_amounts, open_dispute, record_instalment_plan, record_promise, resolve_dispute
 from models.enums import Channel, ContactResult, Excuse
 from models.ledger import Allocation, ContactLog, Customer, Invoice, Payment
 
@@ -78,3 +78,24 @@ def test_a_contact_with_its_excuse(ledger):
     log_contact(ledger, "C1", channel=Channel.phone, result=ContactResult.unreachable, on=D(2026, 11, 3), note="财务说老板出差", excuse=Excuse.tui)
     entry = ledger.scalar(select(ContactLog))
     assert (entry.channel, entry.result, entry.excuse.label, entry.note) == (Channel.phone, ContactResult.unreachable, "推", "财务说老板出差")
+
+
+def test_an_instalment_plan_over_the_open_invoices(ledger):
+    plan = record_instalment_plan(ledger, "C1", instalments=[(D(2026, 12, 15), Decimal("600.00")), (D(2026, 11, 15), Decimal("500.00"))], on=D(2026, 11, 2))
+    assert [(i.due_on, i.amount) for i in plan.instalments] == [(D(2026, 11, 15), Decimal("500.00")), (D(2026, 12, 15), Decimal("600.00"))]
+    assert sorted(i.invoice_id for i in plan.invoices) == ["I1", "I2"]
+
+
+@pytest.mark.parametrize(
+    ("instalments", "message"),
+    [
+        ([], "needs at least one instalment"),
+        ([(D(2026, 11, 2), Decimal("10.00"))], "must come after the day the plan is agreed"),
+        ([(D(2026, 12, 1), Decimal("10.00")), (D(2026, 12, 1), Decimal("5.00"))], "two instalments fall on the same day"),
+        ([(D(2026, 12, 1), Decimal("0"))], "every instalment needs an amount above 0"),
+        ([(D(2026, 12, 1), Decimal("1100.01"))], "the instalments add up to 1100.01, more than the 1100.00 open on I1, I2"),
+    ],
+)
+def test_instalment_plans_that_make_no_sense_are_refused(ledger, instalments, message):
+    with pytest.raises(LedgerError, match=message):
+        record_instalment_plan(ledger, "C1", instalments=instalments, on=D(2026, 11, 2))
