@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
@@ -196,6 +197,34 @@ def _promise_kept_on(promise: PromiseFacts, paid_by_invoice: Mapping[str, tuple]
     return None
 
 
+_STEPS_CACHE: dict[int, tuple[Policy, dict[Segment, tuple[Step, ...]]]] = {}
+
+
+def _steps_for(policy: Policy, segment: Segment) -> tuple[Step, ...]:
+    """``policy.steps_for(segment)``, computed once per policy object and segment."""
+    cached = _STEPS_CACHE.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        cached = _STEPS_CACHE[id(policy)] = (policy, {})
+    if segment not in cached[1]:
+        cached[1][segment] = policy.steps_for(segment)
+    return cached[1][segment]
+
+
+def _earliest(step: Step) -> int:
+    """The earliest day, counted from the due date, on which an invoice step can come."""
+    trigger = step.trigger
+    if trigger.cadence is not None:
+        return trigger.cadence.start
+    if trigger.days is not None and trigger.anchor is Anchor.due:
+        return trigger.days * (2 if trigger.working_days else 1)
+    return 0
+
+
+@lru_cache(maxsize=65536)
+def _months_later(day: dt.date, months: int) -> dt.date:
+    return add_months(day, months)
+
+
 def is_chronically_late(lateness: Iterable[int], rule: ChronicLateness) -> bool:
     """``lateness``: days late of the customer's most recent items, newest first."""
     recent = list(lateness)[: rule.of_last]
@@ -212,31 +241,55 @@ class Evaluator:
         self.facts = facts
         self.policy = policy
         self.cal = calendar
-        self.steps = policy.steps_for(facts.segment)
+        self.steps = _steps_for(policy, facts.segment)
         self.resume = next(s for s in self.steps if s.id == policy.resume_step) if any(s.id == policy.resume_step for s in self.steps) else None
         self.invoice_steps = tuple(s for s in self.steps if s.scope == "invoice")
         self.statement_steps = tuple(s for s in self.steps if s.scope == "statement")
         self.lock_steps = tuple(s for s in self.invoice_steps if s.effect is Effect.lock)
+        # No step can come earlier than this many days from the due date (pauses only delay);
+        # the margin covers rolling back over a long holiday and working-day offsets.
+        self.earliest_offset = min((_earliest(s) for s in self.invoice_steps), default=0) - 21
         paid = {i.invoice_id: i.payments for i in facts.invoices}
         self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
         self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
-        self.status_changes: dict[Effect, dt.date] = {}
+        self.status_events: list[tuple[dt.date, Effect]] = []  # effects taken in a simulation, in order
         self._chronic: dict[tuple[dt.date, str], bool] = {}
+        self._applies: dict[tuple[str, dt.date], bool] = {}
+        self._rolling_to: dict[tuple[dt.date, Roll], tuple[dt.date, ...]] = {}
+        self._day_steps: dict[dt.date, tuple[Step, ...]] = {}
+
+    def record_effect(self, effect: Effect, day: dt.date) -> None:
+        """An effect taken on ``day`` (in a simulation): later conditions see it."""
+        self.status_events.append((day, effect))
+        self._applies.clear()
+        self._day_steps.clear()
+
+    def steps_on(self, day: dt.date) -> tuple[Step, ...]:
+        """The invoice steps that concern this customer on ``day`` (conditions are per customer)."""
+        if day not in self._day_steps:
+            locked = self.locked_on is not None and self.locked_on <= day
+            self._day_steps[day] = tuple(
+                s for s in self.invoice_steps
+                if s.trigger.anchor is not Anchor.paid and (locked or s.trigger.anchor is not Anchor.lock) and self.applies(s, day)
+            )
+        return self._day_steps[day]
 
     # -- customer-level conditions --
 
     def status_on(self, day: dt.date) -> CustomerStatus:
         status = self.facts.status
-        ranked = [(on, effect) for effect, on in self.status_changes.items() if on <= day and effect is not Effect.lock]
-        for _on, effect in sorted(ranked):
-            status = _STATUS_OF_EFFECT[effect]
+        for on, effect in self.status_events:
+            if on <= day and effect is not Effect.lock:
+                status = _STATUS_OF_EFFECT[effect]
         if status is CustomerStatus.active and self.locked_on is not None and self.locked_on <= day:
             return CustomerStatus.locked
         return status
 
     @property
     def locked_on(self) -> dt.date | None:
-        return self.status_changes.get(Effect.lock, self.facts.locked_on)
+        if self.facts.locked_on is not None:
+            return self.facts.locked_on
+        return next((on for on, effect in self.status_events if effect is Effect.lock), None)
 
     def chronic_late_payer(self, day: dt.date) -> bool:
         if (day, "payer") not in self._chronic:
@@ -266,6 +319,13 @@ class Evaluator:
         return is_chronically_late(lateness, self.policy.chronic_late_confirmer)
 
     def applies(self, step: Step, day: dt.date) -> bool:
+        """Does the step concern this customer on ``day``? (Customer-level: cached per day.)"""
+        key = (step.id, day)
+        if key not in self._applies:
+            self._applies[key] = self._applies_now(step, day)
+        return self._applies[key]
+
+    def _applies_now(self, step: Step, day: dt.date) -> bool:
         facts, condition = self.facts, step.when
         if condition.segment is not None and facts.segment not in condition.segment:
             return False
@@ -294,6 +354,12 @@ class Evaluator:
 
     def nominal_days_rolling_to(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
         """Every nominal date that rolls onto ``day`` (none when ``day`` is not a working day)."""
+        key = (day, how)
+        if key not in self._rolling_to:
+            self._rolling_to[key] = self._nominal_days(day, how)
+        return self._rolling_to[key]
+
+    def _nominal_days(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
         if not self.cal.is_working_day(day):
             return ()
         if how is Roll.forward:
@@ -316,12 +382,14 @@ class Evaluator:
         trigger = step.trigger
         if trigger.anchor is Anchor.lock:
             locked_on = self.locked_on
+            if locked_on is None:
+                return None
             reached = [d for d in (self.one_time_date(s, invoice) for s in self.lock_steps) if d is not None]
-            if locked_on is None or not reached:
+            if not reached:
                 return None
             nominal = max(locked_on, min(reached)) + dt.timedelta(days=trigger.days)
         elif trigger.months is not None:
-            nominal = add_months(invoice.due_on, trigger.months) + ONE_DAY
+            nominal = _months_later(invoice.due_on, trigger.months) + ONE_DAY
         elif trigger.anchor is Anchor.paid:
             paid_on = self.paid_in_full[invoice.invoice_id]
             if paid_on is None:
@@ -350,11 +418,38 @@ class Evaluator:
     def cadence_hits(self, step: Step, anchor: dt.date, day: dt.date) -> bool:
         """Does a nominal date of the cadence roll onto ``day``?"""
         cadence = step.trigger.cadence
-        for nominal in self.nominal_days_rolling_to(day, step.trigger.roll):
-            k = (nominal - anchor).days
-            if k >= cadence.start and (cadence.end is None or k <= cadence.end) and (k - cadence.start) % cadence.every == 0:
-                return True
-        return False
+        first, last = self.offsets_rolling_to(day, step.trigger.roll, anchor)
+        first = max(first, cadence.start)
+        k = first + (-(first - cadence.start)) % cadence.every  # the first cadence offset >= first
+        return k <= last and (cadence.end is None or k <= cadence.end)
+
+    def lands_on(self, step: Step, invoice: InvoiceFacts, day: dt.date) -> bool:
+        """Does the one-time step come on ``day``?
+
+        The common case (counted in days or months from the due date, nothing
+        holding it back) needs no date arithmetic: only the few nominal dates
+        that roll onto ``day`` can be the step's, so an offset range decides.
+        """
+        trigger = step.trigger
+        pauses = self.pauses_of(step, invoice) if self.pauses[invoice.invoice_id] else ()
+        if pauses or trigger.anchor is not Anchor.due or trigger.working_days:
+            scheduled = self.scheduled_date(step, invoice)
+            return scheduled is not None and self.after_pauses(scheduled, pauses) == day
+        first, last = self.offsets_rolling_to(day, trigger.roll, invoice.due_on)
+        if first > last:
+            return False
+        if trigger.days is not None:
+            return first <= trigger.days <= last
+        if first > 31 * trigger.months + 1 or last < 28 * trigger.months + 1:
+            return False
+        return first <= (_months_later(invoice.due_on, trigger.months) - invoice.due_on).days + 1 <= last
+
+    def offsets_rolling_to(self, day: dt.date, how: Roll, anchor: dt.date) -> tuple[int, int]:
+        """The range of offsets from ``anchor`` whose nominal date rolls onto ``day`` (empty: first > last)."""
+        nominal_days = self.nominal_days_rolling_to(day, how)
+        if not nominal_days:
+            return 1, 0
+        return (nominal_days[0] - anchor).days, (nominal_days[-1] - anchor).days
 
     @staticmethod
     def paid_recently(invoice: InvoiceFacts, day: dt.date, days: int) -> bool:
@@ -375,18 +470,19 @@ class Evaluator:
         if invoice.open_on(day) <= 0:
             yield from self._after_payment_calls(invoice, day)
             return
-        pauses = self.pauses[invoice.invoice_id]
-        holding = {p.kind for p in pauses if p.covers(day)}
         overdue = (day - invoice.due_on).days
-        for step in self.invoice_steps:
-            if step.trigger.anchor is Anchor.paid or holding & step.pauses or not self.applies(step, day):
+        if overdue < self.earliest_offset or not self.cal.is_working_day(day):
+            return  # too early for any step; and no step, held back or not, lands on a day off
+        pauses = self.pauses[invoice.invoice_id]
+        holding = {p.kind for p in pauses if p.covers(day)} if pauses else set()
+        for step in self.steps_on(day):
+            if holding and holding & step.pauses:
                 continue
             if step.trigger.repeats:
                 hit = self.cadence_hits(step, invoice.due_on, day)
             else:
-                scheduled = self.scheduled_date(step, invoice)
-                hit = scheduled is not None and self.after_pauses(scheduled, self.pauses_of(step, invoice)) == day
-                if hit and scheduled == day and step.skip_after_progress_days and self.paid_recently(invoice, day, step.skip_after_progress_days):
+                hit = self.lands_on(step, invoice, day)
+                if hit and step.skip_after_progress_days and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, step.skip_after_progress_days):
                     hit = False
             if hit:
                 yield step, reason_for(step, invoice, overdue)
@@ -424,7 +520,7 @@ class Evaluator:
                 due = self.roll(base + dt.timedelta(days=trigger.days or 0) if trigger.anchor is not Anchor.billing_month else base, trigger.roll)
                 reached = statement.reached.get(state)
                 if reached is not None and reached > due:
-                    due = reached  # the step never comes before the state it needs; a late state brings it at once
+                    due = self.cal.roll_forward(reached)  # never before the state it needs: a late state brings it at once
                 hit = due == day
             if hit:
                 yield step, f"statement {statement.month}: {step.reason or step.action}"
@@ -532,8 +628,8 @@ def _apply_effects(evaluator: Evaluator, actions: list[Action], day: dt.date, gr
                 if state not in statements[month].reached:
                     statements[month] = replace(statements[month], reached={**statements[month].reached, state: day})
                     changed = True
-        elif effect not in evaluator.status_changes:
-            evaluator.status_changes[effect] = day
+        else:
+            evaluator.record_effect(effect, day)
     if changed:
         evaluator.facts = replace(evaluator.facts, statements=tuple(statements.values()))
     return changed
