@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import warnings
 from enum import Enum
@@ -32,10 +33,16 @@ db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
 contact_app = typer.Typer(help="Record contacts with customers.", no_args_is_help=True)
 dispute_app = typer.Typer(help="Open and resolve disputes on invoices (异议).", no_args_is_help=True)
+statement_app = typer.Typer(help="The monthly statements (对账单).", no_args_is_help=True)
+shipping_app = typer.Typer(help="May goods leave for a customer? (for the warehouse or the ERP)", no_args_is_help=True)
+approvals_app = typer.Typer(help="Requests waiting for a decision (stop-shipment, letters, statements).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(customers_app, name="customers")
 app.add_typer(contact_app, name="contact")
 app.add_typer(dispute_app, name="dispute")
+app.add_typer(statement_app, name="statement")
+app.add_typer(shipping_app, name="shipping")
+app.add_typer(approvals_app, name="approvals")
 
 out = stdout_console()
 err = Console(stderr=True)
@@ -346,6 +353,90 @@ def dispute_resolve(invoice_id: str, resolution: Annotated[Optional[str], typer.
     """Resolve the invoice's open dispute; its steps resume."""
     _record(lambda s: records.resolve_dispute(s, invoice_id, on=parse_day(on, "--on"), resolution=resolution))
     out.print(f"dispute on {invoice_id} resolved")
+
+
+@statement_app.command("confirm")
+def statement_confirm(
+    customer_id: str,
+    month: Annotated[str, typer.Option(help="the billing month, YYYY-MM")],
+    invoice_title: Annotated[str, typer.Option(help="the invoice title (发票抬头)")],
+    tax_id: Annotated[str, typer.Option(help="the tax id (税号)")],
+    address: Annotated[Optional[str], typer.Option(help="address and phone for the invoice")] = None,
+    bank: Annotated[Optional[str], typer.Option(help="bank and account for the invoice")] = None,
+    on: On = None,
+) -> None:
+    """Record the customer's confirmation of a statement with its invoicing info."""
+    if not re.fullmatch(r"\d{4}-\d{2}", month):
+        raise fail(f"--month {month!r} is not YYYY-MM")
+    day = parse_day(on, "--on")
+    _record(lambda s: records.confirm_statement(s, customer_id, month=month, invoice_title=invoice_title, tax_id=tax_id, on=day, address=address, bank=bank))
+    out.print(f"statement {month} of {customer_id} confirmed")
+
+
+@app.command("payment")
+def payment_command(
+    payment_id: str,
+    customer_id: str,
+    amount: Annotated[str, typer.Option(help="the amount received")],
+    invoice: Annotated[Optional[str], typer.Option(help="the invoice it pays (default: the oldest open ones first)")] = None,
+    on: On = None,
+) -> None:
+    """Record a payment received; it is applied at once and changes what the policy does next."""
+    money, day = parse_amount(amount), parse_day(on, "--on")
+    applied: list = []
+    _record(lambda s: applied.extend(records.record_payment(s, payment_id, customer_id, amount=money, received_on=day, invoice_id=invoice)))
+    out.print(f"payment {payment_id} of {money} applied: " + ", ".join(f"{i} {a}" for i, a in applied))
+
+
+@shipping_app.command("check")
+def shipping_check(customer_id: str) -> None:
+    """Exit status 0: goods may leave for this customer; 1: they may not (the account is locked)."""
+    from huikuan.execution import may_ship
+
+    ensure_ledger()
+    with session_scope() as session:
+        try:
+            allowed, why = may_ship(session, customer_id)
+        except records.LedgerError as exc:
+            raise fail(str(exc)) from None
+    out.print(why)
+    raise typer.Exit(0 if allowed else 1)
+
+
+@approvals_app.command("list")
+def approvals_list() -> None:
+    """Requests waiting for a decision, oldest first."""
+    from huikuan.execution import open_approvals
+
+    ensure_ledger()
+    with session_scope() as session:
+        for approval in open_approvals(session):
+            out.print(f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {approval.flow_run_id or '(not started)'}")
+
+
+@approvals_app.command("answer")
+def approvals_answer(
+    approval_key: str,
+    approver: Annotated[str, typer.Option(help="your id in the company file")],
+    code: Annotated[str, typer.Option(help="the one-time code emailed to you")],
+    decision: Annotated[str, typer.Option(help="approve or deny")],
+    comment: Annotated[str, typer.Option(help="why")] = "",
+) -> None:
+    """Answer a request through the Prefect API, as the form in the UI does (the waiting run judges it)."""
+    from prefect.flow_runs import resume_flow_run
+    from sqlalchemy import select
+
+    from models.ledger import Approval
+
+    if decision not in ("approve", "deny"):
+        raise fail("--decision is approve or deny")
+    ensure_ledger()
+    with session_scope() as session:
+        run_id = session.scalar(select(Approval.flow_run_id).where(Approval.key == approval_key))
+    if not run_id:
+        raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start)?")
+    resume_flow_run(run_id, run_input={"approver": approver, "code": code, "decision": decision, "comment": comment})
+    out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")
 
 
 def _record(action) -> None:

@@ -195,3 +195,79 @@ def resolve_dispute(session: Session, invoice_id: str, *, on: dt.date, resolutio
 
 def _open_dispute(session: Session, invoice_id: str) -> Dispute | None:
     return session.scalar(select(Dispute).where(Dispute.invoice_id == invoice_id, Dispute.resolved_on.is_(None)))
+
+
+def confirm_statement(
+    session: Session, customer_id: str, *, month: str, invoice_title: str, tax_id: str, on: dt.date,
+    address: str | None = None, bank: str | None = None,
+) -> "Statement":
+    """The customer confirmed the month's statement and gave its invoicing info (开票信息)."""
+    from models.enums import StatementState
+    from models.ledger import Charge, Statement
+
+    get_customer(session, customer_id)
+    if not invoice_title.strip() or not tax_id.strip():
+        raise LedgerError("a confirmation needs the invoice title and the tax id")
+    statement = session.scalar(select(Statement).where(Statement.customer_id == customer_id, Statement.month == month))
+    if statement is None:
+        charges = [c for c in session.scalars(select(Charge).where(Charge.customer_id == customer_id)) if c.delivered_on.strftime("%Y-%m") == month]
+        if not charges:
+            raise LedgerError(f"customer {customer_id} has no statement and no charges for {month}")
+        statement = Statement(customer_id=customer_id, month=month, amount=sum((c.amount for c in charges), ZERO), prepared_on=on)
+        session.add(statement)
+        session.flush()
+        for charge in charges:
+            charge.statement_id = statement.id
+    if statement.confirmed_on is not None:
+        raise LedgerError(f"the {month} statement of {customer_id} was confirmed on {statement.confirmed_on}")
+    statement.confirmed_on = on
+    statement.state = StatementState.confirmed
+    statement.invoice_title, statement.tax_id = invoice_title.strip(), tax_id.strip()
+    statement.invoice_address, statement.invoice_bank = address, bank
+    session.flush()
+    return statement
+
+
+def record_payment(
+    session: Session, payment_id: str, customer_id: str, *, amount: Decimal, received_on: dt.date, invoice_id: str | None = None,
+) -> list[tuple[str, Decimal]]:
+    """Record a payment and apply it: to the named invoice, else the oldest open invoices first.
+
+    The same payment recorded again changes nothing; a payment larger than what
+    is open is refused, as in the importer. Returns the (invoice, amount) applied.
+    """
+    amount = to_money(amount)
+    if amount <= 0:
+        raise LedgerError(f"a payment needs an amount above 0, not {amount}")
+    get_customer(session, customer_id)
+    existing = session.get(Payment, payment_id)
+    if existing is not None:
+        same = (existing.customer_id, existing.amount, existing.received_on, existing.invoice_id) == (customer_id, amount, received_on, invoice_id)
+        if not same:
+            raise LedgerError(f"payment {payment_id} is already recorded with other details")
+        return [(a.invoice_id, a.amount) for a in existing.allocations]
+    still_open = open_amounts(session, customer_id)
+    if invoice_id is not None:
+        invoice = get_invoice(session, invoice_id)
+        if invoice.customer_id != customer_id:
+            raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
+        if amount > still_open.get(invoice_id, ZERO):
+            raise LedgerError(f"{amount} is more than the {still_open.get(invoice_id, ZERO)} still open on invoice {invoice_id}")
+        targets = [invoice_id]
+    else:
+        owed = sum(still_open.values(), ZERO)
+        if amount > owed:
+            raise LedgerError(f"{amount} is more than customer {customer_id} owes ({owed} open)")
+        targets = list(still_open)  # open_amounts is ordered by due date: oldest first
+    session.add(Payment(payment_id=payment_id, customer_id=customer_id, received_on=received_on, amount=amount, invoice_id=invoice_id))
+    session.flush()
+    applied, remaining = [], amount
+    for target in targets:
+        part = min(remaining, still_open[target])
+        if part <= 0:
+            break
+        session.add(Allocation(payment_id=payment_id, invoice_id=target, amount=part))
+        applied.append((target, part))
+        remaining -= part
+    session.flush()
+    return applied

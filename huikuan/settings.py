@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         "used for a year whose official calendar is not published yet.",
     )
     data_dir: Path = Path("huikuan-data")
+    company_file: Path = Field(default=Path("company.yaml"), description="the company's people, roles and mail settings")
+    policy: str = Field(default="handbook", description="the policy the scheduled runs follow: a built-in name or a file")
+    retry_delay_seconds: float = Field(default=10.0, ge=0, description="between retries of a failed task")
 
     @field_validator("timezone")
     @classmethod

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Enum,
     ForeignKey,
+    LargeBinary,
     Index,
     String,
     Text,
@@ -245,6 +246,12 @@ class Approval(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str | None] = mapped_column(Text)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    action_key: Mapped[str | None] = mapped_column(String(200))  # the action that asked for it
+    invoices: Mapped[str] = mapped_column(Text, default="")  # ids joined by ';'
+    code_hash: Mapped[str | None] = mapped_column(String(128))  # sha256 of the one-time code emailed to the approver
+    code_sent_on: Mapped[dt.date | None]
+    reminders: Mapped[int] = mapped_column(default=0)
+    refusals: Mapped[int] = mapped_column(default=0)  # wrong codes and unauthorised approvers, each logged
 
 
 class ActionTaken(Base):
@@ -312,3 +319,28 @@ class InstalmentPlanInvoice(Base):
 
     plan_id: Mapped[int] = mapped_column(ForeignKey("instalment_plans.id"), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.invoice_id"), primary_key=True)
+
+
+class OutboxMessage(Base):
+    """An email waiting to go out, written in the same transaction as the action that made it.
+
+    Dispatch sends it (SMTP or the outbox folder) and stamps ``sent_at``; the key
+    is also the message's Message-ID, so a message is queued once whatever reruns.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), unique=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    to_address: Mapped[str] = mapped_column(String(200))
+    to_name: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    attachment_name: Mapped[str | None] = mapped_column(String(200))
+    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
+    queued_at: Mapped[dt.datetime] = _created_at()
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

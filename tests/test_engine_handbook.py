@@ -316,3 +316,9 @@ def test_a_step_can_refuse_to_wait_for_an_instalment_plan():
     strict = HANDBOOK.model_copy(update={"steps": [s.model_copy(update={"pauses": frozenset({"dispute", "promise"})}) if s.id == "notify_manager" else s for s in HANDBOOK.steps]})
     rows = [(a.on.isoformat(), a.action) for a in simulate(CustomerFacts("C1", invoices=(INVOICE,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 10, 31), strict, CN)]
     assert rows == [("2026-10-12", "notify_manager")]
+
+
+def test_a_statement_the_supervisor_does_not_approve_is_not_sent():
+    customer = CustomerFacts("C1", statements=(StatementFacts("2026-09"),))
+    denied = [(a.on.isoformat(), a.action) for a in simulate(customer, D(2026, 10, 1), D(2026, 11, 10), HANDBOOK, CN, grant_approvals=False)]
+    assert denied == [("2026-10-08", "prepare_statement"), ("2026-10-08", "send_statement")]

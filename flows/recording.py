@@ -1,0 +1,68 @@
+"""Forms for what collectors and finance report: deployments whose parameters a person fills in the UI.
+
+Trigger: a person, from the deployment's "Run" form (or the API). Inputs: the
+report. Effects: one ledger record each (a call or visit, a promise to pay, a
+dispute, a statement confirmation, a payment); each changes what the policy
+does next. A report the ledger refuses fails the run with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from prefect import flow
+
+from huikuan.settings import get_settings
+from tasks.records import record
+
+
+def _today(day: dt.date | None) -> dt.date:
+    return day or get_settings().today()
+
+
+@flow(name="record-contact", flow_run_name="{customer_id} {channel} {result}")
+def record_contact(
+    customer_id: str,
+    channel: Literal["phone", "email", "visit"],
+    result: Literal["reached", "unreachable", "promised", "disputed", "refused"],
+    note: str = "",
+    person_reached: str = "",
+    excuse: Literal["", "duo", "la", "lai", "tuo", "tui", "mo"] = "",
+    next_step: str = "",
+    on: dt.date | None = None,
+) -> str:
+    """A call, email or visit and its result; the excuse is one of 躲 duo, 拉 la, 赖 lai, 拖 tuo, 推 tui, 磨 mo."""
+    return record("contact", customer_id, {
+        "channel": channel, "result": result, "on": _today(on), "note": note or None, "person": person_reached or None,
+        "excuse": excuse or None, "next_step": next_step or None,
+    })
+
+
+@flow(name="record-promise", flow_run_name="{customer_id} promises {amount} by {by}")
+def record_promise(customer_id: str, amount: Decimal, by: dt.date, invoices: str = "", on: dt.date | None = None) -> str:
+    """A promise to pay (还款承诺): an amount by a date; invoices joined by ';' (default: all open ones)."""
+    return record("promise", customer_id, {"amount": amount, "by": by, "on": _today(on), "invoices": [i for i in invoices.split(";") if i]})
+
+
+@flow(name="record-dispute", flow_run_name="{invoice_id} dispute {change}")
+def record_dispute(invoice_id: str, change: Literal["open", "resolve"], reason: str = "", on: dt.date | None = None) -> str:
+    """Open a dispute on an invoice (with its reason), or resolve it."""
+    if change == "open":
+        return record("dispute_open", invoice_id, {"reason": reason, "on": _today(on)})
+    return record("dispute_resolve", invoice_id, {"on": _today(on), "resolution": reason or None})
+
+
+@flow(name="confirm-statement", flow_run_name="{customer_id} confirms {month}")
+def confirm_statement(customer_id: str, month: str, invoice_title: str, tax_id: str, address: str = "", bank: str = "", on: dt.date | None = None) -> str:
+    """The customer confirmed the month's statement and returned its invoicing info (开票信息)."""
+    return record("confirmation", customer_id, {
+        "month": month, "invoice_title": invoice_title, "tax_id": tax_id, "on": _today(on), "address": address or None, "bank": bank or None,
+    })
+
+
+@flow(name="record-payment", flow_run_name="{payment_id} {customer_id} {amount}")
+def record_payment(payment_id: str, customer_id: str, amount: Decimal, invoice_id: str = "", received_on: dt.date | None = None) -> str:
+    """A payment received: applied to the invoice named, else to the oldest open invoices."""
+    return record("payment", customer_id, {"payment_id": payment_id, "amount": amount, "received_on": _today(received_on), "invoice_id": invoice_id or None})

@@ -1,0 +1,170 @@
+"""The company: its people and their roles, who approves what, how mail goes out.
+
+One YAML file (``HUIKUAN_COMPANY_FILE``, default ``company.yaml`` in the working
+directory), validated when it is loaded: every role the policies use must have
+somebody, approvers must have an email address for their one-time codes, and
+collectors named on customers must exist.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance"]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="an email address")]
+
+# Who decides each approval by default (PROCESS.md §1-2): the boss signs stop-shipment
+# and the letters; the supervisor reviews a statement before it is sent.
+DEFAULT_APPROVERS: dict[str, Role] = {
+    "stop_shipment": "boss",
+    "dunning_letter": "boss",
+    "statement_letter": "boss",
+    "lawyer_letter": "boss",
+    "send_statement": "supervisor",
+}
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
+    title: str
+    email: Email
+    phone: str = ""
+    roles: list[Role] = Field(min_length=1)
+
+
+class SmtpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+
+
+class Company(BaseModel):
+    """The company file, validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    address: str = ""
+    sender_email: Email
+    timezone: str = "Asia/Shanghai"
+    people: list[Person] = Field(min_length=1)
+    approvers: dict[str, Role] = Field(default_factory=lambda: dict(DEFAULT_APPROVERS))
+    approval_reminder_days: int = Field(default=2, ge=1, description="re-send an unanswered request after this many days")
+    approval_expiry_days: int = Field(default=7, ge=1, description="after this many days the request expires and is escalated")
+    smtp: SmtpSettings | None = Field(default=None, description="without it, email goes to the outbox folder")
+    outbox: Path = Path("huikuan-data/outbox")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Company:
+        ids = [p.id for p in self.people]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"people: id {', '.join(duplicates)} appears twice")
+        roles = {role for person in self.people for role in person.roles}
+        missing = sorted({"collector", "supervisor", "manager", "gm", "boss", "finance"} - roles)
+        if missing:
+            raise ValueError(f"people: nobody has the role {', '.join(missing)}; every role of the process needs a person")
+        if self.approval_expiry_days <= self.approval_reminder_days:
+            raise ValueError("approval_expiry_days must be longer than approval_reminder_days")
+        return self
+
+    def person(self, person_id: str) -> Person:
+        for person in self.people:
+            if person.id == person_id:
+                return person
+        raise KeyError(f"no person {person_id!r} in the company file")
+
+    def with_role(self, role: str) -> list[Person]:
+        return [p for p in self.people if role in p.roles]
+
+    def first_with_role(self, role: str) -> Person:
+        people = self.with_role(role)
+        if not people:
+            raise KeyError(f"nobody has the role {role!r}")
+        return people[0]
+
+    def approver_role(self, action: str) -> Role:
+        return self.approvers.get(action, "boss")
+
+    def may_approve(self, person_id: str, action: str) -> bool:
+        role = self.approver_role(action)
+        return any(p.id == person_id and role in p.roles for p in self.people)
+
+    def collector_for(self, collector_id: str | None) -> Person:
+        """The customer's own collector, or the first collector when it has none."""
+        if collector_id:
+            try:
+                person = self.person(collector_id)
+            except KeyError:
+                person = None
+            if person is not None and "collector" in person.roles:
+                return person
+        return self.first_with_role("collector")
+
+
+class CompanyFileError(ValueError):
+    """The company file is missing or invalid; the message names the field."""
+
+
+def parse_company(text: str, source: str = "company.yaml") -> Company:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CompanyFileError(f"{source}: not valid YAML: {exc}") from None
+    try:
+        return Company.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(part) for part in error['loc']) or '(file)'}: {error['msg']}" for error in exc.errors()]
+        raise CompanyFileError(f"{source}: {exc.error_count()} problem(s)\n" + "\n".join(lines)) from None
+
+
+def load_company(path: Path) -> Company:
+    if not path.exists():
+        raise CompanyFileError(f"{path}: company file not found; `huikuan demo` writes an example, or set HUIKUAN_COMPANY_FILE")
+    return parse_company(path.read_text(encoding="utf-8"), str(path))
+
+
+@lru_cache(maxsize=4)
+def company_from(path: str) -> Company:
+    return load_company(Path(path))
+
+
+EXAMPLE = """\
+# The company's people and their roles (one person may hold several roles).
+name: 上海回款示范有限公司
+address: 上海市浦东新区张江路 88 号
+sender_email: ar@huikuan-demo.example.cn
+timezone: Asia/Shanghai
+people:
+  - {id: c01, name: 张伟, title: 应收账款专员, email: c01@huikuan-demo.example.cn, phone: "021-5555-0101", roles: [collector]}
+  - {id: c02, name: 王芳, title: 应收账款专员, email: c02@huikuan-demo.example.cn, phone: "021-5555-0102", roles: [collector]}
+  - {id: c03, name: 李娜, title: 应收账款专员, email: c03@huikuan-demo.example.cn, phone: "021-5555-0103", roles: [collector]}
+  - {id: c04, name: 刘洋, title: 应收账款专员, email: c04@huikuan-demo.example.cn, phone: "021-5555-0104", roles: [collector]}
+  - {id: c05, name: 陈静, title: 应收账款专员, email: c05@huikuan-demo.example.cn, phone: "021-5555-0105", roles: [collector]}
+  - {id: c06, name: 杨磊, title: 应收账款专员, email: c06@huikuan-demo.example.cn, phone: "021-5555-0106", roles: [collector]}
+  - {id: sup, name: 赵敏, title: 收款主管, email: supervisor@huikuan-demo.example.cn, phone: "021-5555-0200", roles: [supervisor]}
+  - {id: mgr, name: 孙强, title: 销售经理, email: manager@huikuan-demo.example.cn, phone: "021-5555-0300", roles: [manager]}
+  - {id: gm, name: 周建国, title: 总经理, email: gm@huikuan-demo.example.cn, phone: "021-5555-0400", roles: [gm]}
+  - {id: boss, name: 吴宏, title: 董事长, email: boss@huikuan-demo.example.cn, phone: "021-5555-0500", roles: [boss]}
+  - {id: fin, name: 郑丽, title: 财务主管, email: finance@huikuan-demo.example.cn, phone: "021-5555-0600", roles: [finance]}
+# Who decides each approval (default: the boss; a statement before it is sent: the supervisor).
+approvers: {stop_shipment: boss, dunning_letter: boss, statement_letter: boss, lawyer_letter: boss, send_statement: supervisor}
+approval_reminder_days: 2
+approval_expiry_days: 7
+# Without smtp, emails are written to the outbox folder as .eml files.
+# smtp: {host: smtp.example.cn, port: 587, username: ar, password: "...", starttls: true}
+outbox: huikuan-data/outbox
+"""

@@ -1,0 +1,405 @@
+"""Taking the actions the policy says are due, exactly once each.
+
+`take_action` records an action and everything it causes (queued emails, a new
+statement, a status change, an approval request) in the caller's transaction,
+keyed by the action's key: a retried task or a rerun flow finds the key and
+does nothing more. Emails are only queued here; `huikuan.mail.dispatch`
+delivers them. Decisions on approvals go through `decide`, which checks who
+decides and the one-time code emailed to them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huikuan.company import Company, Person
+from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
+from huikuan.records import get_customer, open_amounts
+from models.calendar import calendar_for
+from models.engine import Action
+from models.enums import ActionState, ApprovalState, CustomerStatus, StatementState
+from models.ledger import (
+    ActionTaken,
+    Approval,
+    Charge,
+    ContactLog,
+    CreditLimitChange,
+    Customer,
+    Invoice,
+    OutboxMessage,
+    Promise,
+    Statement,
+)
+from models.money import ZERO
+
+CUSTOMER_EMAILS = {"reminder", "follow_up", "statement_follow_up", "send_invoice_info", "payment_notice"}
+INTERNAL_ROLES = {"supervisor", "manager", "gm", "boss", "finance"}
+PAY_WITHIN_DAYS = 7  # the calendar date a customer is asked to pay by: a week on, rolled to a working day
+CONFIRM_BY_DAY = 20
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    action: str
+    customer_id: str
+    taken: bool  # False: the key was already taken, nothing was done
+    messages: int = 0
+    approval_key: str | None = None
+
+
+def take_action(session: Session, action: Action, *, company: Company, as_of: dt.date) -> Outcome:
+    """Record ``action`` and carry out what it causes, unless its key is already taken."""
+    if session.scalar(select(ActionTaken.id).where(ActionTaken.key == action.key)) is not None:
+        return Outcome(action.key, action.action, action.customer_id, taken=False)
+    customer = get_customer(session, action.customer_id)
+    session.add(
+        ActionTaken(
+            key=action.key, customer_id=customer.customer_id, action=action.action, due_on=action.on, channel=action.channel,
+            role=action.role, invoices=";".join(action.invoices), state=ActionState.done, detail="\n".join(action.reasons), finished_at=now(),
+        )
+    )
+    session.flush()  # the unique key: a concurrent run of the same day fails here and rolls back
+    if action.needs_approval:
+        approval = Approval(
+            key=f"approval:{action.key}", customer_id=customer.customer_id, action=action.action,
+            approver_role=company.approver_role(action.action), requested_on=as_of, action_key=action.key, invoices=";".join(action.invoices),
+        )
+        session.add(approval)
+        session.flush()
+        return Outcome(action.key, action.action, customer.customer_id, True, approval_key=approval.key)
+    queued = 0
+    if action.effect is not None and action.effect.value == "statement_prepared":
+        for month in action.statements:
+            prepare_statement(session, customer, month, as_of)
+    if action.action in CUSTOMER_EMAILS and "email" in action.channel:
+        queued += queue_customer_email(session, customer, action.action, action.key, company, as_of, invoices=action.invoices, statements=action.statements)
+    elif action.action in LETTER_KINDS:
+        queued += queue_letter(session, customer, action.action, action.key, company, as_of, invoices=action.invoices)
+    elif action.channel == "internal" and action.role in INTERNAL_ROLES:
+        queued += queue_internal_notice(session, customer, action, company, as_of)
+    if action.effect is not None:
+        apply_status_effect(session, customer, action.effect.value, as_of, reason="; ".join(action.reasons))
+    return Outcome(action.key, action.action, customer.customer_id, True, messages=queued)
+
+
+# -- documents -----------------------------------------------------------------
+
+
+def _party(person: Person) -> Party:
+    return Party(person.name, person.title, person.email, person.phone)
+
+
+def document_context(session: Session, customer: Customer, kind: str, company: Company, as_of: dt.date, *, invoices: tuple[str, ...] = ()) -> DocumentContext:
+    """What a document about ``customer`` says on ``as_of``: its open invoices, last contact, promise."""
+    still_open = open_amounts(session, customer.customer_id, as_of)
+    wanted = [i for i in invoices if i in still_open] or list(still_open)
+    lines = tuple(
+        InvoiceLine(i.invoice_id, i.issued_on, i.due_on, i.amount, still_open[i.invoice_id], (as_of - i.due_on).days)
+        for i in session.scalars(select(Invoice).where(Invoice.invoice_id.in_(wanted)).order_by(Invoice.due_on, Invoice.invoice_id))
+    )
+    contact = customer.primary_contact
+    last = session.scalar(
+        select(ContactLog).where(ContactLog.customer_id == customer.customer_id, ContactLog.contacted_on <= as_of)
+        .order_by(ContactLog.contacted_on.desc(), ContactLog.id.desc()).limit(1)
+    )
+    promise = session.scalar(
+        select(Promise).where(Promise.customer_id == customer.customer_id, Promise.made_on <= as_of, Promise.due_on >= as_of)
+        .order_by(Promise.made_on.desc()).limit(1)
+    )
+    cal = calendar_for(customer.country)
+    return DocumentContext(
+        kind=kind,
+        locale=customer.locale.value,
+        today=as_of,
+        company=company.name,
+        company_address=company.address,
+        customer_name=customer.name,
+        addressee=Party(contact.name, contact.title, contact.email, contact.phone) if contact else Party(customer.name),
+        sender=_party(company.collector_for(customer.collector)),
+        currency=customer.currency,
+        invoices=lines,
+        pay_by=cal.roll_forward(as_of + dt.timedelta(days=PAY_WITHIN_DAYS)),
+        last_contact=_restate(last, customer.locale.value) if last else None,
+        promise=_promised(promise, customer.locale.value, customer.currency) if promise else None,
+    )
+
+
+_CONTACT_WORDS = {
+    "zh_CN": {"phone": "电话", "email": "邮件", "visit": "上门拜访", "reached": "已联系上", "unreachable": "未能联系上",
+              "promised": "承诺付款", "disputed": "提出异议", "refused": "拒绝付款"},
+    "en": {"phone": "call", "email": "email", "visit": "visit", "reached": "reached", "unreachable": "not reached",
+           "promised": "promised to pay", "disputed": "raised a dispute", "refused": "refused to pay"},
+}
+
+
+def _restate(entry: ContactLog, locale: str) -> str:
+    """The last contact, restated in the customer's language (PROCESS.md §5)."""
+    words = _CONTACT_WORDS.get(locale, _CONTACT_WORDS["en"])
+    said = f"{format_date(entry.contacted_on, locale)} {words[entry.channel.value]}，{words[entry.result.value]}" if locale == "zh_CN" else (
+        f"{words[entry.channel.value]} on {format_date(entry.contacted_on, locale)}: {words[entry.result.value]}")
+    return said + (f"（{entry.note}）" if locale == "zh_CN" and entry.note else f" ({entry.note})" if entry.note else "")
+
+
+def _promised(promise: Promise, locale: str, currency: str) -> str:
+    amount, by = format_money(promise.amount, locale, currency), format_date(promise.due_on, locale)
+    return f"{by}前支付 {amount}" if locale == "zh_CN" else f"{amount} by {by}"
+
+
+def _queue(session: Session, key: str, customer_id: str | None, to: Party, subject: str, text: str, html: str | None,
+           attachment: tuple[str, bytes] | None = None) -> int:
+    if not to.email:
+        return 0
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
+        return 0
+    session.add(
+        OutboxMessage(
+            key=key, customer_id=customer_id, to_address=to.email, to_name=to.name, subject=subject, text=text, html=html,
+            attachment_name=attachment[0] if attachment else None, attachment=attachment[1] if attachment else None,
+        )
+    )
+    return 1
+
+
+def queue_customer_email(session: Session, customer: Customer, kind: str, key: str, company: Company, as_of: dt.date, *,
+                         invoices: tuple[str, ...] = (), statements: tuple[str, ...] = ()) -> int:
+    context = document_context(session, customer, kind, company, as_of, invoices=invoices)
+    extra: dict = {}
+    if kind in ("send_statement", "statement_follow_up"):
+        month = statements[0] if statements else _latest_unconfirmed_month(session, customer)
+        if month is None:
+            return 0  # nothing to send: no statement awaits confirmation
+        context = _with_statement(session, context, customer, month)
+        extra["confirm_by"] = _confirm_by(month, as_of)
+    email = render_email(context, **extra)
+    return _queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
+
+
+def _latest_unconfirmed_month(session: Session, customer: Customer) -> str | None:
+    return session.scalar(
+        select(Statement.month).where(Statement.customer_id == customer.customer_id, Statement.confirmed_on.is_(None)).order_by(Statement.month.desc()).limit(1)
+    )
+
+
+def _with_statement(session: Session, context: DocumentContext, customer: Customer, month: str) -> DocumentContext:
+    charges = session.scalars(select(Charge).where(Charge.customer_id == customer.customer_id).order_by(Charge.delivered_on, Charge.charge_id))
+    lines = tuple((c.delivered_on, c.description or c.charge_id, c.amount) for c in charges if c.delivered_on.strftime("%Y-%m") == month)
+    return replace(context, statement_month=month, statement_lines=lines)
+
+
+def _confirm_by(month: str | None, as_of: dt.date) -> dt.date:
+    if month is None:
+        return as_of + dt.timedelta(days=7)
+    year, mon = (int(p) for p in month.split("-"))
+    deadline = dt.date(year + mon // 12, mon % 12 + 1, CONFIRM_BY_DAY)
+    return deadline if deadline > as_of else as_of + dt.timedelta(days=7)
+
+
+def queue_letter(session: Session, customer: Customer, kind: str, key: str, company: Company, as_of: dt.date, *, invoices: tuple[str, ...] = ()) -> int:
+    """A letter: rendered to a one-page PDF and emailed with it (the paper copy is posted from it)."""
+    context = document_context(session, customer, kind, company, as_of, invoices=invoices)
+    letter = render_letter(context)
+    pdf = letter_pdf(letter, context)
+    return _queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf))
+
+
+def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
+    """Escalations and notices to the supervisor, manager, GM or finance: one email each."""
+    context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices)
+    queued = 0
+    for person in company.with_role(action.role):
+        email = render_email(replace(context, addressee=_party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
+        queued += _queue(session, f"{action.key}:to:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+    return queued
+
+
+# -- effects on the ledger -------------------------------------------------------
+
+_STATUS = {"suspend_credit": CustomerStatus.credit_suspended, "cash_only": CustomerStatus.cash_only, "blacklist": CustomerStatus.blacklisted}
+CREDIT_CUT = Decimal("0.60")  # PROCESS.md §3: when a stopped customer pays, the limit is cut by 40%
+
+
+def apply_status_effect(session: Session, customer: Customer, effect: str, as_of: dt.date, *, reason: str) -> None:
+    if effect == "lock":
+        if customer.status is not CustomerStatus.locked:
+            customer.status = CustomerStatus.locked
+            customer.locked_on = as_of
+    elif effect in _STATUS:
+        customer.status = _STATUS[effect]
+        if effect == "blacklist" and customer.credit_limit is not None:
+            session.add(CreditLimitChange(customer_id=customer.customer_id, changed_on=as_of, old_limit=customer.credit_limit, new_limit=None, reason=reason))
+            customer.credit_limit = None
+    elif effect == "cut_credit_limit":
+        customer.status = CustomerStatus.active
+        if customer.credit_limit is not None:
+            new_limit = (customer.credit_limit * CREDIT_CUT).quantize(Decimal("0.01"))
+            session.add(CreditLimitChange(customer_id=customer.customer_id, changed_on=as_of, old_limit=customer.credit_limit, new_limit=new_limit, reason=reason))
+            customer.credit_limit = new_limit
+    session.flush()
+
+
+def prepare_statement(session: Session, customer: Customer, month: str, as_of: dt.date) -> Statement:
+    """The month's statement from its charges, submitted to the supervisor (state prepared)."""
+    existing = session.scalar(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month))
+    if existing is not None:
+        return existing
+    charges = [c for c in session.scalars(select(Charge).where(Charge.customer_id == customer.customer_id)) if c.delivered_on.strftime("%Y-%m") == month]
+    statement = Statement(customer_id=customer.customer_id, month=month, amount=sum((c.amount for c in charges), ZERO), prepared_on=as_of)
+    session.add(statement)
+    session.flush()
+    for charge in charges:
+        charge.statement_id = statement.id
+    return statement
+
+
+# -- approvals -------------------------------------------------------------------
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def send_code(session: Session, approval: Approval, company: Company, as_of: dt.date, *, round_: int = 0, form_url: str = "") -> bool:
+    """Email a fresh one-time code to the people who may decide; once per round (0: the request)."""
+    key = f"{approval.key}:code:{round_}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key.startswith(key + ":"))) is not None:
+        return False
+    code = f"{secrets.randbelow(10**6):06d}"
+    approval.code_hash = _hash(code)
+    approval.code_sent_on = as_of
+    customer = get_customer(session, approval.customer_id)
+    invoices = tuple(i for i in approval.invoices.split(";") if i)
+    context = document_context(session, customer, "approval_request", company, as_of, invoices=invoices)
+    preview = ""
+    if approval.action in LETTER_KINDS:
+        preview = render_letter(document_context(session, customer, approval.action, company, as_of, invoices=invoices)).text
+    for person in company.with_role(approval.approver_role):
+        email = render_email(
+            replace(context, addressee=_party(person)), code=code, decision=approval.action, form_url=form_url, approver=_party(person), preview_text=preview or None
+        )
+        _queue(session, f"{key}:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+    session.flush()
+    return True
+
+
+@dataclass(frozen=True)
+class Decision:
+    accepted: bool
+    state: ApprovalState
+    message: str
+
+
+def decide(session: Session, approval_key: str, *, approver: str, code: str, approve: bool, comment: str | None, attempt: int,
+           company: Company, as_of: dt.date) -> Decision:
+    """Accept or refuse one answer to an approval request; the same attempt always gets the same answer.
+
+    A wrong code or an approver who may not decide this action is refused and
+    logged (as an action ``approval_refused``); the request stays open.
+    """
+    approval = session.scalar(select(Approval).where(Approval.key == approval_key))
+    if approval is None:
+        raise KeyError(f"no approval {approval_key}")
+    refusal_key = f"{approval_key}:refused:{attempt}"
+    if session.scalar(select(ActionTaken.id).where(ActionTaken.key == refusal_key)) is not None:
+        return Decision(False, approval.state, "this answer was refused before")
+    if approval.state is not ApprovalState.requested:
+        return Decision(True, approval.state, f"already {approval.state.value} by {approval.decided_by}")
+    problem = None
+    if not company.may_approve(approver, approval.action):
+        problem = f"{approver!r} may not decide {approval.action} (it is for the {approval.approver_role})"
+    elif approval.code_hash is None or not hmac.compare_digest(_hash(code.strip()), approval.code_hash):
+        problem = "the code is wrong or no longer valid"
+    if problem is not None:
+        approval.refusals += 1
+        session.add(ActionTaken(
+            key=refusal_key, customer_id=approval.customer_id, action="approval_refused", due_on=as_of, channel="system", role="system",
+            invoices=approval.invoices, state=ActionState.done, detail=f"{approval.action}: {problem}", finished_at=now(),
+        ))
+        session.flush()
+        return Decision(False, approval.state, problem)
+    approval.state = ApprovalState.approved if approve else ApprovalState.denied
+    approval.decided_at = now()
+    approval.decided_by = approver
+    approval.comment = comment
+    approval.code_hash = None  # one time
+    if approve:
+        carry_out(session, approval, company, as_of)
+    session.flush()
+    return Decision(True, approval.state, f"{approval.state.value} by {approver}")
+
+
+def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.date) -> None:
+    """What an approved request does: lock the account, send the statement, send the letter."""
+    customer = get_customer(session, approval.customer_id)
+    invoices = tuple(i for i in approval.invoices.split(";") if i)
+    key = approval.action_key or approval.key
+    if approval.action == "stop_shipment":
+        apply_status_effect(session, customer, "lock", as_of, reason=f"approved by {approval.decided_by}")
+    elif approval.action == "send_statement":
+        months = [s.month for s in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.sent_on.is_(None)))]
+        for statement in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month.in_(months))):
+            statement.reviewed_on = statement.reviewed_on or as_of
+            statement.sent_on = as_of
+            statement.state = StatementState.sent
+            queue_customer_email(session, customer, "send_statement", f"{key}:{statement.month}", company, as_of, statements=(statement.month,))
+    elif approval.action in LETTER_KINDS:
+        queue_letter(session, customer, approval.action, key, company, as_of, invoices=invoices)
+
+
+def open_approvals(session: Session) -> list[Approval]:
+    return list(session.scalars(select(Approval).where(Approval.state == ApprovalState.requested).order_by(Approval.requested_on, Approval.id)))
+
+
+def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list[str]:
+    """Unanswered requests: re-sent (with a new code) and escalated after ``approval_reminder_days``;
+    expired and escalated to the GM after ``approval_expiry_days``. Never silently dropped."""
+    notes = []
+    for approval in open_approvals(session):
+        age = (as_of - approval.requested_on).days
+        customer = get_customer(session, approval.customer_id)
+        if age >= company.approval_expiry_days:
+            approval.state = ApprovalState.expired
+            approval.decided_at = now()
+            notes.append(f"{approval.key} expired after {age} days")
+            _escalate_unanswered(session, approval, customer, company, as_of, "expired")
+        elif age >= company.approval_reminder_days * (approval.reminders + 1):
+            approval.reminders += 1
+            send_code(session, approval, company, as_of, round_=approval.reminders)
+            _escalate_unanswered(session, approval, customer, company, as_of, f"reminder {approval.reminders}")
+            notes.append(f"{approval.key} re-sent ({approval.reminders})")
+    session.flush()
+    return notes
+
+
+def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: str) -> None:
+    context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i))
+    reason = f"the request to {approval.action} (for the {approval.approver_role}) since {approval.requested_on} is unanswered: {what}"
+    for person in company.with_role("gm"):
+        email = render_email(replace(context, addressee=_party(person)), action=approval.action, reason=reason, role="gm")
+        _queue(session, f"{approval.key}:unanswered:{what}:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+
+
+def may_ship(session: Session, customer_id: str) -> tuple[bool, str]:
+    """The warehouse's question before goods leave: (may ship, why)."""
+    customer = get_customer(session, customer_id)
+    if customer.status is CustomerStatus.locked:
+        return False, f"{customer_id} {customer.name} is locked since {customer.locked_on}: no shipment may leave (系统锁定无法出库)"
+    if customer.status in (CustomerStatus.cash_only, CustomerStatus.blacklisted):
+        return True, f"{customer_id} {customer.name} is {customer.status.value}: ship only against payment in advance"
+    return True, f"{customer_id} {customer.name} may ship"
+
+
+def actions_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ActionTaken)) or 0

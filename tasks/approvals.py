@@ -1,0 +1,97 @@
+"""Tasks of an approval: open the request (code emailed once), judge an answer, start the runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_run_logger
+from sqlalchemy import select
+
+from huikuan import execution
+from huikuan.db import session_scope
+from huikuan.documents import render_letter
+from huikuan.portfolio import customer_file
+from models.ledger import Approval
+from models.money import format_money
+from tasks.ledger import company
+
+APPROVAL_DEPLOYMENT = "request-approval/request-approval"
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str
+    action: str
+    customer_id: str
+    approver_role: str
+    state: str
+    brief: str  # markdown: what the approver decides
+
+
+@task(cache_policy=NO_CACHE, task_run_name="open {approval_key}")
+def open_request(approval_key: str, as_of: dt.date, flow_run_id: str | None) -> Request:
+    """Note the run that waits for the answer, email the one-time code (once), describe the decision."""
+    with session_scope() as session:
+        approval = session.scalar(select(Approval).where(Approval.key == approval_key))
+        if approval is None:
+            raise ValueError(f"no approval {approval_key}")
+        approval.flow_run_id = approval.flow_run_id or flow_run_id
+        if approval.code_hash is None and approval.state.value == "requested":
+            execution.send_code(session, approval, company(), as_of)
+        return Request(approval.key, approval.action, approval.customer_id, approval.approver_role, approval.state.value, _brief(session, approval, as_of))
+
+
+def _brief(session, approval: Approval, as_of: dt.date) -> str:
+    file = customer_file(session, approval.customer_id, as_of)
+    customer = file.customer
+    named = set(filter(None, approval.invoices.split(";")))
+    rows = "\n".join(
+        f"| {invoice.invoice_id} | {invoice.due_on} | {days} | {format_money(amount, customer.currency)} |"
+        for invoice, amount, days, _dispute in file.invoices if not named or invoice.invoice_id in named
+    )
+    contacts = "\n".join(f"- {c.contacted_on} {c.channel.value} {c.result.value}: {c.note or ''}" for c in file.contacts) or "- none recorded"
+    preview = ""
+    if approval.action in ("dunning_letter", "statement_letter", "lawyer_letter"):
+        context = execution.document_context(session, customer, approval.action, company(), as_of, invoices=tuple(named))
+        preview = "\n\n**The letter** (preview):\n\n> " + render_letter(context).text.replace("\n", "\n> ")
+    return (
+        f"## {approval.action.replace('_', ' ')}: {customer.name} ({customer.customer_id})\n\n"
+        f"Requested on {approval.requested_on}, for the **{approval.approver_role}**. "
+        f"Open balance **{format_money(file.balance, customer.currency)}**; status {customer.status.value}.\n\n"
+        f"| invoice | due | days overdue | open |\n|---|---|---|---|\n{rows}\n\n"
+        f"**Recent contacts**\n\n{contacts}{preview}\n\n"
+        "Enter your id from the company file, the one-time code emailed to you, and your decision."
+    )
+
+
+@task(cache_policy=NO_CACHE, task_run_name="answer {approval_key} #{attempt}")
+def judge(approval_key: str, approver: str, code: str, approve: bool, comment: str | None, attempt: int, as_of: dt.date) -> execution.Decision:
+    with session_scope() as session:
+        decision = execution.decide(
+            session, approval_key, approver=approver, code=code, approve=approve, comment=comment, attempt=attempt, company=company(), as_of=as_of
+        )
+    logger = get_run_logger()
+    (logger.info if decision.accepted else logger.warning)("%s attempt %s: %s", approval_key, attempt, decision.message)
+    return decision
+
+
+@task(cache_policy=NO_CACHE)
+def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
+    """One waiting run per request (the key makes a second start return the same run)."""
+    started = []
+    for key in approval_keys:
+        try:
+            run = run_deployment(
+                APPROVAL_DEPLOYMENT, parameters={"approval_key": key, "as_of": as_of.isoformat()}, timeout=0,
+                as_subflow=False, idempotency_key=key, flow_run_name=key.removeprefix("approval:"),
+            )
+        except ObjectNotFound:
+            get_run_logger().warning("no %s deployment: %s waits until one is deployed (huikuan start)", APPROVAL_DEPLOYMENT, key)
+            continue
+        started.append(str(run.id))
+    return started
