@@ -171,8 +171,15 @@ def demo_command(
 def start_command(
     customers: Annotated[int, typer.Option(min=1, help="demo size when the ledger is empty")] = 200,
     as_of: AsOf = None,
+    no_server: Annotated[bool, typer.Option("--no-server", help="only set up the ledger and show the portfolio (for scripts)")] = False,
+    port: Annotated[int, typer.Option(min=1, max=65535, envvar="HUIKUAN_SERVER_PORT", help="the Prefect server's port on 127.0.0.1")] = 4200,
 ) -> None:
-    """The main job on the embedded default: set up the ledger, load the demo if empty, show the portfolio."""
+    """The main job on the embedded default: the ledger (demo if empty), the portfolio, then the Prefect server,
+    the deployments and a worker until Ctrl-C."""
+    import signal
+    import time
+
+    from huikuan.company import EXAMPLE
     from huikuan.demo import ledger_is_empty, load_demo
     from huikuan.portfolio import portfolio
 
@@ -185,6 +192,52 @@ def start_command(
             out.print(import_summary_view(loaded.summary))
     with session_scope() as session:
         out.print(portfolio_view(portfolio(session, day)))
+    if no_server:
+        return
+
+    from rich.markup import escape
+
+    from deployments.deploy import DEFINITIONS
+    from huikuan.server import LocalStack, StackError
+
+    settings = get_settings()
+    if not settings.company_file.exists():
+        settings.company_file.parent.mkdir(parents=True, exist_ok=True)
+        settings.company_file.write_text(EXAMPLE, encoding="utf-8")
+        out.print(f"Wrote the example company file {settings.company_file} (people, roles, who approves what): edit it for your company.")
+    stack = LocalStack(port=port, settings=settings)
+    out.print(f"Starting the Prefect server at {stack.ui_url} and a worker (logs in {stack.home}) ...")
+
+    def interrupt(*_) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (a service manager, `kill`) stops the stack as cleanly as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        try:
+            stack.start()
+        except StackError as exc:
+            raise fail(escape(str(exc))) from None
+        out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
+        out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
+        out.print(f"Deployments (times in {settings.timezone}):", highlight=False)
+        statuses = {status.full_name: status for status in stack.deployment_statuses()}
+        for definition in DEFINITIONS:
+            status = statuses.get(definition.full_name)
+            state = "NOT DEPLOYED" if status is None else "PAUSED" if status.paused else ""
+            out.print(f"  {definition.full_name:38} {definition.schedule_note}  {state}".rstrip(), highlight=False)
+        out.print("Approvals are answered in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
+        out.print(f"for that and for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url}", highlight=False)
+        out.print("Press Ctrl-C to stop.")
+        while stack.alive():
+            time.sleep(1)
+        raise fail(escape(f"the stack stopped: {stack.problem()}"))
+    except KeyboardInterrupt:
+        out.print("Stopping the worker and the server ...")
+    finally:
+        stack.stop()
+        signal.signal(signal.SIGTERM, previous)
+    out.print("Stopped.")
 
 
 @app.command("portfolio")

@@ -78,7 +78,7 @@ _LABELS = {
     "zh_CN": {
         "collector": "催收员", "supervisor": "主管", "manager": "经理", "gm": "总经理", "boss": "老板",
         "finance": "财务", "system": "系统",
-        "escalate_supervisor": "提报主管跟进", "escalate_statement": "对账单提报主管跟进",
+        "escalate_supervisor": "提报主管跟进", "escalate_statement": "对账单提报主管跟进", "send_statement": "审核并发出对账单",
         "notify_manager": "通知经理协助催收", "notify_gm": "通知总经理", "visit": "上门拜访",
         "stop_shipment": "锁定账户、停止出库", "dunning_letter": "发出催账函", "statement_letter": "发出对账函",
         "lawyer_letter": "委托律师发出律师函", "urgent_letter": "发出紧急催款函", "stern_letter": "发出严正催款函",
@@ -89,6 +89,7 @@ _LABELS = {
         "collector": "collector", "supervisor": "supervisor", "manager": "manager", "gm": "general manager",
         "boss": "owner", "finance": "finance", "system": "system",
         "escalate_supervisor": "escalation to the supervisor", "escalate_statement": "unconfirmed statement escalated to the supervisor",
+        "send_statement": "review and send the statement",
         "notify_manager": "manager asked to help", "notify_gm": "general manager notified", "visit": "on-site visit",
         "stop_shipment": "lock the account and stop shipments", "dunning_letter": "send a dunning letter",
         "statement_letter": "send a statement-confirmation letter", "lawyer_letter": "have our lawyer send a lawyer's letter",
@@ -414,7 +415,7 @@ def render_email(context: DocumentContext, **extra: Any) -> RenderedEmail:
     if context.kind in _STATEMENT_KINDS and not context.statement_lines:
         raise ValueError(f"{context.kind} needs the statement's lines")
     # An unconfirmed statement is escalated before any invoice exists.
-    about_statement = context.kind in _STATEMENT_KINDS or (context.kind == "escalation" and context.statement_lines)
+    about_statement = context.kind in _STATEMENT_KINDS or (context.kind in ("escalation", "approval_request") and context.statement_lines)
     if not about_statement and not context.invoices:
         raise ValueError(f"{context.kind} needs the invoices it is about")
     variables = _variables(context, extra, EMAIL_MAX_ROWS)

@@ -187,6 +187,16 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
     return _queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
 
 
+def _about_statement(session: Session, approval: Approval, customer: Customer, context: DocumentContext) -> DocumentContext:
+    """A statement review speaks of the statement waiting to be sent."""
+    if approval.action != "send_statement":
+        return context
+    month = session.scalar(
+        select(Statement.month).where(Statement.customer_id == customer.customer_id, Statement.sent_on.is_(None)).order_by(Statement.month.desc()).limit(1)
+    )
+    return _with_statement(session, context, customer, month) if month else context
+
+
 def _latest_unconfirmed_month(session: Session, customer: Customer) -> str | None:
     return session.scalar(
         select(Statement.month).where(Statement.customer_id == customer.customer_id, Statement.confirmed_on.is_(None)).order_by(Statement.month.desc()).limit(1)
@@ -218,6 +228,8 @@ def queue_letter(session: Session, customer: Customer, kind: str, key: str, comp
 def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
     """Escalations and notices to the supervisor, manager, GM or finance: one email each."""
     context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices)
+    if action.statements:
+        context = _with_statement(session, context, customer, action.statements[0])
     queued = 0
     for person in company.with_role(action.role):
         email = render_email(replace(context, addressee=_party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
@@ -281,7 +293,7 @@ def send_code(session: Session, approval: Approval, company: Company, as_of: dt.
     approval.code_sent_on = as_of
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
-    context = document_context(session, customer, "approval_request", company, as_of, invoices=invoices)
+    context = _about_statement(session, approval, customer, document_context(session, customer, "approval_request", company, as_of, invoices=invoices))
     preview = ""
     if approval.action in LETTER_KINDS:
         preview = render_letter(document_context(session, customer, approval.action, company, as_of, invoices=invoices)).text
@@ -385,6 +397,7 @@ def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list
 
 def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: str) -> None:
     context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i))
+    context = _about_statement(session, approval, customer, context)
     reason = f"the request to {approval.action} (for the {approval.approver_role}) since {approval.requested_on} is unanswered: {what}"
     for person in company.with_role("gm"):
         email = render_email(replace(context, addressee=_party(person)), action=approval.action, reason=reason, role="gm")

@@ -72,7 +72,7 @@ def build_message(row: OutboxMessage, company: Company) -> EmailMessage:
     message["From"] = formataddr((company.name, company.sender_email))
     message["To"] = formataddr((row.to_name, row.to_address))
     message["Subject"] = row.subject
-    message["Message-ID"] = f"<{re.sub(r'[^A-Za-z0-9_.:-]+', '_', row.key)}@huikuan>"
+    message["Message-ID"] = f"<{re.sub(r'[^A-Za-z0-9_-]+', '.', row.key)}@huikuan>"  # a dot-atom (RFC 5322)
     message["X-Huikuan-Key"] = row.key
     message.set_content(row.text)
     if row.html:

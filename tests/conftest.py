@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import os
+
+# Failed tasks are retried at once in tests (the product waits between retries).
+os.environ.setdefault("HUIKUAN_RETRY_DELAY_SECONDS", "0")
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +99,41 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("!", f"SKIPPED ON POSTGRESQL: {reason}", red=True, bold=True)
 
 
+
+
+class SmtpCapture:
+    """A real SMTP server on loopback that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        import email
+        import email.policy
+
+        self.messages: list = []
+        self.refuse = 0  # refuse this many messages (a server that refuses, then accepts)
+        self._parse = lambda data: email.message_from_bytes(data, policy=email.policy.default)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.refuse > 0:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        self.messages.append(self._parse(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    """(host, port, capture) of a running aiosmtpd server; stopped after the test."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    capture = SmtpCapture()
+    controller = Controller(capture, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield "127.0.0.1", port, capture
+    finally:
+        controller.stop()

@@ -1,0 +1,148 @@
+"""The flows under Prefect's test harness, over a demo ledger, with a real SMTP server."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import func, select
+
+from huikuan import execution
+from huikuan.company import EXAMPLE
+from huikuan.company import company_from
+from huikuan.db import engine_for, session_scope
+from huikuan.demo import load_demo
+from huikuan.settings import get_settings
+from models.ledger import ActionTaken, Approval, OutboxMessage, Statement
+
+pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
+
+DEMO_AS_OF = dt.date(2026, 10, 20)  # October's deliveries are on the ledger: November prepares their statements
+START = dt.date(2026, 11, 2)
+
+
+@pytest.fixture(scope="module")
+def prefect():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, smtp_server, prefect):
+    """A 10-customer demo ledger and a company file that sends through the test's SMTP server."""
+    host, port, capture = smtp_server
+    company = tmp_path / "company.yaml"
+    company.write_text(EXAMPLE.replace("# smtp: {host: smtp.example.cn", f"smtp: {{host: {host}, port: {port}}}\n# smtp: {{host: x"), encoding="utf-8")
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(company))
+    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
+    for cache in (get_settings, engine_for, company_from):
+        cache.cache_clear()
+    from huikuan.migrate import upgrade
+
+    upgrade(engine_for())
+    with session_scope() as session:
+        load_demo(session, tmp_path / "demo", customers=10, as_of=DEMO_AS_OF)
+    yield capture
+    for cache in (get_settings, engine_for, company_from):
+        cache.cache_clear()
+
+
+def counts() -> tuple[int, int, int]:
+    with session_scope() as session:
+        return (
+            session.scalar(select(func.count()).select_from(ActionTaken)),
+            session.scalar(select(func.count()).select_from(OutboxMessage)),
+            session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))),
+        )
+
+
+def test_a_month_of_daily_runs_sends_every_email_once_and_a_rerun_sends_nothing(demo):
+    from flows.daily_collection import daily_collection
+
+    capture = demo
+    days = [START + dt.timedelta(days=n) for n in range(29)]
+    for day in days:
+        daily_collection(as_of=day)
+    actions, queued, unsent = counts()
+    assert actions > 30 and unsent == 0
+    assert len(capture.messages) == queued
+    assert len({m["Message-ID"] for m in capture.messages}) == queued
+    with session_scope() as session:
+        kinds = set(session.scalars(select(ActionTaken.action)))
+        assert {"follow_up", "prepare_statement", "send_statement"} <= kinds
+        assert session.scalar(select(func.count()).select_from(Statement)) > 0
+        assert session.scalar(select(func.count()).select_from(Approval)) > 0  # statement reviews, stop-shipments
+    # Rerun two days, one of them with the statement cycle's deadlines: nothing new is taken or sent.
+    for day in (dt.date(2026, 11, 9), dt.date(2026, 11, 20)):
+        daily_collection(as_of=day)
+    assert counts() == (actions, queued, 0)
+    assert len(capture.messages) == queued
+
+
+def test_a_task_that_fails_twice_then_succeeds_sends_once(demo, monkeypatch):
+    from flows.collect_account import collect_account
+    from tasks.ledger import due_by_customer
+
+    capture = demo
+    day = dt.date(2026, 11, 3)
+    customer_id, actions = sorted(due_by_customer.fn(day, "handbook").items())[0]
+    failures = {"left": 2}
+    real = execution.take_action
+
+    def flaky(session, action, **kwargs):
+        outcome = real(session, action, **kwargs)
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise ConnectionError("the database went away")  # after the work: the transaction rolls back
+        return outcome
+
+    monkeypatch.setattr(execution, "take_action", flaky)
+    result = collect_account(customer_id, as_of=day)
+    assert failures["left"] == 0 and result["taken"] == len(actions)
+    with session_scope() as session:
+        taken = session.scalars(select(ActionTaken.key).where(ActionTaken.customer_id == customer_id)).all()
+    assert sorted(taken) == sorted(a.key for a in actions)
+    assert len(capture.messages) == counts()[1]
+    assert len({m["Message-ID"] for m in capture.messages}) == len(capture.messages)
+
+
+def test_the_statement_cycle_and_the_recording_forms(demo):
+    from flows.recording import confirm_statement, record_contact, record_payment, record_promise
+    from flows.statement_cycle import statement_cycle
+
+    day = dt.date(2026, 11, 5)
+    statement_cycle(as_of=day)
+    with session_scope() as session:
+        prepared = session.scalars(select(Statement).where(Statement.prepared_on == day)).all()
+        assert prepared and all(s.state.value == "prepared" for s in prepared)
+        customer_id, month = prepared[0].customer_id, prepared[0].month
+    assert confirm_statement(customer_id, month, "某某有限公司", "91310000XXXX", on=dt.date(2026, 11, 18)) == f"confirmation recorded for {customer_id}"
+    assert record_contact(customer_id, "phone", "promised", note="答应月底付", on=day).startswith("contact recorded")
+    from huikuan.records import open_amounts
+
+    with session_scope() as session:
+        open_now = open_amounts(session, customer_id, day)
+    if open_now:
+        first_invoice, amount = next(iter(open_now.items()))
+        record_promise(customer_id, amount, dt.date(2026, 11, 30), invoices=first_invoice, on=day)
+        record_payment("FORM-1", customer_id, amount, invoice_id=first_invoice, received_on=dt.date(2026, 11, 20))
+    with pytest.raises(Exception, match="unknown customer NOPE"):
+        record_contact("NOPE", "phone", "reached")
+
+
+def test_shipping_check_flow(demo):
+    from flows.shipping import ShipmentBlocked, shipping_check
+    from models.enums import CustomerStatus
+    from models.ledger import Customer
+
+    with session_scope() as session:
+        customer = session.scalar(select(Customer).order_by(Customer.customer_id).limit(1))
+        customer_id = customer.customer_id
+    assert shipping_check(customer_id).endswith("may ship")
+    with session_scope() as session:
+        locked = session.get(Customer, customer_id)
+        locked.status, locked.locked_on = CustomerStatus.locked, dt.date(2026, 11, 3)
+    with pytest.raises(ShipmentBlocked, match="no shipment may leave"):
+        shipping_check(customer_id)
