@@ -15,12 +15,13 @@ import datetime as dt
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from flows.naming import dated
 from huikuan.settings import get_settings
 from tasks.approvals import start_approval_runs
 from tasks.ledger import dispatch_outbox, due_for, next_action_on, take
 
 
-@flow(name="collect-account", flow_run_name="{customer_id} {as_of} collection")
+@flow(name="collect-account", flow_run_name=dated("{customer_id} {as_of} collection"))
 def collect_account(customer_id: str, as_of: dt.date | None = None, policy: str | None = None) -> dict:
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy

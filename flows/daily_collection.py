@@ -15,11 +15,12 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from flows.collect_account import collect_account
+from flows.naming import dated
 from huikuan.settings import get_settings
 from tasks.ledger import dispatch_outbox, due_by_customer, remind_unanswered_approvals
 
 
-@flow(name="daily-collection", flow_run_name="daily collection {as_of}")
+@flow(name="daily-collection", flow_run_name=dated("daily collection {as_of}"))
 def daily_collection(as_of: dt.date | None = None, policy: str | None = None) -> dict:
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy

@@ -15,6 +15,7 @@ import datetime as dt
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from flows.naming import dated
 from huikuan.settings import get_settings
 from tasks.approvals import start_approval_runs
 from tasks.ledger import dispatch_outbox, due_by_customer, statement_status, take
@@ -22,7 +23,7 @@ from tasks.ledger import dispatch_outbox, due_by_customer, statement_status, tak
 STATEMENT_ACTIONS = {"prepare_statement", "send_statement", "statement_follow_up", "escalate_statement", "issue_invoice", "send_invoice_info", "visit"}
 
 
-@flow(name="statement-cycle", flow_run_name="statement cycle {as_of}")
+@flow(name="statement-cycle", flow_run_name=dated("statement cycle {as_of}"))
 def statement_cycle(as_of: dt.date | None = None, policy: str | None = None) -> dict:
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy

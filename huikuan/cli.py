@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 import warnings
@@ -220,6 +221,8 @@ def start_command(
             raise fail(escape(str(exc))) from None
         out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
         out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
+        for note in stack.recovered:
+            out.print(f"Interrupted by the last stop: {note}", highlight=False)
         out.print(f"Deployments (times in {settings.timezone}):", highlight=False)
         statuses = {status.full_name: status for status in stack.deployment_statuses()}
         for definition in DEFINITIONS:
@@ -476,6 +479,8 @@ def approvals_answer(
     comment: Annotated[str, typer.Option(help="why")] = "",
 ) -> None:
     """Answer a request through the Prefect API, as the form in the UI does (the waiting run judges it)."""
+    import httpx
+    from prefect.exceptions import ObjectNotFound
     from prefect.flow_runs import resume_flow_run
     from sqlalchemy import select
 
@@ -488,7 +493,16 @@ def approvals_answer(
         run_id = session.scalar(select(Approval.flow_run_id).where(Approval.key == approval_key))
     if not run_id:
         raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start)?")
-    resume_flow_run(run_id, run_input={"approver": approver, "code": code, "decision": decision, "comment": comment})
+    # The server `huikuan start` runs, unless the shell names another one.
+    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
+    try:
+        resume_flow_run(run_id, run_input={"approver": approver, "code": code, "decision": decision, "comment": comment})
+    except ObjectNotFound:
+        raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
+    except (httpx.HTTPError, OSError) as exc:
+        raise fail(f"cannot reach the Prefect server at {os.environ['PREFECT_API_URL']} ({exc}); start it with huikuan start") from None
+    except RuntimeError as exc:
+        raise fail(f"run {run_id} does not wait for an answer: {exc}") from None
     out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")
 
 

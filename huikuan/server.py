@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from uuid import UUID
 
 from sqlalchemy.engine import make_url
 
@@ -99,10 +100,11 @@ class LocalStack:
     """A Prefect server, the huikuan deployments and one process worker, started and stopped together.
 
     Args:
-        port: the server's port on ``host`` (API under ``/api``, UI at ``/``).
+        port: the server's port on ``host`` (API under ``/api``, UI at ``/``); loopback only by default.
         home: ``PREFECT_HOME`` (the server's SQLite database, logs); default ``<data dir>/prefect``.
         cwd: where the worker and the flow runs work (default: the current directory).
         settings: the huikuan settings handed to the worker (default: from the environment).
+        work_pool: the process work pool, created when missing and resumed when paused.
         startup_timeout: seconds to wait for the server, then for the worker.
         stop_timeout: seconds each process has to stop before it is killed.
         extra_env: more environment for both processes (e.g. ``PREFECT_WORKER_QUERY_SECONDS``).
@@ -119,7 +121,8 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     server: subprocess.Popen | None = field(default=None, init=False)
     worker: subprocess.Popen | None = field(default=None, init=False)
-    deployments: dict[str, object] = field(default_factory=dict, init=False)
+    deployments: dict[str, UUID] = field(default_factory=dict, init=False)  # ids by full name
+    recovered: list[str] = field(default_factory=list, init=False)  # interrupted runs found at start
     _logs: list[IO] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +162,8 @@ class LocalStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUIKUAN_"))}
         env.update({k: v for k, v in os.environ.items() if k.startswith("PREFECT_") and k not in ("PREFECT_API_KEY", "PREFECT_PROFILE")})
         env.update(self.prefect_environment())
+        # An offline machine would log a failed telemetry call at every start; a company may opt in.
+        env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         env.update(huikuan_environment(self.settings, self.cwd))
         env.update(self.extra_env)
         return env
@@ -180,6 +185,7 @@ class LocalStack:
             self._wait_healthy()
             with self.client_settings():
                 self._ensure_work_pool()
+                self.recovered = self._recover_interrupted_runs()
                 from deployments.deploy import deploy_all
 
                 self.deployments = deploy_all(self.work_pool, self.settings.timezone, self.cwd)
@@ -250,6 +256,31 @@ class LocalStack:
                 raise StackError(f"the work pool {self.work_pool!r} is of type {pool.type!r}, not process")
             if pool.is_paused:
                 client.update_work_pool(self.work_pool, WorkPoolUpdate(is_paused=False))
+
+    def _recover_interrupted_runs(self) -> list[str]:
+        """Runs the last stop (or a crash) cut short: the server was down, so no process runs them any more.
+
+        Without this they would show as Running (or Pending) for ever. A deployment's
+        run on this pool is scheduled again (rerunning is safe: each action is taken
+        once, an approval's answers are kept); a subflow inside one is marked Crashed,
+        as its parent run does the work again.
+        """
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Crashed, Scheduled
+
+        interrupted = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])))
+        notes = []
+        with get_client(sync_client=True) as client:
+            for run in client.read_flow_runs(flow_run_filter=interrupted):
+                if run.deployment_id and run.work_pool_name == self.work_pool and run.parent_task_run_id is None:
+                    state = Scheduled(name="Rescheduled", message="interrupted when the local stack stopped: it runs again")
+                else:
+                    state = Crashed(message="interrupted when the local stack stopped; its parent run does the work again")
+                client.set_flow_run_state(run.id, state, force=True)
+                notes.append(f"{run.name}: {state.name}")
+        return notes
 
     def _start_worker(self) -> None:
         self.worker = self._popen(

@@ -79,12 +79,12 @@ def test_import_needs_a_file(ledger_url):
 
 
 def test_start_loads_the_demo_once_and_shows_the_portfolio(ledger_url):
-    first = run("start", "--customers", "40", "--as-of", "2026-11-22")
+    first = run("start", "--no-server", "--customers", "40", "--as-of", "2026-11-22")
     assert first.exit_code == 0, first.output
     assert "loading a demo portfolio of 40 customers as of 2026-11-22" in first.stdout
     assert "Open amounts by age on 2026-11-22" in first.stdout and "Oldest debts" in first.stdout
     assert count(Customer) == 40 and count(Invoice) > 40
-    second = run("start", "--as-of", "2026-11-22")
+    second = run("start", "--no-server", "--as-of", "2026-11-22")
     assert second.exit_code == 0
     assert "loading a demo" not in second.stdout
     assert count(Customer) == 40

@@ -1,0 +1,109 @@
+"""Every flow as a deployment on a process work pool: the schedules, and the forms people fill in.
+
+The two scheduled runs follow the company's clock (``HUIKUAN_TIMEZONE``): the
+daily collection every morning, the statement cycle on its deadlines (the 5th,
+8th, 20th and 30th, and February's last day, which stands in for the 30th).
+Everything else runs on demand: from its form in the Prefect UI, through the
+API, or started by another flow (``request-approval``). Each deployment is
+named after its flow, so ``request-approval/request-approval`` is what
+``tasks/approvals.py`` starts.
+
+Flow runs work in ``working_dir`` (the directory ``huikuan start`` runs in),
+so a relative ledger path, company file or outbox means the same file to the
+flows as to the ``huikuan`` command; the code comes from the installed
+``flows`` package (module entrypoints), not from that directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+from prefect.client.schemas.schedules import CronSchedule
+from prefect.deployments.runner import RunnerDeployment
+from prefect.runner.storage import LocalStorage
+
+from huikuan.settings import get_settings
+
+WORK_POOL = "huikuan"
+DAILY_AT = "30 8 * * *"  # after the statement cycle's 08:00 run on its days
+STATEMENT_DAYS = ("0 8 5,8,20,30 * *", "0 8 L 2 *")  # February has no 30th: its last day instead
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One deployment: the flow's entrypoint (module path), its tags, its cron schedules."""
+
+    entrypoint: str
+    flow_name: str
+    tags: tuple[str, ...]
+    crons: tuple[str, ...] = ()
+    schedule_note: str = field(default="on demand: the Run form in the UI, or the API")
+
+    @property
+    def name(self) -> str:
+        return self.flow_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+
+DEFINITIONS: tuple[Definition, ...] = (
+    Definition("flows.daily_collection.daily_collection", "daily-collection", ("collection", "scheduled"), (DAILY_AT,), "daily at 08:30"),
+    Definition("flows.statement_cycle.statement_cycle", "statement-cycle", ("statement", "scheduled"), STATEMENT_DAYS,
+               "08:00 on the 5th, 8th, 20th, 30th and February's last day"),
+    Definition("flows.collect_account.collect_account", "collect-account", ("collection", "form")),
+    Definition("flows.approval.request_approval", "request-approval", ("approval",),
+               schedule_note="started by the collection for each decision; answered in the UI"),
+    Definition("flows.shipping.shipping_check", "shipping-check", ("shipping", "form")),
+    Definition("flows.recording.record_contact", "record-contact", ("record", "form", "collection")),
+    Definition("flows.recording.record_promise", "record-promise", ("record", "form", "collection")),
+    Definition("flows.recording.record_dispute", "record-dispute", ("record", "form", "collection")),
+    Definition("flows.recording.confirm_statement", "confirm-statement", ("record", "form", "statement")),
+    Definition("flows.recording.record_payment", "record-payment", ("record", "form", "payment")),
+)
+
+
+def build_deployments(work_pool: str = WORK_POOL, timezone: str | None = None, working_dir: Path | None = None) -> list[RunnerDeployment]:
+    """The deployment objects, without touching a server: each entrypoint is imported and checked.
+
+    Args:
+        work_pool: the process work pool the runs go to.
+        timezone: the schedules' time zone (default: the company's, from the settings).
+        working_dir: where flow runs work (default: the current directory).
+
+    Raises:
+        ValueError: an entrypoint's flow is not the flow it should be (renamed?).
+    """
+    timezone = timezone or get_settings().timezone
+    storage = LocalStorage(str((working_dir or Path.cwd()).resolve()))
+    deployments = []
+    for definition in DEFINITIONS:
+        deployment = RunnerDeployment.from_storage(
+            storage=storage, entrypoint=definition.entrypoint, name=definition.name, work_pool_name=work_pool,
+            schedules=[CronSchedule(cron=cron, timezone=timezone) for cron in definition.crons],
+            paused=False, tags=["huikuan", *definition.tags],
+        )
+        # The flows' docstrings (trigger, inputs, effects) are on their modules: show them on the deployment page.
+        deployment.description = deployment.description or importlib.import_module(definition.entrypoint.rpartition(".")[0]).__doc__
+        if deployment.flow_name != definition.flow_name:
+            raise ValueError(f"{definition.entrypoint} is the flow {deployment.flow_name!r}, not {definition.flow_name!r}: was it renamed?")
+        deployments.append(deployment)
+    return deployments
+
+
+def deploy_all(work_pool: str = WORK_POOL, timezone: str | None = None, working_dir: Path | None = None) -> dict[str, UUID]:
+    """Create or update every deployment on the API in the current Prefect settings; none is left paused.
+
+    The work pool must exist (``huikuan.server`` creates it). Returns the
+    deployment ids by full name (``flow/deployment``).
+    """
+    return {f"{d.flow_name}/{d.name}": d.apply(work_pool_name=work_pool) for d in build_deployments(work_pool, timezone, working_dir)}
+
+
+if __name__ == "__main__":
+    for full_name, deployment_id in deploy_all().items():
+        print(full_name, deployment_id)

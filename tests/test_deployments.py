@@ -1,0 +1,125 @@
+"""Every deployment definition loads, without a server: a renamed flow, module or entrypoint fails here."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import pkgutil
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+import pytest
+from prefect import Flow
+from prefect.server.schemas.schedules import CronSchedule as ServerCronSchedule
+
+import flows
+from deployments.deploy import DEFINITIONS, WORK_POOL, build_deployments
+from tasks.approvals import APPROVAL_DEPLOYMENT
+
+
+@pytest.fixture(scope="module")
+def deployments(tmp_path_factory):
+    return {f"{d.flow_name}/{d.name}": d for d in build_deployments(timezone="Asia/Shanghai", working_dir=tmp_path_factory.mktemp("work"))}
+
+
+def every_flow() -> dict[str, str]:
+    """Each flow defined in the ``flows`` package: its name and module path entrypoint."""
+    found = {}
+    for module_info in pkgutil.iter_modules(flows.__path__):
+        module = importlib.import_module(f"flows.{module_info.name}")
+        for attribute, value in vars(module).items():
+            if isinstance(value, Flow) and value.__module__ == module.__name__:
+                found[value.name] = f"{module.__name__}.{attribute}"
+    return found
+
+
+def test_every_flow_has_its_deployment_named_after_it(deployments):
+    assert {d.entrypoint: d.flow_name for d in deployments.values()} == {entrypoint: name for name, entrypoint in every_flow().items()}
+    assert all(full_name == f"{d.flow_name}/{d.flow_name}" for full_name, d in deployments.items())
+    assert APPROVAL_DEPLOYMENT in deployments  # the name tasks/approvals.py starts approval runs by
+
+
+def test_each_entrypoint_loads_the_flow_it_names():
+    for definition in DEFINITIONS:
+        module, _, attribute = definition.entrypoint.rpartition(".")
+        loaded = getattr(importlib.import_module(module), attribute)
+        assert isinstance(loaded, Flow) and loaded.name == definition.flow_name, definition
+
+
+def test_a_renamed_flow_fails_loudly(monkeypatch):
+    import deployments.deploy as deploy
+
+    wrong = deploy.Definition("flows.shipping.shipping_check", "check-shipping", ("shipping",))
+    monkeypatch.setattr(deploy, "DEFINITIONS", (wrong,))
+    with pytest.raises(ValueError, match="is the flow 'shipping-check', not 'check-shipping'"):
+        build_deployments()
+
+
+def test_all_run_on_the_work_pool_unpaused_in_the_working_directory(deployments, tmp_path):
+    for deployment in deployments.values():
+        assert deployment.work_pool_name == WORK_POOL and deployment.paused is False
+        assert "huikuan" in deployment.tags and deployment.description
+    working_dir = build_deployments(working_dir=tmp_path)[0].storage.to_pull_step()
+    assert working_dir == {"prefect.deployments.steps.set_working_directory": {"directory": str(tmp_path.resolve())}}
+
+
+def test_tags_let_a_person_find_things(deployments):
+    tagged = defaultdict(set)
+    for full_name, deployment in deployments.items():
+        for tag in deployment.tags:
+            tagged[tag].add(full_name.split("/")[0])
+    assert tagged["approval"] == {"request-approval"}
+    assert {"daily-collection", "collect-account"} <= tagged["collection"]
+    assert tagged["scheduled"] == {"daily-collection", "statement-cycle"}
+    assert {"record-contact", "record-promise", "record-dispute", "confirm-statement", "record-payment", "shipping-check"} <= tagged["form"]
+
+
+def test_only_the_daily_collection_and_the_statement_cycle_are_scheduled(deployments):
+    scheduled = {name for name, d in deployments.items() if d.schedules}
+    assert scheduled == {"daily-collection/daily-collection", "statement-cycle/statement-cycle"}
+    for deployment in deployments.values():
+        assert all(s.active and s.schedule.timezone == "Asia/Shanghai" for s in deployment.schedules)
+
+
+def run_days(deployment, first: dt.date, last: dt.date) -> list[dt.datetime]:
+    """When the deployment's schedules run between two days, in the company's time zone."""
+    tz = ZoneInfo("Asia/Shanghai")
+    start, end = dt.datetime.combine(first, dt.time(), tz), dt.datetime.combine(last, dt.time(23, 59), tz)
+    dates = []
+    for s in deployment.schedules:
+        server_side = ServerCronSchedule(cron=s.schedule.cron, timezone=s.schedule.timezone)
+        dates += asyncio.run(server_side.get_dates(start=start, end=end))
+    local = (d.astimezone(tz) for d in dates)
+    return sorted(dt.datetime(d.year, d.month, d.day, d.hour, d.minute) for d in local)  # plain datetimes, not Pendulum's
+
+
+def test_the_daily_collection_runs_every_morning_in_the_company_time_zone(deployments):
+    days = run_days(deployments["daily-collection/daily-collection"], dt.date(2027, 1, 1), dt.date(2027, 1, 10))
+    assert days == [dt.datetime(2027, 1, d, 8, 30) for d in range(1, 11)]
+
+
+@pytest.mark.parametrize(("year", "february_last"), [(2027, 28), (2028, 29)])
+def test_the_statement_cycle_runs_on_its_deadlines_and_february_s_last_day(deployments, year, february_last):
+    days = run_days(deployments["statement-cycle/statement-cycle"], dt.date(year, 1, 1), dt.date(year, 12, 31))
+    assert all(d.time() == dt.time(8, 0) for d in days)
+    by_month = defaultdict(list)
+    for d in days:
+        by_month[d.month].append(d.day)
+    assert by_month == {m: [5, 8, 20, february_last] if m == 2 else [5, 8, 20, 30] for m in range(1, 13)}
+
+
+def test_the_schedules_follow_the_configured_time_zone(tmp_path):
+    daily = next(d for d in build_deployments(timezone="Europe/Berlin", working_dir=tmp_path) if d.flow_name == "daily-collection")
+    assert [s.schedule.timezone for s in daily.schedules] == ["Europe/Berlin"]
+
+
+def test_the_forms_ask_for_what_the_flows_need(deployments):
+    def required(name: str) -> list[str]:
+        return deployments[f"{name}/{name}"]._parameter_openapi_schema.required
+
+    assert required("request-approval") == ["approval_key"]
+    assert required("collect-account") == ["customer_id"]
+    assert required("shipping-check") == ["customer_id"]
+    assert required("record-payment") == ["payment_id", "customer_id", "amount"]
+    assert required("daily-collection") == []
