@@ -238,8 +238,15 @@ def start_command(
     except KeyboardInterrupt:
         out.print("Stopping the worker and the server ...")
     finally:
-        stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+        # Ctrl-C under `uv run` arrives twice (from the terminal and forwarded by uv): a second
+        # interrupt must not cut the stop short and leave the server running.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stack.stop()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous)
     out.print("Stopped.")
 
 
