@@ -212,8 +212,10 @@ def start_command(
     def interrupt(*_) -> None:
         raise KeyboardInterrupt
 
-    # SIGTERM (a service manager, `kill`) stops the stack as cleanly as Ctrl-C does.
+    # Ctrl-C and SIGTERM (a service manager, `kill`) stop the stack alike; SIGINT is handled
+    # explicitly because a shell starts background jobs with it ignored.
     previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         try:
             stack.start()
@@ -240,7 +242,7 @@ def start_command(
     finally:
         # Ctrl-C under `uv run` arrives twice (from the terminal and forwarded by uv): a second
         # interrupt must not cut the stop short and leave the server running.
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             stack.stop()
