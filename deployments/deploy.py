@@ -63,6 +63,7 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("flows.recording.record_promise", "record-promise", ("record", "form", "collection")),
     Definition("flows.recording.record_dispute", "record-dispute", ("record", "form", "collection")),
     Definition("flows.recording.confirm_statement", "confirm-statement", ("record", "form", "statement")),
+    Definition("flows.recording.record_invoice", "record-invoice", ("record", "form", "statement")),
     Definition("flows.recording.record_payment", "record-payment", ("record", "form", "payment")),
 )
 

@@ -2,7 +2,7 @@
 
 Trigger: a person, from the deployment's "Run" form (or the API). Inputs: the
 report. Effects: one ledger record each (a call or visit, a promise to pay, a
-dispute, a statement confirmation, a payment); each changes what the policy
+dispute, a statement confirmation, an invoice issued, a payment); each changes what the policy
 does next. A report the ledger refuses fails the run with the reason.
 """
 
@@ -60,6 +60,12 @@ def confirm_statement(customer_id: str, month: str, invoice_title: str, tax_id: 
     return record("confirmation", customer_id, {
         "month": month, "invoice_title": invoice_title, "tax_id": tax_id, "on": _today(on), "address": address or None, "bank": bank or None,
     })
+
+
+@flow(name="record-invoice", flow_run_name="{customer_id} {month} invoiced")
+def record_invoice(customer_id: str, month: str, invoice_id: str = "", tracking_no: str = "", on: dt.date | None = None) -> str:
+    """Finance issued the confirmed statement's invoice (发票); with its tracking number the customer is told."""
+    return record("invoice_issued", customer_id, {"month": month, "on": _today(on), "invoice_id": invoice_id or None, "tracking_no": tracking_no or None})
 
 
 @flow(name="record-payment", flow_run_name="{payment_id} {customer_id} {amount}")

@@ -180,7 +180,7 @@ def start_command(
     import signal
     import time
 
-    from huikuan.company import EXAMPLE
+    from huikuan.company import EXAMPLE, CompanyFileError, load_company
     from huikuan.demo import ledger_is_empty, load_demo
     from huikuan.portfolio import portfolio
 
@@ -206,6 +206,10 @@ def start_command(
         settings.company_file.parent.mkdir(parents=True, exist_ok=True)
         settings.company_file.write_text(EXAMPLE, encoding="utf-8")
         out.print(f"Wrote the example company file {settings.company_file} (people, roles, who approves what): edit it for your company.")
+    try:
+        load_company(settings.company_file)  # validated before anything runs on it
+    except CompanyFileError as exc:
+        raise fail(escape(str(exc))) from None
     stack = LocalStack(port=port, settings=settings)
     out.print(f"Starting the Prefect server at {stack.ui_url} and a worker (logs in {stack.home}) ...")
 
@@ -436,6 +440,22 @@ def statement_confirm(
     day = parse_day(on, "--on")
     _record(lambda s: records.confirm_statement(s, customer_id, month=month, invoice_title=invoice_title, tax_id=tax_id, on=day, address=address, bank=bank))
     out.print(f"statement {month} of {customer_id} confirmed")
+
+
+@statement_app.command("invoiced")
+def statement_invoiced(
+    customer_id: str,
+    month: Annotated[str, typer.Option(help="the billing month, YYYY-MM")],
+    invoice: Annotated[Optional[str], typer.Option(help="the invoice issued for it, if already imported")] = None,
+    tracking_no: Annotated[Optional[str], typer.Option(help="the mailing's tracking number (快递单号)")] = None,
+    on: On = None,
+) -> None:
+    """Finance issued the confirmed statement's invoice; with a tracking number the customer is told."""
+    if not re.fullmatch(r"\d{4}-\d{2}", month):
+        raise fail(f"--month {month!r} is not YYYY-MM")
+    day = parse_day(on, "--on")
+    _record(lambda s: records.record_invoice_issued(s, customer_id, month=month, on=day, invoice_id=invoice, tracking_no=tracking_no))
+    out.print(f"statement {month} of {customer_id} invoiced" + (f", mailed under {tracking_no}" if tracking_no else ""))
 
 
 @app.command("payment")

@@ -183,6 +183,13 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
             return 0  # nothing to send: no statement awaits confirmation
         context = _with_statement(session, context, customer, month)
         extra["confirm_by"] = _confirm_by(month, as_of)
+    if kind == "send_invoice_info":
+        tracking = session.scalar(
+            select(Statement.tracking_no).where(Statement.customer_id == customer.customer_id, Statement.month.in_(statements or ("",)))
+        )
+        if not tracking:
+            return 0  # finance has not recorded the tracking number: nothing to tell yet
+        context = replace(context, tracking_no=tracking)
     email = render_email(context, **extra)
     return _queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
 

@@ -271,3 +271,27 @@ def record_payment(
         remaining -= part
     session.flush()
     return applied
+
+
+def record_invoice_issued(
+    session: Session, customer_id: str, *, month: str, on: dt.date, invoice_id: str | None = None, tracking_no: str | None = None,
+) -> "Statement":
+    """Finance issued the confirmed statement's invoice (发票) and, with a tracking number, mailed it."""
+    from models.enums import StatementState
+    from models.ledger import Statement
+
+    get_customer(session, customer_id)
+    statement = session.scalar(select(Statement).where(Statement.customer_id == customer_id, Statement.month == month))
+    if statement is None or statement.confirmed_on is None:
+        raise LedgerError(f"the {month} statement of {customer_id} is not confirmed yet; confirm it first")
+    if invoice_id is not None:
+        invoice = get_invoice(session, invoice_id)
+        if invoice.customer_id != customer_id:
+            raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
+        invoice.statement_id = statement.id
+    statement.invoiced_on = statement.invoiced_on or on
+    statement.state = StatementState.invoiced
+    if tracking_no:
+        statement.tracking_no = tracking_no.strip()
+    session.flush()
+    return statement

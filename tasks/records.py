@@ -12,7 +12,7 @@ from huikuan.execution import may_ship
 
 @task(cache_policy=NO_CACHE, task_run_name="record {kind} {customer_or_invoice}")
 def record(kind: str, customer_or_invoice: str, fields: dict) -> str:
-    """Record one report of ``kind`` (contact, promise, dispute_open, dispute_resolve, confirmation, payment)."""
+    """Record one report of ``kind`` (contact, promise, dispute_open, dispute_resolve, confirmation, invoice_issued, payment)."""
     with session_scope() as session:
         if kind == "contact":
             records.log_contact(session, customer_or_invoice, **fields)
@@ -24,6 +24,8 @@ def record(kind: str, customer_or_invoice: str, fields: dict) -> str:
             records.resolve_dispute(session, customer_or_invoice, **fields)
         elif kind == "confirmation":
             records.confirm_statement(session, customer_or_invoice, **fields)
+        elif kind == "invoice_issued":
+            records.record_invoice_issued(session, customer_or_invoice, **fields)
         elif kind == "payment":
             records.record_payment(session, fields.pop("payment_id"), customer_or_invoice, **fields)
         else:

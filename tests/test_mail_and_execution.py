@@ -245,3 +245,18 @@ def test_the_outbox_folder_is_the_default(ledger, ledger_engine, tmp_path):
     result = dispatch(sessionmaker(ledger_engine), COMPANY, OutboxFolder(tmp_path / "outbox"))
     files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert result.sent == len(files) == 1 and files[0].startswith("C2_follow_up_2026-10-12")
+
+
+def test_an_invoiced_statement_s_mailing_is_reported_to_the_customer(ledger):
+    from huikuan.records import record_invoice_issued
+
+    with pytest.raises(LedgerError, match="is not confirmed yet"):
+        record_invoice_issued(ledger, "C1", month="2026-10", on=D(2026, 11, 27))
+    confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id="91330100MA2XXXX", on=D(2026, 11, 18))
+    assert {o.action for o in take_all(ledger, "C1", D(2026, 11, 30))} >= {"issue_invoice"}
+    finance = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key.like("C1:issue_invoice:2026-11-30:to:fin")))
+    assert finance.to_address == "finance@huikuan-demo.example.cn"
+    record_invoice_issued(ledger, "C1", month="2026-10", on=D(2026, 11, 27), tracking_no="SF1234567890")
+    assert {o.action for o in take_all(ledger, "C1", D(2026, 12, 1))} >= {"send_invoice_info"}
+    told = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key == "C1:send_invoice_info:2026-12-01:email"))
+    assert told.to_address == "wangwei@hx.example.cn" and "SF1234567890" in told.text
