@@ -68,6 +68,12 @@ def parse_day(value: str | None, option: str) -> dt.date:
         raise fail(f"{option} {value!r} is not a date; write YYYY-MM-DD") from None
 
 
+def parse_month(value: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise fail(f"--month {value!r} is not a month; write YYYY-MM")
+    return value
+
+
 def parse_amount(value: str) -> Decimal:
     try:
         amount = Decimal(value)
@@ -435,8 +441,7 @@ def statement_confirm(
     on: On = None,
 ) -> None:
     """Record the customer's confirmation of a statement with its invoicing info."""
-    if not re.fullmatch(r"\d{4}-\d{2}", month):
-        raise fail(f"--month {month!r} is not YYYY-MM")
+    month = parse_month(month)
     day = parse_day(on, "--on")
     _record(lambda s: records.confirm_statement(s, customer_id, month=month, invoice_title=invoice_title, tax_id=tax_id, on=day, address=address, bank=bank))
     out.print(f"statement {month} of {customer_id} confirmed")
@@ -451,8 +456,7 @@ def statement_invoiced(
     on: On = None,
 ) -> None:
     """Finance issued the confirmed statement's invoice; with a tracking number the customer is told."""
-    if not re.fullmatch(r"\d{4}-\d{2}", month):
-        raise fail(f"--month {month!r} is not YYYY-MM")
+    month = parse_month(month)
     day = parse_day(on, "--on")
     _record(lambda s: records.record_invoice_issued(s, customer_id, month=month, on=day, invoice_id=invoice, tracking_no=tracking_no))
     out.print(f"statement {month} of {customer_id} invoiced" + (f", mailed under {tracking_no}" if tracking_no else ""))
