@@ -352,6 +352,58 @@ def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption =
     out.print(explain_view(customer_id, day, chosen.name, explanations))
 
 
+class ReportFormat(str, Enum):
+    md = "md"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+@app.command("report")
+def report_command(
+    name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals")],
+    as_of: AsOf = None,
+    output_format: Annotated[ReportFormat, typer.Option("--format", help="md (to the terminal), csv, or xlsx (with --out)")] = ReportFormat.md,
+    output: Annotated[Optional[Path], typer.Option("--out", help="write to this file (required for xlsx)")] = None,
+) -> None:
+    """A report on the ledger (aging, DSO, overdue and bad-debt ratios, CEI, the month's target, statements, approvals)."""
+    from huikuan.reports import REPORTS, to_csv, to_markdown, to_xlsx
+
+    if name not in REPORTS:
+        raise fail(f"no report {name!r}; the reports are: {', '.join(REPORTS)}")
+    if output_format is ReportFormat.xlsx and output is None:
+        raise fail("--format xlsx needs --out FILE.xlsx")
+    day = parse_day(as_of, "--as-of")
+    ensure_ledger()
+    with session_scope() as session:
+        report = REPORTS[name](session, day)
+    if output_format is ReportFormat.xlsx:
+        to_xlsx(report, output)
+        out.print(f"{report.title} written to {output}")
+        return
+    text = to_markdown(report) if output_format is ReportFormat.md else to_csv(report)
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"{report.title} written to {output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command("worklist")
+def worklist_command(
+    as_of: AsOf = None,
+    collector: Annotated[Optional[str], typer.Option(help="only this collector's list (their id in the company file)")] = None,
+    policy: PolicyOption = "handbook",
+) -> None:
+    """Today's calls and visits for each collector: in order, at the preferred hours, with what to say."""
+    from huikuan.worklist import worklist, worklist_markdown
+
+    day = parse_day(as_of, "--as-of")
+    ensure_ledger()
+    with session_scope() as session:
+        items = worklist(session, day, policy=_policy(policy), collector=collector)
+    sys.stdout.write(worklist_markdown(items, day) + "\n")
+
+
 @customers_app.command("show")
 def customers_show(customer_id: str, as_of: AsOf = None) -> None:
     """One customer: balance, open invoices with their ages, status, promises, recent contacts."""

@@ -125,3 +125,16 @@ def test_the_installed_command_runs(tmp_path, ledger_url):
     result = subprocess.run([sys.executable, "-m", "huikuan.cli", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0
     assert "import" in result.stdout and "customers" in result.stdout
+
+
+def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
+    assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
+    kpis = run("report", "kpis", "--as-of", "2026-11-22")
+    assert kpis.exit_code == 0 and "DSO (days, count-back)" in kpis.stdout and "target progress" in kpis.stdout
+    aging = run("report", "aging-collector", "--as-of", "2026-11-22", "--format", "csv")
+    assert aging.stdout.splitlines()[0].startswith(("collector,not due", "currency,collector,not due"))
+    book = tmp_path / "aging.xlsx"
+    assert run("report", "aging", "--as-of", "2026-11-22", "--format", "xlsx", "--out", str(book)).exit_code == 0 and book.stat().st_size > 0
+    assert "no report 'dso'" in run("report", "dso").stderr
+    worklist = run("worklist", "--as-of", "2026-11-23")
+    assert worklist.exit_code == 0 and worklist.stdout.startswith("# Worklist 2026-11-23")

@@ -72,7 +72,7 @@ def test_tags_let_a_person_find_things(deployments):
     assert tagged["approval"] == {"request-approval"}
     assert {"daily-collection", "collect-account"} <= tagged["collection"]
     assert tagged["scheduled"] == {"daily-collection", "statement-cycle"}
-    assert {"record-contact", "record-promise", "record-dispute", "confirm-statement", "record-payment", "shipping-check"} <= tagged["form"]
+    assert {"record-contact", "record-promise", "record-dispute", "confirm-statement", "record-invoice", "record-payment", "shipping-check"} <= tagged["form"]
 
 
 def test_only_the_daily_collection_and_the_statement_cycle_are_scheduled(deployments):
@@ -122,4 +122,5 @@ def test_the_forms_ask_for_what_the_flows_need(deployments):
     assert required("collect-account") == ["customer_id"]
     assert required("shipping-check") == ["customer_id"]
     assert required("record-payment") == ["payment_id", "customer_id", "amount"]
+    assert required("record-invoice") == ["customer_id", "month"]
     assert required("daily-collection") == []

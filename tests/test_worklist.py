@@ -1,0 +1,154 @@
+"""The collectors' worklist over a real ledger (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from huikuan.importer import import_files
+from huikuan.records import log_contact, record_payment, record_promise
+from huikuan.worklist import WorkItem, call_hours, money, worklist, worklist_markdown
+from models.calendar import calendar_for
+from models.enums import Channel, ContactResult, Excuse
+from models.ledger import Statement
+
+pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
+
+D = dt.date
+MONDAY = D(2026, 11, 16)  # an ordinary Monday
+MONTH_END = D(2026, 11, 27)  # Friday, the second-last working day of November: no calls
+
+FILES = {
+    "customers": "customer_id,name,email,phone,contact_name,settlement,segment,collector\n"
+    "A,华信,a@a.cn,1,王,per_invoice,ordinary,zhang\n"
+    "B,恒达,b@b.cn,2,李,monthly_statement,ordinary,zhang\n"
+    "C,远洋,c@c.cn,3,陈,per_invoice,ordinary,zhang\n"
+    "D,新星,d@d.cn,4,赵,per_invoice,ordinary,li\n"
+    "E,东方,e@e.cn,5,周,per_invoice,ordinary,li\n",
+    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
+    "A-1,A,2026-09-15,2026-10-15,8464.39\n"
+    "B-1,B,2026-08-21,2026-09-20,1000.00\n"
+    "B-2,B,2026-09-20,2026-10-20,2000.00\n"
+    "C-1,C,2026-09-26,2026-10-26,500.00\n"
+    "C-2,C,2026-09-30,2026-10-30,700.00\n"
+    "D-1,D,2026-10-23,2026-11-23,300.00\n"
+    "E-1,E,2026-09-01,2026-10-01,100.00\n",
+    "payments": "payment_id,customer_id,received_on,amount,invoice_id\nP1,B,2026-10-10,300.00,B-1\n",
+}
+
+
+@pytest.fixture
+def ledger(tmp_path, session):
+    paths = {}
+    for kind, text in FILES.items():
+        paths[kind] = tmp_path / f"{kind}.csv"
+        paths[kind].write_text(text, encoding="utf-8")
+    import_files(session, paths)
+    # A: promised everything by 2026-11-12, paid nothing: broken.
+    record_promise(session, "A", amount=Decimal("8464.39"), by=D(2026, 11, 12), on=D(2026, 11, 2), invoices=["A-1"])
+    # C: a running promise on C-2; C-1 is still followed up.
+    record_promise(session, "C", amount=Decimal("700.00"), by=D(2026, 11, 20), on=D(2026, 11, 10), invoices=["C-2"])
+    log_contact(session, "C", channel=Channel.phone, result=ContactResult.reached, on=D(2026, 11, 3), note="老板出差", excuse=Excuse.tui)
+    log_contact(session, "C", channel=Channel.phone, result=ContactResult.promised, on=D(2026, 11, 10), person="陈",
+                note="下周五付C-2", excuse=Excuse.tuo)
+    log_contact(session, "C", channel=Channel.email, result=ContactResult.reached, on=D(2026, 11, 20), note="after the day")
+    # B: October's statement was sent on 11-02 and is still unconfirmed (daily follow-up from 11-16).
+    session.add(Statement(customer_id="B", month="2026-10", amount=Decimal("2700.00"), prepared_on=D(2026, 11, 1), sent_on=D(2026, 11, 2)))
+    session.commit()
+    return session
+
+
+def test_items_ranked_broken_promise_first_then_oldest(ledger):
+    items = worklist(ledger, MONDAY)
+    assert [(i.collector, i.rank, i.customer_id) for i in items] == [
+        ("li", 1, "E"),  # D's invoice is not due yet: only an email reminder, no item
+        ("zhang", 1, "A"),  # broken promise on top although only 32 days overdue
+        ("zhang", 2, "B"),  # 57 days overdue
+        ("zhang", 3, "C"),  # 21 days overdue
+    ]
+    a, b, c = items[1:]
+    assert a.broken_promise == "promised ¥8,464.39 by 2026-11-12, not kept"
+    assert a.open_promise is None and a.oldest_days_overdue == 32
+    assert a.amount_open == Decimal("8464.39") and a.currency == "CNY"
+    assert (b.broken_promise, b.oldest_days_overdue, b.amount_open) == (None, 57, Decimal("2700.00"))
+    assert c.open_promise == "promised ¥700.00 by 2026-11-20" and c.broken_promise is None
+    assert all(isinstance(i.amount_open, Decimal) for i in items)
+
+
+def test_actions_of_a_customer_are_merged(ledger):
+    items = {i.customer_id: i for i in worklist(ledger, MONDAY)}
+    b = items["B"]
+    assert b.actions == ("follow_up", "statement_follow_up")
+    assert b.invoices == ("B-1", "B-2") and b.channel == "email+phone"
+    assert "statement 2026-10 is still unconfirmed" in b.say
+    assert items["C"].invoices == ("C-1",)  # C-2 is paused by the running promise
+    assert items["C"].amount_open == Decimal("1200.00")  # but the whole balance is asked for
+    assert len(items) == len({i.customer_id for i in items.values()})
+
+
+def test_collector_filter(ledger):
+    everyone = worklist(ledger, MONDAY)
+    assert worklist(ledger, MONDAY, collector="zhang") == [i for i in everyone if i.collector == "zhang"]
+    assert [i.customer_id for i in worklist(ledger, MONDAY, collector="li")] == ["E"]
+    assert worklist(ledger, MONDAY, collector="nobody") == []
+
+
+def test_call_hours_on_a_monday_and_at_month_end(ledger):
+    assert {i.when for i in worklist(ledger, MONDAY)} == {"09:00-11:30 (best), 13:30-17:00"}
+    late = worklist(ledger, MONTH_END)
+    assert late and {i.when for i in late} == {"no calls today: month end"}
+    cn = calendar_for("CN")
+    assert call_hours(D(2026, 11, 21), cn) == "no calls today: weekend"
+    assert call_hours(D(2026, 10, 1), cn).startswith("no calls today: ")
+
+
+def test_last_contact_restated_with_excuses(ledger):
+    c = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "C")
+    assert c.last_contact == "2026-11-10 phone with 陈: promised (下周五付C-2), excuse 拖"  # the 11-20 one is later
+    assert c.excuses == ("推", "拖")
+    a = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "A")
+    assert a.last_contact is None and a.excuses == ()
+
+
+def test_say_names_amount_invoices_contact_and_promise(ledger):
+    items = {i.customer_id: i for i in worklist(ledger, MONDAY)}
+    a, b, c = items["A"], items["B"], items["C"]
+    assert "¥8,464.39" in a.say and "A-1" in a.say and "not kept" in a.say
+    assert "¥2,700.00" in b.say and "B-1, B-2" in b.say and "57 days overdue" in b.say
+    assert "owes ¥1,200.00 in all, ¥500.00 of it on C-1" in c.say and "C-1" in c.say and "下周五付C-2" in c.say and "拖" in c.say
+    assert "promised ¥700.00 by 2026-11-20" in c.say
+
+
+def test_a_kept_promise_is_not_broken(ledger):
+    record_payment(ledger, "P2", "A", amount=Decimal("8464.39"), received_on=D(2026, 11, 12), invoice_id="A-1")
+    ledger.commit()
+    assert "A" not in {i.customer_id for i in worklist(ledger, MONDAY)}  # paid: nothing to do
+    record_promise(ledger, "B", amount=Decimal("500.00"), by=D(2026, 11, 13), on=D(2026, 11, 9), invoices=["B-2"])
+    record_payment(ledger, "P3", "B", amount=Decimal("500.00"), received_on=D(2026, 11, 11), invoice_id="B-2")
+    ledger.commit()
+    b = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "B")
+    assert (b.broken_promise, b.open_promise, b.amount_open) == (None, None, Decimal("2200.00"))
+
+
+def test_markdown_grouped_by_collector(ledger):
+    text = worklist_markdown(worklist(ledger, MONDAY), MONDAY)
+    assert text.startswith("# Worklist 2026-11-16")
+    li, zhang = text.index("## li (1; ¥100.00 open)"), text.index("## zhang (3; ¥12,364.39 open)")
+    assert li < zhang
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert [r.split(" | ")[0:2] for r in rows] == [["| 1", "东方 (E)"], ["| 1", "华信 (A)"], ["| 2", "恒达 (B)"], ["| 3", "远洋 (C)"]]
+    assert "**promised ¥8,464.39 by 2026-11-12, not kept**" in text
+    assert worklist_markdown([], MONDAY).endswith("Nobody to call or visit today.\n")
+
+
+def _item(customer_id: str, broken: str | None, days: int, amount: str) -> WorkItem:
+    return WorkItem(0, customer_id, customer_id, "x", "phone", ("follow_up",), "", Decimal(amount), "CNY", (), days, broken, None, None, (), "")
+
+
+def test_priority_key():
+    items = [_item("Z", None, 10, "5"), _item("Y", None, 10, "50"), _item("X", None, 30, "1"), _item("W", "broken", 1, "1"), _item("V", None, 10, "50")]
+    assert [i.customer_id for i in sorted(items, key=lambda i: i.priority)] == ["W", "X", "V", "Y", "Z"]
+    assert money(Decimal("1234.5"), "CNY") == "¥1,234.50" and money(Decimal("-3"), "USD") == "-USD 3.00"
+
