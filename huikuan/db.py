@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,8 +40,3 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     factory = sessionmaker(engine or engine_for(), expire_on_commit=False)
     with factory.begin() as session:
         yield session
-
-
-def sqlite_path(url: str) -> Path | None:
-    prefix = "sqlite:///"
-    return Path(url[len(prefix):]) if url.startswith(prefix) and url != prefix else None

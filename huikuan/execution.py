@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huikuan.company import Company, Person
@@ -419,7 +419,3 @@ def may_ship(session: Session, customer_id: str) -> tuple[bool, str]:
     if customer.status in (CustomerStatus.cash_only, CustomerStatus.blacklisted):
         return True, f"{customer_id} {customer.name} is {customer.status.value}: ship only against payment in advance"
     return True, f"{customer_id} {customer.name} may ship"
-
-
-def actions_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(ActionTaken)) or 0
