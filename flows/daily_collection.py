@@ -1,35 +1,159 @@
-"""daily-collection: every account with something due today gets its collect-account run.
+"""daily-collection: every account with something due today, collected in batches.
 
 Trigger: the daily schedule (company time zone), or a person with a date to
-rerun or backfill. Inputs: the day (default today), the policy. Effects: the
-day's actions across the ledger (collection and statement cycle alike), each
-taken once; unanswered approvals re-sent or expired and escalated; the
-outbox delivered. Rerunning a day takes nothing twice.
+rerun or backfill. Inputs: the day (default today), the policy, the batch size,
+and whether to spread the batches over the workers. Effects: the day's actions
+across the ledger (collection and statement cycle alike), each taken once;
+approval requests given their waiting runs; unanswered approvals re-sent or
+expired and escalated; the outbox delivered; the day noted as done.
+
+A scheduled run (no ``as_of``) first does the days the collection missed since
+the last day it finished (a stopped server, a killed worker), oldest first.
+Rerunning a day takes nothing twice.
+
+What a person sees: each batch is a task run (or, spread over workers, a
+``collect-batch`` flow run) named after its first and last customer, with a
+table of every account in it (what was due, what was taken, the next action
+date); the run's artifacts are the day's summary and each collector's worklist.
+One account's whole story: `huikuan customers show ID`, or its own
+``collect-account`` run from the UI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
+import time
+from collections import Counter, defaultdict
 
-from prefect import flow
-from prefect.artifacts import create_table_artifact
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_run_logger
+from sqlalchemy import func, select
 
-from flows.collect_account import collect_account
+from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
+from huikuan.collection import batches, missed_days, record_day
+from huikuan.db import session_scope
 from huikuan.settings import get_settings
-from tasks.ledger import dispatch_outbox, due_by_customer, remind_unanswered_approvals
+from models.ledger import ActionTaken
+from tasks.approvals import start_waiting_approval_runs
+from tasks.ledger import collect_batch, customers_due, dispatch_outbox, remind_unanswered_approvals
+
+BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
+BATCH_DEPLOYMENT = "collect-batch/collect-batch"
+WORKLIST_ROWS = 200  # per collector in the artifact; the whole list: `huikuan worklist --collector ID`
 
 
 @flow(name="daily-collection", flow_run_name=dated("daily collection {as_of}"))
-def daily_collection(as_of: dt.date | None = None, policy: str | None = None) -> dict:
-    day = as_of or get_settings().today()
-    policy = policy or get_settings().policy
-    due = due_by_customer(day, policy)
-    results = [collect_account(customer_id, day, policy) for customer_id in sorted(due)]
+def daily_collection(as_of: dt.date | None = None, policy: str | None = None, batch_size: int = BATCH_SIZE, spread_over_workers: bool = False) -> dict:
+    settings = get_settings()
+    policy = policy or settings.policy
+    days = [as_of] if as_of else [*missed(settings.today()), settings.today()]
+    if len(days) > 1:
+        get_run_logger().warning("catching up the days the collection missed: %s", ", ".join(d.isoformat() for d in days[:-1]))
+    summaries = [collect_day(day, policy, batch_size, spread_over_workers) for day in days]
+    problems = [p for s in summaries for p in s.pop("problems")]
+    if problems:
+        raise AccountsNotCollected(f"{len(problems)} account(s) not collected: " + "; ".join(problems[:20]))
+    return summaries[-1] | ({"caught up": [s["as_of"] for s in summaries[:-1]]} if len(summaries) > 1 else {})
+
+
+def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers: bool) -> dict:
+    """One day's collection, from the plan to the delivered outbox and the artifacts."""
+    due = customers_due(day, policy)
+    parts = batches(due, batch_size)
+    if spread_over_workers and parts:
+        taken, problems = on_workers(parts, day, policy)
+    else:
+        results = [collect_batch(ids, day, policy) for ids in parts]
+        taken = sum(r.taken for r in results)
+        problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
+    start_waiting_approval_runs()
     reminders = remind_unanswered_approvals(day)
     dispatch_outbox()
+    note_day_done(day, policy, accounts=len(due), taken=taken, problems=len(problems))
+    publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems)
+    return {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders, "problems": problems}
+
+
+def on_workers(parts: list[list[str]], day: dt.date, policy: str, poll_seconds: float = 2.0) -> tuple[int | None, list[str]]:
+    """Each batch as a ``collect-batch`` run for any worker of the pool; wait for them all.
+
+    Returns what the batches took (unknown here: ``None``, the ledger has it) and
+    the batches that did not complete. Without the deployment (the test harness,
+    a bare ``python`` call) the batches run here, in this run.
+    """
+    from prefect.client.orchestration import get_client
+
+    logger = get_run_logger()
+    try:
+        runs = [
+            run_deployment(BATCH_DEPLOYMENT, parameters={"customer_ids": ids, "as_of": day.isoformat(), "policy": policy}, timeout=0, tags=["collection"])
+            for ids in parts
+        ]
+    except ObjectNotFound:
+        logger.warning("no %s deployment: the batches run in this run", BATCH_DEPLOYMENT)
+        results = [collect_batch(ids, day, policy) for ids in parts]
+        return sum(r.taken for r in results), [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
+    waiting = {run.id: ids for run, ids in zip(runs, parts)}
+    problems: list[str] = []
+    with get_client(sync_client=True) as client:
+        while waiting:
+            time.sleep(poll_seconds)
+            for run_id in list(waiting):
+                state = client.read_flow_run(run_id).state
+                if state is not None and state.is_final():
+                    ids = waiting.pop(run_id)
+                    if not state.is_completed():
+                        problems.append(f"batch {ids[0]}…{ids[-1]} ({state.name}): see its run {run_id}")
+    return None, problems
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
+def note_day_done(day: dt.date, policy: str, *, accounts: int, taken: int | None, problems: int) -> None:
+    """The day is done (a later scheduled run will not catch it up). Retried: a run of the same day may note it at the same moment."""
+    with session_scope() as session:
+        record_day(session, day, policy, accounts=accounts, taken=taken or 0, problems=problems)
+
+
+@task(cache_policy=NO_CACHE)
+def missed(today: dt.date) -> list[dt.date]:
+    with session_scope() as session:
+        return missed_days(session, today)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="publish {day}")
+def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str]) -> None:
+    """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
+    from huikuan.worklist import worklist, worklist_markdown
+
+    with session_scope() as session:
+        by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
+        items = worklist(session, day, policy=policy)
+    done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
-        key="daily-collection", table=[{"customer": r["customer_id"], "actions taken": r["taken"], "next action": r["next_action_on"]} for r in results],
-        description=f"Daily collection of {day}: {len(results)} accounts",
+        key="daily-collection",
+        table=[{"action": kind, "taken for the day": count} for kind, count in sorted(by_kind.items())] or [{"action": "nothing due", "taken for the day": 0}],
+        description=f"Daily collection of {day}: {accounts} accounts with something due in {batches} batches; {done_now}; "
+        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {p}" for p in problems[:20])),
     )
-    return {"as_of": day.isoformat(), "accounts": len(results), "taken": sum(r["taken"] for r in results), "approval reminders": reminders}
+    by_collector = defaultdict(list)
+    for item in items:
+        by_collector[item.collector].append(item)
+    for collector, own in sorted(by_collector.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
+        shown = own[:WORKLIST_ROWS]
+        more = f"\n\n… and {len(own) - len(shown)} more: `huikuan worklist --as-of {day} --collector {collector}`" if len(own) > len(shown) else ""
+        create_markdown_artifact(
+            key=f"worklist-{_key(collector or 'unassigned')}", markdown=worklist_markdown(shown, day) + more,
+            description=f"Worklist of {collector or 'unassigned accounts'} for {day}: {len(own)} to call or visit",
+        )
+
+
+def _key(name: str) -> str:
+    """An artifact key: lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or hashlib.sha1(name.encode()).hexdigest()[:10]

@@ -15,23 +15,27 @@ import datetime as dt
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
+from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
 from huikuan.settings import get_settings
-from tasks.approvals import start_approval_runs
-from tasks.ledger import dispatch_outbox, due_by_customer, statement_status, take
+from huikuan.collection import STATEMENT_KINDS, batches
+from tasks.approvals import start_waiting_approval_runs
+from tasks.ledger import collect_batch, customers_due, dispatch_outbox, statement_status
 
-STATEMENT_ACTIONS = {"prepare_statement", "send_statement", "statement_follow_up", "escalate_statement", "issue_invoice", "send_invoice_info", "visit"}
+BATCH_SIZE = 500
 
 
 @flow(name="statement-cycle", flow_run_name=dated("statement cycle {as_of}"))
-def statement_cycle(as_of: dt.date | None = None, policy: str | None = None) -> dict:
+def statement_cycle(as_of: dt.date | None = None, policy: str | None = None, batch_size: int = BATCH_SIZE) -> dict:
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy
-    due = due_by_customer(day, policy)
-    actions = [a for actions in due.values() for a in actions if a.statements and a.action in STATEMENT_ACTIONS]
-    outcomes = [take(action, day) for action in actions]
-    start_approval_runs([o.approval_key for o in outcomes if o.approval_key and o.taken], day)
+    kinds = sorted(STATEMENT_KINDS)
+    results = [collect_batch(ids, day, policy, kinds) for ids in batches(customers_due(day, policy, kinds), batch_size)]
+    start_waiting_approval_runs()
     dispatch_outbox()
     status = statement_status(day)
     create_table_artifact(key="statement-cycle", table=status, description=f"Statements on {day}, by month and state")
-    return {"as_of": day.isoformat(), "taken": sum(o.taken for o in outcomes)}
+    problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
+    if problems:
+        raise AccountsNotCollected(f"{len(problems)} account(s) not collected: " + "; ".join(problems[:20]))
+    return {"as_of": day.isoformat(), "accounts": sum(len(r.accounts) for r in results), "taken": sum(r.taken for r in results)}

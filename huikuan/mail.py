@@ -20,7 +20,7 @@ from email.utils import formataddr
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from huikuan.company import Company, SmtpSettings
@@ -102,10 +102,15 @@ def dispatch(sessions: Callable[[], Session], company: Company, transport: Trans
         pending = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id).limit(limit)))
     for message_id in pending:
         with sessions() as session, session.begin():
-            row = session.get(OutboxMessage, message_id, with_for_update=True)
-            if row is None or row.sent_at is not None:
-                continue  # another dispatcher took it
-            row.attempts += 1
+            # Claim the message with a write first: it takes SQLite's write lock (or the
+            # PostgreSQL row lock) before anything is read, so a second dispatcher running at
+            # the same time waits here and then finds the message sent.
+            claimed = session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None)).values(attempts=OutboxMessage.attempts + 1)
+            ).rowcount
+            if not claimed:
+                continue  # another dispatcher sent it
+            row = session.get(OutboxMessage, message_id, populate_existing=True)
             try:
                 transport.send(build_message(row, company))
             except (OSError, smtplib.SMTPException) as exc:

@@ -588,6 +588,22 @@ def actions_due(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: Bu
     return sorted(Evaluator(facts, policy, calendar).actions_on(day), key=Action.sort_key)
 
 
+def next_action_day(facts: CustomerFacts, after: dt.date, horizon_days: int, policy: Policy, calendar: BusinessCalendar) -> dt.date | None:
+    """The first day after ``after`` (within ``horizon_days``) with an action, if nothing changes meanwhile.
+
+    Nothing of our own takes effect before that first action, so the days before
+    it need no effects applied: the same answer as ``simulate``'s first day, at a
+    fraction of its cost.
+    """
+    evaluator = Evaluator(facts, policy, calendar)
+    day = after + ONE_DAY
+    for _ in range(horizon_days):
+        if evaluator.actions_on(day):
+            return day
+        day += ONE_DAY
+    return None
+
+
 def simulate(
     facts: CustomerFacts, start: dt.date, end: dt.date, policy: Policy, calendar: BusinessCalendar, *, grant_approvals: bool = True
 ) -> list[Action]:

@@ -344,3 +344,16 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectionDay(Base):
+    """A day the daily collection finished: the run after a gap (a stopped server, a killed worker) does the missed days first."""
+
+    __tablename__ = "collection_days"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    policy: Mapped[str] = mapped_column(String(200))
+    accounts: Mapped[int] = mapped_column(default=0)  # accounts with something due
+    taken: Mapped[int] = mapped_column(default=0)  # actions this run took (a rerun finds them taken)
+    problems: Mapped[int] = mapped_column(default=0)  # accounts whose actions could not be taken
+    finished_at: Mapped[dt.datetime] = mapped_column(AwareDateTime())

@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 from sqlalchemy import select
 
 from huikuan import execution
+from huikuan.collection import approvals_waiting_for_a_run
 from huikuan.db import session_scope
 from huikuan.documents import render_letter
 from huikuan.portfolio import customer_file
@@ -94,4 +95,15 @@ def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
             get_run_logger().warning("no %s deployment: %s waits until one is deployed (huikuan start)", APPROVAL_DEPLOYMENT, key)
             continue
         started.append(str(run.id))
+    return started
+
+
+@task(cache_policy=NO_CACHE)
+def start_waiting_approval_runs() -> list[str]:
+    """A waiting run for every open request that has none yet: those opened today, and any whose start a crash lost."""
+    with session_scope() as session:
+        waiting = approvals_waiting_for_a_run(session)
+    started = []
+    for requested_on in sorted({day for _key, day in waiting}):
+        started += start_approval_runs.fn([key for key, day in waiting if day == requested_on], requested_on)
     return started

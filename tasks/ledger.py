@@ -6,11 +6,13 @@ import datetime as dt
 from collections import defaultdict
 
 from prefect import task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlalchemy.orm import sessionmaker
 
 from huikuan import execution
+from huikuan.collection import BatchResult, collect, is_of
 from huikuan.company import Company, company_from
 from huikuan.db import engine_for, session_scope
 from huikuan.facts import load_facts
@@ -18,7 +20,7 @@ from huikuan.mail import Dispatched, dispatch
 from huikuan.planning import plan
 from huikuan.settings import get_settings
 from models.calendar import calendar_for
-from models.engine import Action, Evaluator, simulate
+from models.engine import Action, Evaluator
 from models.policy import load_policy
 
 RETRIES = 3
@@ -33,14 +35,41 @@ def _retry_delay() -> float:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="plan {as_of}")
-def due_by_customer(as_of: dt.date, policy: str) -> dict[str, list[Action]]:
-    """Every action due on ``as_of``, by customer."""
+def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -> list[str]:
+    """The customers with something due on ``as_of`` (of ``kinds``, if given), in id order."""
     with session_scope() as session:
-        actions = plan(session, as_of, load_policy(policy))
-    grouped: dict[str, list[Action]] = defaultdict(list)
-    for action in actions:
-        grouped[action.customer_id].append(action)
-    return dict(grouped)
+        return sorted({a.customer_id for a in plan(session, as_of, load_policy(policy)) if kinds is None or is_of(a, kinds)})
+
+
+def _batch_name() -> str:
+    from prefect.runtime import task_run
+
+    ids, day = task_run.parameters["customer_ids"], task_run.parameters["as_of"]
+    span = ids[0] if len(ids) == 1 else f"{ids[0]}…{ids[-1]} ({len(ids)} accounts)"
+    return f"collect {span} {day}"
+
+
+@task(retries=RETRIES, retry_delay_seconds=_retry_delay(), cache_policy=NO_CACHE, task_run_name=_batch_name)
+def collect_batch(customer_ids: list[str], as_of: dt.date, policy: str, kinds: list[str] | None = None) -> BatchResult:
+    """Take the due actions of a batch of accounts, each account in its own transaction.
+
+    Publishes a table of the batch (every account: what was due, what this run
+    took, the next action date, any problem) on the task run. A lost database
+    fails the task, which is retried; an account whose data breaks an action is
+    reported and the others go on.
+    """
+    result = collect(engine_for(), customer_ids, as_of, load_policy(policy), company(), kinds=kinds)
+    logger = get_run_logger()
+    for account in result.accounts:
+        if account.error:
+            logger.error("%s: %s", account.customer_id, account.error)
+        elif account.taken:
+            logger.info("%s: took %s", account.customer_id, ", ".join(account.taken))
+    create_table_artifact(
+        table=[a.row() for a in result.accounts],
+        description=f"Collection of {as_of}: {len(result.accounts)} accounts, {result.taken} actions taken now, {len(result.failed)} with a problem",
+    )
+    return result
 
 
 @task(cache_policy=NO_CACHE, task_run_name="plan {customer_id} {as_of}")
@@ -50,15 +79,6 @@ def due_for(customer_id: str, as_of: dt.date, policy: str) -> list[Action]:
     return sorted(Evaluator(facts, load_policy(policy), calendar_for(country)).actions_on(as_of), key=Action.sort_key)
 
 
-@task(retries=RETRIES, retry_delay_seconds=_retry_delay(), cache_policy=NO_CACHE, task_run_name="{action.action} {action.customer_id} {action.on}")
-def take(action: Action, as_of: dt.date) -> execution.Outcome:
-    """Carry out one action (its key makes a retry or a rerun a no-op)."""
-    with session_scope() as session:
-        outcome = execution.take_action(session, action, company=company(), as_of=as_of)
-    get_run_logger().info("%s: %s", action.key, "taken" if outcome.taken else "already taken")
-    return outcome
-
-
 @task(retries=RETRIES, retry_delay_seconds=_retry_delay(), cache_policy=NO_CACHE)
 def dispatch_outbox() -> Dispatched:
     """Deliver the queued emails; a failed delivery fails the task so that it is retried."""
@@ -66,15 +86,6 @@ def dispatch_outbox() -> Dispatched:
     if result.failed:
         raise RuntimeError(f"{result.failed} email(s) not delivered yet: {result.errors[:3]}")
     return result
-
-
-@task(cache_policy=NO_CACHE, task_run_name="next action {customer_id}")
-def next_action_on(customer_id: str, as_of: dt.date, policy: str, horizon_days: int = 120) -> dt.date | None:
-    """The account's next action date after ``as_of`` if nothing changes (shown to people)."""
-    with session_scope() as session:
-        facts, country = next(load_facts(session, only=[customer_id]))
-    later = simulate(facts, as_of + dt.timedelta(days=1), as_of + dt.timedelta(days=horizon_days), load_policy(policy), calendar_for(country))
-    return later[0].on if later else None
 
 
 @task(cache_policy=NO_CACHE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -83,11 +84,12 @@ def test_a_month_of_daily_runs_sends_every_email_once_and_a_rerun_sends_nothing(
 
 def test_a_task_that_fails_twice_then_succeeds_sends_once(demo, monkeypatch):
     from flows.collect_account import collect_account
-    from tasks.ledger import due_by_customer
+    from tasks.ledger import customers_due, due_for
 
     capture = demo
     day = dt.date(2026, 11, 3)
-    customer_id, actions = sorted(due_by_customer.fn(day, "handbook").items())[0]
+    customer_id = customers_due.fn(day, "handbook")[0]
+    actions = due_for.fn(customer_id, day, "handbook")
     failures = {"left": 2}
     real = execution.take_action
 
@@ -146,3 +148,34 @@ def test_shipping_check_flow(demo):
         locked.status, locked.locked_on = CustomerStatus.locked, dt.date(2026, 11, 3)
     with pytest.raises(ShipmentBlocked, match="no shipment may leave"):
         shipping_check(customer_id)
+
+
+def test_a_scheduled_run_after_a_gap_catches_up_the_missed_days_and_publishes_the_day(demo, monkeypatch):
+    """The server was down on the 3rd and 4th: the run of the 5th does them first, and later reruns find nothing left."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.daily_collection import daily_collection
+    from huikuan.settings import Settings
+    from models.ledger import CollectionDay
+
+    daily_collection(as_of=START)
+    monkeypatch.setattr(Settings, "today", lambda self: dt.date(2026, 11, 5))
+    result = daily_collection(batch_size=3)
+    assert result["as_of"] == "2026-11-05" and result["caught up"] == ["2026-11-03", "2026-11-04"]
+    with session_scope() as session:
+        done = session.scalars(select(CollectionDay.day).order_by(CollectionDay.day)).all()
+    assert done == [START + dt.timedelta(days=n) for n in range(4)]
+    before = counts()
+    for day in (dt.date(2026, 11, 3), dt.date(2026, 11, 4), dt.date(2026, 11, 5)):
+        assert daily_collection(as_of=day, spread_over_workers=True)["taken"] == 0  # no deployment here: the batches run in the run
+    assert counts() == before
+    with get_client(sync_client=True) as client:
+        summary = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["daily-collection"])), sort=ArtifactSort.CREATED_DESC)
+        worklists = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="worklist-")), sort=ArtifactSort.CREATED_DESC)
+    with session_scope() as session:
+        of_the_5th = dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == dt.date(2026, 11, 5)).group_by(ActionTaken.action)).all())
+    assert of_the_5th and {row["action"]: row["taken for the day"] for row in json.loads(summary[0].data)} == of_the_5th
+    assert "2026-11-05" in summary[0].description
+    assert worklists and worklists[0].data.startswith("# Worklist 2026-11-05")

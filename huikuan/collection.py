@@ -1,0 +1,178 @@
+"""Collecting a batch of accounts on a day: evaluate the policy, take what is due, once.
+
+This is the work of the daily run without Prefect around it (the benchmark's
+floor, and what each `collect-batch` task does). Each customer's actions are
+taken in one transaction of their own, keyed by the action keys, so a retried
+batch or a rerun day skips what is already taken and a customer whose data
+breaks an action does not hold up the others: the batch reports it and goes on.
+Losing the database is different: that error is raised at once, so that the
+task is retried as a whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import exc, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from huikuan import execution
+from huikuan.company import Company
+from huikuan.facts import load_facts
+from models.calendar import calendar_for
+from models.engine import Action, Evaluator, next_action_day
+from models.enums import ApprovalState
+from models.ledger import Approval, CollectionDay
+from models.policy import Policy
+
+NEXT_ACTION_HORIZON_DAYS = 120
+# The statement cycle's own actions (when they concern a statement): what `statement-cycle` takes on its deadlines.
+STATEMENT_KINDS = frozenset({"prepare_statement", "send_statement", "statement_follow_up", "escalate_statement", "issue_invoice", "send_invoice_info", "visit"})
+CATCH_UP_DAYS = 14  # the longest gap a scheduled run makes up for; older days need a person (`huikuan` or the run form)
+
+
+@dataclass
+class AccountResult:
+    """One customer's day: what was due, what this run took, and what comes next."""
+
+    customer_id: str
+    due: list[str] = field(default_factory=list)  # action keys
+    taken: list[str] = field(default_factory=list)  # the keys this run took (the others were taken before)
+    approvals: list[str] = field(default_factory=list)  # approval requests this run opened
+    next_action_on: dt.date | None = None
+    error: str | None = None
+
+    def row(self) -> dict:
+        """A line of the batch's table artifact."""
+        return {
+            "customer": self.customer_id,
+            "due": ", ".join(key.split(":")[1] for key in self.due) or "-",
+            "taken now": len(self.taken),
+            "next action": self.next_action_on.isoformat() if self.next_action_on else "-",
+            "problem": self.error or "",
+        }
+
+
+@dataclass
+class BatchResult:
+    as_of: dt.date
+    accounts: list[AccountResult]
+
+    @property
+    def taken(self) -> int:
+        return sum(len(a.taken) for a in self.accounts)
+
+    @property
+    def failed(self) -> list[AccountResult]:
+        return [a for a in self.accounts if a.error]
+
+    @property
+    def approvals(self) -> list[str]:
+        return [key for a in self.accounts for key in a.approvals]
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """The database is unreachable or gone away (retry later), as opposed to bad data (report it)."""
+    if isinstance(error, (ConnectionError, TimeoutError, exc.DisconnectionError)):
+        return True
+    return isinstance(error, exc.DBAPIError) and (error.connection_invalidated or isinstance(error, (exc.OperationalError, exc.InterfaceError)))
+
+
+def due_actions(session: Session, customer_ids: Sequence[str], day: dt.date, policy: Policy, kinds: Collection[str] | None = None) -> dict[str, list[Action]]:
+    """The actions due on ``day`` for each of these customers (every customer is a key), only of ``kinds`` if given."""
+    due: dict[str, list[Action]] = {customer_id: [] for customer_id in customer_ids}
+    for facts, country in load_facts(session, only=list(customer_ids)):
+        actions = Evaluator(facts, policy, calendar_for(country)).actions_on(day)
+        due[facts.customer_id] = sorted((a for a in actions if kinds is None or is_of(a, kinds)), key=Action.sort_key)
+    return due
+
+
+def is_of(action: Action, kinds: Collection[str]) -> bool:
+    """An action of one of ``kinds``; the statement cycle's kinds only count for statements (a visit about an invoice is collection)."""
+    return action.action in kinds and (action.statements or not STATEMENT_KINDS & set(kinds))
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0][:300]
+
+
+def take_for_customer(factory: sessionmaker, account: AccountResult, actions: Iterable[Action], day: dt.date, company: Company) -> None:
+    """Take one customer's actions in one transaction; a data error is kept on ``account``, a lost database raised."""
+    actions = list(actions)
+    for attempt in (1, 2):
+        try:
+            with factory.begin() as session:
+                outcomes = [execution.take_action(session, action, company=company, as_of=day) for action in actions]
+            break
+        except exc.IntegrityError as error:
+            if attempt == 2:  # a run of the same day took a key first; the second try finds it taken, unless the data is wrong
+                account.error = _describe(error)
+                return
+        except Exception as error:  # noqa: BLE001 - one customer's bad data must not stop the batch
+            if is_connection_lost(error):
+                raise
+            account.error = _describe(error)
+            return
+    account.taken = [o.key for o in outcomes if o.taken]
+    account.approvals = [o.approval_key for o in outcomes if o.taken and o.approval_key]
+
+
+def collect(
+    engine: Engine, customer_ids: Sequence[str], day: dt.date, policy: Policy, company: Company, *, kinds: Collection[str] | None = None, next_actions: bool = True
+) -> BatchResult:
+    """Evaluate and take the due actions (of ``kinds``, or all) of ``customer_ids`` on ``day``; then each account's next action date."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with Session(engine) as session:
+        due = due_actions(session, customer_ids, day, policy, kinds)
+    accounts = []
+    for customer_id in customer_ids:
+        account = AccountResult(customer_id, due=[a.key for a in due[customer_id]])
+        if due[customer_id]:
+            take_for_customer(factory, account, due[customer_id], day, company)
+        accounts.append(account)
+    if next_actions:
+        by_id = {a.customer_id: a for a in accounts}
+        with Session(engine) as session:  # read again: today's actions may have changed the account (a lock, a statement)
+            for facts, country in load_facts(session, only=list(customer_ids)):
+                by_id[facts.customer_id].next_action_on = next_action_day(facts, day, NEXT_ACTION_HORIZON_DAYS, policy, calendar_for(country))
+    return BatchResult(day, accounts)
+
+
+def approvals_waiting_for_a_run(session: Session) -> list[tuple[str, dt.date]]:
+    """Open approval requests whose waiting run has not started (its start may have been lost in a crash)."""
+    rows = session.execute(
+        select(Approval.key, Approval.requested_on).where(Approval.state == ApprovalState.requested, Approval.flow_run_id.is_(None)).order_by(Approval.id)
+    )
+    return [(key, requested_on) for key, requested_on in rows]
+
+
+def batches(customer_ids: Sequence[str], size: int) -> list[list[str]]:
+    """Consecutive batches of at most ``size`` customers, in the order given."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, not {size}")
+    return [list(customer_ids[i : i + size]) for i in range(0, len(customer_ids), size)]
+
+
+def missed_days(session: Session, today: dt.date, limit: int = CATCH_UP_DAYS) -> list[dt.date]:
+    """The days before ``today`` the daily collection never finished, since the last one it did (at most ``limit``).
+
+    Nothing is missed before the first finished day: a new ledger starts today.
+    """
+    last = session.scalar(select(CollectionDay.day).where(CollectionDay.day < today).order_by(CollectionDay.day.desc()).limit(1))
+    if last is None:
+        return []
+    first = max(last + dt.timedelta(days=1), today - dt.timedelta(days=limit))
+    return [first + dt.timedelta(days=n) for n in range((today - first).days)]
+
+
+def record_day(session: Session, day: dt.date, policy: str, *, accounts: int, taken: int, problems: int) -> None:
+    """Note that the daily collection of ``day`` finished (a rerun adds what it took)."""
+    row = session.get(CollectionDay, day)
+    if row is None:
+        row = CollectionDay(day=day, policy=policy, accounts=0, taken=0, problems=0)
+        session.add(row)
+    row.policy, row.accounts, row.taken, row.problems = policy, accounts, row.taken + taken, problems
+    row.finished_at = dt.datetime.now(dt.UTC)
