@@ -42,7 +42,7 @@ from huikuan.db import session_scope
 from huikuan.settings import get_settings
 from models.ledger import ActionTaken
 from tasks.approvals import start_waiting_approval_runs
-from tasks.ledger import collect_batch, customers_due, dispatch_outbox, remind_unanswered_approvals
+from tasks.ledger import collect_batch, company, customers_due, dispatch_outbox, remind_unanswered_approvals
 
 BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
 BATCH_DEPLOYMENT = "collect-batch/collect-batch"
@@ -134,7 +134,7 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
 
     with session_scope() as session:
         by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
-        items = worklist(session, day, policy=policy)
+        items = worklist(session, day, policy=policy, company=company())
     done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
         key="daily-collection",

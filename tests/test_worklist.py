@@ -82,7 +82,7 @@ def test_actions_of_a_customer_are_merged(ledger):
     b = items["B"]
     assert b.actions == ("follow_up", "statement_follow_up")
     assert b.invoices == ("B-1", "B-2") and b.channel == "email+phone"
-    assert "statement 2026-10 is still unconfirmed" in b.say
+    assert "2026-10对账单尚未确认" in b.say
     assert items["C"].invoices == ("C-1",)  # C-2 is paused by the running promise
     assert items["C"].amount_open == Decimal("1200.00")  # but the whole balance is asked for
     assert len(items) == len({i.customer_id for i in items.values()})
@@ -112,13 +112,26 @@ def test_last_contact_restated_with_excuses(ledger):
     assert a.last_contact is None and a.excuses == ()
 
 
-def test_say_names_amount_invoices_contact_and_promise(ledger):
+def test_say_names_amount_invoices_contact_and_promise_in_the_customers_language(ledger):
     items = {i.customer_id: i for i in worklist(ledger, MONDAY)}
     a, b, c = items["A"], items["B"], items["C"]
-    assert "¥8,464.39" in a.say and "A-1" in a.say and "not kept" in a.say
-    assert "¥2,700.00" in b.say and "B-1, B-2" in b.say and "57 days overdue" in b.say
-    assert "owes ¥1,200.00 in all, ¥500.00 of it on C-1" in c.say and "C-1" in c.say and "下周五付C-2" in c.say and "拖" in c.say
-    assert "promised ¥700.00 by 2026-11-20" in c.say
+    assert a.say == "华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。"
+    assert "¥2,700.00" in b.say and "B-1、B-2" in b.say and "最早的已逾期57天" in b.say
+    assert c.say == (
+        "上次联系：2026-11-10 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
+        "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。"
+    )
+    # The same account for an English-speaking customer: the same facts, in English.
+    from models.enums import Locale
+    from models.ledger import Customer
+
+    ledger.get(Customer, "C").locale = Locale.en
+    ledger.commit()
+    c = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "C")
+    assert c.say == (
+        "Last time (2026-11-10 phone with 陈: promised (下周五付C-2), excuse 拖). 远洋 owes ¥1,200.00 in all, ¥500.00 of it on C-1, "
+        "the oldest 21 days overdue. They promised ¥700.00 by 2026-11-20: confirm it back and ask for the rest."
+    )
 
 
 def test_a_kept_promise_is_not_broken(ledger):
@@ -152,3 +165,20 @@ def test_priority_key():
     assert [i.customer_id for i in sorted(items, key=lambda i: i.priority)] == ["W", "X", "V", "Y", "Z"]
     assert money(Decimal("1234.5"), "CNY") == "¥1,234.50" and money(Decimal("-3"), "USD") == "-USD 3.00"
 
+
+
+def test_a_key_accounts_calls_are_on_the_managers_list(ledger):
+    """The handbook gives a key account's follow-ups to the manager: the account leaves its collector's list for the manager's."""
+    from huikuan.company import EXAMPLE, parse_company
+    from models.enums import Segment
+    from models.ledger import Customer
+
+    ledger.get(Customer, "E").segment = Segment.key
+    ledger.commit()
+    company = parse_company(EXAMPLE)
+    manager = company.first_with_role("manager").id
+    items = {i.customer_id: i for i in worklist(ledger, MONDAY, company=company)}
+    assert items["E"].collector == manager and items["A"].collector == "zhang"
+    assert "E" not in {i.customer_id for i in worklist(ledger, MONDAY, collector="li", company=company)}
+    assert [i.customer_id for i in worklist(ledger, MONDAY, collector=manager, company=company)] == ["E"]
+    assert next(i for i in worklist(ledger, MONDAY) if i.customer_id == "E").collector == "(manager)"  # no company file: the role
