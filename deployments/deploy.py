@@ -1,8 +1,9 @@
 """Every flow as a deployment on a process work pool: the schedules, and the forms people fill in.
 
-The two scheduled runs follow the company's clock (``HUIKUAN_TIMEZONE``): the
+The scheduled runs follow the company's clock (``HUIKUAN_TIMEZONE``): the
 daily collection every morning, the statement cycle on its deadlines (the 5th,
-8th, 20th and 30th, and February's last day, which stands in for the 30th).
+8th, 20th and 30th, and February's last day, which stands in for the 30th), and
+the management report on the 1st.
 Everything else runs on demand: from its form in the Prefect UI, through the
 API, or started by another flow (``request-approval``). Each deployment is
 named after its flow, so ``request-approval/request-approval`` is what
@@ -30,6 +31,7 @@ from huikuan.settings import get_settings
 WORK_POOL = "huikuan"
 DAILY_AT = "30 8 * * *"  # after the statement cycle's 08:00 run on its days
 STATEMENT_DAYS = ("0 8 5,8,20,30 * *", "0 8 L 2 *")  # February has no 30th: its last day instead
+MONTHLY_REPORT_AT = "0 7 1 * *"  # the 1st, before the day's collection: last month's figures
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("flows.daily_collection.daily_collection", "daily-collection", ("collection", "scheduled"), (DAILY_AT,), "daily at 08:30"),
     Definition("flows.statement_cycle.statement_cycle", "statement-cycle", ("statement", "scheduled"), STATEMENT_DAYS,
                "08:00 on the 5th, 8th, 20th, 30th and February's last day"),
+    Definition("flows.management_report.management_report", "management-report", ("report", "scheduled"), (MONTHLY_REPORT_AT,), "07:00 on the 1st"),
     Definition("flows.collect_account.collect_account", "collect-account", ("collection", "form")),
+    Definition("flows.collect_batch.collect_batch_of_accounts", "collect-batch", ("collection",),
+               schedule_note="started by the daily collection for each batch when it spreads them over the workers"),
     Definition("flows.approval.request_approval", "request-approval", ("approval",),
                schedule_note="started by the collection for each decision; answered in the UI"),
     Definition("flows.shipping.shipping_check", "shipping-check", ("shipping", "form")),

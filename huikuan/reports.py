@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +55,12 @@ BUCKET_SETS = {"standard": AGING_BUCKETS, "credit": CREDIT_BUCKETS}
 BAD_DEBT_DAYS = 180
 DSO_MONTHS = 24
 TARGET_SHARE = Decimal("0.70")
+# Names of the KPI measures that other modules (the charts) read from kpi_measures().
+TOTAL_OPEN = "total open"
+DSO = "DSO (days, count-back)"
+TARGET = "month target (70% of overdue at start)"
+COLLECTED = "collected on that overdue"
+PROGRESS = "target progress"
 
 
 def _bucket(buckets, days: int) -> str:
@@ -134,8 +140,12 @@ def _sum(amounts) -> Decimal:
     return sum(amounts, ZERO)
 
 
-def kpis(session: Session, as_of: dt.date) -> Report:
-    """The measures of PROCESS §7, one row each (and per currency if there are several)."""
+def kpi_measures(session: Session, as_of: dt.date) -> dict[str, dict[str, Decimal | None]]:
+    """The measures of PROCESS §7 on ``as_of`` per currency: {currency: {measure: value}}, in table order.
+
+    The definitions are in the notes of :func:`kpis`; ratios are :class:`Ratio`. A ledger
+    with nothing in it reports CNY, all zero.
+    """
     customers = _customers(session)
     blacklisted = {cid for cid, c in customers.items() if c.status == CustomerStatus.blacklisted}
     first = _month_start(as_of)
@@ -163,8 +173,7 @@ def kpis(session: Session, as_of: dt.date) -> Report:
             collected[overdue_at_start[invoice_id]] += amount
 
     currencies = sorted({i.currency for i in now} | {i.currency for i in start} | set(sales)) or ["CNY"]
-    several = len(currencies) > 1
-    rows: list[list] = []
+    result: dict[str, dict[str, Decimal | None]] = {}
     for currency in currencies:
         here = [i for i in now if i.currency == currency]
         before = [i for i in start if i.currency == currency]
@@ -182,21 +191,29 @@ def kpis(session: Session, as_of: dt.date) -> Report:
         month_sales = sales[currency][first]
         start_overdue = _sum(i.open_amount for i in before if i.days_overdue > 0)
         target, progress = target_progress(start_overdue, collected[currency], TARGET_SHARE)
-        measures = [
-            ("total open", total),
-            ("overdue open", overdue),
-            ("overdue ratio", Ratio(overdue_ratio(overdue, total))),
-            ("bad debt", bad),
-            ("bad-debt ratio", Ratio(bad_debt_ratio(bad, total))),
-            ("DSO (days, count-back)", dso_count_back(total, months)),
-            ("CEI month to date (%)", collection_effectiveness(beginning, month_sales, total, current)),
-            ("overdue at start of month", start_overdue),
-            ("month target (70% of overdue at start)", target),
-            ("collected on that overdue", collected[currency]),
-            ("target progress", Ratio(progress)),
-        ]
-        for measure, value in measures:
-            rows.append(([currency] if several else []) + [measure, value])
+        result[currency] = {
+            TOTAL_OPEN: total,
+            "overdue open": overdue,
+            "overdue ratio": Ratio(overdue_ratio(overdue, total)),
+            "bad debt": bad,
+            "bad-debt ratio": Ratio(bad_debt_ratio(bad, total)),
+            DSO: dso_count_back(total, months),
+            "CEI month to date (%)": collection_effectiveness(beginning, month_sales, total, current),
+            "overdue at start of month": start_overdue,
+            TARGET: target,
+            COLLECTED: collected[currency],
+            PROGRESS: Ratio(progress),
+        }
+    return result
+
+
+def kpis(session: Session, as_of: dt.date) -> Report:
+    """The measures of PROCESS §7, one row each (and per currency if there are several)."""
+    measures = kpi_measures(session, as_of)
+    several = len(measures) > 1
+    rows = [([currency] if several else []) + [measure, value] for currency, values in measures.items() for measure, value in values.items()]
+    first = _month_start(as_of)
+    previous_end = first - dt.timedelta(days=1)
     d = as_of.isoformat()
     p = previous_end.isoformat()
     notes = [
@@ -293,7 +310,8 @@ REPORTS: dict[str, Callable[[Session, dt.date], Report]] = {
 # -- rendering -----------------------------------------------------------------
 
 
-def _show(value) -> str:
+def display(value) -> str:
+    """A value as people read it: 1,234.50, 25.00%, 2026-03-15, n/a for None."""
     if value is None:
         return "n/a"
     if isinstance(value, Ratio):
@@ -305,16 +323,21 @@ def _show(value) -> str:
     return str(value)
 
 
+def numeric_columns(report: Report) -> list[bool]:
+    """Per column: does it hold numbers (to be right-aligned)?"""
+    return [any(isinstance(row[i], (int, Decimal)) for row in report.rows) for i in range(len(report.columns))]
+
+
 def to_markdown(report: Report) -> str:
     """A GitHub table under the title, the notes as a list below it."""
 
     def line(cells) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
 
-    numeric = [any(isinstance(row[i], (int, Decimal)) for row in report.rows) for i in range(len(report.columns))]
+    numeric = numeric_columns(report)
     out = [f"## {report.title}", "", f"As of {report.as_of.isoformat()}", "", line(report.columns)]
     out.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-    out.extend(line(_show(v) for v in row) for row in report.rows)
+    out.extend(line(display(v) for v in row) for row in report.rows)
     if report.notes:
         out.append("")
         out.extend(f"- {note}" for note in report.notes)
@@ -342,11 +365,27 @@ def to_csv(report: Report) -> str:
 
 def to_xlsx(report: Report, path: Path | str) -> Path:
     """One sheet: bold header in row 1, numbers as numbers, the notes two rows below the table."""
+    return to_xlsx_book([report], path)
+
+
+def to_xlsx_book(reports: Sequence[Report], path: Path | str) -> Path:
+    """One sheet per report, named after it (as :func:`to_xlsx` lays out each), in the order given."""
     from openpyxl import Workbook
+
+    if len({report.name[:31] for report in reports}) != len(reports):
+        raise ValueError("each report needs its own sheet name (the first 31 characters of its name)")
+    workbook = Workbook()
+    for index, report in enumerate(reports):
+        sheet = workbook.active if index == 0 else workbook.create_sheet()
+        _fill_sheet(sheet, report)
+    path = Path(path)
+    workbook.save(path)
+    return path
+
+
+def _fill_sheet(sheet, report: Report) -> None:
     from openpyxl.styles import Font
 
-    workbook = Workbook()
-    sheet = workbook.active
     sheet.title = report.name[:31]
     sheet.append(report.columns)
     for cell in sheet[1]:
@@ -364,6 +403,3 @@ def to_xlsx(report: Report, path: Path | str) -> Path:
     sheet.append([f"{report.title}, as of {report.as_of.isoformat()}"])
     for note in report.notes:
         sheet.append([note])
-    path = Path(path)
-    workbook.save(path)
-    return path

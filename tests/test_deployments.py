@@ -71,15 +71,20 @@ def test_tags_let_a_person_find_things(deployments):
             tagged[tag].add(full_name.split("/")[0])
     assert tagged["approval"] == {"request-approval"}
     assert {"daily-collection", "collect-account"} <= tagged["collection"]
-    assert tagged["scheduled"] == {"daily-collection", "statement-cycle"}
+    assert tagged["scheduled"] == {"daily-collection", "statement-cycle", "management-report"}
     assert {"record-contact", "record-promise", "record-dispute", "confirm-statement", "record-invoice", "record-payment", "shipping-check"} <= tagged["form"]
 
 
-def test_only_the_daily_collection_and_the_statement_cycle_are_scheduled(deployments):
+def test_only_the_daily_collection_the_statement_cycle_and_the_monthly_report_are_scheduled(deployments):
     scheduled = {name for name, d in deployments.items() if d.schedules}
-    assert scheduled == {"daily-collection/daily-collection", "statement-cycle/statement-cycle"}
+    assert scheduled == {"daily-collection/daily-collection", "statement-cycle/statement-cycle", "management-report/management-report"}
     for deployment in deployments.values():
         assert all(s.active and s.schedule.timezone == "Asia/Shanghai" for s in deployment.schedules)
+
+
+def test_the_management_report_runs_on_the_first_of_each_month(deployments):
+    days = run_days(deployments["management-report/management-report"], dt.date(2027, 1, 1), dt.date(2027, 12, 31))
+    assert days == [dt.datetime(2027, m, 1, 7, 0) for m in range(1, 13)]
 
 
 def run_days(deployment, first: dt.date, last: dt.date) -> list[dt.datetime]:
