@@ -9,10 +9,13 @@ API, or started by another flow (``request-approval``). Each deployment is
 named after its flow, so ``request-approval/request-approval`` is what
 ``tasks/approvals.py`` starts.
 
-Flow runs work in ``working_dir`` (the directory ``huikuan start`` runs in),
-so a relative ledger path, company file or outbox means the same file to the
-flows as to the ``huikuan`` command; the code comes from the installed
-``flows`` package (module entrypoints), not from that directory.
+Where flow runs work: ``build_deployments`` and ``deploy_all`` pin
+``working_dir``; ``huikuan start``, ``huikuan server`` and ``huikuan worker``
+(``huikuan.server``) replace that with a pull step that enters the directory of
+the worker running the flow (``HUIKUAN_WORK_DIR``), so that each worker machine
+keeps its own files and a relative ledger path, company file or outbox means
+the same to the flows as to the ``huikuan`` command there. The code comes from
+the installed ``flows`` package (module entrypoints), not from that directory.
 """
 
 from __future__ import annotations

@@ -183,9 +183,6 @@ def start_command(
 ) -> None:
     """The main job on the embedded default: the ledger (demo if empty), the portfolio, then the Prefect server,
     the deployments and a worker until Ctrl-C."""
-    import signal
-    import time
-
     from huikuan.company import EXAMPLE, CompanyFileError, load_company
     from huikuan.demo import ledger_is_empty, load_demo
     from huikuan.portfolio import portfolio
@@ -204,8 +201,7 @@ def start_command(
 
     from rich.markup import escape
 
-    from deployments.deploy import DEFINITIONS
-    from huikuan.server import LocalStack, StackError
+    from huikuan.server import LocalStack
 
     settings = get_settings()
     if not settings.company_file.exists():
@@ -219,6 +215,41 @@ def start_command(
     stack = LocalStack(port=port, settings=settings)
     out.print(f"Starting the Prefect server at {stack.ui_url} and a worker (logs in {stack.home}) ...")
 
+    def started() -> None:
+        out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
+        out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
+        for note in stack.recovered:
+            out.print(f"Interrupted by the last stop: {note}", highlight=False)
+        _print_deployments(stack)
+        out.print("Approvals are answered in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
+        out.print(f"for that and for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url}", highlight=False)
+
+    _run_until_stopped(stack, stack.start, started, "the worker and the server")
+
+
+def _print_deployments(stack) -> None:
+    from deployments.deploy import DEFINITIONS
+
+    out.print(f"Deployments (times in {stack.settings.timezone}):", highlight=False)
+    statuses = {status.full_name: status for status in stack.deployment_statuses()}
+    for definition in DEFINITIONS:
+        status = statuses.get(definition.full_name)
+        state = "NOT DEPLOYED" if status is None else "PAUSED" if status.paused else ""
+        out.print(f"  {definition.full_name:38} {definition.schedule_note}  {state}".rstrip(), highlight=False)
+
+
+def _run_until_stopped(stack, start, started, what: str) -> None:
+    """``start()``, then ``started()`` (what to tell), then wait for Ctrl-C or SIGTERM; the stack is stopped whatever happens.
+
+    If a process of the stack exits meanwhile, the command fails with its log's tail.
+    """
+    import signal
+    import time
+
+    from rich.markup import escape
+
+    from huikuan.server import StackError
+
     def interrupt(*_) -> None:
         raise KeyboardInterrupt
 
@@ -228,27 +259,16 @@ def start_command(
     previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         try:
-            stack.start()
+            start()
         except StackError as exc:
             raise fail(escape(str(exc))) from None
-        out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
-        out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
-        for note in stack.recovered:
-            out.print(f"Interrupted by the last stop: {note}", highlight=False)
-        out.print(f"Deployments (times in {settings.timezone}):", highlight=False)
-        statuses = {status.full_name: status for status in stack.deployment_statuses()}
-        for definition in DEFINITIONS:
-            status = statuses.get(definition.full_name)
-            state = "NOT DEPLOYED" if status is None else "PAUSED" if status.paused else ""
-            out.print(f"  {definition.full_name:38} {definition.schedule_note}  {state}".rstrip(), highlight=False)
-        out.print("Approvals are answered in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
-        out.print(f"for that and for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url}", highlight=False)
+        started()
         out.print("Press Ctrl-C to stop.")
         while stack.alive():
             time.sleep(1)
         raise fail(escape(f"the stack stopped: {stack.problem()}"))
     except KeyboardInterrupt:
-        out.print("Stopping the worker and the server ...")
+        out.print(f"Stopping {what} ...")
     finally:
         # Ctrl-C under `uv run` arrives twice (from the terminal and forwarded by uv): a second
         # interrupt must not cut the stop short and leave the server running.
@@ -260,6 +280,143 @@ def start_command(
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
     out.print("Stopped.")
+
+
+def _hidden(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _auth_from_env(name: str) -> str | None:
+    """A ``user:password`` from the environment only: an option would show it in `ps` and the shell history."""
+    from huikuan.server import StackError, check_auth_string
+
+    value = os.environ.get(name) or None
+    if value is not None:
+        try:
+            check_auth_string(value)
+        except StackError as exc:
+            raise fail(f"{name}: {exc}") from None
+    return value
+
+
+@app.command("server")
+def server_command(
+    host: Annotated[str, typer.Option(envvar="HUIKUAN_SERVER_HOST", help="the address to listen on; 0.0.0.0: every network interface")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=1, max=65535, envvar="HUIKUAN_SERVER_PORT", help="the port (API under /api, UI at /)")] = 4200,
+    public_url: Annotated[Optional[str], typer.Option(
+        envvar="HUIKUAN_SERVER_PUBLIC_URL", help="how other machines reach this server, e.g. http://huikuan-server:4200 (the UI in their browsers calls the API there)",
+    )] = None,
+    prefect_database_url: Annotated[Optional[str], typer.Option(
+        envvar=["PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL"],
+        help="the Prefect server's own database, e.g. postgresql+asyncpg://prefect:PASSWORD@dbhost/prefect (better in the environment); default SQLite under the data directory",
+    )] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="no password (only with --host 127.0.0.1: nobody else can connect)")] = False,
+) -> None:
+    """Machine A of several: the Prefect server with its UI (basic auth from PREFECT_SERVER_API_AUTH_STRING), the ledger's
+    migrations, the work pool and the deployments; no worker (`huikuan worker` on other machines). Until Ctrl-C."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from sqlalchemy.engine import make_url
+
+    from huikuan.server import LOOPBACK, LocalStack, StackError
+
+    auth = _auth_from_env("PREFECT_SERVER_API_AUTH_STRING")
+    if auth is None and not no_auth:
+        raise fail("set PREFECT_SERVER_API_AUTH_STRING=user:password (the workers send it in PREFECT_API_AUTH_STRING, "
+                   "people type it in the UI), or pass --no-auth with --host 127.0.0.1")
+    if auth is None and host not in LOOPBACK:
+        raise fail(f"--no-auth on {host} would let anyone on the network run and change collections: listen on 127.0.0.1, or set a password")
+    if auth is not None and no_auth:
+        raise fail("--no-auth, but PREFECT_SERVER_API_AUTH_STRING is set: unset one of them")
+    settings = get_settings()
+    engine = engine_for()
+    try:
+        upgrade(engine)  # as `huikuan db upgrade`: the workers refuse a ledger that is not current
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot migrate the ledger at {_hidden(settings.database_url)}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
+    out.print(f"Ledger {_hidden(settings.database_url)} is up to date.", highlight=False)
+    if engine.url.get_backend_name() == "sqlite":
+        err.print("[yellow]warning:[/] the ledger is a SQLite file: workers on other machines cannot reach it; use PostgreSQL (HUIKUAN_DATABASE_URL)")
+    try:
+        stack = LocalStack(host=host, port=port, settings=settings, auth_string=auth, server_database_url=prefect_database_url, public_url=public_url)
+    except StackError as exc:
+        raise fail(str(exc)) from None
+    if host in ("0.0.0.0", "::") and not public_url:
+        err.print("[yellow]note:[/] set --public-url (HUIKUAN_SERVER_PUBLIC_URL) to this machine's name as the others reach it, "
+                  "or the UI in their browsers looks for the API on their own machine")
+    database = _hidden(stack.server_database_url) if stack.server_database_url else f"SQLite in {stack.home}"
+    out.print(f"Starting the Prefect server on {host}:{port} (its database: {database}; logs in {stack.home}) ...", highlight=False)
+
+    def start() -> None:
+        stack.start_server()
+        stack.register(recover=False)  # runs in flight belong to the workers, which may still be running them
+
+    def started() -> None:
+        out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.public_api_url}){'' if auth is None else '; log in with the user:password'}", highlight=False)
+        out.print(f"Work pool {stack.work_pool!r}: no worker here; start `huikuan worker` on each worker machine with", highlight=False)
+        out.print(f"  PREFECT_API_URL={stack.public_api_url}", highlight=False)
+        if auth is not None:
+            out.print("  PREFECT_API_AUTH_STRING=<the same user:password as PREFECT_SERVER_API_AUTH_STRING here>", highlight=False)
+        with_password = "  (with its password)" if make_url(settings.database_url).password else ""
+        out.print(f"  HUIKUAN_DATABASE_URL={_hidden(settings.database_url)}{with_password}", highlight=False)
+        _print_deployments(stack)
+
+    _run_until_stopped(stack, start, started, "the server")
+
+
+@app.command("worker")
+def worker_command(
+    api_url: Annotated[Optional[str], typer.Option(
+        "--api-url", envvar="PREFECT_API_URL", help="the server's API, e.g. http://huikuan-server:4200/api",
+    )] = None,
+    name: Annotated[Optional[str], typer.Option(envvar="HUIKUAN_WORKER_NAME", help="this worker's name, one per machine (default huikuan-<host name>)")] = None,
+) -> None:
+    """Machine B, C...: a process worker for the server's work pool (PREFECT_API_URL, PREFECT_API_AUTH_STRING); flow runs work in
+    the current directory on the ledger of HUIKUAN_DATABASE_URL. Until Ctrl-C."""
+    import socket
+
+    from rich.markup import escape
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from huikuan.company import CompanyFileError, load_company
+    from huikuan.server import LocalStack, StackError
+
+    if not api_url:
+        raise fail("name the server: PREFECT_API_URL=http://<server>:4200/api (or --api-url)")
+    auth = _auth_from_env("PREFECT_API_AUTH_STRING")
+    settings = get_settings()
+    engine = engine_for()
+    try:
+        has_tables = bool(inspect(engine).get_table_names())
+        current = has_tables and is_current(engine)
+    except SQLAlchemyError as exc:
+        raise fail(f"cannot reach the ledger at {_hidden(settings.database_url)}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
+    if not current:
+        raise fail(f"the ledger at {_hidden(settings.database_url)} is {'not current' if has_tables else 'empty'}: "
+                   "`huikuan server` migrates it as it starts (or run `huikuan db upgrade`); is this machine on the same huikuan version?")
+    if engine.url.get_backend_name() == "sqlite":
+        err.print("[yellow]warning:[/] the ledger is a SQLite file on this machine: the other machines cannot see it; use PostgreSQL (HUIKUAN_DATABASE_URL)")
+    if not settings.company_file.exists():
+        raise fail(f"no company file {settings.company_file.resolve()}: copy the company's (the same on every machine), or set HUIKUAN_COMPANY_FILE")
+    try:
+        load_company(settings.company_file)
+    except CompanyFileError as exc:
+        raise fail(escape(str(exc))) from None
+    try:
+        stack = LocalStack(server_url=api_url, auth_string=auth, settings=settings, worker_name=name or f"huikuan-{socket.gethostname()}")
+    except StackError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"Starting the worker {stack.worker_name!r} for the server at {stack.api_url} (logs in {stack.home}) ...", highlight=False)
+
+    def started() -> None:
+        out.print(f"Worker {stack.worker_name!r} online in the work pool {stack.work_pool!r}; flow runs work in {stack.cwd}", highlight=False)
+        out.print(f"on the ledger {_hidden(settings.database_url)}. Prefect UI: {stack.ui_url}", highlight=False)
+        for note in stack.recovered:
+            out.print(f"Left behind by this worker's last stop, scheduled again: {note}", highlight=False)
+
+    _run_until_stopped(stack, lambda: stack.start_worker(recover=True), started, "the worker")
 
 
 @app.command("portfolio")
