@@ -517,16 +517,23 @@ class ReportFormat(str, Enum):
 
 @app.command("report")
 def report_command(
-    name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals")],
+    name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals, or management (the month's folder)")],
     as_of: AsOf = None,
     output_format: Annotated[ReportFormat, typer.Option("--format", help="md (to the terminal), csv, or xlsx (with --out)")] = ReportFormat.md,
-    output: Annotated[Optional[Path], typer.Option("--out", help="write to this file (required for xlsx)")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--out", help="write to this file (required for xlsx); for management, the folder that gets report-YYYY-MM/ (default: <data dir>/reports)")
+    ] = None,
 ) -> None:
-    """A report on the ledger (aging, DSO, overdue and bad-debt ratios, CEI, the month's target, statements, approvals)."""
+    """A report on the ledger (aging, DSO, overdue and bad-debt ratios, CEI, the month's target, statements, approvals), or the monthly management report."""
     from huikuan.reports import REPORTS, to_csv, to_markdown, to_xlsx
 
+    if name == "management":
+        if output_format is not ReportFormat.md:
+            raise fail("the management report writes a folder (html, md, xlsx, png): leave out --format")
+        _management_report(parse_day(as_of, "--as-of"), output or get_settings().data_dir / "reports")
+        return
     if name not in REPORTS:
-        raise fail(f"no report {name!r}; the reports are: {', '.join(REPORTS)}")
+        raise fail(f"no report {name!r}; the reports are: {', '.join(REPORTS)}, management")
     if output_format is ReportFormat.xlsx and output is None:
         raise fail("--format xlsx needs --out FILE.xlsx")
     day = parse_day(as_of, "--as-of")
@@ -545,6 +552,18 @@ def report_command(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+def _management_report(day: dt.date, folder: Path) -> None:
+    from huikuan.management import write_report
+    from huikuan.reports import DSO, PROGRESS, display
+
+    ensure_ledger()
+    with session_scope() as session:
+        report = write_report(session, day, folder)
+    values = report.kpis[report.currency]
+    out.print(f"{report.title} written to {report.folder} (send {report.html.name}: it holds everything)")
+    out.print(f"{report.currency}: DSO {display(values[DSO])} days, target progress {display(values[PROGRESS])}")
+
+
 @app.command("worklist")
 def worklist_command(
     as_of: AsOf = None,
@@ -552,12 +571,15 @@ def worklist_command(
     policy: PolicyOption = "handbook",
 ) -> None:
     """Today's calls and visits for each collector: in order, at the preferred hours, with what to say."""
+    from huikuan.company import load_company
     from huikuan.worklist import worklist, worklist_markdown
 
     day = parse_day(as_of, "--as-of")
     ensure_ledger()
+    company_file = get_settings().company_file
+    company = load_company(company_file) if company_file.exists() else None  # whose list a manager's calls go on; without it, the role's name
     with session_scope() as session:
-        items = worklist(session, day, policy=_policy(policy), collector=collector)
+        items = worklist(session, day, policy=_policy(policy), collector=collector, company=company)
     sys.stdout.write(worklist_markdown(items, day) + "\n")
 
 
@@ -734,7 +756,7 @@ def approvals_answer(
     with session_scope() as session:
         run_id = session.scalar(select(Approval.flow_run_id).where(Approval.key == approval_key))
     if not run_id:
-        raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start)?")
+        raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start, or huikuan server and a worker)?")
     # The server `huikuan start` runs, unless the shell names another one.
     os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
     try:
@@ -742,7 +764,7 @@ def approvals_answer(
     except ObjectNotFound:
         raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
     except (httpx.HTTPError, OSError) as exc:
-        raise fail(f"cannot reach the Prefect server at {os.environ['PREFECT_API_URL']} ({exc}); start it with huikuan start") from None
+        raise fail(f"cannot reach the Prefect server at {os.environ['PREFECT_API_URL']} ({exc}); start it with huikuan start (or huikuan server)") from None
     except RuntimeError as exc:
         raise fail(f"run {run_id} does not wait for an answer: {exc}") from None
     out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")

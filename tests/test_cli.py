@@ -138,3 +138,9 @@ def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
     assert "no report 'dso'" in run("report", "dso").stderr
     worklist = run("worklist", "--as-of", "2026-11-23")
     assert worklist.exit_code == 0 and worklist.stdout.startswith("# Worklist 2026-11-23")
+    monthly = run("report", "management", "--as-of", "2026-11-01", "--out", str(tmp_path / "reports"))
+    assert monthly.exit_code == 0, monthly.stderr
+    folder = tmp_path / "reports" / "report-2026-10"
+    assert {p.name for p in folder.iterdir()} >= {"report.html", "report.md", "report.xlsx", "aging.png", "dso.png", "target.png"}
+    assert "DSO" in monthly.stdout and str(folder) in monthly.stdout.replace("\n", "")
+    assert "leave out --format" in " ".join(run("report", "management", "--format", "csv").stderr.split())
