@@ -27,7 +27,7 @@ from tasks.reports import write_management_report
 def management_report(as_of: dt.date | None = None) -> dict:
     day = as_of or get_settings().today()
     report = write_management_report(day, get_settings().data_dir / "reports")
-    create_markdown_artifact(key="management-report", markdown=artifact_markdown(report), description=report.title)
+    create_markdown_artifact(key="management-report", markdown=artifact_markdown(report), description=f"KPIs, charts, aging, statements and approvals at {report.period_end.isoformat()}")
     create_table_artifact(
         key="aging-by-collector", table=table_rows(report.reports["aging-collector"]),
         description=f"Open receivables by collector and age on {report.period_end.isoformat()}",

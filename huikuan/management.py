@@ -40,7 +40,7 @@ ARTIFACT_TABLES = ("kpis", "aging-segment", "statements", "approvals")  # aging 
 CHARTS = (
     ("aging", "Open receivables by age at month end"),
     ("dso", "DSO at month end (count-back)"),
-    ("target", "Collected vs the month's target (70% of overdue at its start)"),
+    ("target", "Collected vs the monthly target (70% of overdue at the start of the month)"),
 )
 MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
 
@@ -157,7 +157,7 @@ def data_uri(path: Path) -> str:
 def artifact_markdown(result: ManagementReport, max_image_bytes: int = MAX_INLINE_BYTES) -> str:
     """The Prefect artifact: KPIs, charts inline when small enough, aging by segment, statements, approvals, the files."""
     images = {name: data_uri(path) if path.stat().st_size <= max_image_bytes else None for name, path in result.charts.items()}
-    files = "\n".join(f"- `{path}`" for path in result.files)
+    files = "\n".join(f"- `{path.name}`" for path in result.files)
     return _markdown(result, ARTIFACT_TABLES, images) + f"\n## Files\n\nIn `{result.folder}` (send `{result.html.name}`: it holds everything):\n\n{files}\n"
 
 

@@ -338,6 +338,8 @@ def to_markdown(report: Report) -> str:
     out = [f"## {report.title}", "", f"As of {report.as_of.isoformat()}", "", line(report.columns)]
     out.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
     out.extend(line(display(v) for v in row) for row in report.rows)
+    if not report.rows:  # a header alone renders as nothing in some viewers (the Prefect UI): say it is empty
+        out += ["", f"*None on {report.as_of.isoformat()}.*"]
     if report.notes:
         out.append("")
         out.extend(f"- {note}" for note in report.notes)

@@ -12,11 +12,19 @@ account is then locked and the warehouse's check refuses the shipment.
 Screenshots of the filled form and of the completed run are written to the
 test's temporary directory and to ``docs/screenshots/`` (the documentation's
 images). Without Chromium the test is skipped, except in CI, where it fails.
+
+A second test looks at the reports in the UI: the artifacts of the daily run
+(the day's table, each collector's worklist, each batch's table) and of the
+``management-report`` deployment run for August (KPIs and three charts inline,
+aging by collector), each on its page ``/artifacts/artifact/<id>``, checked
+against the ledger and saved as ``docs/screenshots/artifact-<key>.png``. It
+runs the daily collection itself when the first test has not (``-k reports``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -24,12 +32,14 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from huikuan.company import EXAMPLE
+from huikuan.management import CHARTS
 from huikuan.server import LocalStack, free_port, log_tail
 from huikuan.settings import Settings
 from models.enums import CustomerStatus
@@ -51,6 +61,8 @@ UI_WAIT_MS = 120_000  # for each step in the page: the UI is slow to load on a l
 # Tall enough for the whole Resume dialog: when the dialog is taller than the window, Prefect's UI
 # shrinks the request's description and draws the form's fields over its last lines.
 VIEWPORT = {"width": 1280, "height": 1200}
+SCROLLER = ".app-router-view"  # the element in which Prefect's UI scrolls a page (the document itself does not scroll)
+REPORT_AS_OF = "2026-09-01"  # the management report run on that day is on August
 
 
 @pytest.fixture(scope="module")
@@ -233,10 +245,25 @@ def settle_graph(page, responses: list[str], timeout: float = 60.0) -> None:
     print(f"the run's timeline did not settle within {timeout:.0f}s (graph requests: {[u for u in responses if '/graph' in u]})")
 
 
-def save_screenshot(page, tmp_path: Path, name: str) -> Path:
-    """The page's screenshot in the test's directory, copied to docs/screenshots (the documentation's image)."""
+def save_screenshot(page, tmp_path: Path, name: str, whole: bool = False) -> Path:
+    """The page's screenshot in the test's directory, copied to docs/screenshots (the documentation's image).
+
+    ``whole``: the whole page, however long. Prefect's UI scrolls its pages in an
+    element (``SCROLLER``), not the document, so ``full_page`` alone shows just the
+    window: the window is made as tall as the content for the picture.
+    """
     path = tmp_path / name
-    page.screenshot(path=str(path))
+    if whole:
+        page.evaluate("document.fonts.ready.then(() => true)")
+        height = page.evaluate(f"(document.querySelector('{SCROLLER}') || document.documentElement).scrollHeight")
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(VIEWPORT["height"], height), 20_000)})
+        try:
+            page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")  # laid out again
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size(VIEWPORT)
+    else:
+        page.screenshot(path=str(path))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, SCREENSHOTS / name)
     return path
@@ -330,3 +357,146 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
     assert shipping.returncode == 1 and "locked" in shipping.stdout, shipping.stdout + shipping.stderr
     assert huikuan(stack, "shipping", "check", "C2").returncode == 0
     print(f"\nthe browser test took {time.monotonic() - started:.0f}s once the stack was up; screenshots in {SCREENSHOTS}")
+
+
+# -- the reports ----------------------------------------------------------------------------
+
+def artifacts(stack: LocalStack, **criteria) -> list[dict]:
+    """The artifacts matching ``criteria`` (an ``ArtifactFilter``), newest first, through the REST API."""
+    body = json.dumps({"artifacts": criteria, "sort": "CREATED_DESC"}).encode()
+    request = urllib.request.Request(f"{stack.api_url}/artifacts/filter", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def latest(stack: LocalStack, key: str, run_id=None, described: str = "") -> dict | None:
+    """The newest artifact ``key`` of the flow run ``run_id`` (any run) whose description starts with ``described``.
+
+    Narrowed so that a scheduled run of the stack's deployments (the daily one runs every day) does not count.
+    """
+    found = artifacts(stack, key={"any_": [key]}, **({"flow_run_id": {"any_": [str(run_id)]}} if run_id else {}))
+    return next((a for a in found if (a["description"] or "").startswith(described)), None)
+
+
+def rows_of(table: dict) -> list[dict]:
+    """A table artifact's rows, as the flow gave them (the API keeps them as a JSON string)."""
+    return json.loads(table["data"]) if isinstance(table["data"], str) else table["data"]
+
+
+def started(stack: LocalStack, deployment: str, parameters: dict):
+    from prefect.deployments import run_deployment
+
+    with stack.client_settings():
+        return run_deployment(deployment, parameters=parameters, timeout=0).id
+
+
+def completed(stack: LocalStack, run_id, what: str) -> None:
+    state = wait_for(stack, f"{what} to complete", lambda: (s := flow_run_state(stack, run_id)).is_final() and s)
+    assert state.is_completed(), f"{what}: {state}"
+
+
+def open_artifact(page, stack: LocalStack, artifact: dict) -> None:
+    """The artifact's own page, once its content and the details of its run (and task run) are shown."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{stack.ui_url}artifacts/artifact/{artifact['id']}", wait_until="load")
+    expect(page.get_by_text(artifact["id"], exact=True)).to_be_visible()  # the page's title: <key or run> / <id>
+    expect(page.get_by_text(artifact["description"].splitlines()[0]).first).to_be_visible()
+    expect(page.get_by_role("button", name="Show raw data")).to_be_visible()  # under the rendered content
+    expect(page.get_by_text("Last Updated", exact=True)).to_have_count(2 if artifact["task_run_id"] else 1)  # the run's details
+
+
+def expect_table(page, columns, cells) -> None:
+    """A table artifact (or a Markdown table) shows these column headers and cells."""
+    from playwright.sync_api import expect
+
+    for column in columns:
+        expect(page.get_by_role("columnheader", name=column, exact=True).first).to_be_visible()
+    for cell in cells:  # by its text: the UI renders a table artifact's text in a cell as Markdown, which leaves the cell nameless
+        expect(page.get_by_role("cell").filter(has_text=re.compile(rf"^\s*{re.escape(cell)}\s*$")).first).to_be_visible()
+
+
+def test_the_reports_render_in_the_prefect_ui(chromium, stack, tmp_path):
+    """Every artifact of the day and of the month's report renders on its page in the UI: checked, and photographed."""
+    from playwright.sync_api import expect
+
+    begun = time.monotonic()
+    of_the_day = f"Daily collection of {AS_OF}:"
+    daily_done = latest(stack, "daily-collection", described=of_the_day)  # by the first test, unless run alone (-k reports)
+    daily_id = None if daily_done else started(stack, "daily-collection/daily-collection", {"as_of": AS_OF})
+    report_id = started(stack, "management-report/management-report", {"as_of": REPORT_AS_OF})
+    if daily_id:
+        completed(stack, daily_id, "the daily collection")
+    completed(stack, report_id, "the management report")
+
+    day = latest(stack, "daily-collection", daily_id, of_the_day)
+    assert day and day["type"] == "table", day
+    shown = [row["action"] for row in rows_of(day)]
+    with ledger(stack) as session:
+        taken = set(session.scalars(select(ActionTaken.action).where(ActionTaken.due_on == dt.date.fromisoformat(AS_OF))))
+    assert "stop_shipment" in shown and set(shown) <= taken, f"the day's table shows {shown}; the ledger's actions of {AS_OF}: {taken}"
+    worklists = sorted(artifacts(stack, key={"like_": "worklist-%"}, flow_run_id={"any_": [day["flow_run_id"]]}), key=lambda a: a["key"])
+    c1_lists = [w for w in worklists if "华信贸易有限公司" in w["data"]]
+    assert len(c1_lists) == 1 and "共欠" in c1_lists[0]["data"], [w["key"] for w in worklists]
+    keyless_tables = artifacts(stack, key={"exists_": False}, type={"any_": ["table"]})
+    batches = [a for a in keyless_tables if a["description"].startswith(f"Collection of {AS_OF}:")]
+    assert batches and all(b["task_run_id"] for b in batches), batches
+    report, aging = latest(stack, "management-report", report_id), latest(stack, "aging-by-collector", report_id)
+    assert report and aging and report["description"] == "KPIs, charts, aging, statements and approvals at 2026-08-31", (report, aging)
+    assert report["data"].count("](data:image/png;base64,") == len(CHARTS), "the charts are not all inline"
+    saved: list[Path] = []
+
+    with browser_page(stack, tmp_path, "artifacts") as page:
+        open_artifact(page, stack, day)
+        expect_table(page, ["action", "taken for the day"], shown)
+        saved.append(save_screenshot(page, tmp_path, "artifact-daily-collection.png", whole=True))
+
+        for number, batch in enumerate(sorted(batches, key=lambda b: b["created"]), 1):
+            rows = rows_of(batch)
+            open_artifact(page, stack, batch)
+            expect_table(page, list(rows[0]), [row["customer"] for row in rows])
+            saved.append(save_screenshot(page, tmp_path, f"artifact-collect-batch-{number}.png", whole=True))
+
+        for worklist in worklists:
+            open_artifact(page, stack, worklist)
+            expect(page.get_by_role("heading", name=f"Worklist {AS_OF}", exact=True)).to_be_visible()
+            if worklist is c1_lists[0]:
+                customer = page.get_by_role("cell", name="华信贸易有限公司 (C1)", exact=True)
+                say = page.get_by_role("cell", name=re.compile("共欠"))
+                expect_table(page, ["Customer", "Say"], [])
+                expect(customer).to_be_in_viewport()
+                saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}.png", whole=True))
+                # The table is wider than the page: what to say is at its right end, out of sight until scrolled to.
+                say.scroll_into_view_if_needed()
+                expect(say).to_be_in_viewport()
+                saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}-say.png"))
+            else:
+                saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}.png", whole=True))
+
+        open_artifact(page, stack, report)
+        expect(page.get_by_role("heading", name="Receivables report, August 2026", exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name="Receivables KPIs", exact=True)).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="total open").first).to_contain_text("12,500.00")  # I1 + I2, both open
+        expect(page.get_by_role("heading", name="Charts", exact=True)).to_be_visible()
+        charts = page.locator("img[src^='data:image/png;base64,']")
+        expect(charts).to_have_count(len(CHARTS))
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll(\"img[src^='data:image/png']\")).every(i => i.complete && i.naturalWidth > 0)",
+            timeout=UI_WAIT_MS,
+        )
+        loaded = charts.evaluate_all("images => images.map(i => [i.alt, i.naturalWidth, i.naturalHeight])")
+        # The UI escapes the alt text twice ("month&#39;s"): compared unescaped.
+        assert [unescape(alt) for alt, _w, _h in loaded] == [title for _name, title in CHARTS], loaded
+        assert all(width > 0 and height > 0 for _alt, width, height in loaded), loaded
+        for chart in charts.all():
+            chart.scroll_into_view_if_needed()
+            expect(chart).to_be_visible()
+        saved.append(save_screenshot(page, tmp_path, "artifact-management-report.png", whole=True))
+
+        open_artifact(page, stack, aging)
+        aging_rows = rows_of(aging)
+        expect_table(page, list(aging_rows[0]), [row["collector"] for row in aging_rows])
+        expect_table(page, [], ["12,500.00"])
+        saved.append(save_screenshot(page, tmp_path, "artifact-aging-by-collector.png", whole=True))
+
+    print(f"\nthe reports' pages took {time.monotonic() - begun:.0f}s; screenshots: {', '.join(p.name for p in saved)} in {SCREENSHOTS}")

@@ -172,7 +172,7 @@ def test_artifact_markdown_inlines_small_charts_and_lists_large_ones(report):
     assert "| CNY | month target (70% of overdue at start) | 2,590.00 |" in text
     assert "## Aging by segment" in text and "## Monthly statement status" in text and "## Pending approvals" in text
     assert "## Aging by collector" not in text  # that one is a table artifact
-    assert str(report.html) in text
+    assert f"In `{report.folder}`" in text and "- `report.html`" in text  # the folder once, then the file names
     listed = artifact_markdown(report, max_image_bytes=1_000)
     assert "data:image" not in listed and all(f"`{path}`" in listed for path in report.charts.values())
 
@@ -232,10 +232,10 @@ def test_the_flow_writes_the_folder_and_publishes_the_artifacts(settings_env):
     by_key = {a.key: a for a in artifacts}
     assert set(by_key) == {"management-report", "aging-by-collector"}
     summary = by_key["management-report"]
-    assert summary.type == "markdown" and summary.description == "Receivables report, March 2026"
+    assert summary.type == "markdown" and summary.description == "KPIs, charts, aging, statements and approvals at 2026-03-31"
     assert "| CNY | DSO (days, count-back) | 68.30 |" in summary.data
     assert summary.data.count("](data:image/png;base64,") == 3
-    assert str(folder / "report.html") in summary.data
+    assert f"In `{folder}`" in summary.data and "- `report.html`" in summary.data
     table = by_key["aging-by-collector"]
     assert table.type == "table"
     rows = json.loads(table.data)
