@@ -76,7 +76,7 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
     start_waiting_approval_runs()
     reminders = remind_unanswered_approvals(day)
     dispatch_outbox()
-    note_day_done(day, policy, accounts=len(due), taken=taken, problems=len(problems))
+    note_day_done(day, policy, accounts=len(due), problems=len(problems))
     publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems)
     return {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders, "problems": problems}
 
@@ -115,10 +115,10 @@ def on_workers(parts: list[list[str]], day: dt.date, policy: str, poll_seconds: 
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def note_day_done(day: dt.date, policy: str, *, accounts: int, taken: int | None, problems: int) -> None:
+def note_day_done(day: dt.date, policy: str, *, accounts: int, problems: int) -> None:
     """The day is done (a later scheduled run will not catch it up). Retried: a run of the same day may note it at the same moment."""
     with session_scope() as session:
-        record_day(session, day, policy, accounts=accounts, taken=taken or 0, problems=problems)
+        record_day(session, day, policy, accounts=accounts, problems=problems)
 
 
 @task(cache_policy=NO_CACHE)

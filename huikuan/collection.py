@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import exc, select
+from sqlalchemy import exc, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,7 +25,7 @@ from huikuan.facts import load_facts
 from models.calendar import calendar_for
 from models.engine import Action, Evaluator, next_action_day
 from models.enums import ApprovalState
-from models.ledger import Approval, CollectionDay
+from models.ledger import ActionTaken, Approval, CollectionDay
 from models.policy import Policy
 
 NEXT_ACTION_HORIZON_DAYS = 120
@@ -168,11 +168,17 @@ def missed_days(session: Session, today: dt.date, limit: int = CATCH_UP_DAYS) ->
     return [first + dt.timedelta(days=n) for n in range((today - first).days)]
 
 
-def record_day(session: Session, day: dt.date, policy: str, *, accounts: int, taken: int, problems: int) -> None:
-    """Note that the daily collection of ``day`` finished (a rerun adds what it took)."""
+def record_day(session: Session, day: dt.date, policy: str, *, accounts: int, problems: int) -> None:
+    """Note that the daily collection of ``day`` finished, with the day's actions as the ledger holds them.
+
+    The count is read, not added up: a retried batch or a second run of the day
+    finds earlier attempts' actions taken, and two runs noting the day at once
+    write the same figure.
+    """
+    taken = session.scalar(select(func.count()).select_from(ActionTaken).where(ActionTaken.due_on == day)) or 0
     row = session.get(CollectionDay, day)
     if row is None:
-        row = CollectionDay(day=day, policy=policy, accounts=0, taken=0, problems=0)
+        row = CollectionDay(day=day, policy=policy)
         session.add(row)
-    row.policy, row.accounts, row.taken, row.problems = policy, accounts, row.taken + taken, problems
+    row.policy, row.accounts, row.taken, row.problems = policy, accounts, taken, problems
     row.finished_at = dt.datetime.now(dt.UTC)

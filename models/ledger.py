@@ -354,6 +354,6 @@ class CollectionDay(Base):
     day: Mapped[dt.date] = mapped_column(primary_key=True)
     policy: Mapped[str] = mapped_column(String(200))
     accounts: Mapped[int] = mapped_column(default=0)  # accounts with something due
-    taken: Mapped[int] = mapped_column(default=0)  # actions this run took (a rerun finds them taken)
+    taken: Mapped[int] = mapped_column(default=0)  # the day's actions in the ledger when it was last noted done
     problems: Mapped[int] = mapped_column(default=0)  # accounts whose actions could not be taken
     finished_at: Mapped[dt.datetime] = mapped_column(AwareDateTime())

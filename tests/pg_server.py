@@ -63,13 +63,24 @@ class PostgresServer:
         data = root / "data"
         try:
             server._run("initdb", "-D", str(data), "-U", "huikuan", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-            options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            server._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
+            server._pg_ctl_start()
         except subprocess.CalledProcessError as exc:
             log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
             shutil.rmtree(root, ignore_errors=True)
             raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{log}") from exc
         return server
+
+    def _pg_ctl_start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-o", options, "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def pause(self) -> None:
+        """Shut the server down as an administrator would (``-m fast``: sessions are cut, open transactions roll back); its data stays."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def resume(self) -> None:
+        """Start a paused server again, on the same port with the same data."""
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         try:

@@ -145,15 +145,22 @@ def test_batch_size_must_be_positive():
 def test_missed_days_since_the_last_finished_day(ledger):
     with Session(ledger) as session, session.begin():
         assert missed_days(session, DAY) == []  # a new ledger misses nothing
-        record_day(session, dt.date(2026, 10, 8), "handbook", accounts=2, taken=3, problems=0)
+        record_day(session, dt.date(2026, 10, 8), "handbook", accounts=2, problems=0)
     with Session(ledger) as session, session.begin():
         assert missed_days(session, DAY) == [dt.date(2026, 10, 9), dt.date(2026, 10, 10), dt.date(2026, 10, 11)]
         assert missed_days(session, dt.date(2026, 10, 9)) == []
         assert missed_days(session, dt.date(2026, 11, 30), limit=3) == [dt.date(2026, 11, 27), dt.date(2026, 11, 28), dt.date(2026, 11, 29)]
-        record_day(session, dt.date(2026, 10, 8), "handbook", accounts=2, taken=1, problems=1)  # a rerun adds what it took
+
+
+def test_the_days_record_counts_the_days_actions_in_the_ledger(ledger):
+    """However many attempts or runs took them: a rerun notes the same figure."""
+    collect(ledger, ["C1", "C2"], DAY, POLICY, COMPANY)
+    for problems in (1, 0):  # the second run of the day notes it again
+        with Session(ledger) as session, session.begin():
+            record_day(session, DAY, "handbook", accounts=2, problems=problems)
     with Session(ledger) as session:
-        row = session.get(CollectionDay, dt.date(2026, 10, 8))
-        assert (row.accounts, row.taken, row.problems) == (2, 4, 1) and row.finished_at.tzinfo is not None
+        row = session.get(CollectionDay, DAY)
+        assert (row.accounts, row.taken, row.problems) == (2, len(planned(ledger, DAY)), 0) and row.finished_at.tzinfo is not None
 
 
 def test_two_dispatchers_at_once_send_each_message_once(ledger, tmp_path):
