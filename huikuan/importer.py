@@ -80,6 +80,7 @@ class _FileRows:
     label: str
     rows: list[Row] = field(default_factory=list)
     attempted_ids: set[str] = field(default_factory=set)  # ids of every row, valid or not
+    complete: bool = True  # False when the header or the file could not be read: which ids it holds is unknown
 
 
 def import_files(
@@ -114,18 +115,20 @@ def _parse_file(kind: FileKind, path: Path, problems: list[Problem], track: Trac
         header_problems = check_header(kind, table.header)
         if header_problems:
             problems.extend(Problem(result.label, 1, col, msg) for col, msg in header_problems)
+            result.complete = False
             return result
         first_row: dict[str, int] = {}
         width = len(table.header)
         present = frozenset(table.header)
         for number, cells in track(table.rows, f"reading {path.name}"):
-            if len(cells) > width and any(cells[width:]):
-                problems.append(Problem(result.label, number, "-", f"the row has {len(cells)} cells but the header has {width} columns"))
-                continue
             named = dict(zip(table.header, cells))
             row_id = named.get(kind.id_column, "")
             if row_id:
-                result.attempted_ids.add(row_id)
+                result.attempted_ids.add(row_id)  # rows that refer to it are not reported as well
+            if len(cells) > width and any(cells[width:]):
+                problems.append(Problem(result.label, number, "-", f"the row has {len(cells)} cells but the header has {width} columns"))
+                continue
+            if row_id:
                 if row_id in first_row:
                     problems.append(Problem(result.label, number, kind.id_column, f"{row_id} appears again (first at row {first_row[row_id]})"))
                     continue
@@ -137,6 +140,7 @@ def _parse_file(kind: FileKind, path: Path, problems: list[Problem], track: Trac
     except UnreadableFile as exc:
         problems.append(Problem(result.label, exc.row, "-", exc.message))
         result.rows.clear()
+        result.complete = False
     return result
 
 
@@ -194,8 +198,9 @@ class _Plan:
     def _all_rows(self, kind: str) -> list[Row]:
         return self.parsed[kind].rows if kind in self.parsed else []
 
-    def _attempted(self, kind: str) -> set[str]:
-        return self.parsed[kind].attempted_ids if kind in self.parsed else set()
+    def _may_hold(self, kind: str, row_id: str) -> bool:
+        """Is ``row_id`` (perhaps) in the file of ``kind``? Then a row referring to it has no problem of its own."""
+        return kind in self.parsed and (row_id in self.parsed[kind].attempted_ids or not self.parsed[kind].complete)
 
     def _classify(self, kind: str, rows: list[Row], existing: Mapping[str, Mapping[str, Any]]) -> None:
         """Sort rows into new, unchanged and changed; changed needs ``update_existing``."""
@@ -250,7 +255,9 @@ class _Plan:
 
     def _known_customers(self) -> set[str]:
         """Customers referenced by the other files that exist in the file or the ledger."""
-        referenced = {r.values["customer_id"] for kind in ("invoices", "payments", "charges") for r in self._all_rows(kind) if "customer_id" in r.values}
+        referenced = {
+            r.values["customer_id"] for kind in ("invoices", "payments", "charges") for r in self._all_rows(kind) if r.values.get("customer_id") is not None
+        }  # an empty cell is None: not a customer (and not sortable with the others)
         missing = sorted(referenced - set(self.customer_currency))
         for chunk in _chunks(missing):
             for customer_id, currency in self.session.execute(
@@ -263,7 +270,7 @@ class _Plan:
         customer_id = row.values.get("customer_id")
         if customer_id is None or customer_id in known:
             return customer_id is not None
-        if customer_id not in self._attempted("customers"):  # else its own row already has a problem
+        if not self._may_hold("customers", customer_id):  # else its own row (or the file) already has a problem
             self.problem(row, "customer_id", f"unknown customer {customer_id}: it is neither in the ledger nor in the customers file")
         return False
 
@@ -330,7 +337,7 @@ class _Plan:
         for row in rows:
             invoice_id, customer_id = row.values["invoice_id"], row.values["customer_id"]
             if invoice_id and invoice_id not in self.invoice_customer:
-                if invoice_id not in self._attempted("invoices"):
+                if not self._may_hold("invoices", invoice_id):
                     self.problem(row, "invoice_id", f"unknown invoice {invoice_id}: it is neither in the ledger nor in the invoices file")
                 continue
             if invoice_id and self.invoice_customer[invoice_id] != customer_id:

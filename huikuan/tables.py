@@ -45,13 +45,14 @@ def _read_csv(path: Path) -> Table:
         raise UnreadableFile(1, "this is an Excel workbook, not CSV: name it .xlsx or save it as CSV UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableFile(1, "the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8'")
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
-        text = data.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        row = data.count(b"\n", 0, exc.start) + 1
+        row = _record_at(body[: exc.start].decode("utf-8"))
         raise UnreadableFile(row, f"not UTF-8 text ({_guess_encoding(data)}); save the file as 'CSV UTF-8' and import it again") from None
     if "\x00" in text:
-        raise UnreadableFile(text.count("\n", 0, text.index("\x00")) + 1, "the file contains NUL bytes; it is not a text CSV file")
+        raise UnreadableFile(_record_at(text[: text.index("\x00")]), "the file contains NUL bytes; it is not a text CSV file")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, [])
@@ -77,6 +78,17 @@ def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
             yield number, stripped
 
 
+def _record_at(before: str) -> int:
+    """The CSV record (the header is 1) of the character that follows ``before``.
+
+    Records, not lines: a quoted cell may hold line breaks.
+    """
+    try:
+        return sum(1 for _ in csv.reader(io.StringIO(before + "x", newline="")))
+    except csv.Error:  # e.g. a cell over the csv module's size limit: lines are near enough
+        return before.count("\n") + 1
+
+
 def _guess_encoding(data: bytes) -> str:
     try:
         data.decode("gb18030")
@@ -87,19 +99,23 @@ def _guess_encoding(data: bytes) -> str:
 
 def _read_xlsx(path: Path) -> Table:
     from openpyxl import load_workbook  # imported here: it is slow to import and only XLSX needs it
-    from openpyxl.utils.exceptions import InvalidFileException
-    from zipfile import BadZipFile
 
+    damaged = "the workbook is damaged or not in .xlsx format; save it again from Excel as .xlsx"
     with path.open("rb") as handle:
         if handle.read(4) != b"PK\x03\x04":
             raise UnreadableFile(1, "this is not an Excel workbook (a text or CSV file?): name it .csv, or save it from Excel as .xlsx")
+    # A damaged workbook can make openpyxl (zipfile, zlib, the XML parser) raise almost anything,
+    # on opening or later while the rows are read: each is "damaged", at the row being read.
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, KeyError, OSError):
-        raise UnreadableFile(1, "the workbook is damaged or not in .xlsx format; save it again from Excel as .xlsx") from None
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    header_cells = next(rows, None)
+    except Exception:
+        raise UnreadableFile(1, damaged) from None
+    try:
+        rows = workbook.worksheets[0].iter_rows(values_only=True)
+        header_cells = next(rows, None)
+    except Exception:
+        workbook.close()
+        raise UnreadableFile(1, damaged) from None
     if header_cells is None or not any(_cell_text(c) for c in header_cells):
         workbook.close()
         raise UnreadableFile(1, "the first sheet is empty or its first row (the header) is blank")
@@ -108,8 +124,16 @@ def _read_xlsx(path: Path) -> Table:
         header.pop()  # Excel reports formatted but empty columns at the right
 
     def body() -> Iterator[tuple[int, list[str]]]:
+        number = 1
         try:
-            for number, cells in enumerate(rows, start=2):
+            while True:
+                number += 1
+                try:
+                    cells = next(rows)
+                except StopIteration:
+                    return
+                except Exception:
+                    raise UnreadableFile(number, damaged) from None
                 texts = [_cell_text(c) for c in cells]
                 if any(texts):
                     yield number, texts

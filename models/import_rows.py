@@ -44,6 +44,8 @@ def parse_text(max_length: int) -> Callable[[str], str]:
 
 
 def parse_email(value: str) -> str:
+    if len(value) > 200:  # the ledger's contacts.email
+        raise ValueError(f"is {len(value)} characters long; at most 200 fit")
     if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address")
     return value

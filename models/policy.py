@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
 from models.enums import CustomerStatus, Segment, Settlement, StatementState
 
@@ -28,6 +28,12 @@ Channel = Literal["email", "phone", "email+phone", "visit", "letter", "internal"
 Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance", "system"]
 PauseReason = Literal["dispute", "promise", "instalment_plan"]
 StatementStateName = Literal["none", "prepared", "reviewed", "sent", "confirmed", "invoiced", "invoice_mailed"]
+
+# Numbers and yes/no as YAML writes them: "3", 3.0 or true are not a number of days, 1 or "yes" not a boolean.
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+MAX_DAYS = 3650  # ten years: no step counts further, either way (dates stay computable)
+Days = Annotated[int, Strict(), Field(ge=-MAX_DAYS, le=MAX_DAYS)]
 
 
 class Anchor(StrEnum):
@@ -65,9 +71,9 @@ class _Strict(BaseModel):
 class Cadence(_Strict):
     """Repeat every ``every`` days from ``start`` to ``end`` (inclusive; None: while open)."""
 
-    start: int
-    end: int | None = None
-    every: int = Field(ge=1)
+    start: Days
+    end: Days | None = None
+    every: Int = Field(ge=1, le=MAX_DAYS)
 
     @model_validator(mode="after")
     def _ordered(self) -> Cadence:
@@ -80,11 +86,11 @@ class Trigger(_Strict):
     """When a step falls due: one of days, months, cadence after the anchor; or a day of the month (plus days)."""
 
     anchor: Anchor = Anchor.due
-    days: int | None = None
-    months: int | None = Field(default=None, ge=1, description='"more than N months": the day after the same day N months later')
-    day_of_month: int | None = Field(default=None, ge=1, le=31, description="of the month after the billing month, clipped to its end")
+    days: Days | None = None
+    months: Int | None = Field(default=None, ge=1, le=120, description='"more than N months": the day after the same day N months later')
+    day_of_month: Int | None = Field(default=None, ge=1, le=31, description="of the month after the billing month, clipped to its end")
     cadence: Cadence | None = None
-    working_days: bool = Field(default=False, description="days count working days (no rolling needed)")
+    working_days: Bool = Field(default=False, description="days count working days (no rolling needed)")
     roll: Roll = Roll.forward
 
     @model_validator(mode="after")
@@ -115,8 +121,8 @@ class Condition(_Strict):
     segment: list[Segment] | None = None
     settlement: list[Settlement] | None = None
     status: list[CustomerStatus] | None = None
-    chronic_late_payer: bool | None = None
-    chronic_late_confirmer: bool | None = None
+    chronic_late_payer: Bool | None = None
+    chronic_late_confirmer: Bool | None = None
     statement_state: list[StatementStateName] | None = None
 
 
@@ -129,10 +135,10 @@ class Step(_Strict):
     trigger: Trigger
     channel: Channel
     role: Role
-    needs_approval: bool = False
+    needs_approval: Bool = False
     when: Condition = Condition()
     pauses: frozenset[PauseReason] = Field(default=frozenset({"dispute", "promise", "instalment_plan"}), description="what holds the step back")
-    skip_after_progress_days: int | None = Field(default=None, ge=1, description="skip on its own date when the invoice saw a payment this many days before (progress)")
+    skip_after_progress_days: Int | None = Field(default=None, ge=1, le=MAX_DAYS, description="skip on its own date when the invoice saw a payment this many days before (progress)")
     effect: Effect | None = None
     reason: str = Field(default="", description="why, for people: shown by explain and in the plan's JSON")
 
@@ -148,6 +154,9 @@ class Step(_Strict):
             raise ValueError(f"an invoice step cannot count from {self.trigger.anchor.value}")
         if self.when.statement_state is not None and self.scope != "statement":
             raise ValueError("statement_state conditions apply to statement steps only")
+        if self.effect is Effect.lock and self.scope == "invoice" and (self.trigger.cadence is not None or self.trigger.anchor is Anchor.lock):
+            # The steps anchored on lock count from the first lock step's date.
+            raise ValueError("a step with effect lock is taken once and is what anchor lock counts from: give it days or months, not a cadence or anchor lock")
         return self
 
 
@@ -157,17 +166,24 @@ class StepOverride(_Strict):
     trigger: Trigger | None = None
     channel: Channel | None = None
     role: Role | None = None
-    needs_approval: bool | None = None
-    enabled: bool = True
+    needs_approval: Bool | None = None
+    enabled: Bool = True
     reason: str | None = None
+
+    @field_validator("trigger", "channel", "role", "needs_approval", "reason", mode="before")
+    @classmethod
+    def _given(cls, value: object) -> object:
+        if value is None:  # None stands for "not given": it would replace the step's value with nothing
+            raise ValueError("is empty (null); leave it out to keep the step's own")
+        return value
 
 
 class ChronicLateness(_Strict):
     """A customer is chronically late when ``at_least`` of its last ``of_last`` were late by more than ``days``."""
 
-    of_last: int = Field(default=6, ge=1)
-    at_least: int = Field(default=3, ge=1)
-    days: int = Field(default=15, ge=0)
+    of_last: Int = Field(default=6, ge=1)
+    at_least: Int = Field(default=3, ge=1)
+    days: Int = Field(default=15, ge=0)
 
     @model_validator(mode="after")
     def _fits(self) -> ChronicLateness:
@@ -201,9 +217,15 @@ class Policy(_Strict):
         if self.resume_step not in ids:
             raise ValueError(f"resume_step {self.resume_step!r} is not a step id")
         for segment, overrides in self.segments.items():
-            for step_id in overrides:
+            for step_id, override in overrides.items():
                 if step_id not in ids:
                     raise ValueError(f"segments.{segment.value}: no step with id {step_id!r}")
+                step = self.step(step_id)
+                try:  # the step as the segment has it must be a valid step too
+                    Step.model_validate({**step.model_dump(exclude_unset=True), "id": step.id, **_changes(override)})
+                except ValidationError as exc:
+                    problems = [(".".join(map(str, e["loc"])) + ": " if e["loc"] else "") + e["msg"].removeprefix("Value error, ") for e in exc.errors()]
+                    raise ValueError(f"segments.{segment.value}.{step_id}: " + "; ".join(problems)) from None
         return self
 
     def steps_for(self, segment: Segment) -> tuple[Step, ...]:
@@ -215,23 +237,46 @@ class Policy(_Strict):
             if override is None:
                 steps.append(step)
             elif override.enabled:
-                changes = {name: getattr(override, name) for name in override.model_fields_set - {"enabled"}}
-                steps.append(step.model_copy(update=changes))
+                steps.append(step.model_copy(update=_changes(override)))
         return tuple(steps)
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
 
 
+def _changes(override: StepOverride) -> dict[str, object]:
+    """The fields a segment override replaces."""
+    return {name: getattr(override, name) for name in override.model_fields_set - {"enabled"}}
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used, with every problem named by step and field."""
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable: the base class says so
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: a policy is a mapping with name, resume_step and steps")
     try:
@@ -270,7 +315,12 @@ def load_policy(name_or_path: str | Path = "handbook") -> Policy:
             raise PolicyError(f"no policy named {name_or_path!r}; built-in ones: {known}; or give a file path")
     if not path.exists():
         raise PolicyError(f"{path}: policy file not found")
-    return parse_policy(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise PolicyError(f"{path}: not UTF-8 text (line {line}); save the file as UTF-8") from None
+    return parse_policy(text, str(path))
 
 
 def builtin_policies() -> list[str]:
