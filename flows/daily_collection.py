@@ -46,6 +46,7 @@ from tasks.ledger import collect_batch, company, customers_due, dispatch_outbox,
 
 BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
 BATCH_DEPLOYMENT = "collect-batch/collect-batch"
+SPREAD_RUNS = 8  # spread over the workers, the day is at most this many collect-batch runs (each larger than batch_size if need be)
 WORKLIST_ROWS = 200  # per collector in the artifact; the whole list: `huikuan worklist --collector ID`
 
 
@@ -66,6 +67,8 @@ def daily_collection(as_of: dt.date | None = None, policy: str | None = None, ba
 def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers: bool) -> dict:
     """One day's collection, from the plan to the delivered outbox and the artifacts."""
     due = customers_due(day, policy)
+    if spread_over_workers:  # each run is a new Python process on some worker: seconds of start-up, so few and large
+        batch_size = max(batch_size, -(-len(due) // SPREAD_RUNS))
     parts = batches(due, batch_size)
     if spread_over_workers and parts:
         taken, problems = on_workers(parts, day, policy)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from prefect import task
@@ -22,6 +24,9 @@ from models.money import format_money
 from tasks.ledger import company
 
 APPROVAL_DEPLOYMENT = "request-approval/request-approval"
+
+
+START_THREADS = 8  # approval runs created at once
 
 
 @dataclass(frozen=True)
@@ -83,19 +88,30 @@ def judge(approval_key: str, approver: str, code: str, approve: bool, comment: s
 
 @task(cache_policy=NO_CACHE)
 def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
-    """One waiting run per request (the key makes a second start return the same run)."""
-    started = []
-    for key in approval_keys:
+    """One waiting run per request (the key makes a second start return the same run).
+
+    The requests are created a few at a time: each is a round trip to the server,
+    and a large portfolio's day (statement reviews) may ask for hundreds.
+    """
+    logger = get_run_logger()
+
+    def start(key: str) -> str | None:
         try:
             run = run_deployment(
                 APPROVAL_DEPLOYMENT, parameters={"approval_key": key, "as_of": as_of.isoformat()}, timeout=0,
                 as_subflow=False, idempotency_key=key, flow_run_name=key.removeprefix("approval:"),
             )
         except ObjectNotFound:
-            get_run_logger().warning("no %s deployment: %s waits until one is deployed (huikuan start)", APPROVAL_DEPLOYMENT, key)
-            continue
-        started.append(str(run.id))
-    return started
+            logger.warning("no %s deployment: %s waits until one is deployed (huikuan start)", APPROVAL_DEPLOYMENT, key)
+            return None
+        return str(run.id)
+
+    if len(approval_keys) <= 1:
+        started = [start(key) for key in approval_keys]
+    else:
+        with ThreadPoolExecutor(max_workers=START_THREADS) as pool:  # each thread carries this run's settings (context variables)
+            started = list(pool.map(lambda key: contextvars.copy_context().run(start, key), approval_keys))
+    return [run_id for run_id in started if run_id]
 
 
 @task(cache_policy=NO_CACHE)
