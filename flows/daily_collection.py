@@ -76,9 +76,11 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
         results = [collect_batch(ids, day, policy) for ids in parts]
         taken = sum(r.taken for r in results)
         problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
-    start_waiting_approval_runs()
+    # Starting the approval runs is round trips to the server: done beside the delivery, which is work here.
+    approvals = start_waiting_approval_runs.submit()
     reminders = remind_unanswered_approvals(day)
     dispatch_outbox()
+    approvals.result()
     note_day_done(day, policy, accounts=len(due), problems=len(problems))
     publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems)
     return {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders, "problems": problems}
