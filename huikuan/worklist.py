@@ -4,32 +4,38 @@ Reads the ledger only (no side effects): the day's planned actions
 (``huikuan.planning.plan``) whose channel involves a person (``phone``,
 ``email+phone``: the call part, ``visit``), one item per customer, ranked
 "oldest and largest first, broken promises on top" (PROCESS.md §4-5).
+
+The ledger is read in a few bulk queries for all the customers on the list
+(open invoices, latest promises, contacts), not customer by customer: a whole
+ledger's list is built daily for the artifacts of ``daily-collection``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cache
+from typing import TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from huikuan.company import Company
 from huikuan.planning import plan
-from huikuan.records import open_amounts
 from huikuan.settings import get_settings
 from models.calendar import BusinessCalendar, CallWindow, calendar_for, call_windows
 from models.engine import Action
 from models.enums import Locale
-from models.ledger import Allocation, ContactLog, Customer, Invoice, Payment, Promise
+from models.ledger import Allocation, Contact, ContactLog, Customer, Invoice, Payment, Promise, PromiseInvoice
 from models.policy import Policy, load_policy
 
 PERSON_CHANNELS = ("visit", "phone", "email+phone")  # by precedence when a customer's actions are merged
 ZERO = Decimal("0.00")
 UNASSIGNED = "(unassigned)"
+CHUNK = 2000  # customer ids per bulk query: well under the bound-parameter limits of SQLite and PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class WorkItem:
     last_contact: str | None
     excuses: tuple[str, ...]  # excuse labels given so far, first occurrence order
     say: str
+    contacts: tuple[str, ...] = ()  # whom to ask for: "name (title): phone, email", the primary contact first
 
     @property
     def priority(self) -> tuple:
@@ -63,10 +70,6 @@ def money(value: Decimal, currency: str) -> str:
     sign = "-" if amount < 0 else ""
     digits = f"{abs(amount):,.2f}"
     return f"{sign}¥{digits}" if currency == "CNY" else f"{sign}{currency} {digits}"
-
-
-def _calendar(country: str) -> BusinessCalendar:
-    return calendar_for(country, tuple(get_settings().closed_days))
 
 
 def call_hours(day: dt.date, cal: BusinessCalendar) -> str:
@@ -87,16 +90,13 @@ def _merge_channel(channels: Iterable[str]) -> str:
     return next(c for c in PERSON_CHANNELS if c in present)
 
 
-def _promise_paid(session: Session, promise: Promise, until: dt.date) -> Decimal:
-    """Paid on the promise's invoices from the day it was made up to ``until``."""
-    invoice_ids = [p.invoice_id for p in promise.invoices]
-    if not invoice_ids:
-        return ZERO
-    paid = session.scalar(
-        select(func.sum(Allocation.amount)).join(Payment)
-        .where(Allocation.invoice_id.in_(invoice_ids), Payment.received_on >= promise.made_on, Payment.received_on <= until)
-    )
-    return paid or ZERO
+T = TypeVar("T")
+
+
+def _chunks(ids: Sequence[T]) -> Iterator[Sequence[T]]:
+    """``ids`` in slices of ``CHUNK``: one bulk query per slice keeps each statement's parameters bounded."""
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
 
 
 @dataclass(frozen=True)
@@ -107,30 +107,58 @@ class PromiseState:
     broken: bool
 
 
-def _latest_promise(session: Session, customer_id: str, as_of: dt.date) -> PromiseState | None:
-    """The latest promise made by ``as_of``, if it still matters: running, or broken.
+def _latest(session: Session, entity: type[Promise] | type[ContactLog], day: InstrumentedAttribute[dt.date], ids: Sequence[str], as_of: dt.date) -> dict:
+    """Per customer, its latest ``entity`` row dated (by the column ``day``) up to ``as_of``, the highest id breaking ties.
+
+    One query per slice of customers (a window function), rather than one per customer.
+    """
+    latest = {}
+    for chunk in _chunks(ids):
+        order = func.row_number().over(partition_by=entity.customer_id, order_by=(day.desc(), entity.id.desc()))
+        ranked = select(entity.id, order.label("n")).where(entity.customer_id.in_(chunk), day <= as_of).subquery()
+        for row in session.scalars(select(entity).join(ranked, ranked.c.id == entity.id).where(ranked.c.n == 1)):
+            latest[row.customer_id] = row
+    return latest
+
+
+def _paid_on_promises(session: Session, promises: Sequence[Promise]) -> dict[int, Decimal]:
+    """Per promise id: paid on its invoices from the day it was made up to the promised date (promises without payment left out)."""
+    paid: dict[int, Decimal] = {}
+    for chunk in _chunks([p.id for p in promises]):
+        query = (
+            select(PromiseInvoice.promise_id, func.sum(Allocation.amount))
+            .join(Promise, Promise.id == PromiseInvoice.promise_id)
+            .join(Allocation, Allocation.invoice_id == PromiseInvoice.invoice_id)
+            .join(Payment, Payment.payment_id == Allocation.payment_id)
+            .where(PromiseInvoice.promise_id.in_(chunk))
+            .where(Payment.received_on >= Promise.made_on, Payment.received_on <= Promise.due_on)
+            .group_by(PromiseInvoice.promise_id)
+        )
+        paid.update((promise_id, amount or ZERO) for promise_id, amount in session.execute(query))
+    return paid
+
+
+def _promise_states(session: Session, ids: Sequence[str], as_of: dt.date) -> dict[str, PromiseState]:
+    """Per customer, the latest promise made by ``as_of``, if it still matters: running, or broken.
 
     Still running (its date not passed) is the open promise; its date passed with
     less than its amount paid on its invoices between the day it was made and the
     promised date is the broken one. An older broken promise superseded by a newer
-    one does not count; a kept one is done with.
+    one does not count; a kept one is done with (the customer is left out).
     """
-    latest = session.scalar(
-        select(Promise).options(selectinload(Promise.invoices))
-        .where(Promise.customer_id == customer_id, Promise.made_on <= as_of)
-        .order_by(Promise.made_on.desc(), Promise.id.desc()).limit(1)
-    )
-    if latest is None:
-        return None
-    if latest.due_on >= as_of:
-        return PromiseState(latest.amount, latest.due_on, ZERO, broken=False)
-    paid = _promise_paid(session, latest, latest.due_on)
-    return None if paid >= latest.amount else PromiseState(latest.amount, latest.due_on, paid, broken=True)
+    latest: dict[str, Promise] = _latest(session, Promise, Promise.made_on, ids, as_of)
+    paid = _paid_on_promises(session, [p for p in latest.values() if p.due_on < as_of])
+    states = {}
+    for customer_id, promise in latest.items():
+        if promise.due_on >= as_of:
+            states[customer_id] = PromiseState(promise.amount, promise.due_on, ZERO, broken=False)
+        elif paid.get(promise.id, ZERO) < promise.amount:
+            states[customer_id] = PromiseState(promise.amount, promise.due_on, paid.get(promise.id, ZERO), broken=True)
+    return states
 
 
-def _promises(session: Session, customer_id: str, as_of: dt.date, currency: str) -> tuple[str | None, str | None]:
-    """(broken, open) promise texts, for the collector's table."""
-    state = _latest_promise(session, customer_id, as_of)
+def _promise_texts(state: PromiseState | None, currency: str) -> tuple[str | None, str | None]:
+    """(broken, open) promise texts, for the collector's list."""
     if state is None:
         return None, None
     promised = f"promised {money(state.amount, currency)} by {state.by.isoformat()}"
@@ -169,22 +197,85 @@ def restate_zh(entry: ContactLog) -> str:
     return text
 
 
-def _last_contact(session: Session, customer_id: str, as_of: dt.date) -> ContactLog | None:
-    return session.scalar(
-        select(ContactLog).where(ContactLog.customer_id == customer_id, ContactLog.contacted_on <= as_of)
-        .order_by(ContactLog.contacted_on.desc(), ContactLog.id.desc()).limit(1)
-    )
-
-
-def _contacts(session: Session, customer_id: str, as_of: dt.date) -> tuple[str | None, tuple[str, ...]]:
-    entries = list(
-        session.scalars(
-            select(ContactLog).where(ContactLog.customer_id == customer_id, ContactLog.contacted_on <= as_of)
-            .order_by(ContactLog.contacted_on, ContactLog.id)
+def _excuses(session: Session, ids: Sequence[str], as_of: dt.date) -> dict[str, tuple[str, ...]]:
+    """Per customer, the excuse labels given up to ``as_of``, in the order first given."""
+    labels: dict[str, dict[str, None]] = defaultdict(dict)
+    for chunk in _chunks(ids):
+        query = (
+            select(ContactLog.customer_id, ContactLog.excuse)
+            .where(ContactLog.customer_id.in_(chunk), ContactLog.contacted_on <= as_of, ContactLog.excuse.is_not(None))
+            .order_by(ContactLog.customer_id, ContactLog.contacted_on, ContactLog.id)
         )
-    )
-    excuses = tuple(dict.fromkeys(e.excuse.label for e in entries if e.excuse is not None))
-    return (restate(entries[-1]) if entries else None), excuses
+        for customer_id, excuse in session.execute(query):
+            labels[customer_id].setdefault(excuse.label)
+    return {customer_id: tuple(seen) for customer_id, seen in labels.items()}
+
+
+def contact_line(contact: Contact) -> str:
+    """``王 (财务): 139..., wang@example.cn``: whom to ask for, and how to reach them."""
+    who = contact.name + (f" ({contact.title})" if contact.title else "")
+    reach = ", ".join(r for r in (contact.phone, contact.email) if r)
+    return f"{who}: {reach}" if reach else who
+
+
+def _people(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Per customer, its contacts restated, the primary one first."""
+    people: dict[str, list[str]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        query = select(Contact).where(Contact.customer_id.in_(chunk)).order_by(Contact.customer_id, Contact.is_primary.desc(), Contact.id)
+        for contact in session.scalars(query):
+            people[contact.customer_id].append(contact_line(contact))
+    return {customer_id: tuple(names) for customer_id, names in people.items()}
+
+
+def _open_invoices(session: Session, ids: Sequence[str], as_of: dt.date) -> dict[str, dict[str, tuple[Decimal, dt.date]]]:
+    """Per customer: invoice -> (amount still open, due date), oldest due first.
+
+    What ``huikuan.records.open_amounts`` gives for one customer (payments
+    received up to ``as_of``, the customer's own), for many in one query.
+    """
+    result: dict[str, dict[str, tuple[Decimal, dt.date]]] = defaultdict(dict)
+    for chunk in _chunks(ids):
+        paid = (
+            select(Payment.customer_id, Allocation.invoice_id, func.sum(Allocation.amount).label("paid")).join(Payment)
+            .where(Payment.received_on <= as_of, Payment.customer_id.in_(chunk))
+            .group_by(Payment.customer_id, Allocation.invoice_id).subquery()
+        )
+        query = (
+            select(Invoice.customer_id, Invoice.invoice_id, Invoice.amount, Invoice.due_on, paid.c.paid)
+            .outerjoin(paid, (paid.c.invoice_id == Invoice.invoice_id) & (paid.c.customer_id == Invoice.customer_id))
+            .where(Invoice.customer_id.in_(chunk), Invoice.issued_on <= as_of)
+            .order_by(Invoice.customer_id, Invoice.due_on, Invoice.invoice_id)
+        )
+        for customer_id, invoice_id, amount, due_on, paid_amount in session.execute(query):
+            left = amount - (paid_amount or ZERO)
+            if left > 0:
+                result[customer_id][invoice_id] = (left, due_on)
+    return result
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the ledger says of one customer on the day, read in bulk with the others (``_accounts``)."""
+
+    open: dict[str, tuple[Decimal, dt.date]]  # invoice -> (amount still open, due date), oldest due first
+    promise: PromiseState | None
+    last_contact: ContactLog | None
+    excuses: tuple[str, ...]
+    people: tuple[str, ...]
+
+
+def _accounts(session: Session, ids: Sequence[str], as_of: dt.date) -> dict[str, Account]:
+    """The accounts of ``ids`` on ``as_of``: a few queries for them all."""
+    still_open = _open_invoices(session, ids, as_of)
+    promises = _promise_states(session, ids, as_of)
+    last = _latest(session, ContactLog, ContactLog.contacted_on, ids, as_of)
+    excuses = _excuses(session, ids, as_of)
+    people = _people(session, ids)
+    return {
+        i: Account(still_open.get(i, {}), promises.get(i), last.get(i), excuses.get(i, ()), people.get(i, ()))
+        for i in ids
+    }
 
 
 @dataclass(frozen=True)
@@ -261,9 +352,10 @@ def owner_of(customer: Customer, actions: list[Action], company: Company | None)
     return f"({role})"
 
 
-def _item(session: Session, customer: Customer, actions: list[Action], as_of: dt.date, company: Company | None = None) -> WorkItem:
-    still_open = open_amounts(session, customer.customer_id, as_of)
-    due_dates = dict(session.execute(select(Invoice.invoice_id, Invoice.due_on).where(Invoice.invoice_id.in_(list(still_open)))).all()) if still_open else {}
+def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt.date, owner: str | None, hours: Callable[[str], str]) -> WorkItem:
+    """One customer's item (rank 0 until ranked), from its merged actions and its account."""
+    still_open = {i: amount for i, (amount, _due) in account.open.items()}
+    due_dates = {i: due for i, (_amount, due) in account.open.items()}
     concerned = {i for a in actions for i in a.invoices}
     invoices = tuple(sorted(concerned, key=lambda i: (due_dates.get(i, dt.date.max), i))) or tuple(
         i for i in still_open if due_dates[i] < as_of
@@ -273,20 +365,20 @@ def _item(session: Session, customer: Customer, actions: list[Action], as_of: dt
     amount = sum(still_open.values(), ZERO)
     part = sum((still_open.get(i, ZERO) for i in invoices), ZERO)
     channel = _merge_channel(a.channel for a in actions)
-    broken, running = _promises(session, customer.customer_id, as_of, customer.currency)
-    last_contact, excuses = _contacts(session, customer.customer_id, as_of)
+    broken, running = _promise_texts(account.promise, customer.currency)
+    last = account.last_contact
     chinese = customer.locale == Locale.zh_CN
-    last = _last_contact(session, customer.customer_id, as_of) if chinese and last_contact else None
+    last_contact = restate(last) if last else None
     talk = Talk(customer.name, money(amount, customer.currency), money(part, customer.currency) if part != amount else None, invoices, months, oldest,
-                restate_zh(last) if last else last_contact, _latest_promise(session, customer.customer_id, as_of), customer.currency)
+                (restate_zh(last) if chinese else last_contact) if last else None, account.promise, customer.currency)
     return WorkItem(
         rank=0,
         customer_id=customer.customer_id,
         customer_name=customer.name,
-        collector=owner_of(customer, actions, company),
+        collector=owner,
         channel=channel,
         actions=tuple(dict.fromkeys(a.action for a in actions)),
-        when="" if channel == "visit" else call_hours(as_of, _calendar(customer.country)),
+        when="" if channel == "visit" else hours(customer.country),
         amount_open=amount,
         currency=customer.currency,
         invoices=invoices,
@@ -294,9 +386,25 @@ def _item(session: Session, customer: Customer, actions: list[Action], as_of: dt
         broken_promise=broken,
         open_promise=running,
         last_contact=last_contact,
-        excuses=excuses,
+        excuses=account.excuses,
         say=_say_zh(talk) if chinese else _say(talk),
+        contacts=account.people,
     )
+
+
+def _customers(session: Session, ids: Sequence[str]) -> list[Customer]:
+    return [customer for chunk in _chunks(ids) for customer in session.scalars(select(Customer).where(Customer.customer_id.in_(chunk)))]
+
+
+def _hours_on(day: dt.date) -> Callable[[str], str]:
+    """Country -> the call hours of ``day``: the settings read once, the hours worked out once per country, not per customer."""
+    closed = tuple(get_settings().closed_days)
+
+    @cache
+    def hours(country: str) -> str:
+        return call_hours(day, calendar_for(country, closed))
+
+    return hours
 
 
 def worklist(
@@ -317,10 +425,12 @@ def worklist(
             by_customer[action.customer_id].append(action)
     if not by_customer:
         return []
-    query = select(Customer).where(Customer.customer_id.in_(list(by_customer)))
-    items = [_item(session, customer, by_customer[customer.customer_id], as_of, company) for customer in session.scalars(query)]
-    if collector is not None:
-        items = [item for item in items if item.collector == collector]
+    owners = {c.customer_id: (c, owner_of(c, by_customer[c.customer_id], company)) for c in _customers(session, list(by_customer))}
+    if collector is not None:  # only that list's accounts are read further
+        owners = {i: (c, owner) for i, (c, owner) in owners.items() if owner == collector}
+    accounts = _accounts(session, list(owners), as_of)
+    hours = _hours_on(as_of)
+    items = [_item(c, by_customer[i], accounts[i], as_of, owner, hours) for i, (c, owner) in owners.items()]
     ranked: list[WorkItem] = []
     groups: dict[str | None, list[WorkItem]] = defaultdict(list)
     for item in items:
@@ -339,8 +449,66 @@ def _cell(text: str | None) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
+def _line(text: str) -> str:
+    """``text`` on one line: a line break would end its list entry."""
+    return " ".join(text.split("\n"))
+
+
+COLUMNS = ("#", "Customer", "Open", "Days overdue", "To do")
+ALIGN = "|---:|---|---:|---:|---|"
+NO_CALLS = "no calls today"
+
+
+def _to_do(item: WorkItem) -> str:
+    """The table's short "To do": ``visit``, ``call 09:00-11:30`` (the best window of its call hours), or ``no calls today``.
+
+    The whole call hours, and why there are no calls, are in the item's entry under the table.
+    """
+    if item.channel == "visit":
+        return "visit"
+    if item.when.startswith(NO_CALLS):
+        return NO_CALLS
+    windows = [w for w in item.when.split(", ") if w]
+    best = next((w for w in windows if w.endswith(" (best)")), windows[0] if windows else "")
+    return f"call {best.removesuffix(' (best)')}".strip()
+
+
+def _row(item: WorkItem) -> str:
+    """The item's short facts: one table row, narrow enough for the Prefect UI, which never wraps a cell."""
+    cells = (str(item.rank), f"{item.customer_name} ({item.customer_id})", money(item.amount_open, item.currency),
+             str(item.oldest_days_overdue), _to_do(item))
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _entry(item: WorkItem) -> list[str]:
+    """The item's long texts: an entry numbered as its row, with whom to ask for, when, what to say, the promise, the last contact.
+
+    Under the table, where they wrap: each customer's text reads as a paragraph.
+    Empty details are left out.
+    """
+    number = f"{item.rank}. "
+    indent = " " * len(number)  # a nested line belongs to the entry only when indented as far as its text
+    head = f"{number}**{item.customer_name} ({item.customer_id})**: {item.channel}, {', '.join(item.actions)}"
+    details = [("Contacts", "; ".join(item.contacts)), ("When", item.when), ("Say", item.say)]
+    details.append(("Promise", f"**{item.broken_promise}**" if item.broken_promise else item.open_promise))
+    details += [("Invoices", ", ".join(item.invoices)), ("Last contact", item.last_contact), ("Excuses", ", ".join(item.excuses))]
+    return [_line(head)] + [f"{indent}- {label}: {_line(text)}" for label, text in details if text]
+
+
+def _group(name: str | None, group: list[WorkItem]) -> list[str]:
+    """One collector's section: heading with the count and the amounts open, the table, then the numbered texts."""
+    total: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for item in group:
+        total[item.currency] += item.amount_open
+    lines = [f"## {name or UNASSIGNED} ({len(group)}; {', '.join(money(v, c) for c, v in sorted(total.items()))} open)", ""]
+    lines += ["| " + " | ".join(COLUMNS) + " |", ALIGN, *(_row(i) for i in group), ""]
+    for item in group:
+        lines += _entry(item)
+    return lines + [""]
+
+
 def worklist_markdown(items: list[WorkItem], as_of: dt.date) -> str:
-    """One table per collector (unassigned last), items in rank order."""
+    """One section per collector (unassigned last), items in rank order: a narrow table, then each row's texts by its number."""
     lines = [f"# Worklist {as_of.isoformat()}", ""]
     if not items:
         return "\n".join(lines + ["Nobody to call or visit today.", ""])
@@ -348,26 +516,5 @@ def worklist_markdown(items: list[WorkItem], as_of: dt.date) -> str:
     for item in items:
         groups[item.collector].append(item)
     for name in sorted(groups, key=lambda c: (c is None, c or "")):
-        group = sorted(groups[name], key=lambda i: i.rank)
-        total: dict[str, Decimal] = defaultdict(lambda: ZERO)
-        for item in group:
-            total[item.currency] += item.amount_open
-        lines += [
-            f"## {name or UNASSIGNED} ({len(group)}; {', '.join(money(v, c) for c, v in sorted(total.items()))} open)",
-            "",
-            "| # | Customer | Channel | When | Open | Days overdue | Invoices | Promise | Last contact | Excuses | Say |",
-            "|---|---|---|---|---:|---:|---|---|---|---|---|",
-        ]
-        for i in group:
-            promise = f"**{i.broken_promise}**" if i.broken_promise else (i.open_promise or "")
-            lines.append(
-                "| " + " | ".join(
-                    _cell(c) for c in (
-                        str(i.rank), f"{i.customer_name} ({i.customer_id})", f"{i.channel}: {', '.join(i.actions)}", i.when,
-                        money(i.amount_open, i.currency), str(i.oldest_days_overdue), ", ".join(i.invoices), promise,
-                        i.last_contact, " ".join(i.excuses), i.say,
-                    )
-                ) + " |"
-            )
-        lines.append("")
+        lines += _group(name, sorted(groups[name], key=lambda i: i.rank))
     return "\n".join(lines)

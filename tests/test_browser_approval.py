@@ -438,6 +438,7 @@ def test_the_reports_render_in_the_prefect_ui(chromium, stack, tmp_path):
     worklists = sorted(artifacts(stack, key={"like_": "worklist-%"}, flow_run_id={"any_": [day["flow_run_id"]]}), key=lambda a: a["key"])
     c1_lists = [w for w in worklists if "华信贸易有限公司" in w["data"]]
     assert len(c1_lists) == 1 and "共欠" in c1_lists[0]["data"], [w["key"] for w in worklists]
+    assert not [line for line in c1_lists[0]["data"].splitlines() if line.startswith("|") and "共欠" in line], "what to say is under the table, not in it"
     keyless_tables = artifacts(stack, key={"exists_": False}, type={"any_": ["table"]})
     batches = [a for a in keyless_tables if a["description"].startswith(f"Collection of {AS_OF}:")]
     assert batches and all(b["task_run_id"] for b in batches), batches
@@ -462,11 +463,14 @@ def test_the_reports_render_in_the_prefect_ui(chromium, stack, tmp_path):
             expect(page.get_by_role("heading", name=f"Worklist {AS_OF}", exact=True)).to_be_visible()
             if worklist is c1_lists[0]:
                 customer = page.get_by_role("cell", name="华信贸易有限公司 (C1)", exact=True)
-                say = page.get_by_role("cell", name=re.compile("共欠"))
-                expect_table(page, ["Customer", "Say"], [])
+                entry = page.get_by_role("listitem").filter(has_text="华信贸易有限公司 (C1)").first  # C1's entry in the numbered list
+                say = entry.get_by_role("listitem").filter(has_text=re.compile(r"^\s*Say: .*共欠"))
+                expect_table(page, ["#", "Customer", "Open", "Days overdue", "To do"], [])
                 expect(customer).to_be_in_viewport()
+                # The table is narrow: C1's row is whole in sight, its last cell not cut off by the table's sideways scroll.
+                expect(page.get_by_role("row").filter(has=customer).get_by_role("cell").last).to_be_in_viewport(ratio=1)
                 saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}.png", whole=True))
-                # The table is wider than the page: what to say is at its right end, out of sight until scrolled to.
+                # What to say is under the table, in the entry numbered as C1's row: a paragraph, out of sight until scrolled down to.
                 say.scroll_into_view_if_needed()
                 expect(say).to_be_in_viewport()
                 saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}-say.png"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -145,15 +146,115 @@ def test_a_kept_promise_is_not_broken(ledger):
     assert (b.broken_promise, b.open_promise, b.amount_open) == (None, None, Decimal("2200.00"))
 
 
-def test_markdown_grouped_by_collector(ledger):
+HOURS = "09:00-11:30 (best), 13:30-17:00"
+
+
+def _rendered(text: str) -> list[tuple[tuple[str, ...], str]]:
+    """Each run of text of the Markdown as a renderer sees it: (the tags it is in, outermost first; its source)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    stack: list[str] = []
+    runs = []
+    for token in markdown_it.MarkdownIt("commonmark").enable("table").parse(text):
+        if token.nesting == 1:
+            stack.append(token.tag)
+        elif token.nesting == -1:
+            stack.pop()
+        elif token.type == "inline":
+            runs.append((tuple(stack), token.content))
+    return runs
+
+
+def _entries(runs: list[tuple[tuple[str, ...], str]]) -> list[tuple[str, list[str]]]:
+    """The numbered list's entries: (the entry's first line, its nested details)."""
+    entries: list[tuple[str, list[str]]] = []
+    for where, text in runs:
+        if where[:2] == ("ol", "li") and len(where) == 3:
+            entries.append((text, []))
+        elif where[:2] == ("ol", "li") and "ul" in where:
+            entries[-1][1].append(text)
+    return entries
+
+
+def test_markdown_a_narrow_table_then_each_rows_texts_under_its_number(ledger):
     text = worklist_markdown(worklist(ledger, MONDAY), MONDAY)
     assert text.startswith("# Worklist 2026-11-16")
     li, zhang = text.index("## li (1; ¥100.00 open)"), text.index("## zhang (3; ¥12,364.39 open)")
     assert li < zhang
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| #")]
-    assert [r.split(" | ")[0:2] for r in rows] == [["| 1", "东方 (E)"], ["| 1", "华信 (A)"], ["| 2", "恒达 (B)"], ["| 3", "远洋 (C)"]]
-    assert "**promised ¥8,464.39 by 2026-11-12, not kept**" in text
+    runs = _rendered(text[zhang:])
+    assert [t for where, t in runs if where[-1] == "th"] == ["#", "Customer", "Open", "Days overdue", "To do"]
+    cells = [t for where, t in runs if where[-1] == "td"]
+    assert [cells[k : k + 5] for k in range(0, len(cells), 5)] == [  # "To do": the best of the call hours
+        ["1", "华信 (A)", "¥8,464.39", "32", "call 09:00-11:30"],
+        ["2", "恒达 (B)", "¥2,700.00", "57", "call 09:00-11:30"],
+        ["3", "远洋 (C)", "¥1,200.00", "21", "call 09:00-11:30"],
+    ]
+    assert not [t for t in cells if "共欠" in t or "promised" in t]  # the long texts are not in the table
+    assert text.index("| 3 | 远洋 (C) |") < text.index("1. **华信 (A)**")  # the list is under the table
+    a, b, c = _entries(runs)
+    assert a == ("**华信 (A)**: email+phone, follow_up", [
+        "Contacts: 王: 1, a@a.cn",
+        f"When: {HOURS}",
+        "Say: 华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。",
+        "Promise: **promised ¥8,464.39 by 2026-11-12, not kept**",
+        "Invoices: A-1",
+    ])
+    assert b[0] == "**恒达 (B)**: email+phone, follow_up, statement_follow_up" and "Invoices: B-1, B-2" in b[1]
+    assert c[1] == [
+        "Contacts: 陈: 3, c@c.cn",
+        f"When: {HOURS}",
+        "Say: 上次联系：2026-11-10 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
+        "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。",
+        "Promise: promised ¥700.00 by 2026-11-20",
+        "Invoices: C-1",
+        "Last contact: 2026-11-10 phone with 陈: promised (下周五付C-2), excuse 拖",
+        "Excuses: 推, 拖",
+    ]
     assert worklist_markdown([], MONDAY).endswith("Nobody to call or visit today.\n")
+
+
+def test_markdown_on_a_day_without_calls_and_for_a_visit(ledger):
+    items = worklist(ledger, MONTH_END)
+    items[0] = replace(items[0], channel="visit", when="")
+    runs = _rendered(worklist_markdown(items, MONTH_END))
+    to_do = [t for where, t in runs if where[-1] == "td"][4::5]
+    assert to_do == ["visit"] + ["no calls today"] * (len(items) - 1)
+    (_visit, visit), *calls = _entries(runs)
+    assert not [d for d in visit if d.startswith("When")]
+    assert all("When: no calls today: month end" in details for _head, details in calls)
+
+
+def test_markdown_keeps_an_entrys_details_from_number_ten_on():
+    """"10. " is one character wider than "9. ": the details are indented to match, or they would leave the entry."""
+    items = [replace(_item(f"C{n:02d}", None, 30 - n, "1"), rank=n, say=f"say {n}\nline two | still {n}") for n in range(1, 12)]
+    entries = _entries(_rendered(worklist_markdown(items, MONDAY)))
+    assert [details for _head, details in entries] == [[f"Say: say {n} line two | still {n}"] for n in range(1, 12)]
+
+
+def test_the_ledger_is_read_in_bulk(ledger):
+    """As many statements for a list of 44 customers as for one of 4: nothing is read customer by customer."""
+    from sqlalchemy import event
+
+    from models.ledger import Customer, Invoice
+
+    def statements() -> int:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(ledger.get_bind(), "before_cursor_execute", listener)
+        try:
+            worklist(ledger, MONDAY)
+        finally:
+            event.remove(ledger.get_bind(), "before_cursor_execute", listener)
+        return len(seen)
+
+    few = statements()
+    for n in range(40):
+        ledger.add(Customer(customer_id=f"X{n}", name=f"客户{n}", collector="zhang"))
+        ledger.add(Invoice(invoice_id=f"X{n}-1", customer_id=f"X{n}", issued_on=D(2026, 9, 1), due_on=D(2026, 10, 1), amount=Decimal("10.00")))
+        log_contact(ledger, f"X{n}", channel=Channel.phone, result=ContactResult.unreachable, on=D(2026, 11, 2))
+        record_promise(ledger, f"X{n}", amount=Decimal("5.00"), by=D(2026, 11, 9), on=D(2026, 11, 2))
+    ledger.commit()
+    assert len(worklist(ledger, MONDAY)) == 44  # D is not on the list: its invoice is not due yet
+    assert statements() == few
 
 
 def _item(customer_id: str, broken: str | None, days: int, amount: str) -> WorkItem:
