@@ -493,6 +493,63 @@ def simulate_command(
     _write_actions(actions, output_format)
 
 
+class AdoptFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+
+
+@app.command("adopt")
+def adopt_command(
+    as_of: AsOf = None,
+    policy: PolicyOption = "handbook",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only print what it would take; writes nothing")] = False,
+    output_format: Annotated[AdoptFormat, typer.Option("--format", help="table, or csv (the columns of plan)")] = AdoptFormat.table,
+) -> None:
+    """Once, when huikuan takes over a ledger with old debts: the escalations, notices and stop-shipments whose dates
+    passed before it (the daily run takes only what falls due that day), dated the adoption day; rerun, it takes nothing twice."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from huikuan.adoption import adopt
+    from huikuan.company import CompanyFileError, load_company
+    from huikuan.planning import COLUMNS, row, write_csv
+
+    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    ensure_ledger()
+    company = None
+    if not dry_run:
+        try:
+            company = load_company(get_settings().company_file)
+        except CompanyFileError as exc:
+            raise fail(escape(str(exc))) from None
+    result = adopt(engine_for(), day, chosen, company, dry_run=dry_run)
+    shown = result.actions if dry_run else result.taken
+    notes = out
+    if output_format is AdoptFormat.csv:
+        write_csv(shown, sys.stdout)
+        notes = err  # stdout is the CSV alone
+    elif shown:
+        table = Table(*COLUMNS, title=f"Steps missed before huikuan, {'to take' if dry_run else 'taken'} on {day}", title_justify="left")
+        for action in shown:
+            table.add_row(*row(action).values())
+        out.print(table)
+    customers = len({a.customer_id for a in shown})
+    if dry_run:
+        notes.print(f"{len(shown)} missed step(s) for {customers} customer(s) would be taken on {day}; nothing was written. "
+                    "Run without --dry-run to take them.", highlight=False, soft_wrap=True)
+        return
+    notes.print(f"Took {len(shown)} missed step(s) for {customers} customer(s) on {day}.", highlight=False, soft_wrap=True)
+    if result.approvals:
+        notes.print(f"{len(result.approvals)} approval request(s) (stop-shipment and the like) now wait for the boss's decision: "
+                    "the daily collection starts their runs and emails the one-time codes; `huikuan approvals list` shows them.", highlight=False, soft_wrap=True)
+    notes.print("From now on, run the daily collection every day (`huikuan start` schedules it): it takes what falls due, "
+                "and the letters once an account is locked.", highlight=False, soft_wrap=True)
+    for account in result.failed:
+        err.print(f"[red]{account.customer_id}:[/] {escape(account.error)}: nothing taken for this customer", highlight=False, soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(1)
+
+
 @app.command("explain")
 def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption = "handbook") -> None:
     """Each rule of the policy for one customer on a day: fired or not, and why."""
@@ -725,42 +782,61 @@ def shipping_check(customer_id: str) -> None:
 
 @approvals_app.command("list")
 def approvals_list() -> None:
-    """Requests waiting for a decision, oldest first."""
+    """Requests waiting for a decision, oldest first; a list of requests asked for together is one line."""
+    from huikuan.approval_groups import members_of, open_groups
     from huikuan.execution import open_approvals
 
     ensure_ledger()
     with session_scope() as session:
+        for group in open_groups(session):
+            waiting = [m for m in members_of(session, group) if m.state.value == "requested" and not m.held]
+            out.print(f"{group.key}  {group.action} for the {group.approver_role}: a list of {len(waiting)}, since {group.requested_on}; "
+                      f"run {group.flow_run_id or '(not started)'}")
         for approval in open_approvals(session):
+            if approval.group_key and not approval.held:
+                continue
             out.print(f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {approval.flow_run_id or '(not started)'}")
 
 
 @approvals_app.command("answer")
 def approvals_answer(
-    approval_key: str,
+    approval_key: Annotated[str, typer.Argument(help="the request's key, or a list's (review:…), as `huikuan approvals list` prints them")],
     approver: Annotated[str, typer.Option(help="your id in the company file")],
     code: Annotated[str, typer.Option(help="the one-time code emailed to you")],
-    decision: Annotated[str, typer.Option(help="approve or deny")],
+    decision: Annotated[str, typer.Option(help="approve or deny (for a list: every request not held back)")],
     comment: Annotated[str, typer.Option(help="why")] = "",
+    hold: Annotated[str, typer.Option(help="a list only: customer ids to hold back, each asked for again on its own")] = "",
 ) -> None:
-    """Answer a request through the Prefect API, as the form in the UI does (the waiting run judges it)."""
+    """Answer a request or a list through the Prefect API, as the form in the UI does (the waiting run judges it)."""
     import httpx
     from prefect.exceptions import ObjectNotFound
     from prefect.flow_runs import resume_flow_run
     from sqlalchemy import select
 
-    from models.ledger import Approval
+    from huikuan.approval_groups import is_group_key
+    from models.ledger import Approval, ApprovalGroup
 
     if decision not in ("approve", "deny"):
         raise fail("--decision is approve or deny")
+    group = is_group_key(approval_key)
+    if hold and not group:
+        raise fail("--hold is for a list of requests (a review:… key)")
     ensure_ledger()
     with session_scope() as session:
-        run_id = session.scalar(select(Approval.flow_run_id).where(Approval.key == approval_key))
+        if group:
+            run_id = session.scalar(select(ApprovalGroup.flow_run_id).where(ApprovalGroup.key == approval_key))
+        else:
+            approval = session.scalar(select(Approval).where(Approval.key == approval_key))
+            if approval is not None and approval.group_key and not approval.held:
+                raise fail(f"{approval_key} is asked for in the list {approval.group_key}: answer the list (--hold {approval.customer_id} to decide it alone)")
+            run_id = approval.flow_run_id if approval is not None else None
     if not run_id:
         raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start, or huikuan server and a worker)?")
     # The server `huikuan start` runs, unless the shell names another one.
     os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
+    answer = {"approver": approver, "code": code, "decision": decision, "comment": comment} | ({"hold": hold} if group else {})
     try:
-        resume_flow_run(run_id, run_input={"approver": approver, "code": code, "decision": decision, "comment": comment})
+        resume_flow_run(run_id, run_input=answer)
     except ObjectNotFound:
         raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
     except (httpx.HTTPError, OSError) as exc:

@@ -14,12 +14,16 @@ Pure: no prefect, no database, no clock. The rules (CONTRACT.md "Date rules"):
   goes on.
 - Collection actions of one customer on one day merge into one action naming
   every invoice that called for it; its key is ``customer:action:date``.
+
+A ledger that comes under huikuan with old debts has one-time steps whose dates
+passed before it: ``missed_steps`` is the explicit catch-up (``huikuan adopt``),
+beside the daily answer, never part of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -126,10 +130,12 @@ class Action:
     steps: tuple[str, ...]
     effect: Effect | None = None
     statements: tuple[str, ...] = ()  # billing months of the statements concerned
+    catch_up: bool = False  # steps missed before huikuan (`missed_steps`): a key of its own beside the day's
 
     @property
     def key(self) -> str:
-        return f"{self.customer_id}:{self.action}:{self.on.isoformat()}"
+        key = f"{self.customer_id}:{self.action}:{self.on.isoformat()}"
+        return key + ":adopt" if self.catch_up else key
 
     def sort_key(self) -> tuple:
         return (self.on, self.customer_id, self.action)
@@ -586,6 +592,53 @@ def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Step
 def actions_due(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar) -> list[Action]:
     """The actions due for one customer on ``day``, sorted by action name."""
     return sorted(Evaluator(facts, policy, calendar).actions_on(day), key=Action.sort_key)
+
+
+def missed_steps(
+    facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar, *, taken: Collection[tuple[str, str]] = ()
+) -> list[Action]:
+    """The one-time steps whose dates passed before huikuan took the ledger over: what ``adopt`` takes on ``day``.
+
+    For each invoice open on ``day`` and not held back then (a dispute, a
+    running promise or instalment plan), every one-time step counted from after
+    its due date (not the reminder before it, not a cadence, a statement step or
+    a letter counted from the lock) whose date, rolled and after pauses, is
+    before ``day``, whose conditions hold on ``day`` (one whose effect already
+    holds is not taken) and that ``taken`` (action, invoice id) does not name.
+    Merged per action like ``actions_on``, dated ``day``; their keys end in
+    ``:adopt``, apart from the day's own.
+    """
+    evaluator = Evaluator(facts, policy, calendar)
+    calls: dict[str, list[tuple[Step, str, str]]] = {}
+    for invoice in facts.invoices:
+        if day < invoice.issued_on or invoice.open_on(day) <= 0:
+            continue
+        holding = {p.kind for p in evaluator.pauses[invoice.invoice_id] if p.covers(day)}
+        for step in evaluator.steps_on(day):
+            if not _after_due(step) or holding & step.pauses or (step.action, invoice.invoice_id) in taken:
+                continue
+            on = evaluator.one_time_date(step, invoice)
+            if on is None or on >= day:
+                continue
+            skip = step.skip_after_progress_days
+            if skip and evaluator.scheduled_date(step, invoice) == on and evaluator.paid_recently(invoice, on, skip):
+                continue  # progress on its own date: the step was never due
+            reason = f"missed before huikuan: due on {on} (invoice {invoice.invoice_id}, {(day - invoice.due_on).days} days overdue); {step.reason or step.action}"
+            calls.setdefault(step.action, []).append((step, reason, invoice.invoice_id))
+    # Status effects taken at once: only the strongest, as a weaker one taken after it would undo it.
+    strongest = max((_SEVERITY_OF_EFFECT.get(s.effect, 0) for entries in calls.values() for s, _r, _i in entries), default=0)
+    actions = []
+    for action, entries in calls.items():
+        kept = [entry for entry in entries if _SEVERITY_OF_EFFECT.get(entry[0].effect, strongest) >= strongest]
+        if kept:
+            actions.append(replace(_merge(facts.customer_id, day, action, kept), catch_up=True))
+    return sorted(actions, key=Action.sort_key)
+
+
+def _after_due(step: Step) -> bool:
+    """A one-time invoice step counted from after the due date."""
+    trigger = step.trigger
+    return trigger.anchor is Anchor.due and not trigger.repeats and (trigger.months is not None or trigger.days > 0)
 
 
 def next_action_day(facts: CustomerFacts, after: dt.date, horizon_days: int, policy: Policy, calendar: BusinessCalendar) -> dt.date | None:
