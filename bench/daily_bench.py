@@ -32,7 +32,8 @@ copy; PostgreSQL: ``CREATE DATABASE .. TEMPLATE ..``):
 
 Every flow measurement is checked against its floor: the number of actions
 added to the ledger must be the same (a mismatch is printed loudly). The
-approval requests the daily run opens (one ``request-approval`` run each) are
+approval requests the daily run opens (a ``request-approval`` run each, or a
+``request-group-approval`` run for each day's list of statement reviews) are
 held in a paused work queue, so that their processes do not run during the
 measurement; their count is reported. The Prefect scheduler service is off
 (the deployments' cron schedules would start runs of the real today).
@@ -108,7 +109,7 @@ def floor(url: str, run: str, work: str) -> dict:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from huikuan import execution
+    from huikuan import approval_groups, execution
     from huikuan.collection import STATEMENT_KINDS, approvals_waiting_for_a_run, batches, collect, is_of, record_day
     from huikuan.company import company_from
     from huikuan.db import make_engine, session_scope
@@ -147,13 +148,16 @@ def floor(url: str, run: str, work: str) -> dict:
         from models.ledger import Statement
 
         with session_scope(engine) as session:
+            approval_groups.form_groups(session, company)  # the statement reviews, one list a day
             len(approvals_waiting_for_a_run(session))
             session.execute(select(Statement.month, Statement.state, func.count()).group_by(Statement.month, Statement.state)).all()
     else:
         with session_scope(engine) as session:
+            approval_groups.form_groups(session, company)
             len(approvals_waiting_for_a_run(session))
         with session_scope(engine) as session:
             execution.remind_or_expire(session, company, day)
+            approval_groups.remind_or_expire_groups(session, company, day)
         with session_scope(engine) as session:
             noted = {"accounts": len(due), "taken": taken, "problems": problems}  # the signature changed once: pass what it takes
             record_day(session, day, "handbook", **{k: v for k, v in noted.items() if k in inspect.signature(record_day).parameters})
@@ -644,6 +648,7 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
 
     from huikuan.server import LocalStack, free_port
     from huikuan.settings import Settings
@@ -681,8 +686,10 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
         with stack.client_settings(), get_client(sync_client=True) as client:
             # The approval requests' runs wait in a paused queue: their processes would otherwise run during the measurement.
             client.create_work_queue("bench-held", is_paused=True, work_pool_name="huikuan")
-            approval = client.read_deployment_by_name("request-approval/request-approval")
-            client.update_deployment(approval.id, DeploymentUpdate(work_queue_name="bench-held"))
+            for name in ("request-approval/request-approval", "request-group-approval/request-group-approval"):
+                with contextlib.suppress(ObjectNotFound):  # the lists of requests came later: an older checkout has none
+                    approval = client.read_deployment_by_name(name)
+                    client.update_deployment(approval.id, DeploymentUpdate(work_queue_name="bench-held"))
             limit = None
             if figures["spread_over_workers"]:
                 if queue_limit == "auto":
@@ -737,8 +744,10 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
                 figures["seconds"] = round(flow_seconds, 2)
                 figures["pickup_seconds"] = round((final.start_time - final.created).total_seconds(), 1)
                 batch_runs = _runs_of(client, "collect-batch")
-                approvals = _runs_of(client, "request-approval")
+                lists = _runs_of(client, "request-group-approval")
+                approvals = _runs_of(client, "request-approval") + lists
                 figures["approval_runs_held"] = len(approvals)
+                figures["approval_list_runs_held"] = len(lists)  # one per approver role and day: the statement reviews
                 ids = [final.id, *[r.id for r in batch_runs]]
                 figures["task_runs"] = _task_run_count(client, ids)
                 if batch_runs:
@@ -776,9 +785,9 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
     finally:
         _stop_process(second)
         stack.stop()
-        logs = [stack.server_log, stack.worker_log, stack.home / "worker-2.log"]
-        locked = sum(p.read_text(encoding="utf-8", errors="replace").count("database is locked") for p in logs if p.exists())
-        figures["database_is_locked_in_logs"] = locked  # SQLite lock contention seen by the server or the workers
+        logs = {"server": stack.server_log, "worker": stack.worker_log, "worker-2": stack.home / "worker-2.log"}
+        locked = {name: p.read_text(encoding="utf-8", errors="replace").count("database is locked") for name, p in logs.items() if p.exists()}
+        figures["database_is_locked_in_logs"] = {name: n for name, n in locked.items() if n}  # SQLite lock contention, by log
         killed = _kill_leftovers(watch)
         if killed:
             figures["leftover_processes_killed"] = len(killed)

@@ -66,6 +66,8 @@ DEFINITIONS: tuple[Definition, ...] = (
                schedule_note="started by the daily collection for each batch when it spreads them over the workers"),
     Definition("flows.approval.request_approval", "request-approval", ("approval",),
                schedule_note="started by the collection for each decision; answered in the UI"),
+    Definition("flows.approval.request_group_approval", "request-group-approval", ("approval",),
+               schedule_note="started by the collection for each day's list of requests asked together (statement reviews); answered in the UI"),
     Definition("flows.shipping.shipping_check", "shipping-check", ("shipping", "form")),
     Definition("flows.recording.record_contact", "record-contact", ("record", "form", "collection")),
     Definition("flows.recording.record_promise", "record-promise", ("record", "form", "collection")),

@@ -1,4 +1,4 @@
-"""request-approval: one decision by an authorised person, proven by a one-time code.
+"""request-approval and request-group-approval: decisions by an authorised person, proven by a one-time code.
 
 Trigger: started by the daily collection (or the statement cycle) for each
 action that needs approval; one run per request. Inputs: the approval's key.
@@ -7,11 +7,18 @@ the Prefect UI (or through the API), refuses and logs a wrong code or an
 unauthorised person and waits again; an approval is carried out at once
 (lock the account, send the statement, send the letter). A request nobody
 answers is re-sent and escalated by the daily run, never dropped.
+
+request-group-approval is the same for a list of requests asked for together
+(the company file's ``asked_together``, by default the statement reviews): one
+run per approver role and day, one code, and one answer for the whole list,
+"approve all" or "approve all but the customers I hold back". Held requests
+are then asked for alone, each in its own request-approval run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Literal
 
 from prefect import flow
@@ -21,7 +28,10 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from huikuan.settings import get_settings
-from tasks.approvals import judge, open_request
+from prefect.artifacts import create_table_artifact
+
+from huikuan.approval_groups import held_ids
+from tasks.approvals import judge, judge_group, open_group, open_request, start_approval_runs
 from tasks.ledger import dispatch_outbox
 
 MAX_ANSWERS = 20
@@ -52,3 +62,41 @@ def request_approval(approval_key: str, as_of: dt.date | None = None) -> str:
             dispatch_outbox()
             return decision.state.value
     return "requested"
+
+
+class ListAnswer(RunInput):
+    """The approver's answer to a list; the decision applies to every request not held back."""
+
+    approver: str = Field(description="your id in the company file (e.g. sup)")
+    code: str = Field(description="the one-time code emailed to you with the list")
+    decision: Literal["approve", "deny"] = Field(description="approve or deny every request in the list except those held back")
+    hold: str = Field(default="", description="customer ids to hold back, each asked for again on its own (separated by spaces or commas)")
+    comment: str = Field(default="", description="why (optional)")
+
+
+@flow(name="request-group-approval", flow_run_name="{group_key}", log_prints=True)
+def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
+    day = as_of or get_settings().today()
+    request = open_group(group_key, day, str(get_run_context().flow_run.id))
+    create_table_artifact(
+        key=_artifact_key(group_key), table=[row.cells() for row in request.rows],
+        description=f"{len(request.rows)} request(s) to {request.action.replace('_', ' ')} of {request.requested_on}, for the {request.approver_role}: {group_key}",
+    )
+    dispatch_outbox()
+    if request.state != "requested":
+        return request.state
+    for attempt in range(1, MAX_ANSWERS + 1):
+        answer = suspend_flow_run(wait_for_input=ListAnswer.with_initial_data(description=request.brief), key=f"answer-{attempt}")
+        decided_on = max(day, get_settings().today())
+        decision = judge_group(group_key, answer.approver, answer.code, answer.decision == "approve", held_ids(answer.hold), answer.comment or None, attempt, decided_on)
+        if decision.accepted:
+            if decision.held:
+                start_approval_runs(decision.held, decided_on)
+            dispatch_outbox()
+            return decision.state.value
+    return "requested"
+
+
+def _artifact_key(group_key: str) -> str:
+    """review:send_statement:supervisor:2026-12-07:1 -> review-send-statement-supervisor-2026-12-07-1 (artifact keys: a-z, 0-9, dashes)."""
+    return re.sub(r"[^a-z0-9]+", "-", group_key.lower()).strip("-")

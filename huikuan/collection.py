@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import exc, func, select
+from sqlalchemy import exc, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -142,9 +142,14 @@ def collect(
 
 
 def approvals_waiting_for_a_run(session: Session) -> list[tuple[str, dt.date]]:
-    """Open approval requests whose waiting run has not started (its start may have been lost in a crash)."""
+    """Open approval requests asked for alone whose waiting run has not started (its start may have been lost in a crash).
+
+    Requests in a list (`huikuan.approval_groups`) wait in the list's run, unless held back from it.
+    """
     rows = session.execute(
-        select(Approval.key, Approval.requested_on).where(Approval.state == ApprovalState.requested, Approval.flow_run_id.is_(None)).order_by(Approval.id)
+        select(Approval.key, Approval.requested_on).where(
+            Approval.state == ApprovalState.requested, Approval.flow_run_id.is_(None), or_(Approval.group_key.is_(None), Approval.held.is_(True))
+        ).order_by(Approval.id)
     )
     return [(key, requested_on) for key, requested_on in rows]
 

@@ -64,6 +64,11 @@ class Company(BaseModel):
     approvers: dict[str, Role] = Field(default_factory=lambda: dict(DEFAULT_APPROVERS))
     approval_reminder_days: int = Field(default=2, ge=1, description="re-send an unanswered request after this many days")
     approval_expiry_days: int = Field(default=7, ge=1, description="after this many days the request expires and is escalated")
+    asked_together: list[str] = Field(
+        default_factory=lambda: ["send_statement"],
+        description="approvals of these actions are asked for as one list per approver role and day (approve all, or all but some)",
+    )
+    locale: Literal["zh_CN", "en"] = Field(default="zh_CN", description="the language of emails to the company's own people about many customers")
     smtp: SmtpSettings | None = Field(default=None, description="without it, email goes to the outbox folder")
     outbox: Path = Path("huikuan-data/outbox")
 
@@ -164,6 +169,8 @@ people:
 approvers: {stop_shipment: boss, dunning_letter: boss, statement_letter: boss, lawyer_letter: boss, send_statement: supervisor}
 approval_reminder_days: 2
 approval_expiry_days: 7
+# Statement reviews come to the supervisor as one list a day (approve all, or all but some); [] asks for each alone.
+asked_together: [send_statement]
 # Without smtp, emails are written to the outbox folder as .eml files.
 # smtp: {host: smtp.example.cn, port: 587, username: ar, password: "...", starttls: true}
 outbox: huikuan-data/outbox

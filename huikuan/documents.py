@@ -429,6 +429,26 @@ def render_email(context: DocumentContext, **extra: Any) -> RenderedEmail:
     )
 
 
+def render_approval_list(locale: str, *, company: str, addressee: Party, action: str, requested_on: dt.date, rows: list[dict[str, str]],
+                         total: str, max_rows: int, key: str, code: str | None = None, form_url: str = "", reason: str | None = None) -> RenderedEmail:
+    """The email with a list of requests decided together: to the approver with its one-time code, or (``reason``) to the GM when unanswered.
+
+    ``rows`` are already formatted (customer, name, about, amount, collector): a list mixes customers and currencies.
+    """
+    if locale not in LOCALES:
+        raise ValueError(f"unknown locale {locale!r}; one of {LOCALES}")
+    if (code is None) == (reason is None):
+        raise TypeError("an approval list is either a request (code) or an escalation (reason)")
+    variables = {
+        "locale": locale, "currency": "CNY", "company": company, "addressee": _party(addressee), "action": action, "requested_on": requested_on,
+        "rows": rows, "total": total, "max_rows": max_rows, "key": key, "form_url": form_url, "code": code, "reason": reason,
+    }
+    variables = {name: value for name, value in variables.items() if value is not None}
+    subject = " ".join(_render(f"{locale}/approval_list.subject.j2", variables).split())
+    variables["subject"] = subject
+    return RenderedEmail(subject=subject, text=_tidy(_render(f"{locale}/approval_list.txt.j2", variables)), html=_tidy(_render(f"{locale}/approval_list.html.j2", variables)))
+
+
 def render_letter(context: DocumentContext) -> RenderedLetter:
     """A letter of ``context.kind`` (one of ``LETTER_KINDS``); it asks for payment by ``context.pay_by``.
 

@@ -98,7 +98,7 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
 # -- documents -----------------------------------------------------------------
 
 
-def _party(person: Person) -> Party:
+def party(person: Person) -> Party:
     return Party(person.name, person.title, person.email, person.phone)
 
 
@@ -128,7 +128,7 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
         company_address=company.address,
         customer_name=customer.name,
         addressee=Party(contact.name, contact.title, contact.email, contact.phone) if contact else Party(customer.name),
-        sender=_party(company.collector_for(customer.collector)),
+        sender=party(company.collector_for(customer.collector)),
         currency=customer.currency,
         invoices=lines,
         pay_by=cal.roll_forward(as_of + dt.timedelta(days=PAY_WITHIN_DAYS)),
@@ -158,7 +158,7 @@ def _promised(promise: Promise, locale: str, currency: str) -> str:
     return f"{by}前支付 {amount}" if locale == "zh_CN" else f"{amount} by {by}"
 
 
-def _queue(session: Session, key: str, customer_id: str | None, to: Party, subject: str, text: str, html: str | None,
+def queue(session: Session, key: str, customer_id: str | None, to: Party, subject: str, text: str, html: str | None,
            attachment: tuple[str, bytes] | None = None) -> int:
     if not to.email:
         return 0
@@ -191,7 +191,7 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
             return 0  # finance has not recorded the tracking number: nothing to tell yet
         context = replace(context, tracking_no=tracking)
     email = render_email(context, **extra)
-    return _queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
+    return queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
 
 
 def _about_statement(session: Session, approval: Approval, customer: Customer, context: DocumentContext) -> DocumentContext:
@@ -229,7 +229,7 @@ def queue_letter(session: Session, customer: Customer, kind: str, key: str, comp
     context = document_context(session, customer, kind, company, as_of, invoices=invoices)
     letter = render_letter(context)
     pdf = letter_pdf(letter, context)
-    return _queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf))
+    return queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf))
 
 
 def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
@@ -239,8 +239,8 @@ def queue_internal_notice(session: Session, customer: Customer, action: Action, 
         context = _with_statement(session, context, customer, action.statements[0])
     queued = 0
     for person in company.with_role(action.role):
-        email = render_email(replace(context, addressee=_party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
-        queued += _queue(session, f"{action.key}:to:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+        email = render_email(replace(context, addressee=party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
+        queued += queue(session, f"{action.key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
 
 
@@ -286,17 +286,22 @@ def prepare_statement(session: Session, customer: Customer, month: str, as_of: d
 # -- approvals -------------------------------------------------------------------
 
 
-def _hash(code: str) -> str:
+def code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def already_queued(session: Session, key: str) -> bool:
+    """Some message keyed ``key:…`` is in the outbox (a round of codes is queued once, to every approver)."""
+    return session.scalar(select(OutboxMessage.id).where(OutboxMessage.key.startswith(key + ":", autoescape=True)).limit(1)) is not None
 
 
 def send_code(session: Session, approval: Approval, company: Company, as_of: dt.date, *, round_: int = 0, form_url: str = "") -> bool:
     """Email a fresh one-time code to the people who may decide; once per round (0: the request)."""
     key = f"{approval.key}:code:{round_}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key.startswith(key + ":"))) is not None:
+    if already_queued(session, key):
         return False
     code = f"{secrets.randbelow(10**6):06d}"
-    approval.code_hash = _hash(code)
+    approval.code_hash = code_hash(code)
     approval.code_sent_on = as_of
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
@@ -306,9 +311,9 @@ def send_code(session: Session, approval: Approval, company: Company, as_of: dt.
         preview = render_letter(document_context(session, customer, approval.action, company, as_of, invoices=invoices)).text
     for person in company.with_role(approval.approver_role):
         email = render_email(
-            replace(context, addressee=_party(person)), code=code, decision=approval.action, form_url=form_url, approver=_party(person), preview_text=preview or None
+            replace(context, addressee=party(person)), code=code, decision=approval.action, form_url=form_url, approver=party(person), preview_text=preview or None
         )
-        _queue(session, f"{key}:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+        queue(session, f"{key}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     session.flush()
     return True
 
@@ -338,7 +343,7 @@ def decide(session: Session, approval_key: str, *, approver: str, code: str, app
     problem = None
     if not company.may_approve(approver, approval.action):
         problem = f"{approver!r} may not decide {approval.action} (it is for the {approval.approver_role})"
-    elif approval.code_hash is None or not hmac.compare_digest(_hash(code.strip()), approval.code_hash):
+    elif approval.code_hash is None or not hmac.compare_digest(code_hash(code.strip()), approval.code_hash):
         problem = "the code is wrong or no longer valid"
     if problem is not None:
         approval.refusals += 1
@@ -386,6 +391,8 @@ def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list
     expired and escalated to the GM after ``approval_expiry_days``. Never silently dropped."""
     notes = []
     for approval in open_approvals(session):
+        if approval.group_key and not approval.held:
+            continue  # asked for in a list: the list is reminded (huikuan.approval_groups)
         age = (as_of - approval.requested_on).days
         customer = get_customer(session, approval.customer_id)
         if age >= company.approval_expiry_days:
@@ -407,8 +414,8 @@ def _escalate_unanswered(session: Session, approval: Approval, customer: Custome
     context = _about_statement(session, approval, customer, context)
     reason = f"the request to {approval.action} (for the {approval.approver_role}) since {approval.requested_on} is unanswered: {what}"
     for person in company.with_role("gm"):
-        email = render_email(replace(context, addressee=_party(person)), action=approval.action, reason=reason, role="gm")
-        _queue(session, f"{approval.key}:unanswered:{what}:{person.id}", customer.customer_id, _party(person), email.subject, email.text, email.html)
+        email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=reason, role="gm")
+        queue(session, f"{approval.key}:unanswered:{what}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
 
 
 def may_ship(session: Session, customer_id: str) -> tuple[bool, str]:

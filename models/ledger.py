@@ -252,6 +252,37 @@ class Approval(Base):
     code_sent_on: Mapped[dt.date | None]
     reminders: Mapped[int] = mapped_column(default=0)
     refusals: Mapped[int] = mapped_column(default=0)  # wrong codes and unauthorised approvers, each logged
+    group_key: Mapped[str | None] = mapped_column(String(200), index=True)  # asked for together with others (ApprovalGroup)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # held back from its group: decided on its own
+
+
+class ApprovalGroup(Base):
+    """Requests of one kind for one approver role, opened on one day, asked for together.
+
+    A supervisor reviews a month's statements as one list: one code, one form,
+    "approve all" or "approve all but these". The requests stay rows of their
+    own (``Approval.group_key``); a held one is asked for again on its own.
+    """
+
+    __tablename__ = "approval_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # review:<action>:<role>:<day>:<n>
+    action: Mapped[str] = mapped_column(String(64))
+    approver_role: Mapped[str] = mapped_column(String(32))
+    requested_on: Mapped[dt.date]
+    requested_at: Mapped[dt.datetime] = _created_at()
+    state: Mapped[ApprovalState] = mapped_column(_enum(ApprovalState), default=ApprovalState.requested)
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    comment: Mapped[str | None] = mapped_column(Text)
+    held: Mapped[str] = mapped_column(Text, default="")  # customer ids held back, joined by ';'
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(128))
+    code_sent_on: Mapped[dt.date | None]
+    reminders: Mapped[int] = mapped_column(default=0)
+    refusals: Mapped[int] = mapped_column(default=0)
+    last_refused_attempt: Mapped[int] = mapped_column(default=0)  # a retried judgement of a refused answer refuses it again
 
 
 class ActionTaken(Base):

@@ -1,4 +1,7 @@
-"""Tasks of an approval: open the request (code emailed once), judge an answer, start the runs."""
+"""Tasks of an approval: open the request (code emailed once), judge an answer, start the runs.
+
+The same for a list of requests asked for together (`huikuan.approval_groups`).
+"""
 
 from __future__ import annotations
 
@@ -14,16 +17,19 @@ from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from sqlalchemy import select
 
-from huikuan import execution
+from prefect.utilities.urls import url_for
+
+from huikuan import approval_groups, execution
 from huikuan.collection import approvals_waiting_for_a_run
 from huikuan.db import session_scope
 from huikuan.documents import render_letter
 from huikuan.portfolio import customer_file
-from models.ledger import Approval
+from models.ledger import Approval, ApprovalGroup
 from models.money import format_money
 from tasks.ledger import company
 
 APPROVAL_DEPLOYMENT = "request-approval/request-approval"
+GROUP_DEPLOYMENT = "request-group-approval/request-group-approval"
 
 
 START_THREADS = 8  # approval runs created at once
@@ -48,8 +54,13 @@ def open_request(approval_key: str, as_of: dt.date, flow_run_id: str | None) -> 
             raise ValueError(f"no approval {approval_key}")
         approval.flow_run_id = approval.flow_run_id or flow_run_id
         if approval.code_hash is None and approval.state.value == "requested":
-            execution.send_code(session, approval, company(), as_of)
+            execution.send_code(session, approval, company(), as_of, form_url=form_url(approval.flow_run_id))
         return Request(approval.key, approval.action, approval.customer_id, approval.approver_role, approval.state.value, _brief(session, approval, as_of))
+
+
+def form_url(flow_run_id: str | None) -> str:
+    """Where the approver answers: the waiting run's page in the Prefect UI (empty outside a server)."""
+    return (url_for("flow-run", obj_id=flow_run_id) or "") if flow_run_id else ""
 
 
 def _brief(session, approval: Approval, as_of: dt.date) -> str:
@@ -86,25 +97,48 @@ def judge(approval_key: str, approver: str, code: str, approve: bool, comment: s
     return decision
 
 
+@task(cache_policy=NO_CACHE, task_run_name="open {group_key}")
+def open_group(group_key: str, as_of: dt.date, flow_run_id: str | None) -> approval_groups.GroupRequest:
+    """Note the list's waiting run, email the list and its one-time code (once), describe the decision."""
+    with session_scope() as session:
+        return approval_groups.open_group(session, group_key, company(), as_of, flow_run_id, form_url=form_url(flow_run_id))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="answer {group_key} #{attempt}")
+def judge_group(group_key: str, approver: str, code: str, approve: bool, hold: list[str], comment: str | None, attempt: int,
+                as_of: dt.date) -> approval_groups.GroupDecision:
+    with session_scope() as session:
+        decision = approval_groups.decide_group(
+            session, group_key, approver=approver, code=code, approve=approve, hold=hold, comment=comment, attempt=attempt, company=company(), as_of=as_of
+        )
+    logger = get_run_logger()
+    (logger.info if decision.accepted else logger.warning)("%s attempt %s: %s", group_key, attempt, decision.message)
+    return decision
+
+
+def _start(key: str, as_of: dt.date) -> str | None:
+    """The waiting run of one request or list (the key makes a second start return the same run)."""
+    group = approval_groups.is_group_key(key)
+    deployment = GROUP_DEPLOYMENT if group else APPROVAL_DEPLOYMENT
+    parameters = {"group_key" if group else "approval_key": key, "as_of": as_of.isoformat()}
+    try:
+        run = run_deployment(deployment, parameters=parameters, timeout=0, as_subflow=False, idempotency_key=key, flow_run_name=key.removeprefix("approval:"))
+    except ObjectNotFound:
+        get_run_logger().warning("no %s deployment: %s waits until one is deployed (huikuan start)", deployment, key)
+        return None
+    return str(run.id)
+
+
 @task(cache_policy=NO_CACHE)
 def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
-    """One waiting run per request (the key makes a second start return the same run).
+    """One waiting run per request or list of requests (``review:…`` keys).
 
-    The requests are created a few at a time: each is a round trip to the server,
-    and a large portfolio's day (statement reviews) may ask for hundreds.
+    The runs are created a few at a time: each is a round trip to the server,
+    and a large portfolio's day may ask for many.
     """
-    logger = get_run_logger()
 
     def start(key: str) -> str | None:
-        try:
-            run = run_deployment(
-                APPROVAL_DEPLOYMENT, parameters={"approval_key": key, "as_of": as_of.isoformat()}, timeout=0,
-                as_subflow=False, idempotency_key=key, flow_run_name=key.removeprefix("approval:"),
-            )
-        except ObjectNotFound:
-            logger.warning("no %s deployment: %s waits until one is deployed (huikuan start)", APPROVAL_DEPLOYMENT, key)
-            return None
-        return str(run.id)
+        return _start(key, as_of)
 
     if len(approval_keys) <= 1:
         started = [start(key) for key in approval_keys]
@@ -114,11 +148,16 @@ def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
     return [run_id for run_id in started if run_id]
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)  # two runs forming the same list at once: one retries and finds it
 def start_waiting_approval_runs() -> list[str]:
-    """A waiting run for every open request that has none yet: those opened today, and any whose start a crash lost."""
+    """A waiting run for every open request or list that has none yet: those opened today, and any whose start a crash lost.
+
+    Requests of the kinds asked for together are first gathered into the day's lists.
+    """
     with session_scope() as session:
-        waiting = approvals_waiting_for_a_run(session)
+        lists = approval_groups.form_groups(session, company())
+        day_of = dict(session.execute(select(ApprovalGroup.key, ApprovalGroup.requested_on).where(ApprovalGroup.key.in_(lists))).all())
+        waiting = approvals_waiting_for_a_run(session) + [(key, day_of[key]) for key in lists]
     started = []
     for requested_on in sorted({day for _key, day in waiting}):
         started += start_approval_runs.fn([key for key, day in waiting if day == requested_on], requested_on)

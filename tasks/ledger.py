@@ -90,8 +90,11 @@ def dispatch_outbox() -> Dispatched:
 
 @task(cache_policy=NO_CACHE)
 def remind_unanswered_approvals(as_of: dt.date) -> list[str]:
+    """Unanswered requests and lists of requests: re-sent and escalated, or expired."""
+    from huikuan.approval_groups import remind_or_expire_groups
+
     with session_scope() as session:
-        return execution.remind_or_expire(session, company(), as_of)
+        return execution.remind_or_expire(session, company(), as_of) + remind_or_expire_groups(session, company(), as_of)
 
 
 @task(cache_policy=NO_CACHE)

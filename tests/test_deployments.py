@@ -69,7 +69,7 @@ def test_tags_let_a_person_find_things(deployments):
     for full_name, deployment in deployments.items():
         for tag in deployment.tags:
             tagged[tag].add(full_name.split("/")[0])
-    assert tagged["approval"] == {"request-approval"}
+    assert tagged["approval"] == {"request-approval", "request-group-approval"}
     assert {"daily-collection", "collect-account"} <= tagged["collection"]
     assert tagged["scheduled"] == {"daily-collection", "statement-cycle", "management-report"}
     assert {"record-contact", "record-promise", "record-dispute", "confirm-statement", "record-invoice", "record-payment", "shipping-check"} <= tagged["form"]
@@ -124,6 +124,7 @@ def test_the_forms_ask_for_what_the_flows_need(deployments):
         return deployments[f"{name}/{name}"]._parameter_openapi_schema.required
 
     assert required("request-approval") == ["approval_key"]
+    assert required("request-group-approval") == ["group_key"]
     assert required("collect-account") == ["customer_id"]
     assert required("shipping-check") == ["customer_id"]
     assert required("record-payment") == ["payment_id", "customer_id", "amount"]

@@ -12,6 +12,7 @@ account, and the warehouse's check then refuses the shipment.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import re
@@ -31,14 +32,17 @@ from huikuan.db import make_engine
 from huikuan.server import LocalStack, free_port, log_tail
 from huikuan.settings import Settings
 from models.enums import CustomerStatus
-from models.ledger import ActionTaken, Approval, Customer
+from models.ledger import ActionTaken, Approval, ApprovalGroup, Customer, Statement
 
 T = TypeVar("T")
 AS_OF = "2026-09-02"  # C1's invoice fell due on 2026-06-01: more than 3 months unpaid, stop_shipment is due
 WAIT = 240.0  # seconds for each step: generous, a loaded 2-core machine is slow to start processes
 
-CUSTOMERS = "customer_id,name,email,phone,contact_name\nC1,华信贸易有限公司,c1@example.cn,021-1,王伟\nC2,恒达物流有限公司,c2@example.cn,021-2,李娜\n"
+CUSTOMERS = ("customer_id,name,email,phone,contact_name\nC1,华信贸易有限公司,c1@example.cn,021-1,王伟\nC2,恒达物流有限公司,c2@example.cn,021-2,李娜\n"
+             "C3,安信电子有限公司,c3@example.cn,021-3,赵磊\n")
 INVOICES = "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-05-01,2026-06-01,12000.00\nI2,C2,2026-08-20,2026-09-20,500.00\n"
+# October's deliveries: statements prepared on 11-05 and submitted for review on 11-09 (the 8th is a Sunday).
+CHARGES = "charge_id,customer_id,delivered_on,amount,description\nH1,C2,2026-10-15,880.00,仓储费\nH2,C3,2026-10-21,2300.00,电子元件\n"
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,7 @@ def stack(tmp_path_factory) -> Iterator[LocalStack]:
     (work / "company.yaml").write_text(EXAMPLE, encoding="utf-8")  # outbox: huikuan-data/outbox, relative to work
     (work / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
     (work / "invoices.csv").write_text(INVOICES, encoding="utf-8")
+    (work / "charges.csv").write_text(CHARGES, encoding="utf-8")
     settings = Settings(
         database_url=f"sqlite:///{work / 'huikuan.db'}", company_file=work / "company.yaml", data_dir=work / "huikuan-data",
         timezone="Asia/Shanghai", policy="handbook", retry_delay_seconds=1,
@@ -56,7 +61,7 @@ def stack(tmp_path_factory) -> Iterator[LocalStack]:
         port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT,
         extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
     )
-    imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv")
+    imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv", "--charges", "charges.csv")
     assert imported.returncode == 0, imported.stderr
     try:
         local.start()
@@ -171,6 +176,50 @@ def test_the_boss_approves_a_stop_shipment_in_the_prefect_server(stack):
     locked = huikuan(stack, "shipping", "check", "C1")
     assert locked.returncode == 1 and "locked" in locked.stdout, locked.stdout + locked.stderr
     assert huikuan(stack, "shipping", "check", "C2").returncode == 0
+
+
+def test_the_supervisor_approves_the_day_s_statements_as_one_list_holding_one_back(stack):
+    from prefect.deployments import run_deployment
+
+    for day in ("2026-11-05", "2026-11-09"):
+        with stack.client_settings():
+            cycle = run_deployment("statement-cycle/statement-cycle", parameters={"as_of": day}, timeout=0)
+        state = wait_for(stack, f"the statement cycle of {day}", lambda: (s := flow_run_state(stack, cycle.id)).is_final() and s)
+        assert state.is_completed(), state
+    key = "review:send_statement:supervisor:2026-11-09:1"
+    with ledger(stack) as session:
+        members = session.scalars(select(Approval).where(Approval.group_key == key).order_by(Approval.customer_id)).all()
+        assert [(m.customer_id, m.flow_run_id) for m in members] == [("C2", None), ("C3", None)]  # no run of their own
+    run_id = wait_for(stack, "the list's run to be noted", lambda: _list_run(stack, key))
+    wait_for(stack, "the list to wait for its answer", lambda: suspended_for(stack, run_id, "answer-1"))
+    code = wait_for(stack, "the list's code emailed to the supervisor", lambda: code_emailed_to(stack, "supervisor@huikuan-demo.example.cn"))
+    emailed = [p.read_text(errors="replace") for p in (stack.cwd / "huikuan-data" / "outbox").glob("review_send_statement*code_0_sup.eml")]
+    assert len(emailed) == 1 and f"/runs/flow-run/{run_id}" in email.message_from_string(emailed[0], policy=email.policy.default).get_body(("plain",)).get_content()
+
+    answered = huikuan(stack, "approvals", "answer", key, "--approver", "sup", "--code", code, "--decision", "approve", "--hold", "C3")
+    assert answered.returncode == 0, answered.stdout + answered.stderr
+    final = wait_for(stack, "the list to be decided", lambda: (s := flow_run_state(stack, run_id)).is_final() and s)
+    assert final.is_completed(), final
+    with ledger(stack) as session:
+        sent = dict(session.execute(select(Statement.customer_id, Statement.sent_on)).all())
+        assert sent["C2"] >= dt.date(2026, 11, 9) and sent["C3"] is None  # sent on the day of the decision (today, here)
+        held = session.scalar(select(Approval).where(Approval.customer_id == "C3", Approval.action == "send_statement"))
+        assert (held.state.value, held.held) == ("requested", True)
+    # The held statement is asked for alone: a request-approval run of its own, waiting with its own code.
+    alone = wait_for(stack, "the held request's own run", lambda: _approval_run(stack, held.key))
+    wait_for(stack, "the held request to wait for its answer", lambda: suspended_for(stack, alone, "answer-1"))
+    listed = huikuan(stack, "approvals", "list")
+    assert held.key in listed.stdout and key not in listed.stdout, listed.stdout
+
+
+def _list_run(stack: LocalStack, key: str) -> str | None:
+    with ledger(stack) as session:
+        return session.scalar(select(ApprovalGroup.flow_run_id).where(ApprovalGroup.key == key))
+
+
+def _approval_run(stack: LocalStack, key: str) -> str | None:
+    with ledger(stack) as session:
+        return session.scalar(select(Approval.flow_run_id).where(Approval.key == key))
 
 
 def test_the_deployments_are_active_with_their_schedules(stack):

@@ -1,0 +1,291 @@
+"""Approvals asked for together: one list a day for one approver role.
+
+A supervisor reviews the month's statements before they go out (PROCESS.md §1,
+"supervisor approves, collector sends"). On a large ledger that is hundreds of
+statements on one day; one request each would be hundreds of codes, emails and
+waiting runs. Requests of the kinds the company file lists under
+``asked_together`` are therefore gathered into an `ApprovalGroup` per action,
+approver role and day: one code, one email with the list, one form with
+"approve (or deny) all but the ones held". The requests remain rows of their
+own, each decided, dated and carried out as if answered alone; a held one
+leaves the list and is asked for on its own (its own code, its own run).
+
+Everything here runs in the caller's transaction and is keyed like the rest of
+the ledger: forming a group twice, sending its code twice or judging the same
+answer twice does nothing more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huikuan import execution
+from huikuan.company import Company
+from huikuan.documents import render_approval_list
+from huikuan.records import open_amounts
+from models.enums import ApprovalState
+from models.ledger import Approval, ApprovalGroup, Customer, Statement
+from models.money import format_money
+
+BRIEF_ROWS = 100  # rows in the form's description; the run's table artifact has them all
+EMAIL_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Row:
+    """One request of a list, as the approver sees it."""
+
+    customer_id: str
+    name: str
+    collector: str
+    about: str  # the statement's month, or the invoices
+    amount: Decimal
+    currency: str
+    state: str
+
+    def cells(self) -> dict[str, str]:
+        return {"customer": self.customer_id, "name": self.name, "collector": self.collector, "about": self.about,
+                "amount": format_money(self.amount, self.currency), "state": self.state}
+
+
+@dataclass(frozen=True)
+class GroupRequest:
+    key: str
+    action: str
+    approver_role: str
+    requested_on: dt.date
+    state: str
+    rows: list[Row]
+    brief: str  # markdown: what the approver decides
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    accepted: bool
+    state: ApprovalState
+    message: str
+    decided: list[str]  # approval keys decided by this answer
+    held: list[str]  # approval keys held back, each to be asked for alone
+
+
+def group_prefix(action: str, role: str, day: dt.date) -> str:
+    return f"review:{action}:{role}:{day.isoformat()}"
+
+
+def is_group_key(key: str) -> bool:
+    return key.startswith("review:")
+
+
+def form_groups(session: Session, company: Company) -> list[str]:
+    """Gather the open requests asked for together that belong to no list yet; return the lists still waiting for their run.
+
+    One list per action, approver role and day. Requests opened later the same
+    day (a second run, a catch-up) make the day's next list (``…:2``): a list
+    already emailed is never changed under its approver.
+    """
+    loose = session.scalars(
+        select(Approval).where(
+            Approval.state == ApprovalState.requested, Approval.group_key.is_(None), Approval.held.is_(False),
+            Approval.flow_run_id.is_(None), Approval.action.in_(company.asked_together),
+        ).order_by(Approval.id)
+    )
+    together: dict[tuple[str, str, dt.date], list[Approval]] = defaultdict(list)
+    for approval in loose:
+        together[(approval.action, approval.approver_role, approval.requested_on)].append(approval)
+    for (action, role, day), members in together.items():
+        prefix = group_prefix(action, role, day)
+        earlier = session.scalar(select(func.count()).select_from(ApprovalGroup).where(ApprovalGroup.key.startswith(prefix + ":", autoescape=True)))
+        group = ApprovalGroup(key=f"{prefix}:{earlier + 1}", action=action, approver_role=role, requested_on=day, held="")
+        session.add(group)
+        session.flush()  # the unique key: a run forming the same list at the same moment fails here and is retried
+        for approval in members:
+            approval.group_key = group.key
+    session.flush()
+    return list(session.scalars(
+        select(ApprovalGroup.key).where(ApprovalGroup.state == ApprovalState.requested, ApprovalGroup.flow_run_id.is_(None)).order_by(ApprovalGroup.id)
+    ))
+
+
+def get_group(session: Session, key: str) -> ApprovalGroup:
+    group = session.scalar(select(ApprovalGroup).where(ApprovalGroup.key == key))
+    if group is None:
+        raise KeyError(f"no list of requests {key}")
+    return group
+
+
+def members_of(session: Session, group: ApprovalGroup) -> list[Approval]:
+    return list(session.scalars(select(Approval).where(Approval.group_key == group.key).order_by(Approval.customer_id, Approval.id)))
+
+
+def rows_of(session: Session, members: list[Approval], as_of: dt.date) -> list[Row]:
+    """What each request is about: the statement waiting to be sent (its month and amount), or the open invoices."""
+    ids = sorted({m.customer_id for m in members})
+    customers = {c.customer_id: c for c in session.scalars(select(Customer).where(Customer.customer_id.in_(ids)))}
+    statements: dict[str, list[Statement]] = defaultdict(list)
+    for statement in session.scalars(select(Statement).where(Statement.customer_id.in_(ids), Statement.sent_on.is_(None)).order_by(Statement.month)):
+        statements[statement.customer_id].append(statement)
+    rows = []
+    for member in members:
+        customer = customers[member.customer_id]
+        waiting = statements.get(member.customer_id, [])
+        if member.action == "send_statement" and waiting:
+            about, amount = ", ".join(s.month for s in waiting), sum((s.amount for s in waiting), Decimal("0.00"))
+        else:
+            named = {i for i in member.invoices.split(";") if i}
+            still_open = {i: v for i, v in open_amounts(session, member.customer_id, as_of).items() if not named or i in named}
+            about, amount = ", ".join(sorted(still_open)) or "-", sum(still_open.values(), Decimal("0.00"))
+        state = "held: asked alone" if member.held else member.state.value
+        rows.append(Row(member.customer_id, customer.name, customer.collector or "-", about, amount, customer.currency, state))
+    return rows
+
+
+def totals(rows: list[Row]) -> str:
+    by_currency: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    for row in rows:
+        by_currency[row.currency] += row.amount
+    return ", ".join(format_money(amount, currency) for currency, amount in sorted(by_currency.items())) or "0.00"
+
+
+def open_group(session: Session, key: str, company: Company, as_of: dt.date, flow_run_id: str | None, form_url: str = "") -> GroupRequest:
+    """Note the run that waits for the answer and email the list with a one-time code (once); describe the decision."""
+    group = get_group(session, key)
+    group.flow_run_id = group.flow_run_id or flow_run_id
+    members = members_of(session, group)
+    rows = rows_of(session, members, as_of)
+    if group.code_hash is None and group.state is ApprovalState.requested:
+        send_group_code(session, group, rows, company, as_of, form_url=form_url)
+    return GroupRequest(group.key, group.action, group.approver_role, group.requested_on, group.state.value, rows, brief(group, rows))
+
+
+def brief(group: ApprovalGroup, rows: list[Row]) -> str:
+    """The form's description: the list (its first rows), the totals, and how to answer."""
+    what = group.action.replace("_", " ")
+    shown = rows[:BRIEF_ROWS]
+    table = "\n".join(f"| {n} | {r.customer_id} | {r.name} | {r.about} | {format_money(r.amount, r.currency)} | {r.collector} |" for n, r in enumerate(shown, 1))
+    more = f"\n\n… and {len(rows) - len(shown)} more: the run's table artifact lists all {len(rows)}." if len(rows) > len(shown) else ""
+    return (
+        f"## {what}: {len(rows)} request(s) of {group.requested_on}, for the **{group.approver_role}**\n\n"
+        f"Total **{totals(rows)}**. Your decision applies to every request in the list except those you hold back; "
+        "a held request is asked for again on its own (with its own code), e.g. a statement to be corrected first.\n\n"
+        f"| # | customer | name | about | amount | collector |\n|---|---|---|---|---|---|\n{table}{more}\n\n"
+        "Enter your id from the company file, the one-time code emailed to you, your decision, and the customer ids to hold back (if any)."
+    )
+
+
+def send_group_code(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, as_of: dt.date, *, round_: int = 0, form_url: str = "") -> bool:
+    """Email the list and a fresh one-time code to each person who may decide it; once per round (0: the request)."""
+    key = f"{group.key}:code:{round_}"
+    if execution.already_queued(session, key):
+        return False
+    code = f"{secrets.randbelow(10**6):06d}"
+    group.code_hash = execution.code_hash(code)
+    group.code_sent_on = as_of
+    for person in company.with_role(group.approver_role):
+        email = render_approval_list(
+            company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
+            rows=[r.cells() for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, code=code, form_url=form_url, key=group.key,
+        )
+        execution.queue(session, f"{key}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
+    session.flush()
+    return True
+
+
+def held_ids(text: str) -> list[str]:
+    """Customer ids typed by a person: separated by commas, semicolons or spaces (full-width ones too)."""
+    return [part for part in re.split(r"[\s,;，；、]+", text or "") if part]
+
+
+def decide_group(session: Session, key: str, *, approver: str, code: str, approve: bool, hold: list[str], comment: str | None,
+                 attempt: int, company: Company, as_of: dt.date) -> GroupDecision:
+    """Accept or refuse one answer to a list; the same attempt always gets the same answer.
+
+    Accepted: every request still open in the list is approved (and carried out)
+    or denied, except those of the customers held back, which leave the list to
+    be asked for alone. Refused (wrong person, wrong code, a held id not in the
+    list): nothing changes and the run waits for another answer.
+    """
+    group = get_group(session, key)
+    if group.state is not ApprovalState.requested:
+        return GroupDecision(True, group.state, f"already {group.state.value} by {group.decided_by}", [], [])
+    if attempt <= group.last_refused_attempt:
+        return GroupDecision(False, group.state, "this answer was refused before", [], [])
+    members = [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held]
+    problem = None
+    if not company.may_approve(approver, group.action):
+        problem = f"{approver!r} may not decide {group.action} (it is for the {group.approver_role})"
+    elif group.code_hash is None or not hmac.compare_digest(execution.code_hash(code.strip()), group.code_hash):
+        problem = "the code is wrong or no longer valid"
+    else:
+        unknown = sorted(set(hold) - {m.customer_id for m in members})
+        if unknown:
+            problem = f"not in this list (nothing was decided; correct the ids to hold): {', '.join(unknown)}"
+    if problem is not None:
+        group.refusals += 1
+        group.last_refused_attempt = attempt
+        session.flush()
+        return GroupDecision(False, group.state, problem, [], [])
+    decided, held = [], []
+    stamp = execution.now()
+    for member in members:
+        if member.customer_id in hold:
+            member.held = True
+            held.append(member.key)
+            continue
+        member.state = ApprovalState.approved if approve else ApprovalState.denied
+        member.decided_at, member.decided_by, member.comment = stamp, approver, comment
+        if approve:
+            execution.carry_out(session, member, company, as_of)
+        decided.append(member.key)
+    group.state = ApprovalState.approved if approve else ApprovalState.denied
+    group.decided_at, group.decided_by, group.comment = stamp, approver, comment
+    group.held = ";".join(sorted(set(hold)))
+    group.code_hash = None  # one time
+    session.flush()
+    verb = "approved" if approve else "denied"
+    return GroupDecision(True, group.state, f"{len(decided)} {verb} by {approver}" + (f", {len(held)} held back: {group.held}" if held else ""), decided, held)
+
+
+def open_groups(session: Session) -> list[ApprovalGroup]:
+    return list(session.scalars(select(ApprovalGroup).where(ApprovalGroup.state == ApprovalState.requested).order_by(ApprovalGroup.requested_on, ApprovalGroup.id)))
+
+
+def remind_or_expire_groups(session: Session, company: Company, as_of: dt.date) -> list[str]:
+    """Unanswered lists, like single requests: re-sent with a new code and escalated to the GM, then expired (every open request in it)."""
+    notes = []
+    for group in open_groups(session):
+        age = (as_of - group.requested_on).days
+        members = members_of(session, group)
+        waiting = [m for m in members if m.state is ApprovalState.requested and not m.held]
+        rows = rows_of(session, waiting, as_of)
+        if age >= company.approval_expiry_days:
+            group.state, group.decided_at, group.code_hash = ApprovalState.expired, execution.now(), None
+            for member in waiting:
+                member.state, member.decided_at = ApprovalState.expired, group.decided_at
+            notes.append(f"{group.key} expired after {age} days ({len(waiting)} requests)")
+            _escalate(session, group, rows, company, "expired")
+        elif age >= company.approval_reminder_days * (group.reminders + 1):
+            group.reminders += 1
+            send_group_code(session, group, rows, company, as_of, round_=group.reminders)
+            _escalate(session, group, rows, company, f"reminder {group.reminders}")
+            notes.append(f"{group.key} re-sent ({group.reminders})")
+    session.flush()
+    return notes
+
+
+def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: str) -> None:
+    reason = f"the list {group.key} ({len(rows)} requests to {group.action}, for the {group.approver_role}) since {group.requested_on} is unanswered: {what}"
+    for person in company.with_role("gm"):
+        email = render_approval_list(
+            company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
+            rows=[r.cells() for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=reason, key=group.key,
+        )
+        execution.queue(session, f"{group.key}:unanswered:{what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
