@@ -33,7 +33,7 @@ from huikuan.company import Company
 from huikuan.documents import render_approval_list
 from huikuan.records import open_amounts
 from models.enums import ApprovalState
-from models.ledger import Approval, ApprovalGroup, Customer, Statement
+from models.ledger import Approval, ApprovalGroup, Customer, Invoice, Statement
 from models.money import format_money
 
 BRIEF_ROWS = 100  # rows in the form's description; the run's table artifact has them all
@@ -88,20 +88,25 @@ def is_group_key(key: str) -> bool:
 def form_groups(session: Session, company: Company) -> list[str]:
     """Gather the open requests asked for together that belong to no list yet; return the lists still waiting for their run.
 
-    One list per action, approver role and day. Requests opened later the same
-    day (a second run, a catch-up) make the day's next list (``…:2``): a list
-    already emailed is never changed under its approver.
+    One list per action, approver role and day: always for the kinds the
+    company asks together (``asked_together``), and for any other kind on a day
+    that brings at least ``lists_from`` of it (a boss does not answer 250
+    stop-shipments one by one; two are better asked alone, each with its whole
+    story). Requests opened later the same day (a second run, a catch-up) make
+    the day's next list (``…:2``): a list already emailed is never changed
+    under its approver.
     """
     loose = session.scalars(
         select(Approval).where(
-            Approval.state == ApprovalState.requested, Approval.group_key.is_(None), Approval.held.is_(False),
-            Approval.flow_run_id.is_(None), Approval.action.in_(company.asked_together),
+            Approval.state == ApprovalState.requested, Approval.group_key.is_(None), Approval.held.is_(False), Approval.flow_run_id.is_(None),
         ).order_by(Approval.id)
     )
     together: dict[tuple[str, str, dt.date], list[Approval]] = defaultdict(list)
     for approval in loose:
         together[(approval.action, approval.approver_role, approval.requested_on)].append(approval)
     for (action, role, day), members in together.items():
+        if action not in company.asked_together and not (company.lists_from and len(members) >= company.lists_from):
+            continue  # asked alone
         prefix = group_prefix(action, role, day)
         earlier = session.scalar(select(func.count()).select_from(ApprovalGroup).where(ApprovalGroup.key.startswith(prefix + ":", autoescape=True)))
         group = ApprovalGroup(key=f"{prefix}:{earlier + 1}", action=action, approver_role=role, requested_on=day, held="")
@@ -142,7 +147,9 @@ def rows_of(session: Session, members: list[Approval], as_of: dt.date) -> list[R
         else:
             named = {i for i in member.invoices.split(";") if i}
             still_open = {i: v for i, v in open_amounts(session, member.customer_id, as_of).items() if not named or i in named}
-            about, amount = ", ".join(sorted(still_open)) or "-", sum(still_open.values(), Decimal("0.00"))
+            due = [d for d in session.scalars(select(Invoice.due_on).where(Invoice.invoice_id.in_(still_open)))]
+            oldest = f" ({(as_of - min(due)).days} days overdue)" if due else ""
+            about, amount = (", ".join(sorted(still_open)) or "-") + oldest, sum(still_open.values(), Decimal("0.00"))
         state = "held: asked alone" if member.held else member.state.value
         rows.append(Row(member.customer_id, customer.name, customer.collector or "-", about, amount, customer.currency, state))
     return rows

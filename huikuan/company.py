@@ -68,6 +68,10 @@ class Company(BaseModel):
         default_factory=lambda: ["send_statement"],
         description="approvals of these actions are asked for as one list per approver role and day (approve all, or all but some)",
     )
+    lists_from: int = Field(
+        default=10, ge=0,
+        description="any other kind of approval is asked for as one list when a day brings at least this many for one role (0: never)",
+    )
     locale: Literal["zh_CN", "en"] = Field(default="zh_CN", description="the language of emails to the company's own people about many customers")
     smtp: SmtpSettings | None = Field(default=None, description="without it, email goes to the outbox folder")
     outbox: Path = Path("huikuan-data/outbox")
@@ -171,6 +175,8 @@ approval_reminder_days: 2
 approval_expiry_days: 7
 # Statement reviews come to the supervisor as one list a day (approve all, or all but some); [] asks for each alone.
 asked_together: [send_statement]
+# Any other kind (stop-shipment, letters) comes as a list on a day that brings at least this many; fewer are asked alone.
+lists_from: 10
 # Without smtp, emails are written to the outbox folder as .eml files.
 # smtp: {host: smtp.example.cn, port: 587, username: ar, password: "...", starttls: true}
 outbox: huikuan-data/outbox

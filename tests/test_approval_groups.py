@@ -30,7 +30,8 @@ FILES = {
     "C1,杭州华信贸易有限公司,wangwei@hx.example.cn,13800000001,王伟,财务经理,c02\n"
     "C2,恒达物流有限公司,lina@hd.example.cn,13800000002,李娜,会计,c03\n"
     "C3,Acme Trading Ltd,ap@acme.example.com,+14155550142,Jane Doe,Controller,c02\n",
-    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-09-10,2026-12-10,100.00\n",
+    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-09-10,2026-12-10,100.00\n"
+    "I2,C2,2026-05-15,2026-06-15,6000.00\nI3,C3,2026-05-15,2026-06-15,700.00\n",  # more than 3 months unpaid on 09-16: stop-shipment
     "charges": "charge_id,customer_id,delivered_on,amount,description\n"
     "H1,C1,2026-10-12,1200.00,钢材一批\nH2,C1,2026-10-20,300.00,运输服务\nH3,C2,2026-10-15,880.00,仓储费\nH4,C3,2026-10-03,4500.50,Steel coils\n",
 }
@@ -165,6 +166,23 @@ def test_an_unanswered_list_is_reminded_once_per_round_then_expires(ledger, revi
     assert not decide(ledger, request.key, code=old_code).accepted  # the re-sent code replaces the first
     assert approval_groups.remind_or_expire_groups(ledger, COMPANY, D(2026, 11, 16)) == [f"{request.key} expired after 7 days (3 requests)"]
     assert {a.state for a in ledger.scalars(select(Approval))} == {ApprovalState.expired}
+
+
+def test_a_day_with_many_requests_of_one_kind_asks_for_them_as_a_list(ledger):
+    day = D(2026, 9, 16)
+    assert [o.action for o in take_day(ledger, day, only=("C2", "C3")) if o.approval_key] == ["stop_shipment", "stop_shipment"]
+    assert approval_groups.form_groups(ledger, COMPANY.model_copy(update={"lists_from": 3})) == []  # two: each asked alone
+    assert len(approvals_waiting_for_a_run(ledger)) == 2
+    (key,) = approval_groups.form_groups(ledger, COMPANY.model_copy(update={"lists_from": 2}))
+    assert key == "review:stop_shipment:boss:2026-09-16:1" and approvals_waiting_for_a_run(ledger) == []
+    request = approval_groups.open_group(ledger, key, COMPANY, day, "run-1")
+    assert [(r.customer_id, r.about, r.amount) for r in request.rows] == [
+        ("C2", "I2 (93 days overdue)", Decimal("6000.00")), ("C3", "I3 (93 days overdue)", Decimal("700.00"))]
+    mail = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key == f"{key}:code:0:boss"))
+    assert "【待审批】锁定账户、停止出库：2 项" in mail.subject and "I2 (93 days overdue)" in mail.text
+    decision = decide(ledger, key, code=code_in(ledger, key, "boss@huikuan-demo.example.cn"), approver="boss", hold=["C3"])
+    assert decision.accepted and decision.message == "1 approved by boss, 1 held back: C3"
+    assert not execution.may_ship(ledger, "C2")[0] and execution.may_ship(ledger, "C3")[0]
 
 
 def test_a_company_may_ask_for_each_alone(ledger, reviews):
