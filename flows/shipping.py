@@ -1,8 +1,10 @@
 """shipping-check: may goods leave for this customer? For the warehouse or the ERP, before a shipment.
 
 Trigger: the ERP or a person, through the API or the UI. Input: the customer.
-Effect: none; the run completes with the answer, and fails when the account is
-locked, so a caller can act on the run's state alone.
+Effect: none; the run completes with the answer, and fails when goods may not
+leave on credit: the account is locked, or cash only / blacklisted (then only
+against payment in advance, which the message says), so a caller can act on
+the run's state alone.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from tasks.records import shipping_allowed
 
 
 class ShipmentBlocked(Exception):
-    """The account is locked: no goods may leave."""
+    """No goods may leave on credit: the account is locked, or cash only (the message says which)."""
 
 
 @flow(name="shipping-check", flow_run_name="may {customer_id} ship")

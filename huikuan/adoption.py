@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from huikuan.collection import AccountResult, take_for_customer
 from huikuan.company import Company
 from huikuan.facts import load_facts
-from models.calendar import calendar_for
+from huikuan.context import calendars_of
+from models.calendar import CalendarBook
 from models.engine import Action, missed_steps
 from models.ledger import ActionTaken
 from models.policy import Policy
@@ -55,11 +56,11 @@ def already_taken(session: Session, customer_id: str) -> set[tuple[str, str]]:
     return {(action, invoice_id) for action, invoices in rows for invoice_id in invoices.split(";") if invoice_id}
 
 
-def missed_actions(session: Session, day: dt.date, policy: Policy) -> list[Action]:
+def missed_actions(session: Session, day: dt.date, policy: Policy, calendars: CalendarBook) -> list[Action]:
     """The steps every customer missed before ``day`` and the ledger does not hold yet, by customer and action."""
     actions: list[Action] = []
     for facts, country in load_facts(session):
-        calendar = calendar_for(country)  # as the daily run takes actions
+        calendar = calendars.calendar(country)  # the run's calendar, as the daily run takes actions
         if missed_steps(facts, day, policy, calendar):  # the ledger is read only for the few customers with any
             actions += missed_steps(facts, day, policy, calendar, taken=already_taken(session, facts.customer_id))
     return actions
@@ -68,7 +69,7 @@ def missed_actions(session: Session, day: dt.date, policy: Policy) -> list[Actio
 def adopt(engine: Engine, day: dt.date, policy: Policy, company: Company | None, *, dry_run: bool = False) -> Adoption:
     """Take the steps missed before ``day`` once (with ``dry_run``: only say which); ``company`` may be None for a dry run."""
     with Session(engine) as session:
-        actions = missed_actions(session, day, policy)
+        actions = missed_actions(session, day, policy, calendars_of(company))
     by_customer: dict[str, list[Action]] = {}
     for action in actions:
         by_customer.setdefault(action.customer_id, []).append(action)

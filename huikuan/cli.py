@@ -442,13 +442,18 @@ class Approvals(str, Enum):
     deny = "deny"
 
 
-def _policy(name: str):
-    from models.policy import PolicyError, load_policy
+def _context(policy: str, *, need_company: bool = False):
+    """The run context (policy, calendar, company) of a command; a bad policy or company file is a one-line error."""
+    from rich.markup import escape
+
+    from huikuan.company import CompanyFileError
+    from huikuan.context import run_context
+    from models.policy import PolicyError
 
     try:
-        return load_policy(name)
-    except PolicyError as exc:
-        raise fail(str(exc)) from None
+        return run_context(policy, need_company=need_company)
+    except (PolicyError, CompanyFileError) as exc:
+        raise fail(escape(str(exc))) from None
 
 
 def _write_actions(actions, output_format: OutputFormat) -> None:
@@ -466,10 +471,10 @@ def plan_command(
     """The actions due on a day for the whole ledger; writes nothing."""
     from huikuan.planning import plan
 
-    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    day, context = parse_day(as_of, "--as-of"), _context(policy)
     ensure_ledger()
     with progress_bar() as track, session_scope() as session:
-        actions = plan(session, day, chosen, progress=track.advance)
+        actions = plan(session, day, context.policy, calendars=context.calendars, progress=track.advance)
     _write_actions(actions, output_format)
 
 
@@ -484,12 +489,14 @@ def simulate_command(
     """Day by day, every action the system would take if no customer paid, confirmed or replied; writes nothing."""
     from huikuan.planning import simulate_ledger
 
-    first, last, chosen = parse_day(start, "--from"), parse_day(end, "--to"), _policy(policy)
+    first, last, context = parse_day(start, "--from"), parse_day(end, "--to"), _context(policy)
     if last < first:
         raise fail(f"--to {last} is before --from {first}")
     ensure_ledger()
     with progress_bar() as track, session_scope() as session:
-        actions = simulate_ledger(session, first, last, chosen, grant_approvals=approvals is Approvals.grant, progress=track.advance)
+        actions = simulate_ledger(
+            session, first, last, context.policy, grant_approvals=approvals is Approvals.grant, calendars=context.calendars, progress=track.advance
+        )
     _write_actions(actions, output_format)
 
 
@@ -511,18 +518,11 @@ def adopt_command(
     from rich.table import Table
 
     from huikuan.adoption import adopt
-    from huikuan.company import CompanyFileError, load_company
     from huikuan.planning import COLUMNS, row, write_csv
 
-    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    day, context = parse_day(as_of, "--as-of"), _context(policy, need_company=not dry_run)
     ensure_ledger()
-    company = None
-    if not dry_run:
-        try:
-            company = load_company(get_settings().company_file)
-        except CompanyFileError as exc:
-            raise fail(escape(str(exc))) from None
-    result = adopt(engine_for(), day, chosen, company, dry_run=dry_run)
+    result = adopt(engine_for(), day, context.policy, context.company, dry_run=dry_run)
     shown = result.actions if dry_run else result.taken
     notes = out
     if output_format is AdoptFormat.csv:
@@ -556,14 +556,14 @@ def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption =
     from huikuan.planning import explain_customer
     from huikuan.views import explain_view
 
-    day, chosen = parse_day(as_of, "--as-of"), _policy(policy)
+    day, context = parse_day(as_of, "--as-of"), _context(policy)
     ensure_ledger()
     with session_scope() as session:
         try:
-            explanations = explain_customer(session, customer_id, day, chosen)
+            explanations = explain_customer(session, customer_id, day, context.policy, calendars=context.calendars)
         except records.LedgerError as exc:
             raise fail(str(exc)) from None
-    out.print(explain_view(customer_id, day, chosen.name, explanations))
+    out.print(explain_view(customer_id, day, context.policy.name, explanations))
 
 
 class ReportFormat(str, Enum):
@@ -628,16 +628,51 @@ def worklist_command(
     policy: PolicyOption = "handbook",
 ) -> None:
     """Today's calls and visits for each collector: in order, at the preferred hours, with what to say."""
-    from huikuan.company import load_company
     from huikuan.worklist import worklist, worklist_markdown
 
     day = parse_day(as_of, "--as-of")
+    context = _context(policy)  # the company says whose list a manager's calls go on; without it, the role's name
     ensure_ledger()
-    company_file = get_settings().company_file
-    company = load_company(company_file) if company_file.exists() else None  # whose list a manager's calls go on; without it, the role's name
     with session_scope() as session:
-        items = worklist(session, day, policy=_policy(policy), collector=collector, company=company)
+        items = worklist(session, day, policy=context.policy, collector=collector, company=context.company)
     sys.stdout.write(worklist_markdown(items, day) + "\n")
+
+
+@app.command("calendar")
+def calendar_command(
+    year: Annotated[int, typer.Argument(min=1900, max=2200, help="the year, e.g. 2027")],
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code of the customers' country")] = "CN",
+) -> None:
+    """A year's weekdays off and weekend working days (调休), and where each comes from."""
+    from rich.markup import escape
+
+    from huikuan.company import CompanyFileError, calendar_book_from_file
+    from models.calendar import CalendarFallbackWarning
+
+    settings = get_settings()
+    try:
+        book = calendar_book_from_file(settings.company_file, settings.closed_days)
+    except CompanyFileError as exc:
+        raise fail(escape(str(exc)), 2) from None
+    try:
+        cal = book.calendar(country)
+    except ValueError as exc:
+        raise fail(f"--country: {escape(str(exc))}", 2) from None
+    if not cal.has_data:
+        raise fail(f"--country {cal.country}: unknown country; write an ISO 3166 code such as CN, US, DE", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalendarFallbackWarning)  # the first line says it
+        source = cal.source_of(year)
+    notes = {
+        "declared": f"{year}: the {cal.country} schedule declared in the company file's calendar section",
+        "statutory": f"{year}: no official {cal.country} calendar data; the statutory days off are used (全国年节及纪念日放假办法),"
+        " declare the published schedule in the company file's calendar section",
+        "weekends": f"{year}: no official {cal.country} calendar data; only weekends and the company's closing days are days off,"
+        " declare the published schedule in the company file's calendar section",
+    }
+    lines = [notes[source]] if source in notes else []
+    lines += [f"{x.day.isoformat()}  {'work' if x.working else 'off'}  {x.name}  {x.source}" for x in cal.exceptions(year)]
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 @customers_app.command("show")
@@ -765,19 +800,22 @@ def payment_command(
     out.print(f"payment {payment_id} of {money} applied: " + ", ".join(f"{i} {a}" for i, a in applied))
 
 
+SHIP, LOCKED, AGAINST_PAYMENT = 0, 1, 3  # exit statuses of `shipping check` (2: a usage or ledger error)
+
+
 @shipping_app.command("check")
 def shipping_check(customer_id: str) -> None:
-    """Exit status 0: goods may leave for this customer; 1: they may not (the account is locked)."""
-    from huikuan.execution import may_ship
+    """Exit status 0: goods may leave; 1: they may not (locked); 3: only against payment in advance (cash only, blacklisted)."""
+    from huikuan.account_state import shipping_answer
 
     ensure_ledger()
     with session_scope() as session:
         try:
-            allowed, why = may_ship(session, customer_id)
+            answer = shipping_answer(records.get_customer(session, customer_id))
         except records.LedgerError as exc:
-            raise fail(str(exc)) from None
-    out.print(why)
-    raise typer.Exit(0 if allowed else 1)
+            raise fail(str(exc), 2) from None  # not 1: that says "locked"
+    out.print(answer.why, markup=False)
+    raise typer.Exit(SHIP if answer.may_ship else AGAINST_PAYMENT if answer.against_payment else LOCKED)
 
 
 @approvals_app.command("list")

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from huikuan import execution
 from huikuan.company import Company
 from huikuan.facts import load_facts
-from models.calendar import calendar_for
+from huikuan.context import calendars_of
+from models.calendar import CalendarBook
 from models.engine import Action, Evaluator, next_action_day
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, CollectionDay
@@ -81,11 +82,13 @@ def is_connection_lost(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and (error.connection_invalidated or isinstance(error, (exc.OperationalError, exc.InterfaceError)))
 
 
-def due_actions(session: Session, customer_ids: Sequence[str], day: dt.date, policy: Policy, kinds: Collection[str] | None = None) -> dict[str, list[Action]]:
+def due_actions(
+    session: Session, customer_ids: Sequence[str], day: dt.date, policy: Policy, kinds: Collection[str] | None = None, *, calendars: CalendarBook
+) -> dict[str, list[Action]]:
     """The actions due on ``day`` for each of these customers (every customer is a key), only of ``kinds`` if given."""
     due: dict[str, list[Action]] = {customer_id: [] for customer_id in customer_ids}
     for facts, country in load_facts(session, only=list(customer_ids)):
-        actions = Evaluator(facts, policy, calendar_for(country)).actions_on(day)
+        actions = Evaluator(facts, policy, calendars.calendar(country)).actions_on(day)
         due[facts.customer_id] = sorted((a for a in actions if kinds is None or is_of(a, kinds)), key=Action.sort_key)
     return due
 
@@ -121,12 +124,17 @@ def take_for_customer(factory: sessionmaker, account: AccountResult, actions: It
 
 
 def collect(
-    engine: Engine, customer_ids: Sequence[str], day: dt.date, policy: Policy, company: Company, *, kinds: Collection[str] | None = None, next_actions: bool = True
+    engine: Engine, customer_ids: Sequence[str], day: dt.date, policy: Policy, company: Company, *, kinds: Collection[str] | None = None,
+    next_actions: bool = True, calendars: CalendarBook | None = None,
 ) -> BatchResult:
-    """Evaluate and take the due actions (of ``kinds``, or all) of ``customer_ids`` on ``day``; then each account's next action date."""
+    """Evaluate and take the due actions (of ``kinds``, or all) of ``customer_ids`` on ``day``; then each account's next action date.
+
+    ``calendars``: the run's calendar book (default: the company's, with ``HUIKUAN_CLOSED_DAYS``).
+    """
+    calendars = calendars or calendars_of(company)
     factory = sessionmaker(engine, expire_on_commit=False)
     with Session(engine) as session:
-        due = due_actions(session, customer_ids, day, policy, kinds)
+        due = due_actions(session, customer_ids, day, policy, kinds, calendars=calendars)
     accounts = []
     for customer_id in customer_ids:
         account = AccountResult(customer_id, due=[a.key for a in due[customer_id]])
@@ -137,7 +145,7 @@ def collect(
         by_id = {a.customer_id: a for a in accounts}
         with Session(engine) as session:  # read again: today's actions may have changed the account (a lock, a statement)
             for facts, country in load_facts(session, only=list(customer_ids)):
-                by_id[facts.customer_id].next_action_on = next_action_day(facts, day, NEXT_ACTION_HORIZON_DAYS, policy, calendar_for(country))
+                by_id[facts.customer_id].next_action_on = next_action_day(facts, day, NEXT_ACTION_HORIZON_DAYS, policy, calendars.calendar(country))
     return BatchResult(day, accounts)
 
 

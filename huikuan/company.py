@@ -3,19 +3,29 @@
 One YAML file (``HUIKUAN_COMPANY_FILE``, default ``company.yaml`` in the working
 directory), validated when it is loaded: every role the policies use must have
 somebody, approvers must have an email address for their one-time codes, and
-collectors named on customers must exist.
+collectors named on customers must exist. Its optional ``calendar`` section holds
+the company's closing days and the holiday schedules it declares per country and
+year (CONTRACT.md, "The calendar"); :meth:`Company.calendar_book` turns it into
+the :class:`~models.calendar.CalendarBook` every part of the product uses.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance"]
+from models.calendar import CalendarBook, DeclaredYear, DeclaredYearError
+
+# "shipping" (the warehouse, or whoever lets goods leave) is optional: told when a lock is lifted.
+Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance", "shipping"]
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="an email address")]
 
 # Who decides each approval by default (PROCESS.md §1-2): the boss signs stop-shipment
@@ -51,6 +61,83 @@ class SmtpSettings(BaseModel):
     ssl: bool = False
 
 
+def _invalid(errors: list[InitErrorDetails]) -> ValidationError:
+    return ValidationError.from_exception_data("calendar", errors)
+
+
+def _problem(loc: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("calendar", "{problem}", {"problem": message}), loc=loc, input=value)
+
+
+class DeclaredSchedule(BaseModel):
+    """One year of a country's holiday schedule, as the government publishes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holidays: list[dt.date] = Field(default_factory=list, description="the official days off")
+    workdays: list[dt.date] = Field(default_factory=list, description="the make-up working days (调休), Saturdays or Sundays")
+
+    def declared(self) -> DeclaredYear:
+        return DeclaredYear(frozenset(self.holidays), frozenset(self.workdays))
+
+
+def _consistent_years(years: dict[int, DeclaredSchedule]) -> dict[int, DeclaredSchedule]:
+    """Each year's dates are in that year, workdays are weekend days, no date is both."""
+    errors = []
+    for year, schedule in years.items():
+        try:
+            schedule.declared().check_year(year)
+        except DeclaredYearError as exc:
+            errors.append(_problem((year, exc.field), exc.problem, getattr(schedule, exc.field)))
+    if errors:
+        raise _invalid(errors)
+    return years
+
+
+DeclaredYears = Annotated[dict[int, DeclaredSchedule], AfterValidator(_consistent_years)]
+
+
+class CalendarSection(BaseModel):
+    """The ``calendar`` section: closing days, and per country (``CN``) and year the published schedule."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, DeclaredYears]
+
+    closed_days: list[dt.date] = Field(default_factory=list, description="the company's own closing days")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _country_codes(cls, data: Any) -> Any:
+        """Every key besides ``closed_days`` is an ISO 3166 alpha-2 code, upper-cased."""
+        if not isinstance(data, dict):
+            return data
+        checked: dict[Any, Any] = {}
+        errors = []
+        for key, value in data.items():
+            code = key.strip().upper() if isinstance(key, str) else key
+            if key == "closed_days":
+                checked[key] = value
+            elif not (isinstance(code, str) and re.fullmatch("[A-Z]{2}", code)):
+                hint = " (quote it: YAML reads NO, ON and the like as true/false)" if isinstance(key, bool) else ""
+                errors.append(_problem((str(key),), f"not a country: write an ISO 3166 alpha-2 code such as CN{hint}", key))
+            elif code in checked:
+                errors.append(_problem((str(key),), f"{code} appears twice", key))
+            else:
+                checked[code] = value
+        if errors:
+            raise _invalid(errors)
+        return checked
+
+    def calendar_book(self, extra_closed_days: Iterable[dt.date] = ()) -> CalendarBook:
+        """The closing days (these and ``extra_closed_days``) and the declared years as a book."""
+        declared = {
+            (country, year): schedule.declared()
+            for country, years in (self.model_extra or {}).items()
+            for year, schedule in years.items()
+        }
+        return CalendarBook([*self.closed_days, *extra_closed_days], declared)
+
+
 class Company(BaseModel):
     """The company file, validated."""
 
@@ -75,6 +162,7 @@ class Company(BaseModel):
     locale: Literal["zh_CN", "en"] = Field(default="zh_CN", description="the language of emails to the company's own people about many customers")
     smtp: SmtpSettings | None = Field(default=None, description="without it, email goes to the outbox folder")
     outbox: Path = Path("huikuan-data/outbox")
+    calendar: CalendarSection | None = Field(default=None, description="closing days and the holiday schedules the company declares")
 
     @model_validator(mode="after")
     def _consistent(self) -> Company:
@@ -89,6 +177,10 @@ class Company(BaseModel):
         if self.approval_expiry_days <= self.approval_reminder_days:
             raise ValueError("approval_expiry_days must be longer than approval_reminder_days")
         return self
+
+    def calendar_book(self, extra_closed_days: Iterable[dt.date] = ()) -> CalendarBook:
+        """The company's calendars, with ``extra_closed_days`` (``HUIKUAN_CLOSED_DAYS``) added."""
+        return (self.calendar or CalendarSection()).calendar_book(extra_closed_days)
 
     def person(self, person_id: str) -> Person:
         for person in self.people:
@@ -128,9 +220,19 @@ class CompanyFileError(ValueError):
     """The company file is missing or invalid; the message names the field."""
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without its own dates: a wrong one (2027-02-30) is then reported by its field, not as a crash."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def parse_company(text: str, source: str = "company.yaml") -> Company:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise CompanyFileError(f"{source}: not valid YAML: {exc}") from None
     try:
@@ -151,6 +253,17 @@ def company_from(path: str) -> Company:
     return load_company(Path(path))
 
 
+def calendar_book_from_file(path: Path, extra_closed_days: Iterable[dt.date] = ()) -> CalendarBook:
+    """The company file's calendars plus ``extra_closed_days``; only those when there is no file.
+
+    Raises:
+        CompanyFileError: the file is invalid.
+    """
+    if not path.exists():
+        return CalendarBook(extra_closed_days)
+    return load_company(path).calendar_book(extra_closed_days)
+
+
 EXAMPLE = """\
 # The company's people and their roles (one person may hold several roles).
 name: 上海回款示范有限公司
@@ -169,6 +282,8 @@ people:
   - {id: gm, name: 周建国, title: 总经理, email: gm@huikuan-demo.example.cn, phone: "021-5555-0400", roles: [gm]}
   - {id: boss, name: 吴宏, title: 董事长, email: boss@huikuan-demo.example.cn, phone: "021-5555-0500", roles: [boss]}
   - {id: fin, name: 郑丽, title: 财务主管, email: finance@huikuan-demo.example.cn, phone: "021-5555-0600", roles: [finance]}
+  # Optional: the people who let goods leave (shipping); told when a paid lock is lifted.
+  - {id: wh, name: 钱进, title: 仓储主管, email: warehouse@huikuan-demo.example.cn, phone: "021-5555-0700", roles: [shipping]}
 # Who decides each approval (default: the boss; a statement before it is sent: the supervisor).
 approvers: {stop_shipment: boss, dunning_letter: boss, statement_letter: boss, lawyer_letter: boss, send_statement: supervisor}
 approval_reminder_days: 2
@@ -180,4 +295,13 @@ lists_from: 10
 # Without smtp, emails are written to the outbox folder as .eml files.
 # smtp: {host: smtp.example.cn, port: 587, username: ar, password: "...", starttls: true}
 outbox: huikuan-data/outbox
+# Days off: the company's closing days, and per country and year the holiday schedule
+# as the government publishes it (it replaces the built-in data for that year).
+# `huikuan calendar 2027` shows the days off and make-up working days of a year.
+# calendar:
+#   closed_days: [2026-12-31]
+#   CN:
+#     2027:
+#       holidays: [2027-01-01, 2027-02-05, 2027-02-06, 2027-02-07, 2027-02-08, ...]
+#       workdays: [2027-02-20, ...]
 """

@@ -48,7 +48,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 LOCALES = ("zh_CN", "en")
 EMAIL_KINDS: tuple[str, ...] = (
     "reminder", "follow_up", "send_statement", "statement_follow_up", "send_invoice_info",
-    "payment_notice", "escalation", "approval_request",
+    "payment_notice", "escalation", "approval_request", "lock_lifted",
 )
 LETTER_KINDS: tuple[str, ...] = (
     "dunning_letter", "statement_letter", "lawyer_letter", "urgent_letter", "stern_letter", "final_notice",
@@ -58,6 +58,7 @@ EMAIL_EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "send_statement": (("confirm_by",), ()),
     "statement_follow_up": (("confirm_by",), ()),
     "escalation": (("action", "reason", "role"), ()),
+    "lock_lifted": (("locked_on",), ("reason",)),  # the reason (the engine's, in English) is shown in English mail only
     "approval_request": (("code", "decision", "form_url"), ("approver", "preview_text", "expires_on")),
 }
 _STATEMENT_KINDS = ("send_statement", "statement_follow_up")
@@ -84,6 +85,7 @@ _LABELS = {
         "lawyer_letter": "委托律师发出律师函", "urgent_letter": "发出紧急催款函", "stern_letter": "发出严正催款函",
         "final_notice": "发出最后催款通知", "suspend_credit": "暂停赊销", "stop_credit": "停止赊销",
         "cut_credit_limit": "信用额度下调 40%", "blacklist": "列入黑名单、只接受现款", "litigation": "提起诉讼或委托催收机构",
+        "lift_lock": "解除锁定、恢复出库", "shipping": "仓储发货",
     },
     "en": {
         "collector": "collector", "supervisor": "supervisor", "manager": "manager", "gm": "general manager",
@@ -96,6 +98,7 @@ _LABELS = {
         "urgent_letter": "send an urgent letter", "stern_letter": "send a stern letter", "final_notice": "send the final notice",
         "suspend_credit": "suspend credit sales", "stop_credit": "stop credit sales", "cut_credit_limit": "cut the credit limit by 40%",
         "blacklist": "blacklist the customer (cash only)", "litigation": "sue or hand over to a collection agency",
+        "lift_lock": "lift the lock and resume shipments", "shipping": "shipping",
     },
 }
 

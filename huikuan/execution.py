@@ -15,24 +15,24 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, replace
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huikuan import account_state
 from huikuan.company import Company, Person
+from huikuan.context import calendars_of
 from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
 from huikuan.records import get_customer, open_amounts
-from models.calendar import calendar_for
 from models.engine import Action
-from models.enums import ActionState, ApprovalState, CustomerStatus, StatementState
+from models.enums import ActionState, ApprovalState, StatementState
 from models.ledger import (
     ActionTaken,
     Approval,
     Charge,
     ContactLog,
-    CreditLimitChange,
     Customer,
+    EventTaken,
     Invoice,
     OutboxMessage,
     Promise,
@@ -71,11 +71,14 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
             role=action.role, invoices=";".join(action.invoices), state=ActionState.done, detail="\n".join(action.reasons), finished_at=now(),
         )
     )
-    session.flush()  # the unique key: a concurrent run of the same day fails here and rolls back
+    for event in action.events:  # an event-triggered step: once, whichever day's run takes it
+        session.add(EventTaken(event_key=event, customer_id=customer.customer_id, action_key=action.key, taken_on=action.on))
+    session.flush()  # the unique keys: a concurrent run of the same day fails here and rolls back
     if action.needs_approval:
         approval = Approval(
             key=f"approval:{action.key}", customer_id=customer.customer_id, action=action.action,
             approver_role=company.approver_role(action.action), requested_on=as_of, action_key=action.key, invoices=";".join(action.invoices),
+            effect=action.effect.value if action.effect is not None else None,
         )
         session.add(approval)
         session.flush()
@@ -91,7 +94,7 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
     elif action.channel == "internal" and action.role in INTERNAL_ROLES:
         queued += queue_internal_notice(session, customer, action, company, as_of)
     if action.effect is not None:
-        apply_status_effect(session, customer, action.effect.value, as_of, reason="; ".join(action.reasons))
+        apply_status_effect(session, customer, action.effect.value, as_of, reason="; ".join(action.reasons), cause=action.key, invoices=action.invoices)
     return Outcome(action.key, action.action, customer.customer_id, True, messages=queued)
 
 
@@ -119,7 +122,7 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
         select(Promise).where(Promise.customer_id == customer.customer_id, Promise.made_on <= as_of, Promise.due_on >= as_of)
         .order_by(Promise.made_on.desc()).limit(1)
     )
-    cal = calendar_for(customer.country)
+    cal = calendars_of(company).calendar(customer.country)
     return DocumentContext(
         kind=kind,
         locale=customer.locale.value,
@@ -175,6 +178,12 @@ def queue(session: Session, key: str, customer_id: str | None, to: Party, subjec
 
 def queue_customer_email(session: Session, customer: Customer, kind: str, key: str, company: Company, as_of: dt.date, *,
                          invoices: tuple[str, ...] = (), statements: tuple[str, ...] = ()) -> int:
+    """A customer email of ``kind``; none when there is nothing to say (no statement waits, nothing is owed)."""
+    if kind == "send_invoice_info" and not invoices:  # the statement's own invoices, not whatever else is open
+        invoices = tuple(session.scalars(
+            select(Invoice.invoice_id).join(Statement, Invoice.statement_id == Statement.id)
+            .where(Statement.customer_id == customer.customer_id, Statement.month.in_(statements or ("",)))
+        ))
     context = document_context(session, customer, kind, company, as_of, invoices=invoices)
     extra: dict = {}
     if kind in ("send_statement", "statement_follow_up"):
@@ -190,6 +199,8 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
         if not tracking:
             return 0  # finance has not recorded the tracking number: nothing to tell yet
         context = replace(context, tracking_no=tracking)
+    if not context.invoices and kind not in ("send_statement", "statement_follow_up"):
+        return 0  # the customer owes nothing any more (paid before the email was due): no email asks for money
     email = render_email(context, **extra)
     return queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
 
@@ -225,8 +236,10 @@ def _confirm_by(month: str | None, as_of: dt.date) -> dt.date:
 
 
 def queue_letter(session: Session, customer: Customer, kind: str, key: str, company: Company, as_of: dt.date, *, invoices: tuple[str, ...] = ()) -> int:
-    """A letter: rendered to a one-page PDF and emailed with it (the paper copy is posted from it)."""
+    """A letter: rendered to a one-page PDF and emailed with it (the paper copy is posted from it); none when nothing is owed."""
     context = document_context(session, customer, kind, company, as_of, invoices=invoices)
+    if not context.invoices:
+        return 0  # paid in full since the letter was asked for: no demand for money
     letter = render_letter(context)
     pdf = letter_pdf(letter, context)
     return queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf))
@@ -234,9 +247,13 @@ def queue_letter(session: Session, customer: Customer, kind: str, key: str, comp
 
 def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
     """Escalations and notices to the supervisor, manager, GM or finance: one email each."""
+    if action.action == "lift_lock":
+        return tell_shipping(session, customer, action.key, company, as_of, locked_on=action_lock_day(action), invoices=action.invoices, reason="; ".join(action.reasons))
     context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices)
     if action.statements:
         context = _with_statement(session, context, customer, action.statements[0])
+    elif not context.invoices and action.invoices:  # about debts now paid (the credit policy's resumption): list them, paid
+        context = replace(context, invoices=_paid_lines(session, action.invoices, as_of))
     queued = 0
     for person in company.with_role(action.role):
         email = render_email(replace(context, addressee=party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
@@ -244,29 +261,38 @@ def queue_internal_notice(session: Session, customer: Customer, action: Action, 
     return queued
 
 
+def action_lock_day(action: Action) -> dt.date:
+    """The lock day an action ``lift_lock`` answers (its event key ends with it)."""
+    return dt.date.fromisoformat(action.events[0].rsplit(":", 1)[1]) if action.events else action.on
+
+
+def _paid_lines(session: Session, invoices: tuple[str, ...], as_of: dt.date) -> tuple[InvoiceLine, ...]:
+    """The named invoices as lines of a document, with what is still open on them (nothing, once paid)."""
+    rows = list(session.scalars(select(Invoice).where(Invoice.invoice_id.in_(invoices)).order_by(Invoice.due_on, Invoice.invoice_id)))
+    still_open = open_amounts(session, rows[0].customer_id, as_of) if rows else {}
+    return tuple(
+        InvoiceLine(i.invoice_id, i.issued_on, i.due_on, i.amount, still_open.get(i.invoice_id, ZERO), (as_of - i.due_on).days) for i in rows
+    )
+
+
+def tell_shipping(session: Session, customer: Customer, key: str, company: Company, as_of: dt.date, *, locked_on: dt.date,
+                  invoices: tuple[str, ...], reason: str) -> int:
+    """The lock is lifted: finance and the people who ship (role ``shipping``) are told, once each."""
+    context = replace(document_context(session, customer, "lock_lifted", company, as_of), invoices=_paid_lines(session, invoices, as_of))
+    queued = 0
+    for person in company.with_role("finance") + [p for p in company.with_role("shipping") if "finance" not in p.roles]:
+        email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=reason)
+        queued += queue(session, f"{key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
+    return queued
+
+
 # -- effects on the ledger -------------------------------------------------------
 
-_STATUS = {"suspend_credit": CustomerStatus.credit_suspended, "cash_only": CustomerStatus.cash_only, "blacklist": CustomerStatus.blacklisted}
-CREDIT_CUT = Decimal("0.60")  # PROCESS.md §3: when a stopped customer pays, the limit is cut by 40%
 
-
-def apply_status_effect(session: Session, customer: Customer, effect: str, as_of: dt.date, *, reason: str) -> None:
-    if effect == "lock":
-        if customer.status is not CustomerStatus.locked:
-            customer.status = CustomerStatus.locked
-            customer.locked_on = as_of
-    elif effect in _STATUS:
-        customer.status = _STATUS[effect]
-        if effect == "blacklist" and customer.credit_limit is not None:
-            session.add(CreditLimitChange(customer_id=customer.customer_id, changed_on=as_of, old_limit=customer.credit_limit, new_limit=None, reason=reason))
-            customer.credit_limit = None
-    elif effect == "cut_credit_limit":
-        customer.status = CustomerStatus.active
-        if customer.credit_limit is not None:
-            new_limit = (customer.credit_limit * CREDIT_CUT).quantize(Decimal("0.01"))
-            session.add(CreditLimitChange(customer_id=customer.customer_id, changed_on=as_of, old_limit=customer.credit_limit, new_limit=new_limit, reason=reason))
-            customer.credit_limit = new_limit
-    session.flush()
+def apply_status_effect(session: Session, customer: Customer, effect: str, as_of: dt.date, *, reason: str, cause: str = "",
+                        invoices: tuple[str, ...] = ()) -> None:
+    """An action's effect on the account's facets (``huikuan.account_state``), recorded with its cause."""
+    account_state.apply_effect(session, customer, effect, as_of, cause=cause or effect, reason=reason, invoices=invoices)
 
 
 def prepare_statement(session: Session, customer: Customer, month: str, as_of: dt.date) -> Statement:
@@ -365,12 +391,17 @@ def decide(session: Session, approval_key: str, *, approver: str, code: str, app
 
 
 def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.date) -> None:
-    """What an approved request does: lock the account, send the statement, send the letter."""
+    """What an approved request does: its effect on the account (a lock, a credit standing), the statement sent, the letter, the lock lifted."""
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
     key = approval.action_key or approval.key
-    if approval.action == "stop_shipment":
-        apply_status_effect(session, customer, "lock", as_of, reason=f"approved by {approval.decided_by}")
+    effect = approval.effect or ("lock" if approval.action == "stop_shipment" else None)
+    if effect in ("lock", "suspend_credit", "cash_only", "blacklist", "cut_credit_limit"):
+        apply_status_effect(session, customer, effect, as_of, reason=f"approved by {approval.decided_by}", cause=approval.key, invoices=invoices)
+    if approval.action == "lift_lock":
+        locked_on = customer.locked_on or as_of
+        if account_state.unlock(session, customer, as_of, cause=approval.key, reason=f"approved by {approval.decided_by}"):
+            tell_shipping(session, customer, key, company, as_of, locked_on=locked_on, invoices=invoices, reason=f"lift approved by {approval.decided_by}")
     elif approval.action == "send_statement":
         months = [s.month for s in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.sent_on.is_(None)))]
         for statement in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month.in_(months))):
@@ -419,10 +450,6 @@ def _escalate_unanswered(session: Session, approval: Approval, customer: Custome
 
 
 def may_ship(session: Session, customer_id: str) -> tuple[bool, str]:
-    """The warehouse's question before goods leave: (may ship, why)."""
-    customer = get_customer(session, customer_id)
-    if customer.status is CustomerStatus.locked:
-        return False, f"{customer_id} {customer.name} is locked since {customer.locked_on}: no shipment may leave (系统锁定无法出库)"
-    if customer.status in (CustomerStatus.cash_only, CustomerStatus.blacklisted):
-        return True, f"{customer_id} {customer.name} is {customer.status.value}: ship only against payment in advance"
-    return True, f"{customer_id} {customer.name} may ship"
+    """The warehouse's question before goods leave: (may ship, why), from every facet of the account."""
+    answer = account_state.shipping_answer(get_customer(session, customer_id))
+    return answer.may_ship, answer.why

@@ -21,6 +21,7 @@ from models.ledger import (
     Charge,
     Customer,
     Dispute,
+    EventTaken,
     Instalment,
     InstalmentPlan,
     InstalmentPlanInvoice,
@@ -84,8 +85,16 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
         promises[promise.customer_id].append(PromiseFacts(promise.made_on, promise.due_on, promise.amount, frozenset(promise_invoices[promise.id])))
     statements = _statements(session, ids)
     plans = _instalment_plans(session, ids)
+    events: dict[str, dict[str, dt.date]] = defaultdict(dict)
+    for customer_id, event_key, taken_on in session.execute(
+        select(EventTaken.customer_id, EventTaken.event_key, EventTaken.taken_on).where(EventTaken.customer_id.in_(ids))
+    ):
+        events[customer_id][event_key] = taken_on
     for customer in session.execute(
-        select(Customer.customer_id, Customer.segment, Customer.settlement, Customer.status, Customer.locked_on, Customer.country)
+        select(
+            Customer.customer_id, Customer.segment, Customer.settlement, Customer.status, Customer.locked_on, Customer.country,
+            Customer.lock_invoices, Customer.standing_since, Customer.standing_invoices,
+        )
         .where(Customer.customer_id.in_(ids))
         .order_by(Customer.customer_id)
     ):
@@ -99,8 +108,16 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
             promises=tuple(promises.get(customer.customer_id, ())),
             statements=tuple(statements.get(customer.customer_id, ())),
             instalment_plans=tuple(plans.get(customer.customer_id, ())),
+            lock_invoices=_ids(customer.lock_invoices),
+            standing_since=customer.standing_since,
+            standing_invoices=_ids(customer.standing_invoices),
+            events_taken=events.get(customer.customer_id, {}),
         )
         yield facts, customer.country
+
+
+def _ids(joined: str | None) -> frozenset[str]:
+    return frozenset(i for i in (joined or "").split(";") if i)
 
 
 def _instalment_plans(session: Session, ids: list[str]) -> dict[str, list[InstalmentPlanFacts]]:

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from huikuan.facts import load_facts
 from huikuan.records import get_customer
-from huikuan.settings import get_settings
-from models.calendar import BusinessCalendar, calendar_for
+from huikuan.context import calendars_of
+from models.calendar import CalendarBook
 from models.engine import Action, Evaluator, simulate
 from models.explain import Explanation, explain
 from models.policy import Policy
@@ -21,36 +21,40 @@ from models.policy import Policy
 COLUMNS = ("date", "customer_id", "action", "invoices", "channel", "role", "needs_approval")
 
 
-def _calendar(country: str) -> BusinessCalendar:
-    return calendar_for(country, tuple(get_settings().closed_days))
+def plan(
+    session: Session, as_of: dt.date, policy: Policy, *, calendars: CalendarBook | None = None, progress: Callable[[int], None] | None = None
+) -> list[Action]:
+    """Every action due on ``as_of`` across the ledger, sorted by customer and action.
 
-
-def plan(session: Session, as_of: dt.date, policy: Policy, *, progress: Callable[[int], None] | None = None) -> list[Action]:
-    """Every action due on ``as_of`` across the ledger, sorted by customer and action."""
+    ``calendars``: the run's calendar book (default: the company file's with ``HUIKUAN_CLOSED_DAYS``).
+    """
+    calendars = calendars or calendars_of(None)
     actions: list[Action] = []
     for facts, country in load_facts(session):
-        actions.extend(Evaluator(facts, policy, _calendar(country)).actions_on(as_of))
+        actions.extend(Evaluator(facts, policy, calendars.calendar(country)).actions_on(as_of))
         if progress:
             progress(1)
     return sorted(actions, key=Action.sort_key)
 
 
 def simulate_ledger(
-    session: Session, start: dt.date, end: dt.date, policy: Policy, *, grant_approvals: bool = True, progress: Callable[[int], None] | None = None
+    session: Session, start: dt.date, end: dt.date, policy: Policy, *, grant_approvals: bool = True, calendars: CalendarBook | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Action]:
     """Day by day from ``start`` to ``end``: what the system would do if no customer acted."""
+    calendars = calendars or calendars_of(None)
     actions: list[Action] = []
     for facts, country in load_facts(session):
-        actions.extend(simulate(facts, start, end, policy, _calendar(country), grant_approvals=grant_approvals))
+        actions.extend(simulate(facts, start, end, policy, calendars.calendar(country), grant_approvals=grant_approvals))
         if progress:
             progress(1)
     return sorted(actions, key=Action.sort_key)
 
 
-def explain_customer(session: Session, customer_id: str, as_of: dt.date, policy: Policy) -> list[Explanation]:
+def explain_customer(session: Session, customer_id: str, as_of: dt.date, policy: Policy, *, calendars: CalendarBook | None = None) -> list[Explanation]:
     get_customer(session, customer_id)
     facts, country = next(load_facts(session, only=[customer_id]))
-    return explain(facts, as_of, policy, _calendar(country))
+    return explain(facts, as_of, policy, (calendars or calendars_of(None)).calendar(country))
 
 
 def row(action: Action) -> dict[str, str]:

@@ -11,9 +11,10 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from huikuan import account_state
 from huikuan.records import get_customer, open_amounts
 from models.aging import AGING_BUCKETS, aging_bucket, days_overdue
-from models.ledger import Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise
+from models.ledger import AccountChange, Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise
 from models.money import ZERO
 
 
@@ -77,10 +78,16 @@ class Portfolio:
 def portfolio(session: Session, as_of: dt.date, *, oldest: int = 10) -> Portfolio:
     """Customers by segment and status, open amounts by age, and the oldest debts."""
     result = Portfolio(as_of)
-    for segment, status, count in session.execute(select(Customer.segment, Customer.status, func.count()).group_by(Customer.segment, Customer.status)):
+    locked = Customer.locked_on.is_not(None)
+    for segment, status, is_locked, count in session.execute(
+        select(Customer.segment, Customer.status, locked, func.count()).group_by(Customer.segment, Customer.status, locked)
+    ):
         result.customers += count
         result.by_segment[segment.value] += count
-        result.by_status[status.value] += count
+        standing = "active" if status.value == "locked" else status.value  # the credit standing; the lock is counted apart
+        result.by_status[standing] += count
+        if is_locked:
+            result.by_status["locked"] += count
     items = []
     for item in open_items(session, as_of):
         result.by_bucket[item.currency][item.bucket] += item.open_amount
@@ -99,6 +106,7 @@ class CustomerFile:
     invoices: list[tuple[Invoice, Decimal, int, Dispute | None]]  # invoice, open amount, days overdue, open dispute
     promises: list[Promise]
     contacts: list[ContactLog]
+    changes: list[AccountChange] = field(default_factory=list)  # the account's state, facet by facet, oldest first
 
     @property
     def balance(self) -> Decimal:
@@ -135,4 +143,4 @@ def customer_file(session: Session, customer_id: str, as_of: dt.date, *, contact
             .order_by(ContactLog.contacted_on.desc(), ContactLog.id.desc()).limit(contacts)
         )
     )
-    return CustomerFile(customer, as_of, invoices, promises, recent)
+    return CustomerFile(customer, as_of, invoices, promises, recent, account_state.history(session, customer_id))

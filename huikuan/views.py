@@ -5,7 +5,10 @@ from __future__ import annotations
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.markup import escape
 from rich.table import Table
+
+from huikuan import account_state
 
 from huikuan.importer import ImportSummary, KIND_ORDER
 from huikuan.portfolio import CustomerFile, Portfolio
@@ -51,8 +54,13 @@ def customer_view(f: CustomerFile) -> Group:
     contact = c.primary_contact
     who = f"{contact.name}" + (f" ({contact.title})" if contact and contact.title else "") + f", {contact.email}, {contact.phone}" if contact else "no contact"
     facts = Table.grid(padding=(0, 2))
+    shipping = account_state.shipping_answer(c)
+    lock = f"[bold red]locked since {c.locked_on}[/]" + (f" for {c.lock_invoices.replace(';', ', ')}" if c.lock_invoices else "") if c.locked_on else "open"
+    standing = account_state.standing(c).value + (f" since {c.standing_since}" if c.standing_since else "")
     for label, value in (
-        ("status", c.status.value), ("segment", c.segment.value), ("settlement", c.settlement.value),
+        ("shipping lock", lock), ("credit standing", standing),
+        ("shipping", escape(shipping.why.removeprefix(f"{c.customer_id} {c.name} "))),
+        ("segment", c.segment.value), ("settlement", c.settlement.value),
         ("terms", f"{c.payment_terms_days} days"), ("credit limit", format_money(c.credit_limit, c.currency) if c.credit_limit is not None else "none"),
         ("collector", c.collector or "none"), ("contact", who), ("balance", f"[bold]{format_money(f.balance, c.currency)}[/] on {f.as_of}"),
     ):
@@ -81,6 +89,13 @@ def customer_view(f: CustomerFile) -> Group:
     parts = [Panel(facts, title=f"{c.customer_id} {c.name}", title_align="left"), invoices]
     parts += [promises] if f.promises else []
     parts += [contacts] if f.contacts else ["[dim]no contact recorded yet[/]"]
+    if f.changes:
+        history = Table(title="Account state history (锁定、信用状态、信用额度)", title_justify="left", box=box.SIMPLE_HEAD)
+        for name in ("on", "facet", "from", "to", "cause"):
+            history.add_column(name, no_wrap=name != "cause", overflow="fold")
+        for change in f.changes:
+            history.add_row(str(change.changed_on), change.facet, escape(change.old_value or "-"), escape(change.new_value or "-"), escape(change.cause))
+        parts.append(history)
     return Group(*parts)
 
 

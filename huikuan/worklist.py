@@ -25,8 +25,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from huikuan.company import Company
 from huikuan.planning import plan
-from huikuan.settings import get_settings
-from models.calendar import BusinessCalendar, CallWindow, calendar_for, call_windows
+from huikuan.context import calendars_of
+from models.calendar import BusinessCalendar, CalendarBook, CallWindow, call_windows
 from models.engine import Action
 from models.enums import Locale
 from models.ledger import Allocation, Contact, ContactLog, Customer, Invoice, Payment, Promise, PromiseInvoice
@@ -396,13 +396,12 @@ def _customers(session: Session, ids: Sequence[str]) -> list[Customer]:
     return [customer for chunk in _chunks(ids) for customer in session.scalars(select(Customer).where(Customer.customer_id.in_(chunk)))]
 
 
-def _hours_on(day: dt.date) -> Callable[[str], str]:
-    """Country -> the call hours of ``day``: the settings read once, the hours worked out once per country, not per customer."""
-    closed = tuple(get_settings().closed_days)
+def _hours_on(day: dt.date, calendars: CalendarBook) -> Callable[[str], str]:
+    """Country -> the call hours of ``day``, worked out once per country, not per customer."""
 
     @cache
     def hours(country: str) -> str:
-        return call_hours(day, calendar_for(country, closed))
+        return call_hours(day, calendars.calendar(country))
 
     return hours
 
@@ -419,8 +418,9 @@ def worklist(
     within the list.
     """
     rules = policy if isinstance(policy, Policy) else load_policy(policy)
+    calendars = calendars_of(company)
     by_customer: dict[str, list[Action]] = defaultdict(list)
-    for action in plan(session, as_of, rules):
+    for action in plan(session, as_of, rules, calendars=calendars):
         if action.channel in PERSON_CHANNELS:
             by_customer[action.customer_id].append(action)
     if not by_customer:
@@ -429,7 +429,7 @@ def worklist(
     if collector is not None:  # only that list's accounts are read further
         owners = {i: (c, owner) for i, (c, owner) in owners.items() if owner == collector}
     accounts = _accounts(session, list(owners), as_of)
-    hours = _hours_on(as_of)
+    hours = _hours_on(as_of, calendars)
     items = [_item(c, by_customer[i], accounts[i], as_of, owner, hours) for i, (c, owner) in owners.items()]
     ranked: list[WorkItem] = []
     groups: dict[str | None, list[WorkItem]] = defaultdict(list)

@@ -1,20 +1,35 @@
 """Business calendar: working days, deadline rolling and contact-time rules.
 
-Working days follow the official calendar of the customer's country:
+Days off come from four sources, strongest first (CONTRACT.md, "The calendar"):
 
-- China (``CN``) uses ``chinese_calendar``, which knows both the public holidays
-  and the make-up working weekends (调休) the State Council announces each year.
-  The ``holidays`` package is deliberately not used for China: for years not
-  announced yet it computes guessed holidays instead of admitting it has no data.
-- Every other country uses the ``holidays`` package: its public holidays, its
-  weekend (not always Saturday/Sunday) and any weekend working days it lists.
-- The company's own closing days are non-working days in every year.
+1. ``closed``: the company's own closing days, in every year and country; a
+   closing day is off even when the schedule makes it a make-up working day.
+2. ``declared``: a schedule the company declares for a country and year
+   (:class:`DeclaredYear`, the company file's ``calendar`` section), as the
+   government publishes it. It replaces the official or statutory schedule of
+   that year: its holidays are the days off, its workdays the make-up working
+   weekend days (调休).
+3. ``official``: the calendar data. China (``CN``) uses ``chinese_calendar``,
+   which knows both the public holidays and the make-up working weekends the
+   State Council announces each year; every other country uses the
+   ``holidays`` package: its public holidays, its weekend (not always
+   Saturday/Sunday) and any weekend working days it lists.
+4. ``statutory``: for a Chinese year with neither, the days off fixed by
+   全国年节及纪念日放假办法 (2024 revision, in force from 2025): New Year's Day 1,
+   Spring Festival 4 (除夕 and 初一 to 初三), Qingming 1, Labour Day 2, Dragon Boat 1,
+   Mid-Autumn 1 and National Day 3. The lunar dates come from the ``holidays``
+   package, keeping only these festivals by name: its guessed "observed" and
+   bridging days are left out, and there are no make-up working days.
 
-A year with no official data (China beyond what ``chinese_calendar`` ships, a
-year outside the range ``holidays`` covers, an unknown country code) falls back
-to weekends plus the configured closing days, which are then expected to hold
-that year's holidays. The calendar warns with :class:`CalendarFallbackWarning`
-once per calendar and year and never fails.
+Any other year without data (a year outside the range ``holidays`` covers, an
+unknown country code) has weekends plus the closing days only (``weekends``).
+A year with neither official nor declared data warns with
+:class:`CalendarFallbackWarning` once per calendar and year; the calendar never
+fails.
+
+:class:`CalendarBook` holds the closing days and declared years of a company and
+hands out one shared :class:`BusinessCalendar` per country: it is the one place
+calendars are built.
 
 A date on a non-working day moves to the next working day, like a legal deadline
 (顺延, :meth:`BusinessCalendar.roll_forward`); a reminder before a due date moves
@@ -37,10 +52,11 @@ import threading
 import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 import chinese_calendar
 import holidays
@@ -53,8 +69,12 @@ __all__ = [
     "MONTH_START_PREFERRED_DAYS",
     "OFFICE_HOURS",
     "BusinessCalendar",
+    "CalendarBook",
+    "CalendarDay",
     "CalendarFallbackWarning",
     "CallWindow",
+    "DeclaredYear",
+    "DeclaredYearError",
     "add_months",
     "calendar_for",
     "call_day_preference",
@@ -92,9 +112,106 @@ _CN_HOLIDAY_NAMES = {
     "Anti-Fascist 70th Day": "抗战胜利70周年纪念日 Anti-Fascist 70th Day",
 }
 
+_CN_STATUTORY_FROM = 2025
+"""First year of 全国年节及纪念日放假办法 as revised in 2024 (除夕 and a second Labour Day)."""
+
+# The statutory days off by their name in the ``holidays`` package (1, 4 with 除夕, 1, 2,
+# 1, 1 and 3 days: tests check every year): anything else it lists, such as its
+# "observed" or bridging days, is a guess at a schedule not published yet.
+_CN_STATUTORY_NAMES = {
+    "New Year's Day": "元旦 New Year's Day",
+    "Chinese New Year's Eve": "除夕 Spring Festival's Eve",
+    "Chinese New Year (Spring Festival)": "春节 Spring Festival",
+    "Tomb-Sweeping Day": "清明节 Tomb-sweeping Day",
+    "Labor Day": "劳动节 Labour Day",
+    "Dragon Boat Festival": "端午节 Dragon Boat Festival",
+    "Mid-Autumn Festival": "中秋节 Mid-Autumn Festival",
+    "National Day": "国庆节 National Day",
+}
+
+MAKEUP_DAY = "调休 make-up working day"
+CLOSING_DAY = "company closing day"
+DECLARED_HOLIDAY = "declared holiday"
+
+Source = Literal["official", "declared", "statutory", "weekends"]
+
 
 class CalendarFallbackWarning(UserWarning):
-    """A year has no official calendar: weekends plus closing days are used."""
+    """A year has neither official nor declared data: statutory days off or weekends are used."""
+
+
+class DeclaredYearError(ValueError):
+    """A declared year is inconsistent.
+
+    Attributes:
+        field: ``"holidays"`` or ``"workdays"``, the list holding the wrong date.
+        problem: What is wrong, naming the date (the message without ``field``).
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.problem = message
+
+
+def _check_date(value: object, what: str) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise TypeError(f"{what} must be dates, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DeclaredYear:
+    """One year of a country's schedule as the company declares it (as published).
+
+    Attributes:
+        holidays: The days off.
+        workdays: The make-up working days (调休), each a Saturday or Sunday.
+
+    Raises:
+        DeclaredYearError: a date is both a holiday and a workday, or a workday
+            is not on a Saturday or Sunday.
+        TypeError: a value is not a ``date``.
+    """
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "holidays", frozenset(self.holidays))
+        object.__setattr__(self, "workdays", frozenset(self.workdays))
+        for day in self.holidays | self.workdays:
+            _check_date(day, "declared days")
+        for day in sorted(self.workdays):
+            if day in self.holidays:
+                raise DeclaredYearError("workdays", f"{day} is both a holiday and a workday")
+            if day.weekday() not in _SATURDAY_SUNDAY:
+                raise DeclaredYearError(
+                    "workdays",
+                    f"{day} is a {_DAY_NAMES[day.weekday()]}: a make-up working day (调休) is a Saturday or Sunday",
+                )
+
+    def check_year(self, year: int) -> None:
+        """Raise :class:`DeclaredYearError` naming the first date not in ``year``."""
+        for name in ("holidays", "workdays"):
+            outside = sorted(day for day in getattr(self, name) if day.year != year)
+            if outside:
+                raise DeclaredYearError(name, f"{outside[0]} is not in {year}")
+
+
+class CalendarDay(NamedTuple):
+    """A day that differs from the weekly rhythm: a weekday off or a weekend day worked.
+
+    Attributes:
+        day: The day.
+        working: Whether it is a working day (a make-up weekend day).
+        name: The holiday's name, ``"调休 make-up working day"`` or ``"company closing day"``.
+        source: ``"official"``, ``"statutory"``, ``"declared"`` or ``"closed"``.
+    """
+
+    day: date
+    working: bool
+    name: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +246,7 @@ class _Schedule(NamedTuple):
     names: Mapping[date, str]
     weekend: frozenset[int]
     makeup_days: frozenset[date]
+    source: Source
 
 
 def _days_of(year: int) -> Iterator[date]:
@@ -150,7 +268,19 @@ def _china_schedule(year: int) -> _Schedule | None:
                 makeup.add(day)
     except NotImplementedError:
         return None
-    return _Schedule(names, _SATURDAY_SUNDAY, frozenset(makeup))
+    return _Schedule(names, _SATURDAY_SUNDAY, frozenset(makeup), "official")
+
+
+def _china_statutory_schedule(year: int) -> _Schedule | None:
+    if not _CN_STATUTORY_FROM <= year <= holidays.China.end_year:
+        return None
+    names: dict[date, str] = {}
+    for day, name in holidays.China(years=year, observed=False).items():
+        # Mid-Autumn may fall on National Day: "Mid-Autumn Festival; National Day".
+        ours = [_CN_STATUTORY_NAMES[part] for part in name.split("; ") if part in _CN_STATUTORY_NAMES]
+        if ours:
+            names[day] = "; ".join(ours)
+    return _Schedule(names, _SATURDAY_SUNDAY, frozenset(), "statutory")
 
 
 def _caller_stacklevel() -> int:
@@ -169,35 +299,48 @@ def _normalise_country(country: str) -> str:
 
 
 class BusinessCalendar:
-    """Working days of one country plus the company's closing days.
+    """Working days of one country: its declared, official or statutory schedule plus the closing days.
 
     Each year is computed once, on first use, into a dict, so that
-    :meth:`is_working_day` is a single lookup afterwards.
+    :meth:`is_working_day` is a single lookup afterwards. Build calendars
+    through :meth:`CalendarBook.calendar` (or :func:`calendar_for`) to share them.
 
     Attributes:
         country: Upper-case ISO 3166 alpha-2 code.
-        closed_days: The company's closing days (and the holidays it configured
-            for years without official data).
+        closed_days: The company's closing days.
+        declared: The years the company declared for this country.
     """
 
-    def __init__(self, country: str = "CN", closed_days: Iterable[date] = ()) -> None:
+    def __init__(
+        self,
+        country: str = "CN",
+        closed_days: Iterable[date] = (),
+        declared: Mapping[int, DeclaredYear] | None = None,
+    ) -> None:
         """Build a calendar; years are loaded lazily.
 
         Args:
             country: ISO 3166 alpha-2 code, case-insensitive. A code unknown to
                 the ``holidays`` package falls back to Saturday/Sunday weekends.
             closed_days: Days the company is closed, in any year.
+            declared: Schedules the company declares, by year; each replaces the
+                official or statutory schedule of its year.
 
         Raises:
-            ValueError: ``country`` is not two letters.
+            ValueError: ``country`` is not two letters, or a declared year holds
+                a date of another year (:class:`DeclaredYearError`).
             TypeError: a closing day is not a ``date`` (a ``datetime`` would
-                never match a day).
+                never match a day), or a declared year is not a :class:`DeclaredYear`.
         """
         self.country = _normalise_country(country)
         self.closed_days = frozenset(closed_days)
         for day in self.closed_days:
-            if not isinstance(day, date) or isinstance(day, datetime):
-                raise TypeError(f"closing days must be dates, got {day!r}")
+            _check_date(day, "closing days")
+        self.declared: Mapping[int, DeclaredYear] = MappingProxyType(dict(declared or {}))
+        for year, schedule in self.declared.items():
+            if not isinstance(schedule, DeclaredYear):
+                raise TypeError(f"declared {year} must be a DeclaredYear, got {schedule!r}")
+            schedule.check_year(year)
         self._library: holidays.HolidayBase | None = None
         if self.country != "CN":
             try:
@@ -208,11 +351,13 @@ class BusinessCalendar:
         self._reasons: dict[date, str] = {}
         self._loaded: set[int] = set()
         self._fallback: set[int] = set()
+        self._schedules: dict[int, _Schedule] = {}
         self._months: dict[tuple[int, int], tuple[date, ...]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"BusinessCalendar({self.country!r}, closed_days={len(self.closed_days)})"
+        declared = f", declared={sorted(self.declared)}" if self.declared else ""
+        return f"BusinessCalendar({self.country!r}, closed_days={len(self.closed_days)}{declared})"
 
     def is_working_day(self, day: date) -> bool:
         """Whether ``day`` is a working day."""
@@ -272,9 +417,39 @@ class BusinessCalendar:
         return library is not None and library.start_year <= year <= library.end_year
 
     @property
+    def has_data(self) -> bool:
+        """Whether the calendar data knows this country (else only weekends are off)."""
+        return self.country == "CN" or self._library is not None
+
+    @property
     def fallback_years(self) -> frozenset[int]:
-        """Years looked up so far that had no official data."""
+        """Years looked up so far that had neither official nor declared data."""
         return frozenset(self._fallback)
+
+    def source_of(self, year: int) -> Source:
+        """Where ``year``'s schedule comes from: ``"official"``, ``"declared"``, ``"statutory"`` or ``"weekends"``."""
+        return self._schedule(year).source
+
+    def exceptions(self, year: int) -> list[CalendarDay]:
+        """The days of ``year`` that break the weekly rhythm, ascending.
+
+        Every weekday (by the country's weekend) that is not a working day and
+        every weekend day that is one. A holiday that is also a closing day keeps
+        its holiday's name and source.
+        """
+        schedule = self._schedule(year)
+        found = []
+        for day in _days_of(year):
+            working = self._working[day]
+            if working != (day.weekday() in schedule.weekend):
+                continue
+            if working:
+                found.append(CalendarDay(day, True, MAKEUP_DAY, schedule.source))
+            elif day in schedule.names:
+                found.append(CalendarDay(day, False, schedule.names[day], schedule.source))
+            else:
+                found.append(CalendarDay(day, False, CLOSING_DAY, "closed"))
+        return found
 
     def describe(self, day: date) -> str:
         """Why ``day`` is or is not a working day, e.g. ``"国庆节 National Day (holiday)"``."""
@@ -282,7 +457,7 @@ class BusinessCalendar:
         if day in self._reasons:
             return self._reasons[day]
         if day in self.closed_days:
-            return "company closing day"
+            return CLOSING_DAY
         return "working day" if working else "weekend"
 
     def _roll(self, day: date, step: timedelta) -> date:
@@ -304,28 +479,25 @@ class BusinessCalendar:
             self._months[key] = days
         return days
 
+    def _schedule(self, year: int) -> _Schedule:
+        self._load(date(year, 1, 1))
+        return self._schedules[year]
+
     def _load(self, day: date) -> None:
-        if not isinstance(day, date) or isinstance(day, datetime):
-            raise TypeError(f"expected a date, got {day!r}")
+        _check_date(day, "days")
         year = day.year
         with self._lock:
             if year in self._loaded:
                 return
-            schedule = self._official_schedule(year)
+            schedule = self._declared_schedule(year) or self._data_schedule(year)
             if schedule is None:
-                schedule = _Schedule({}, self._weekend(), frozenset())
+                schedule = _Schedule({}, self._weekend(), frozenset(), "weekends")
+            if schedule.source in ("statutory", "weekends"):
                 self._fallback.add(year)
-                known = self.country == "CN" or self._library is not None
-                source = self.country if known else f"(unknown country {self.country})"
-                warnings.warn(
-                    f"no official {source} calendar for {year}:"
-                    " using weekends plus the configured closing days",
-                    CalendarFallbackWarning,
-                    stacklevel=_caller_stacklevel(),
-                )
+                warnings.warn(self._fallback_message(year, schedule.source), CalendarFallbackWarning, stacklevel=_caller_stacklevel())
             for each in _days_of(year):
-                # A closing day overrides a make-up day; an official holiday that
-                # is also a closing day is described by its name.
+                # A closing day overrides a make-up day; a holiday that is also a
+                # closing day is described by its name.
                 if each in schedule.names:
                     working = False
                     self._reasons[each] = f"{schedule.names[each]} (holiday)"
@@ -333,23 +505,46 @@ class BusinessCalendar:
                     working = False
                 elif each in schedule.makeup_days:
                     working = True
-                    weekday = _DAY_NAMES[each.weekday()]
-                    self._reasons[each] = f"调休 make-up working day ({weekday})"
+                    self._reasons[each] = f"{MAKEUP_DAY} ({_DAY_NAMES[each.weekday()]})"
                 else:
                     working = each.weekday() not in schedule.weekend
                 self._working[each] = working
+            self._schedules[year] = schedule
             self._loaded.add(year)
 
-    def _official_schedule(self, year: int) -> _Schedule | None:
+    def _fallback_message(self, year: int, source: Source) -> str:
+        if source == "statutory":
+            return (
+                f"no official {self.country} calendar for {year}: using the statutory days off"
+                " (全国年节及纪念日放假办法) without make-up working days;"
+                " declare the published schedule in the company file's calendar section"
+            )
+        country = self.country if self.has_data else f"(unknown country {self.country})"
+        return f"no official {country} calendar for {year}: using weekends plus the configured closing days"
+
+    def _declared_schedule(self, year: int) -> _Schedule | None:
+        declared = self.declared.get(year)
+        if declared is None:
+            return None
+        data = self._data_schedule(year)
+        known = data.names if data is not None else {}
+        names = {day: known.get(day, DECLARED_HOLIDAY) for day in declared.holidays}
+        return _Schedule(names, self._weekend(), declared.workdays, "declared")
+
+    def _data_schedule(self, year: int) -> _Schedule | None:
+        """The official schedule of ``year``, else the statutory one, else ``None``."""
         if self.country == "CN":
-            return _china_schedule(year)
+            return _china_schedule(year) or _china_statutory_schedule(year)
+        return self._official_schedule(year)
+
+    def _official_schedule(self, year: int) -> _Schedule | None:
         if not self.is_official(year):
             return None
         data = holidays.country_holidays(self.country, years=year)
         # weekend_workdays is not limited to the requested years.
         makeup = frozenset(d for d in getattr(data, "weekend_workdays", ()) if d.year == year)
         names = {d: name for d, name in data.items() if d.year == year}
-        return _Schedule(names, frozenset(data.weekend), makeup)
+        return _Schedule(names, frozenset(data.weekend), makeup, "official")
 
     def _weekend(self) -> frozenset[int]:
         if self._library is None:
@@ -366,17 +561,89 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, last))
 
 
-@lru_cache(maxsize=None)
-def _cached_calendar(country: str, closed_days: frozenset[date]) -> BusinessCalendar:
-    return BusinessCalendar(country, closed_days)
+DeclaredItems = tuple[tuple[tuple[str, int], DeclaredYear], ...]
 
 
-def calendar_for(country: str, closed_days: Iterable[date] = ()) -> BusinessCalendar:
-    """The shared calendar of a country and set of closing days.
+@dataclass(frozen=True, init=False)
+class CalendarBook:
+    """A company's closing days and declared years: the one place calendars are built.
 
-    Sharing keeps the per-year data and the fallback warnings to one per process.
+    Equal books share their calendars, so the per-year data and the fallback
+    warnings come once per process. A run builds one book and asks it for the
+    calendar of each customer's country.
+
+    Attributes:
+        closed_days: The company's closing days.
+        declared_items: The declared years as sorted ``((country, year), DeclaredYear)``
+            pairs (hashable); :attr:`declared` is the same as a mapping.
     """
-    return _cached_calendar(_normalise_country(country), frozenset(closed_days))
+
+    closed_days: frozenset[date]
+    declared_items: DeclaredItems = field(repr=False)
+
+    def __init__(
+        self,
+        closed_days: Iterable[date] = (),
+        declared: Mapping[tuple[str, int], DeclaredYear] | None = None,
+    ) -> None:
+        """Check and freeze the closing days and declared years.
+
+        Raises:
+            ValueError: a country is not an ISO 3166 alpha-2 code, a country is
+                declared twice for a year, or a declared year holds a date of
+                another year.
+            TypeError: a day is not a ``date`` or a declared year not a :class:`DeclaredYear`.
+        """
+        closed = frozenset(closed_days)
+        for day in closed:
+            _check_date(day, "closing days")
+        items: dict[tuple[str, int], DeclaredYear] = {}
+        for (country, year), schedule in (declared or {}).items():
+            key = (_normalise_country(country), year)
+            if key in items:
+                raise ValueError(f"{key[0]} {year} is declared twice")
+            if not isinstance(schedule, DeclaredYear):
+                raise TypeError(f"declared {country} {year} must be a DeclaredYear, got {schedule!r}")
+            schedule.check_year(year)
+            items[key] = schedule
+        object.__setattr__(self, "closed_days", closed)
+        object.__setattr__(self, "declared_items", tuple(sorted(items.items(), key=lambda item: item[0])))
+
+    @property
+    def declared(self) -> Mapping[tuple[str, int], DeclaredYear]:
+        """The declared years by ``(country, year)``."""
+        return MappingProxyType(dict(self.declared_items))
+
+    def with_closed_days(self, extra: Iterable[date]) -> CalendarBook:
+        """This book with more closing days (``HUIKUAN_CLOSED_DAYS`` adds to the company file's)."""
+        return CalendarBook(self.closed_days | frozenset(extra), self.declared)
+
+    def calendar(self, country: str) -> BusinessCalendar:
+        """The shared calendar of ``country`` (ISO 3166 alpha-2, case-insensitive)."""
+        code = _normalise_country(country)
+        declared = tuple((year, schedule) for (each, year), schedule in self.declared_items if each == code)
+        return _cached_calendar(code, self.closed_days, declared)
+
+
+@lru_cache(maxsize=256)
+def _cached_calendar(
+    country: str, closed_days: frozenset[date], declared: tuple[tuple[int, DeclaredYear], ...]
+) -> BusinessCalendar:
+    return BusinessCalendar(country, closed_days, dict(declared))
+
+
+def calendar_for(
+    country: str,
+    closed_days: Iterable[date] = (),
+    declared: Mapping[int, DeclaredYear] | None = None,
+) -> BusinessCalendar:
+    """The shared calendar of a country, set of closing days and declared years.
+
+    The same as ``CalendarBook(closed_days, {(country, year): ...}).calendar(country)``.
+    """
+    code = _normalise_country(country)
+    book = CalendarBook(closed_days, {(code, year): schedule for year, schedule in (declared or {}).items()})
+    return book.calendar(code)
 
 
 def _month_position(day: date, cal: BusinessCalendar) -> tuple[int, int]:

@@ -27,10 +27,11 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
-from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step
+from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step, Trigger
 
 ZERO = Decimal("0.00")
 ONE_DAY = dt.timedelta(days=1)
@@ -103,6 +104,14 @@ class StatementFacts:
 
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
+    """One customer as the ledger records it.
+
+    The account's state is in facets: the credit standing (``status``, since
+    ``standing_since``, caused by ``standing_invoices``) and the shipping lock
+    (``locked_on``, caused by ``lock_invoices``). ``events_taken`` maps the key
+    of every event-triggered step already taken to the day it was taken.
+    """
+
     customer_id: str
     segment: Segment = Segment.ordinary
     settlement: Settlement = Settlement.monthly_statement
@@ -112,6 +121,10 @@ class CustomerFacts:
     promises: tuple[PromiseFacts, ...] = ()
     statements: tuple[StatementFacts, ...] = ()
     instalment_plans: tuple[InstalmentPlanFacts, ...] = ()
+    lock_invoices: frozenset[str] = frozenset()
+    standing_since: dt.date | None = None
+    standing_invoices: frozenset[str] = frozenset()
+    events_taken: Mapping[str, dt.date] = field(default_factory=dict)
 
 
 # -- what comes out ----------------------------------------------------------
@@ -131,6 +144,7 @@ class Action:
     effect: Effect | None = None
     statements: tuple[str, ...] = ()  # billing months of the statements concerned
     catch_up: bool = False  # steps missed before huikuan (`missed_steps`): a key of its own beside the day's
+    events: tuple[str, ...] = ()  # keys of the events it answers (taken once: `EventTaken`), sorted
 
     @property
     def key(self) -> str:
@@ -239,6 +253,23 @@ def is_chronically_late(lateness: Iterable[int], rule: ChronicLateness) -> bool:
 
 # -- evaluation --------------------------------------------------------------
 
+LIFT_LOCK = "lift_lock"
+
+
+class Call(NamedTuple):
+    """A step that an invoice or a statement calls for on a day, why, and the event it answers (if any)."""
+
+    step: Step
+    reason: str
+    event: str | None = None
+
+
+# The built-in step that lifts a lock once the debts that caused it are paid (the policy's ``lift_lock``).
+_LIFT_LOCK_STEP = Step(
+    action=LIFT_LOCK, trigger=Trigger(anchor=Anchor.paid, days=0), channel="internal", role="finance", effect=Effect.unlock,
+    reason="the debts that caused the lock are paid; the lock is lifted and the people who ship are told",
+)
+
 
 class Evaluator:
     """The policy and calendar for one customer; answers "what is due on this day?"."""
@@ -259,16 +290,42 @@ class Evaluator:
         self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
         self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
         self.status_events: list[tuple[dt.date, Effect]] = []  # effects taken in a simulation, in order
+        self._locked_on = facts.locked_on
+        self._lock_invoices = facts.lock_invoices
+        self._standing_since = facts.standing_since
+        self._standing_invoices = facts.standing_invoices
+        self.events_taken: dict[str, dt.date] = dict(facts.events_taken)
         self._chronic: dict[tuple[dt.date, str], bool] = {}
         self._applies: dict[tuple[str, dt.date], bool] = {}
         self._rolling_to: dict[tuple[dt.date, Roll], tuple[dt.date, ...]] = {}
         self._day_steps: dict[dt.date, tuple[Step, ...]] = {}
 
-    def record_effect(self, effect: Effect, day: dt.date) -> None:
-        """An effect taken on ``day`` (in a simulation): later conditions see it."""
-        self.status_events.append((day, effect))
+    def record_effect(self, effect: Effect, day: dt.date, invoices: Iterable[str] = ()) -> None:
+        """An effect taken on ``day`` (in a simulation) because of ``invoices``: later conditions see it."""
+        if effect is Effect.lock:
+            if self._locked_on is None:
+                self._locked_on, self._lock_invoices = day, frozenset(invoices)
+        elif effect is Effect.unlock:
+            self._locked_on, self._lock_invoices = None, frozenset()
+        else:
+            self.status_events.append((day, effect))
+            self._standing_since, self._standing_invoices = day, frozenset(invoices)
         self._applies.clear()
         self._day_steps.clear()
+
+    def record_taken(self, action: Action, day: dt.date) -> None:
+        """``action`` was taken on ``day`` (in a simulation): the events it answers are taken."""
+        for event in action.events:
+            self.events_taken.setdefault(event, day)
+
+    def event_open(self, event: str, day: dt.date) -> bool:
+        """An event-triggered step is due on ``day`` unless a run took it before ``day``."""
+        taken = self.events_taken.get(event)
+        return taken is None or taken >= day
+
+    def recent_event(self, since: dt.date, day: dt.date) -> bool:
+        """An event of ``since`` is still caught up on ``day`` (the policy's ``late_event_days``)."""
+        return since <= day and (day - since).days <= self.policy.late_event_days
 
     def steps_on(self, day: dt.date) -> tuple[Step, ...]:
         """The invoice steps that concern this customer on ``day`` (conditions are per customer)."""
@@ -282,20 +339,28 @@ class Evaluator:
 
     # -- customer-level conditions --
 
-    def status_on(self, day: dt.date) -> CustomerStatus:
+    def standing_on(self, day: dt.date) -> CustomerStatus:
+        """The credit standing on ``day`` (the lock is a facet of its own)."""
         status = self.facts.status
         for on, effect in self.status_events:
-            if on <= day and effect is not Effect.lock:
+            if on <= day:
                 status = _STATUS_OF_EFFECT[effect]
+        return CustomerStatus.active if status is CustomerStatus.locked else status
+
+    def status_on(self, day: dt.date) -> CustomerStatus:
+        """The standing, or ``locked`` for a locked account in normal standing (what policy conditions test)."""
+        status = self.standing_on(day)
         if status is CustomerStatus.active and self.locked_on is not None and self.locked_on <= day:
             return CustomerStatus.locked
         return status
 
     @property
     def locked_on(self) -> dt.date | None:
-        if self.facts.locked_on is not None:
-            return self.facts.locked_on
-        return next((on for on, effect in self.status_events if effect is Effect.lock), None)
+        return self._locked_on
+
+    @property
+    def lock_invoices(self) -> frozenset[str]:
+        return self._lock_invoices
 
     def chronic_late_payer(self, day: dt.date) -> bool:
         if (day, "payer") not in self._chronic:
@@ -350,7 +415,7 @@ class Evaluator:
         if step.effect is Effect.lock:
             return self.locked_on is not None and self.locked_on <= day
         if step.effect in _SEVERITY_OF_EFFECT:
-            return _SEVERITY.get(self.status_on(day), 0) >= _SEVERITY_OF_EFFECT[step.effect]
+            return _SEVERITY.get(self.standing_on(day), 0) >= _SEVERITY_OF_EFFECT[step.effect]
         return False
 
     # -- dates --
@@ -469,7 +534,7 @@ class Evaluator:
 
     # -- what is due --
 
-    def invoice_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
+    def invoice_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[Call]:
         """The steps this invoice calls for on ``day``, each with its reason."""
         if day < invoice.issued_on:
             return
@@ -491,20 +556,65 @@ class Evaluator:
                 if hit and step.skip_after_progress_days and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, step.skip_after_progress_days):
                     hit = False
             if hit:
-                yield step, reason_for(step, invoice, overdue)
+                yield Call(step, reason_for(step, invoice, overdue))
         if self.resume is not None and overdue > 0 and not holding & self.resume.pauses:
             for pause in pauses:
-                if pause.resumes and pause.kind in self.resume.pauses and pause.end is not None and self.cal.next_working_day(pause.end) == day:
-                    yield self.resume, f"invoice {invoice.invoice_id}: {pause.why} is over; {self.resume.action} at once"
+                if not (pause.resumes and pause.kind in self.resume.pauses and pause.end is not None):
+                    continue
+                since = self.cal.next_working_day(pause.end)
+                event = f"{self.facts.customer_id}:resume:{invoice.invoice_id}:{pause.kind}:{pause.end.isoformat()}"
+                if self.recent_event(since, day) and self.event_open(event, day):
+                    late = f" (due since {since}: recorded late)" if since < day else ""
+                    yield Call(self.resume, f"invoice {invoice.invoice_id}: {pause.why} is over{late}; {self.resume.action} at once", event)
                     break
 
-    def _after_payment_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
-        """Steps counted from the day the invoice was paid (the credit policy's resumption)."""
-        for step in self.invoice_steps:
-            if step.trigger.anchor is Anchor.paid and self.applies(step, day) and self.scheduled_date(step, invoice) == day:
-                yield step, f"invoice {invoice.invoice_id} was paid in full on {self.paid_in_full[invoice.invoice_id]}; {step.reason or step.action}"
+    def _after_payment_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[Call]:
+        """Steps counted from the day the invoice was paid (the credit policy's resumption).
 
-    def statement_calls(self, statement: StatementFacts, day: dt.date) -> Iterator[tuple[Step, str]]:
+        An event: due from its date on the first run that sees the payment, however
+        late the payment was recorded, and taken once. Only a payment made since
+        the credit standing changed, or of a debt that changed it, counts.
+        """
+        if not self.cal.is_working_day(day):
+            return
+        paid_on = self.paid_in_full[invoice.invoice_id]
+        for step in self.invoice_steps:
+            if step.trigger.anchor is not Anchor.paid or not self.applies(step, day):
+                continue
+            since = self.scheduled_date(step, invoice)
+            if since is None or not self.recent_event(since, day) or not self._after_standing_change(invoice, paid_on):
+                continue
+            event = f"{self.facts.customer_id}:{step.id}:{invoice.invoice_id}:{paid_on.isoformat()}"
+            if self.event_open(event, day):
+                yield Call(step, f"invoice {invoice.invoice_id} was paid in full on {paid_on}; {step.reason or step.action}", event)
+
+    def _after_standing_change(self, invoice: InvoiceFacts, paid_on: dt.date) -> bool:
+        if self._standing_since is None:
+            return True  # a ledger from before the standing was dated: the late-event window bounds it
+        return invoice.invoice_id in self._standing_invoices or paid_on >= self._standing_since
+
+    def lock_call(self, day: dt.date) -> tuple[Call, tuple[str, ...]] | None:
+        """Lifting the lock: due from the day the debts that caused it are all paid, until taken once.
+
+        The debts are the invoices the stop-shipment named (for a lock recorded
+        without them, every invoice due before the lock).
+        """
+        locked_on = self.locked_on
+        if locked_on is None or locked_on > day or self.policy.lift_lock == "never" or not self.cal.is_working_day(day):
+            return None
+        causes = [i for i in self.facts.invoices if i.invoice_id in self._lock_invoices] or [i for i in self.facts.invoices if i.due_on < locked_on]
+        paid = [i.paid_in_full_on() for i in causes]
+        if not causes or any(on is None or on > day for on in paid):
+            return None
+        since = self.cal.roll_forward(max(locked_on, *paid))
+        event = f"{self.facts.customer_id}:{LIFT_LOCK}:{locked_on.isoformat()}"
+        if since > day or not self.event_open(event, day):
+            return None
+        step = _LIFT_LOCK_STEP.model_copy(update={"needs_approval": self.policy.lift_lock == "ask_when_paid"})
+        debts = tuple(sorted(i.invoice_id for i in causes))
+        return Call(step, f"locked since {locked_on} for {', '.join(debts)}, all paid by {max(paid)}; {step.reason}", event), debts
+
+    def statement_calls(self, statement: StatementFacts, day: dt.date) -> Iterator[Call]:
         state = statement.state_on(day)
         for step in self.statement_steps:
             if step.when.statement_state is not None and state not in step.when.statement_state:
@@ -526,10 +636,16 @@ class Evaluator:
                 due = self.roll(base + dt.timedelta(days=trigger.days or 0) if trigger.anchor is not Anchor.billing_month else base, trigger.roll)
                 reached = statement.reached.get(state)
                 if reached is not None and reached > due:
-                    due = self.cal.roll_forward(reached)  # never before the state it needs: a late state brings it at once
+                    # Never before the state it needs: a late state brings it at once, on the first
+                    # run that sees it (the state may be recorded days after its date), once.
+                    since = self.cal.roll_forward(reached)
+                    event = f"{self.facts.customer_id}:{step.id}:{statement.month}:{state}"
+                    if self.recent_event(since, day) and self.event_open(event, day) and self.cal.is_working_day(day):
+                        yield Call(step, f"statement {statement.month}: {step.reason or step.action}", event)
+                    continue
                 hit = due == day
             if hit:
-                yield step, f"statement {statement.month}: {step.reason or step.action}"
+                yield Call(step, f"statement {statement.month}: {step.reason or step.action}")
 
     @staticmethod
     def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:
@@ -539,13 +655,17 @@ class Evaluator:
 
     def actions_on(self, day: dt.date) -> list[Action]:
         """Every action due on ``day``, merged per action."""
-        calls: dict[str, list[tuple[Step, str, str]]] = {}  # action -> (step, reason, subject)
+        calls: dict[str, list[tuple[Call, str]]] = {}  # action -> (call, subject)
         for invoice in self.facts.invoices:
-            for step, reason in self.invoice_calls(invoice, day):
-                calls.setdefault(step.action, []).append((step, reason, invoice.invoice_id))
+            for call in self.invoice_calls(invoice, day):
+                calls.setdefault(call.step.action, []).append((call, invoice.invoice_id))
         for statement in self.facts.statements:
-            for step, reason in self.statement_calls(statement, day):
-                calls.setdefault(step.action, []).append((step, reason, "statement " + statement.month))
+            for call in self.statement_calls(statement, day):
+                calls.setdefault(call.step.action, []).append((call, "statement " + statement.month))
+        lift = self.lock_call(day)
+        if lift is not None:
+            call, debts = lift
+            calls[LIFT_LOCK] = [(call, invoice_id) for invoice_id in debts]
         return [_merge(self.facts.customer_id, day, action, entries) for action, entries in calls.items()]
 
 
@@ -569,9 +689,9 @@ def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> str:
     return f"invoice {invoice.invoice_id} is {age}; {step.reason or step.action}"
 
 
-def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Step, str, str]]) -> Action:
-    first = entries[0][0]
-    subjects = {subject for _s, _r, subject in entries}
+def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call, str]]) -> Action:
+    first = entries[0][0].step
+    subjects = {subject for _c, subject in entries if subject}
     invoices = tuple(sorted(s for s in subjects if not s.startswith("statement ")))
     statements = tuple(sorted(s.removeprefix("statement ") for s in subjects if s.startswith("statement ")))
     return Action(
@@ -581,11 +701,12 @@ def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Step
         invoices=invoices,
         channel=first.channel,
         role=first.role,
-        needs_approval=any(step.needs_approval for step, _r, _i in entries),
-        reasons=tuple(dict.fromkeys(reason for _s, reason, _i in entries)),
-        steps=tuple(dict.fromkeys(step.id for step, _r, _i in entries)),
-        effect=next((step.effect for step, _r, _i in entries if step.effect is not None), None),
+        needs_approval=any(call.step.needs_approval for call, _i in entries),
+        reasons=tuple(dict.fromkeys(call.reason for call, _i in entries)),
+        steps=tuple(dict.fromkeys(call.step.id for call, _i in entries)),
+        effect=next((call.step.effect for call, _i in entries if call.step.effect is not None), None),
         statements=statements,
+        events=tuple(sorted({call.event for call, _i in entries if call.event})),
     )
 
 
@@ -609,7 +730,7 @@ def missed_steps(
     ``:adopt``, apart from the day's own.
     """
     evaluator = Evaluator(facts, policy, calendar)
-    calls: dict[str, list[tuple[Step, str, str]]] = {}
+    calls: dict[str, list[tuple[Call, str]]] = {}
     for invoice in facts.invoices:
         if day < invoice.issued_on or invoice.open_on(day) <= 0:
             continue
@@ -624,12 +745,12 @@ def missed_steps(
             if skip and evaluator.scheduled_date(step, invoice) == on and evaluator.paid_recently(invoice, on, skip):
                 continue  # progress on its own date: the step was never due
             reason = f"missed before huikuan: due on {on} (invoice {invoice.invoice_id}, {(day - invoice.due_on).days} days overdue); {step.reason or step.action}"
-            calls.setdefault(step.action, []).append((step, reason, invoice.invoice_id))
+            calls.setdefault(step.action, []).append((Call(step, reason), invoice.invoice_id))
     # Status effects taken at once: only the strongest, as a weaker one taken after it would undo it.
-    strongest = max((_SEVERITY_OF_EFFECT.get(s.effect, 0) for entries in calls.values() for s, _r, _i in entries), default=0)
+    strongest = max((_SEVERITY_OF_EFFECT.get(c.step.effect, 0) for entries in calls.values() for c, _i in entries), default=0)
     actions = []
     for action, entries in calls.items():
-        kept = [entry for entry in entries if _SEVERITY_OF_EFFECT.get(entry[0].effect, strongest) >= strongest]
+        kept = [entry for entry in entries if _SEVERITY_OF_EFFECT.get(entry[0].step.effect, strongest) >= strongest]
         if kept:
             actions.append(replace(_merge(facts.customer_id, day, action, kept), catch_up=True))
     return sorted(actions, key=Action.sort_key)
@@ -677,6 +798,8 @@ def simulate(
                 break
             seen.update(a.key for a in actions)
             taken.extend(actions)
+            for action in actions:
+                evaluator.record_taken(action, day)
             if not _apply_effects(evaluator, actions, day, grant_approvals):
                 break
         day += ONE_DAY
@@ -698,7 +821,7 @@ def _apply_effects(evaluator: Evaluator, actions: list[Action], day: dt.date, gr
                     statements[month] = replace(statements[month], reached={**statements[month].reached, state: day})
                     changed = True
         else:
-            evaluator.record_effect(effect, day)
+            evaluator.record_effect(effect, day, action.invoices)
     if changed:
         evaluator.facts = replace(evaluator.facts, statements=tuple(statements.values()))
     return changed

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from models.calendar import BusinessCalendar
-from models.engine import CustomerFacts, Effect, Evaluator, InvoiceFacts, StatementFacts, reason_for
+from models.engine import LIFT_LOCK, CustomerFacts, Effect, Evaluator, InvoiceFacts, StatementFacts, reason_for
 from models.policy import Anchor, Policy, Step
 
 
@@ -22,8 +22,8 @@ class Explanation:
 def explain(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar, *, horizon_days: int = 400) -> list[Explanation]:
     """For each step and each invoice or statement: does it fire on ``day``, and why (not)."""
     ev = Evaluator(facts, policy, calendar)
-    fired = {(step.id, invoice.invoice_id) for invoice in facts.invoices for step, _r in ev.invoice_calls(invoice, day)}
-    fired |= {(step.id, f"statement {s.month}") for s in facts.statements for step, _r in ev.statement_calls(s, day)}
+    fired = {(step.id, invoice.invoice_id) for invoice in facts.invoices for step, *_ in ev.invoice_calls(invoice, day)}
+    fired |= {(step.id, f"statement {s.month}") for s in facts.statements for step, *_ in ev.statement_calls(s, day)}
     result: list[Explanation] = []
     for invoice in facts.invoices:
         subject = f"invoice {invoice.invoice_id}"
@@ -43,7 +43,21 @@ def explain(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: Busine
             fires = (step.id, subject) in fired
             why = f"{subject}: {step.reason or step.action}" if fires else _why_not_statement(ev, step, statement, day, horizon_days)
             result.append(Explanation(step.id, step.action, subject, fires, why))
+    if ev.locked_on is not None and ev.locked_on <= day:
+        lift = ev.lock_call(day)
+        why = lift[0].reason if lift else _why_still_locked(ev, day)
+        result.append(Explanation(LIFT_LOCK, LIFT_LOCK, "account", lift is not None, why))
     return result
+
+
+def _why_still_locked(ev: Evaluator, day: dt.date) -> str:
+    if ev.policy.lift_lock == "never":
+        return f"locked since {ev.locked_on}; the policy leaves lifting the lock to a person"
+    causes = sorted(ev.lock_invoices) or sorted(i.invoice_id for i in ev.facts.invoices if i.due_on < ev.locked_on)
+    unpaid = [i.invoice_id for i in ev.facts.invoices if i.invoice_id in causes and i.open_on(day) > 0]
+    if unpaid:
+        return f"locked since {ev.locked_on}; lifted once {', '.join(unpaid)} {'is' if len(unpaid) == 1 else 'are'} paid"
+    return f"locked since {ev.locked_on}; its debts are paid: the lift was taken or comes on the next working day"
 
 
 def _why_not_applies(ev: Evaluator, step: Step, day: dt.date) -> str | None:
@@ -107,6 +121,6 @@ def _why_not_statement(ev: Evaluator, step: Step, statement: StatementFacts, day
     not_applicable = _why_not_applies(ev, step, day)
     if not_applicable:
         return not_applicable
-    later = next((d for d in (day + dt.timedelta(days=n) for n in range(1, horizon)) if any(s is step for s, _r in ev.statement_calls(statement, d))), None)
+    later = next((d for d in (day + dt.timedelta(days=n) for n in range(1, horizon)) if any(call.step is step for call in ev.statement_calls(statement, d))), None)
     return f"not today; next on {later}" if later else "not due in the coming year"
 

@@ -68,8 +68,13 @@ class Customer(Base):
     segment: Mapped[Segment] = mapped_column(_enum(Segment), default=Segment.ordinary)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     collector: Mapped[str | None] = mapped_column(String(64), index=True)
-    status: Mapped[CustomerStatus] = mapped_column(_enum(CustomerStatus), default=CustomerStatus.active)
-    locked_on: Mapped[dt.date | None]  # the day shipments were stopped; letters count from it
+    # The account's state is three facets, each changed with a history row (AccountChange):
+    # the credit standing, the shipping lock and the credit limit (above).
+    status: Mapped[CustomerStatus] = mapped_column(_enum(CustomerStatus), default=CustomerStatus.active)  # the credit standing
+    standing_since: Mapped[dt.date | None]  # the day the credit standing last changed
+    standing_invoices: Mapped[str] = mapped_column(Text, default="")  # the invoices that caused it, ids joined by ';'
+    locked_on: Mapped[dt.date | None]  # the shipping lock: the day shipments were stopped (None: not locked); letters count from it
+    lock_invoices: Mapped[str] = mapped_column(Text, default="")  # the debts that caused the lock; paid, they lift it
     created_at: Mapped[dt.datetime] = _created_at()
 
     contacts: Mapped[list[Contact]] = relationship(back_populates="customer", order_by="Contact.id")
@@ -254,6 +259,7 @@ class Approval(Base):
     refusals: Mapped[int] = mapped_column(default=0)  # wrong codes and unauthorised approvers, each logged
     group_key: Mapped[str | None] = mapped_column(String(200), index=True)  # asked for together with others (ApprovalGroup)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # held back from its group: decided on its own
+    effect: Mapped[str | None] = mapped_column(String(32))  # what approving it changes in the account (models.policy.Effect), if anything
 
 
 class ApprovalGroup(Base):
@@ -309,18 +315,44 @@ class ActionTaken(Base):
     finished_at: Mapped[dt.datetime | None]
 
 
-class CreditLimitChange(Base):
-    """Credit-limit history: cuts on resumption (-40%), cancellation, manual changes."""
+class AccountChange(Base):
+    """A change of one facet of an account's state, with its cause.
 
-    __tablename__ = "credit_limit_changes"
+    ``facet`` is ``shipping_lock`` (values ``locked``/``open``), ``credit_standing``
+    (a ``CustomerStatus`` value) or ``credit_limit`` (an amount, or empty for none).
+    ``cause`` names what changed it: an action's key, a payment, a person.
+    """
+
+    __tablename__ = "account_changes"
+    __table_args__ = (Index("ix_account_changes_customer", "customer_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    facet: Mapped[str] = mapped_column(String(32))
     changed_on: Mapped[dt.date]
-    old_limit: Mapped[Decimal | None]
-    new_limit: Mapped[Decimal | None]
-    reason: Mapped[str] = mapped_column(Text)
+    old_value: Mapped[str] = mapped_column(String(64), default="")
+    new_value: Mapped[str] = mapped_column(String(64), default="")
+    cause: Mapped[str] = mapped_column(String(250))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    invoices: Mapped[str] = mapped_column(Text, default="")  # ids joined by ';'
     changed_at: Mapped[dt.datetime] = _created_at()
+
+
+class EventTaken(Base):
+    """An event-triggered step taken: a step that comes on the first run that sees its event.
+
+    A payment, a broken promise, a resolved dispute or a statement state can be
+    recorded days after its own date; the step it brings is due on every working
+    day from the event's date until a run takes it. Its key (for example
+    ``C1:resume:INV-1:promise:2026-11-10``) makes that once.
+    """
+
+    __tablename__ = "events_taken"
+
+    event_key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    action_key: Mapped[str] = mapped_column(String(200))
+    taken_on: Mapped[dt.date]
 
 
 class InstalmentPlan(Base):

@@ -62,6 +62,7 @@ class Effect(StrEnum):
     statement_prepared = "statement_prepared"
     statement_sent = "statement_sent"
     cut_credit_limit = "cut_credit_limit"  # trading resumes (status active) with the credit limit cut
+    unlock = "unlock"  # the lock is lifted: the debts that caused it are paid
 
 
 class _Strict(BaseModel):
@@ -200,6 +201,15 @@ class Policy(_Strict):
     chronic_late_confirmer: ChronicLateness = ChronicLateness(of_last=6, at_least=3, days=0)
     steps: list[Step]
     segments: dict[Segment, dict[str, StepOverride]] = {}
+    lift_lock: Literal["when_paid", "ask_when_paid", "never"] = Field(
+        default="when_paid",
+        description="when the debts that caused a lock are paid: lift it at once (when_paid), ask the approver of lift_lock (ask_when_paid), or leave it to a person (never)",
+    )
+    late_event_days: Int = Field(
+        default=30, ge=0, le=MAX_DAYS,
+        description="an event recorded after its own date (a payment, a broken promise, a resolved dispute, a statement state)"
+        " still brings its step on the first run that sees it, while it is at most this many days old",
+    )
 
     @field_validator("steps")
     @classmethod

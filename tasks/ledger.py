@@ -19,7 +19,7 @@ from huikuan.facts import load_facts
 from huikuan.mail import Dispatched, dispatch
 from huikuan.planning import plan
 from huikuan.settings import get_settings
-from models.calendar import calendar_for
+from huikuan.context import calendars_of
 from models.engine import Action, Evaluator
 from models.policy import load_policy
 
@@ -38,7 +38,8 @@ def _retry_delay() -> float:
 def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -> list[str]:
     """The customers with something due on ``as_of`` (of ``kinds``, if given), in id order."""
     with session_scope() as session:
-        return sorted({a.customer_id for a in plan(session, as_of, load_policy(policy)) if kinds is None or is_of(a, kinds)})
+        actions = plan(session, as_of, load_policy(policy), calendars=calendars_of(company()))
+        return sorted({a.customer_id for a in actions if kinds is None or is_of(a, kinds)})
 
 
 def _batch_name() -> str:
@@ -76,7 +77,8 @@ def collect_batch(customer_ids: list[str], as_of: dt.date, policy: str, kinds: l
 def due_for(customer_id: str, as_of: dt.date, policy: str) -> list[Action]:
     with session_scope() as session:
         facts, country = next(load_facts(session, only=[customer_id]))
-    return sorted(Evaluator(facts, load_policy(policy), calendar_for(country)).actions_on(as_of), key=Action.sort_key)
+    calendar = calendars_of(company()).calendar(country)
+    return sorted(Evaluator(facts, load_policy(policy), calendar).actions_on(as_of), key=Action.sort_key)
 
 
 @task(retries=RETRIES, retry_delay_seconds=_retry_delay(), cache_policy=NO_CACHE)

@@ -335,7 +335,7 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
 
     final = wait_for(stack, "the answered request to complete", lambda: answered(stack, run_id, approval.key))
     assert final.is_completed(), final
-    locked = wait_for(stack, "C1 to be locked", lambda: (c := c1(stack)).status is CustomerStatus.locked and c)
+    locked = wait_for(stack, "C1 to be locked", lambda: (c := c1(stack)).locked_on is not None and c)
     assert locked.locked_on is not None
 
     with browser_page(stack, tmp_path, "approval-done") as page:  # the run's page once more: Completed, nothing to resume

@@ -1,4 +1,4 @@
-"""Tests of models.calendar on real dates of China's 2026 schedule and a fallback 2027."""
+"""Tests of models.calendar on real dates: China's official 2026, its statutory and declared 2027."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 
 from models.calendar import (
     BusinessCalendar,
+    CalendarBook,
+    CalendarDay,
     CalendarFallbackWarning,
     CallWindow,
+    DeclaredYear,
+    DeclaredYearError,
     add_months,
     calendar_for,
     call_day_preference,
@@ -180,11 +184,11 @@ def test_datetime_is_rejected(cn: BusinessCalendar) -> None:
 # --- fallback years --------------------------------------------------------------------
 
 
-def test_fallback_year_warns_once_and_uses_weekends() -> None:
+def test_statutory_year_warns_once_and_uses_the_statutory_days_off() -> None:
     cal = BusinessCalendar("CN")
     assert cal.is_working_day(d("2026-12-31"))
     assert cal.fallback_years == frozenset()
-    with pytest.warns(CalendarFallbackWarning, match="CN calendar for 2027") as record:
+    with pytest.warns(CalendarFallbackWarning, match="CN calendar for 2027: using the statutory days off") as record:
         # Month-end deadline on a Sunday: no make-up day is known, so it moves.
         assert cal.roll_forward(d("2027-02-28")) == d("2027-03-01")
     assert len(record) == 1
@@ -192,23 +196,25 @@ def test_fallback_year_warns_once_and_uses_weekends() -> None:
     assert cal.fallback_years == frozenset({2027})
     assert not cal.is_official(2027)
     assert cal.is_official(2026)
+    assert cal.source_of(2027) == "statutory"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        # Statutory days are not guessed: only weekends are off.
-        assert cal.is_working_day(d("2027-01-01"))
-        assert cal.is_working_day(d("2027-10-01"))
+        assert not cal.is_working_day(d("2027-01-01"))
+        assert cal.describe(d("2027-01-01")) == "元旦 New Year's Day (holiday)"
         assert not cal.is_working_day(d("2027-01-02"))
         assert cal.describe(d("2027-01-03")) == "weekend"
         assert cal.describe(d("2027-01-04")) == "working day"
 
 
-def test_fallback_year_uses_configured_closing_days() -> None:
+def test_statutory_year_with_configured_closing_days() -> None:
     spring_festival = days("2027-02-05", "2027-02-11")
     cal = BusinessCalendar("CN", [d("2027-01-01"), *spring_festival])
     with pytest.warns(CalendarFallbackWarning, match="2027"):
         assert cal.roll_forward(d("2026-12-31")) == d("2026-12-31")
         assert cal.roll_forward(d("2027-01-01")) == d("2027-01-04")
-    assert cal.describe(d("2027-01-01")) == "company closing day"
+    # A statutory holiday that is also a closing day keeps its name.
+    assert cal.describe(d("2027-01-01")) == "元旦 New Year's Day (holiday)"
+    assert cal.describe(d("2027-02-10")) == "company closing day"
     assert [day for day in spring_festival if cal.is_working_day(day)] == []
     assert cal.roll_backward(d("2027-02-10")) == d("2027-02-04")
     assert cal.add_working_days(d("2027-02-04"), 1) == d("2027-02-12")
@@ -236,6 +242,192 @@ def test_year_outside_library_range_falls_back() -> None:
 def test_malformed_country_code_is_rejected(country: str) -> None:
     with pytest.raises(ValueError, match="alpha-2"):
         BusinessCalendar(country)
+
+
+# --- the four sources: closed, declared, official, statutory ------------------------
+
+STATUTORY_2027 = [d("2027-01-01"), *days("2027-02-05", "2027-02-08"), d("2027-04-05"), d("2027-05-01"),
+                  d("2027-05-02"), d("2027-06-09"), d("2027-09-15"), *days("2027-10-01", "2027-10-03")]
+
+# As the State Council might publish 2027: bridging days off, make-up weekends worked.
+DECLARED_2027 = DeclaredYear(
+    holidays=frozenset([d("2027-01-01"), *days("2027-02-05", "2027-02-11"), d("2027-04-05"), *days("2027-05-01", "2027-05-05"),
+                        d("2027-06-09"), d("2027-09-15"), *days("2027-10-01", "2027-10-07")]),
+    workdays=frozenset([d("2027-02-20"), d("2027-10-09")]),
+)
+
+
+@pytest.fixture
+def statutory() -> BusinessCalendar:
+    cal = BusinessCalendar("CN")
+    with pytest.warns(CalendarFallbackWarning):
+        cal.is_working_day(d("2027-01-01"))
+    return cal
+
+
+@pytest.mark.parametrize("day", STATUTORY_2027)
+def test_statutory_days_off_2027(statutory: BusinessCalendar, day: date) -> None:
+    assert not statutory.is_working_day(day)
+
+
+@pytest.mark.parametrize(
+    "day",
+    ["2027-02-09", "2027-02-10", "2027-05-03", "2027-05-04", "2027-10-04", "2027-10-05", "2027-12-31"],
+)
+def test_guessed_observed_days_are_working_days(statutory: BusinessCalendar, day: str) -> None:
+    assert statutory.is_working_day(d(day))
+
+
+def test_statutory_exceptions_2027(statutory: BusinessCalendar) -> None:
+    # Weekend holidays (02-06, 02-07, 05-01, 05-02, 10-02, 10-03) are not exceptions.
+    assert [(str(x.day), x.working, x.name, x.source) for x in statutory.exceptions(2027)] == [
+        ("2027-01-01", False, "元旦 New Year's Day", "statutory"),
+        ("2027-02-05", False, "除夕 Spring Festival's Eve", "statutory"),
+        ("2027-02-08", False, "春节 Spring Festival", "statutory"),
+        ("2027-04-05", False, "清明节 Tomb-sweeping Day", "statutory"),
+        ("2027-06-09", False, "端午节 Dragon Boat Festival", "statutory"),
+        ("2027-09-15", False, "中秋节 Mid-Autumn Festival", "statutory"),
+        ("2027-10-01", False, "国庆节 National Day", "statutory"),
+    ]
+
+
+LEGAL_DAYS = {"元旦": 1, "除夕": 1, "春节": 3, "清明节": 1, "劳动节": 2, "端午节": 1, "中秋节": 1, "国庆节": 3}
+
+
+@pytest.mark.parametrize("year", range(2027, 2101))
+def test_statutory_years_have_exactly_the_legal_days(year: int) -> None:
+    cal = BusinessCalendar("CN")
+    with pytest.warns(CalendarFallbackWarning):
+        reasons = {day: cal.describe(day) for day in days(f"{year}-01-01", f"{year}-12-31")}
+    assert {name: sum(name in reason for reason in reasons.values()) for name in LEGAL_DAYS} == LEGAL_DAYS
+    fixed = {"01-01": "元旦", "05-01": "劳动节", "05-02": "劳动节", "10-01": "国庆节", "10-02": "国庆节", "10-03": "国庆节"}
+    assert all(name in reasons[d(f"{year}-{day}")] for day, name in fixed.items())
+
+
+def test_beyond_the_holidays_range_only_weekends_are_off() -> None:
+    cal = BusinessCalendar("CN")
+    with pytest.warns(CalendarFallbackWarning, match="weekends"):
+        assert cal.is_working_day(d("2101-01-03"))  # a Monday
+    assert cal.source_of(2101) == "weekends"
+    assert cal.exceptions(2101) == []
+
+
+def test_a_declared_year_replaces_the_statutory_days() -> None:
+    cal = BusinessCalendar("CN", declared={2027: DECLARED_2027})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cal.source_of(2027) == "declared"
+        assert not cal.is_working_day(d("2027-02-09"))  # a declared bridging day
+        assert cal.is_working_day(d("2027-02-20"))  # a declared make-up Saturday
+        assert cal.describe(d("2027-02-20")) == "调休 make-up working day (Saturday)"
+        assert cal.roll_forward(d("2027-02-05")) == d("2027-02-12")
+    assert cal.fallback_years == frozenset()
+
+
+def test_a_statutory_day_not_declared_is_a_working_day() -> None:
+    without_qingming = DeclaredYear(DECLARED_2027.holidays - {d("2027-04-05")}, DECLARED_2027.workdays)
+    cal = BusinessCalendar("CN", declared={2027: without_qingming})
+    assert cal.is_working_day(d("2027-04-05"))
+    assert cal.source_of(2027) == "declared"
+
+
+def test_declared_exceptions_are_named() -> None:
+    cal = BusinessCalendar("CN", declared={2027: DeclaredYear({d("2027-02-08"), d("2027-02-09")}, {d("2027-02-20")})})
+    assert cal.exceptions(2027) == [
+        CalendarDay(d("2027-02-08"), False, "春节 Spring Festival", "declared"),
+        CalendarDay(d("2027-02-09"), False, "declared holiday", "declared"),
+        CalendarDay(d("2027-02-20"), True, "调休 make-up working day", "declared"),
+    ]
+
+
+def test_a_declared_official_year_replaces_the_official_data() -> None:
+    cal = BusinessCalendar("CN", declared={2026: DeclaredYear({d("2026-10-01"), d("2026-10-02")})})
+    assert cal.source_of(2026) == "declared"
+    assert cal.is_working_day(d("2026-10-05"))
+    assert not cal.is_working_day(d("2026-10-10"))  # no longer a make-up day
+    assert [x.name for x in cal.exceptions(2026)] == ["国庆节 National Day", "国庆节 National Day"]
+    assert cal.source_of(2025) == "official"
+
+
+def test_closing_days_beat_declared_workdays_and_are_listed() -> None:
+    cal = BusinessCalendar("CN", [d("2027-02-20"), d("2027-12-31"), d("2027-02-09")], {2027: DECLARED_2027})
+    assert not cal.is_working_day(d("2027-02-20"))
+    assert cal.describe(d("2027-02-20")) == "company closing day"
+    listed = {x.day: x for x in cal.exceptions(2027)}
+    assert d("2027-02-20") not in listed  # a Saturday off is no exception
+    assert listed[d("2027-12-31")] == CalendarDay(d("2027-12-31"), False, "company closing day", "closed")
+    assert listed[d("2027-02-09")].source == "declared"  # a holiday keeps its source
+    assert listed[d("2027-10-09")] == CalendarDay(d("2027-10-09"), True, "调休 make-up working day", "declared")
+
+
+def test_official_exceptions_2026(cn: BusinessCalendar) -> None:
+    found = cn.exceptions(2026)
+    assert {x.source for x in found} == {"official"}
+    assert CalendarDay(d("2026-10-10"), True, "调休 make-up working day", "official") in found
+    assert CalendarDay(d("2026-10-05"), False, "国庆节 National Day", "official") in found
+    assert found == sorted(found)
+
+
+def test_other_countries_can_be_declared() -> None:
+    us = BusinessCalendar("US", declared={2027: DeclaredYear({d("2027-07-05"), d("2027-08-02")})})
+    assert us.exceptions(2027) == [
+        CalendarDay(d("2027-07-05"), False, "Independence Day (observed)", "declared"),
+        CalendarDay(d("2027-08-02"), False, "declared holiday", "declared"),
+    ]
+    assert us.is_working_day(d("2027-12-24"))  # not declared
+    assert calendar_for("US").source_of(2027) == "official"
+
+
+@pytest.mark.parametrize(
+    ("holidays", "workdays", "field", "message"),
+    [
+        ([], ["2027-02-17"], "workdays", "2027-02-17 is a Wednesday: a make-up working day"),
+        (["2027-02-20"], ["2027-02-20"], "workdays", "2027-02-20 is both a holiday and a workday"),
+    ],
+)
+def test_declared_year_is_validated(holidays: list[str], workdays: list[str], field: str, message: str) -> None:
+    with pytest.raises(DeclaredYearError, match=message) as raised:
+        DeclaredYear(frozenset(map(d, holidays)), frozenset(map(d, workdays)))
+    assert raised.value.field == field
+    assert isinstance(raised.value, ValueError)
+
+
+def test_declared_year_must_match_its_key() -> None:
+    with pytest.raises(DeclaredYearError, match="2028-01-01 is not in 2027") as raised:
+        BusinessCalendar("CN", declared={2027: DeclaredYear({d("2028-01-01")})})
+    assert raised.value.field == "holidays"
+    with pytest.raises(DeclaredYearError, match="not in 2026"):
+        CalendarBook(declared={("cn", 2026): DECLARED_2027})
+    with pytest.raises(TypeError):
+        DeclaredYear({datetime(2027, 1, 1)})
+
+
+# --- the calendar book -----------------------------------------------------------------
+
+
+def test_calendar_book_shares_one_calendar_per_country() -> None:
+    book = CalendarBook([d("2026-12-31")], {("cn", 2027): DECLARED_2027})
+    same = CalendarBook({d("2026-12-31")}, {("CN", 2027): DECLARED_2027})
+    assert book == same and hash(book) == hash(same)
+    assert book.calendar("CN") is same.calendar("cn")
+    assert book.calendar("CN").declared == {2027: DECLARED_2027}
+    assert book.calendar("US").declared == {}
+    assert book.calendar("US") is calendar_for("US", [d("2026-12-31")])
+    assert calendar_for("CN", [d("2026-12-31")], {2027: DECLARED_2027}) is book.calendar("CN")
+    assert dict(book.declared) == {("CN", 2027): DECLARED_2027}
+
+
+def test_calendar_book_adds_closing_days() -> None:
+    book = CalendarBook([d("2026-12-31")], {("CN", 2027): DECLARED_2027})
+    more = book.with_closed_days([d("2027-02-20")])
+    assert more.closed_days == {d("2026-12-31"), d("2027-02-20")}
+    assert more.declared == book.declared
+    assert not more.calendar("CN").is_working_day(d("2027-02-20"))
+    assert book.calendar("CN").is_working_day(d("2027-02-20"))
+    with pytest.raises(ValueError, match="alpha-2"):
+        CalendarBook(declared={("CHN", 2027): DECLARED_2027})
+    with pytest.raises(ValueError, match="declared twice"):
+        CalendarBook(declared={("CN", 2027): DECLARED_2027, ("cn", 2027): DECLARED_2027})
 
 
 # --- company closing days --------------------------------------------------------------

@@ -193,3 +193,34 @@ def test_two_dispatchers_at_once_send_each_message_once(ledger, tmp_path):
         thread.join(60)
     assert sorted(sent) == sorted(set(sent)) and len(sent) == queued
     assert sum(r.sent for r in results) == queued and all(r.failed == 0 for r in results)
+
+
+@pytest.fixture
+def closed_on_the_12th(monkeypatch):
+    """The company is closed on Monday 2026-10-12 (HUIKUAN_CLOSED_DAYS)."""
+    from huikuan.settings import get_settings
+
+    monkeypatch.setenv("HUIKUAN_CLOSED_DAYS", '["2026-10-12"]')
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_a_closing_day_moves_the_days_actions_alike_in_the_plan_and_the_run(ledger, closed_on_the_12th):
+    # I1 (due 08-10) reaches "more than 2 months" on 10-11, a Sunday, and I3's first follow-up
+    # falls on 10-12: with the 12th closed, both roll to the 13th, in the plan and in the run alike.
+    assert planned(ledger, dt.date(2026, 10, 12)) == []
+    expected = planned(ledger, dt.date(2026, 10, 13))
+    assert {"C1:notify_gm:2026-10-13", "C2:follow_up:2026-10-13"} <= set(expected)
+    collect(ledger, ["C1", "C2", "C3"], dt.date(2026, 10, 12), POLICY, COMPANY)
+    assert taken(ledger) == []
+    collect(ledger, ["C1", "C2", "C3"], dt.date(2026, 10, 13), POLICY, COMPANY)
+    assert taken(ledger) == expected
+
+
+def test_the_company_files_closing_days_count_as_the_environments(ledger):
+    company = parse_company(EXAMPLE + "calendar:\n  closed_days: [2026-10-12]\n")
+    collect(ledger, ["C1", "C2", "C3"], dt.date(2026, 10, 12), POLICY, company)
+    assert taken(ledger) == []
+    collect(ledger, ["C1", "C2", "C3"], dt.date(2026, 10, 13), POLICY, company)
+    assert {"C1:notify_gm:2026-10-13", "C2:follow_up:2026-10-13"} <= set(taken(ledger))

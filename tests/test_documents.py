@@ -79,13 +79,14 @@ EXTRA = {
     "send_statement": {"confirm_by": CONFIRM_BY},
     "statement_follow_up": {"confirm_by": CONFIRM_BY},
     "escalation": {"action": "notify_manager", "reason": "more than 1 month unpaid", "role": "manager"},
+    "lock_lifted": {"locked_on": D(2026, 9, 1), "reason": "locked for INV-2026-000110, all paid"},
     "approval_request": {
         "code": "493817", "decision": "dunning_letter", "approver": "老板",
         "form_url": "http://127.0.0.1:4200/runs/flow-run/7f3c", "preview_text": "催 账 函\n\n尊敬的王伟经理：……",
         "expires_on": D(2026, 11, 30),
     },
 }
-CUSTOMER_EMAILS = [kind for kind in EMAIL_KINDS if kind not in ("escalation", "approval_request")]
+CUSTOMER_EMAILS = [kind for kind in EMAIL_KINDS if kind not in ("escalation", "approval_request", "lock_lifted")]
 # Words that disclose the next step; only the lawyer's letter and the final notice may say it.
 THREATS = {
     "zh_CN": re.compile(r"锁定|起诉|诉讼|律师|法院|法律|停止供货|停止发货|停货|黑名单|信用额度|催收机构"),

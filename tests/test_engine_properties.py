@@ -285,7 +285,8 @@ def paid_anchored(name: str, facts: CustomerFacts) -> frozenset[str]:
 
 
 def only_paid_anchored(action: Action, name: str, facts: CustomerFacts) -> bool:
-    return set(action.steps) <= paid_anchored(name, facts)
+    """Steps that follow a payment: the credit policy's resumption and lifting a lock whose debts are paid."""
+    return set(action.steps) <= paid_anchored(name, facts) | {"lift_lock"}
 
 
 def show(actions: list[Action]) -> str:
@@ -501,7 +502,8 @@ def test_letters_follow_the_lock_and_stop_when_paid():
     assert not [a for a in denied if a.action in LETTERS]
     paid = replace(facts, invoices=(replace(inv, payments=((d("2026-05-12"), Decimal("1000.00")),)),))
     after = simulate(paid, d("2026-04-01"), d("2026-06-30"), policy("handbook"), calendar_for("DE"))
-    assert not [a for a in after if a.on >= d("2026-05-12")]
+    # Paid: the lock is lifted that day, once, and nothing else comes.
+    assert [(a.on, a.action, a.invoices) for a in after if a.on >= d("2026-05-12")] == [(d("2026-05-12"), "lift_lock", ("A",))]
 
 
 def test_dispute_resolved_brings_the_follow_up_at_once():

@@ -179,3 +179,30 @@ def test_a_scheduled_run_after_a_gap_catches_up_the_missed_days_and_publishes_th
     assert of_the_5th and {row["action"]: row["taken for the day"] for row in json.loads(summary[0].data)} == of_the_5th
     assert "2026-11-05" in summary[0].description
     assert worklists and worklists[0].data.startswith("# Worklist 2026-11-05")
+
+
+def test_the_daily_flow_takes_what_plan_shows_on_every_day_around_closing_days(demo, monkeypatch):
+    """The closing days of the environment and of the company file count in the flow's batches as in `plan`."""
+    from flows.daily_collection import daily_collection
+    from huikuan.context import calendars_of
+    from huikuan.planning import plan
+    from models.policy import load_policy
+
+    monkeypatch.setenv("HUIKUAN_CLOSED_DAYS", '["2026-11-04"]')
+    company = get_settings().company_file
+    company.write_text(company.read_text(encoding="utf-8") + "calendar:\n  closed_days: [2026-11-09]\n", encoding="utf-8")
+    for cache in (get_settings, company_from):
+        cache.cache_clear()
+    policy = load_policy("handbook")
+    shown_on_closed = 0
+    for day in (START + dt.timedelta(days=n) for n in range(10)):
+        with session_scope() as session:
+            planned = sorted(a.key for a in plan(session, day, policy, calendars=calendars_of(company_from(str(company.resolve())))))
+        daily_collection(as_of=day)
+        with session_scope() as session:
+            taken = sorted(session.scalars(select(ActionTaken.key).where(ActionTaken.due_on == day, ActionTaken.action != "approval_refused")))
+        assert taken == planned, day
+        shown_on_closed += len(planned) if day in (dt.date(2026, 11, 4), dt.date(2026, 11, 9)) else 0
+    assert shown_on_closed == 0
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ActionTaken).where(ActionTaken.due_on.in_([dt.date(2026, 11, 5), dt.date(2026, 11, 10)]))) > 0

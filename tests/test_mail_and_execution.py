@@ -148,7 +148,7 @@ def test_a_stop_shipment_needs_the_boss_and_the_code(ledger):
     right = execution.decide(ledger, approval.key, approver="boss", code=code, approve=True, comment="没有回款计划", attempt=3, company=COMPANY, as_of=day)
     assert right.accepted and approval.state is ApprovalState.approved and approval.decided_by == "boss"
     customer = ledger.get(Customer, "C1")
-    assert (customer.status, customer.locked_on) == (CustomerStatus.locked, day)
+    assert (customer.status, customer.locked_on, customer.lock_invoices) == (CustomerStatus.active, day, "I1")  # the lock is a facet apart from the standing
     assert execution.may_ship(ledger, "C1") == (False, f"C1 {customer.name} is locked since {day}: no shipment may leave (系统锁定无法出库)")
     again = execution.decide(ledger, approval.key, approver="boss", code=code, approve=False, comment=None, attempt=4, company=COMPANY, as_of=day)
     assert again.accepted and approval.state is ApprovalState.approved  # decided once; the code was used up

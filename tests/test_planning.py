@@ -205,3 +205,41 @@ def test_an_instalment_plan_from_the_command_line_holds_the_ladder(cli_ledger):
     assert "paused: instalment plan of 2026-09-14" in explained
     bad = runner.invoke(app, ["instalments", "C1", "--schedule", "2026-10-15:300"])
     assert bad.exit_code == 1 and "is not DATE=AMOUNT" in bad.stderr
+
+
+STATUTORY_2027 = ["2027-01-01", "2027-02-05", "2027-02-08", "2027-04-05", "2027-06-09", "2027-09-15", "2027-10-01"]
+
+
+def _simulated_days(*args: str) -> set[str]:
+    result = runner.invoke(app, ["simulate", "--from", "2026-12-01", "--to", "2027-12-31", *args])
+    assert result.exit_code == 0, result.output
+    return {row["date"] for row in csv.DictReader(io.StringIO(result.stdout))}
+
+
+def test_simulate_over_2027_acts_on_no_statutory_day_off(cli_ledger, monkeypatch, tmp_path):
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "none.yaml"))
+    get_settings.cache_clear()
+    days = _simulated_days()
+    assert not days & set(STATUTORY_2027)
+    assert {"2026-12-31", "2027-01-04", "2027-02-04", "2027-02-09", "2027-10-08"} <= days  # C1's daily follow-ups go on around them
+
+
+def test_simulate_follows_the_declared_schedule(cli_ledger, monkeypatch, tmp_path):
+    from huikuan.company import EXAMPLE
+
+    company = tmp_path / "company.yaml"
+    company.write_text(
+        EXAMPLE + "calendar:\n  closed_days: [2027-03-15]\n  CN:\n    2027:\n"
+        "      holidays: [2027-01-01, 2027-02-05, 2027-02-08, 2027-02-09, 2027-02-10, 2027-02-11, 2027-10-01]\n"
+        "      workdays: [2027-02-20]\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(company))
+    get_settings.cache_clear()
+    days = _simulated_days()
+    assert not days & {"2027-01-01", "2027-02-05", "2027-02-09", "2027-02-10", "2027-02-11", "2027-03-15", "2027-10-01"}
+    assert {"2027-02-20", "2027-04-05", "2027-02-12"} <= days  # a make-up Saturday is worked; an undeclared statutory day too
+    listing = runner.invoke(app, ["calendar", "2027"])
+    assert listing.exit_code == 0, listing.output
+    assert "2027-02-20  work  调休 make-up working day  declared" in listing.stdout
+    assert "2027-03-15  off  company closing day  closed" in listing.stdout
