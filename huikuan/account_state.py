@@ -44,12 +44,18 @@ def standing(customer: Customer) -> CustomerStatus:
     return CustomerStatus.active if customer.status is CustomerStatus.locked else customer.status
 
 
-def _record(session: Session, customer: Customer, facet: str, on: dt.date, old: object, new: object, *, cause: str, reason: str,
-            invoices: Iterable[str] = ()) -> None:
+def record(session: Session, customer_id: str, facet: str, on: dt.date, old: object, new: object, *, cause: str, reason: str,
+           invoices: Iterable[str] = ()) -> None:
+    """One change of one facet in the account's history (the facet's value is changed by the caller)."""
     session.add(AccountChange(
-        customer_id=customer.customer_id, facet=facet, changed_on=on, old_value=_text(old), new_value=_text(new),
+        customer_id=customer_id, facet=facet, changed_on=on, old_value=_text(old), new_value=_text(new),
         cause=cause[:250], reason=reason, invoices=";".join(sorted(invoices)),
     ))
+
+
+def _record(session: Session, customer: Customer, facet: str, on: dt.date, old: object, new: object, *, cause: str, reason: str,
+            invoices: Iterable[str] = ()) -> None:
+    record(session, customer.customer_id, facet, on, old, new, cause=cause, reason=reason, invoices=invoices)
 
 
 def _text(value: object) -> str:

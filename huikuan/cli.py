@@ -688,6 +688,20 @@ def customers_show(customer_id: str, as_of: AsOf = None) -> None:
             raise fail(str(exc)) from None
 
 
+@customers_app.command("unlock")
+def customers_unlock(
+    customer_id: str,
+    by: Annotated[str, typer.Option("--by", help="who decides: their id in the company file (the approver of lift_lock, by default the boss)")],
+    reason: Annotated[str, typer.Option(help="why the lock is lifted, for the account's history")],
+    on: On = None,
+) -> None:
+    """Lift a customer's shipping lock by a person's decision (recorded with who and why; finance and shipping are told)."""
+    from huikuan.execution import lift_lock_by
+
+    day, context = parse_day(on, "--on"), _context("handbook", need_company=True)
+    _record(lambda s: out.print(lift_lock_by(s, customer_id, person=by, reason=reason, company=context.require_company(), as_of=day), markup=False))
+
+
 @contact_app.command("log")
 def contact_log(
     customer_id: str,

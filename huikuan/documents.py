@@ -58,7 +58,7 @@ EMAIL_EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "send_statement": (("confirm_by",), ()),
     "statement_follow_up": (("confirm_by",), ()),
     "escalation": (("action", "reason", "role"), ()),
-    "lock_lifted": (("locked_on",), ("reason",)),  # the reason (the engine's, in English) is shown in English mail only
+    "lock_lifted": (("locked_on",), ("reason", "by")),  # by: the person who lifted it (else its debts were paid)  # the reason (the engine's, in English) is shown in English mail only
     "approval_request": (("code", "decision", "form_url"), ("approver", "preview_text", "expires_on")),
 }
 _STATEMENT_KINDS = ("send_statement", "statement_follow_up")
@@ -419,7 +419,7 @@ def render_email(context: DocumentContext, **extra: Any) -> RenderedEmail:
         raise ValueError(f"{context.kind} needs the statement's lines")
     # An unconfirmed statement is escalated before any invoice exists.
     about_statement = context.kind in _STATEMENT_KINDS or (context.kind in ("escalation", "approval_request") and context.statement_lines)
-    if not about_statement and not context.invoices:
+    if not about_statement and not context.invoices and context.kind != "lock_lifted":  # a lock lifted by a person may name no debt
         raise ValueError(f"{context.kind} needs the invoices it is about")
     variables = _variables(context, extra, EMAIL_MAX_ROWS)
     base = f"{context.locale}/{context.kind}"

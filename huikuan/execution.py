@@ -23,7 +23,7 @@ from huikuan import account_state
 from huikuan.company import Company, Person
 from huikuan.context import calendars_of
 from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
-from huikuan.records import get_customer, open_amounts
+from huikuan.records import LedgerError, get_customer, open_amounts
 from models.engine import Action
 from models.enums import ActionState, ApprovalState, StatementState
 from models.ledger import (
@@ -276,12 +276,12 @@ def _paid_lines(session: Session, invoices: tuple[str, ...], as_of: dt.date) -> 
 
 
 def tell_shipping(session: Session, customer: Customer, key: str, company: Company, as_of: dt.date, *, locked_on: dt.date,
-                  invoices: tuple[str, ...], reason: str) -> int:
-    """The lock is lifted: finance and the people who ship (role ``shipping``) are told, once each."""
+                  invoices: tuple[str, ...], reason: str, by: Person | None = None) -> int:
+    """The lock is lifted (its debts paid, or ``by`` a person): finance and the people who ship (role ``shipping``) are told, once each."""
     context = replace(document_context(session, customer, "lock_lifted", company, as_of), invoices=_paid_lines(session, invoices, as_of))
     queued = 0
     for person in company.with_role("finance") + [p for p in company.with_role("shipping") if "finance" not in p.roles]:
-        email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=reason)
+        email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=reason, by=f"{by.name}（{by.title}）" if by else None)
         queued += queue(session, f"{key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
 
@@ -411,6 +411,27 @@ def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.
             queue_customer_email(session, customer, "send_statement", f"{key}:{statement.month}", company, as_of, statements=(statement.month,))
     elif approval.action in LETTER_KINDS:
         queue_letter(session, customer, approval.action, key, company, as_of, invoices=invoices)
+
+
+def lift_lock_by(session: Session, customer_id: str, *, person: str, reason: str, company: Company, as_of: dt.date) -> str:
+    """A person lifts a lock (``huikuan customers unlock``): only one who may decide ``lift_lock``; told like a paid lift.
+
+    Raises:
+        LedgerError: unknown customer, not locked, no reason, or a person who may not decide.
+    """
+    customer = get_customer(session, customer_id)
+    if customer.locked_on is None:
+        raise LedgerError(f"{customer_id} is not locked")
+    if not reason.strip():
+        raise LedgerError("lifting a lock needs a reason (--reason)")
+    if not company.may_approve(person, "lift_lock"):
+        raise LedgerError(f"{person!r} may not lift a lock (it is for the {company.approver_role('lift_lock')} in the company file)")
+    locked_on, invoices = customer.locked_on, tuple(i for i in customer.lock_invoices.split(";") if i)
+    cause = f"person:{person}"
+    account_state.unlock(session, customer, as_of, cause=cause, reason=reason)
+    tell_shipping(session, customer, f"{customer_id}:lift_lock:{as_of.isoformat()}:{person}", company, as_of, locked_on=locked_on,
+                  invoices=invoices, reason=f"lifted by {person}: {reason}", by=company.person(person))
+    return f"{customer_id} {customer.name}: the lock of {locked_on} is lifted by {person}; finance and shipping are told"
 
 
 def open_approvals(session: Session) -> list[Approval]:

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from huikuan import account_state
+from huikuan.settings import get_settings
 from huikuan.tables import UnreadableFile, read_table
 from models.import_rows import FILE_KINDS, FileKind, check_header
 from models.ledger import Allocation, Charge, Contact, Customer, Invoice, Payment
@@ -421,6 +423,15 @@ class _Plan:
 
     # -- write --------------------------------------------------------------
 
+    def _note_limit_change(self, customer_id: str, new_limit: Decimal | None) -> None:
+        """A credit limit changed by an import (--update) joins the account's history."""
+        old_limit = self.session.scalar(select(Customer.credit_limit).where(Customer.customer_id == customer_id))
+        if old_limit != new_limit:
+            account_state.record(
+                self.session, customer_id, account_state.LIMIT, get_settings().today(), old_limit, new_limit,
+                cause="import --update", reason="the customers file gives another credit limit",
+            )
+
     def write(self) -> ImportSummary:
         summary = ImportSummary(unchanged=self.unchanged)
         session = self.session
@@ -430,6 +441,8 @@ class _Plan:
             session.execute(insert(Contact), [{**_contact_fields(v), "customer_id": v["customer_id"], "is_primary": True} for v in chunk])
         for row in self.changed.get("customers", []):
             customer_id = row.values["customer_id"]
+            if "credit_limit" in row.present:
+                self._note_limit_change(customer_id, row.values["credit_limit"])
             session.execute(update(Customer).where(Customer.customer_id == customer_id).values(_only(_customer_fields(row.values), row.present)))
             contact = _only(_contact_fields(row.values), row.present, renamed={"name": "contact_name", "title": "contact_title"})
             if contact:

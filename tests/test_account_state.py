@@ -185,3 +185,60 @@ def test_no_email_asks_for_money_once_everything_is_paid(ledger):
         assert execution.queue_customer_email(session, c2, "follow_up", "C2:follow_up:2026-10-06", COMPANY, D(2026, 10, 6), invoices=("I3",)) == 0
         assert execution.queue_letter(session, c2, "dunning_letter", "C2:dunning_letter:2026-10-06", COMPANY, D(2026, 10, 6), invoices=("I3",)) == 0
         assert session.scalar(select(OutboxMessage.id).where(OutboxMessage.customer_id == "C2")) is None
+
+
+def test_the_command_line_answers_from_every_facet_and_a_person_may_lift_a_lock(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from huikuan.cli import app
+    from huikuan.company import company_from
+    from huikuan.db import engine_for
+    from huikuan.settings import get_settings
+    from tests.test_collection import FILES
+
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
+    (tmp_path / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
+    for cache in (get_settings, engine_for, company_from):
+        cache.cache_clear()
+    runner = CliRunner()
+    paths = []
+    for kind, text in FILES.items():
+        (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
+        paths += [f"--{kind}", str(tmp_path / f"{kind}.csv")]
+    assert runner.invoke(app, ["import", *paths]).exit_code == 0
+    with Session(engine_for()) as session, session.begin():
+        account_state.apply_effect(session, session.get(Customer, "C1"), "lock", D(2026, 11, 11), cause="approval:C1:stop_shipment:2026-11-11", reason="approved", invoices=("I1",))
+        account_state.apply_effect(session, session.get(Customer, "C2"), "blacklist", D(2026, 11, 12), cause="C2:blacklist:2026-11-12", reason="61 days")
+    checks = {c: runner.invoke(app, ["shipping", "check", c]) for c in ("C1", "C2", "C3", "NOPE")}
+    assert {c: r.exit_code for c, r in checks.items()} == {"C1": 1, "C2": 3, "C3": 0, "NOPE": 2}
+    assert "locked since 2026-11-11" in checks["C1"].stdout and "款到发货" in checks["C2"].stdout and "may ship" in checks["C3"].stdout
+    shown = runner.invoke(app, ["customers", "show", "C1", "--as-of", "2026-11-12"])
+    assert shown.exit_code == 0 and "locked since 2026-11-11 for I1" in shown.stdout and "approval:C1:stop_shipment:2026-11-11" in shown.stdout
+    refused = runner.invoke(app, ["customers", "unlock", "C1", "--by", "c01", "--reason", "客户已付款"])
+    assert refused.exit_code == 1 and "'c01' may not lift a lock" in refused.stderr
+    lifted = runner.invoke(app, ["customers", "unlock", "C1", "--by", "boss", "--reason", "客户已付款，老板同意恢复发货", "--on", "2026-11-13"])
+    assert lifted.exit_code == 0, lifted.output
+    assert runner.invoke(app, ["shipping", "check", "C1"]).exit_code == 0
+    with Session(engine_for()) as session:
+        (change,) = [c for c in account_state.history(session, "C1") if c.new_value == "open"]
+        assert (change.cause, change.reason, change.changed_on) == ("person:boss", "客户已付款，老板同意恢复发货", D(2026, 11, 13))
+        told = session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("C1:lift_lock:2026-11-13:boss:%"))).all()
+        assert len(told) == 2 and all("经吴宏（董事长）决定" in m.text for m in told)
+    for cache in (get_settings, engine_for, company_from):
+        cache.cache_clear()
+
+
+def test_a_credit_limit_changed_by_an_import_joins_the_history(ledger, tmp_path, monkeypatch):
+    from huikuan.importer import import_files
+    from huikuan.settings import get_settings
+
+    monkeypatch.setattr(type(get_settings()), "today", lambda self: D(2026, 11, 30))
+    changed = tmp_path / "changed.csv"
+    changed.write_text("customer_id,name,email,phone,contact_name,credit_limit\nC1,杭州华信贸易有限公司,c1@example.cn,1,王伟,80000.00\n", encoding="utf-8")
+    with Session(ledger) as session, session.begin():
+        import_files(session, {"customers": changed}, update_existing=True)
+    with Session(ledger) as session:
+        assert [(c.facet, c.old_value, c.new_value, c.cause, c.changed_on) for c in account_state.history(session, "C1")] == [
+            ("credit_limit", "", "80000.00", "import --update", D(2026, 11, 30))
+        ]
