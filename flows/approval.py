@@ -21,20 +21,26 @@ import datetime as dt
 import re
 from typing import Literal
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
 from prefect.context import get_run_context
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field
+from sqlalchemy import select
 
 from huikuan.settings import get_settings
 from prefect.artifacts import create_table_artifact
 
+from huikuan import approval_groups, execution
 from huikuan.approval_groups import held_ids
+from huikuan.db import session_scope
+from models.ledger import Approval
 from tasks.approvals import judge, judge_group, open_group, open_request, start_approval_runs
-from tasks.ledger import dispatch_outbox
+from tasks.ledger import company, dispatch_outbox
 
-MAX_ANSWERS = 20
+MAX_ANSWERS = 20  # answers one waiting run takes; then it ends and the next daily run asks again, with a new run and code
 
 
 class Answer(RunInput):
@@ -61,6 +67,8 @@ def request_approval(approval_key: str, as_of: dt.date | None = None) -> str:
         if decision.accepted:
             dispatch_outbox()
             return decision.state.value
+    answers_ran_out(approval_key, str(get_run_context().flow_run.id), day)
+    dispatch_outbox()
     return "requested"
 
 
@@ -79,7 +87,7 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
     day = as_of or get_settings().today()
     request = open_group(group_key, day, str(get_run_context().flow_run.id))
     create_table_artifact(
-        key=_artifact_key(group_key), table=[row.cells() for row in request.rows],
+        key=_artifact_key(group_key), table=[row.artifact_cells() for row in request.rows],
         description=f"{len(request.rows)} request(s) to {request.action.replace('_', ' ')} of {request.requested_on}, for the {request.approver_role}: {group_key}",
     )
     dispatch_outbox()
@@ -94,7 +102,24 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
                 start_approval_runs(decision.held, decided_on)
             dispatch_outbox()
             return decision.state.value
+    answers_ran_out(group_key, str(get_run_context().flow_run.id), day)
+    dispatch_outbox()
     return "requested"
+
+
+@task(cache_policy=NO_CACHE, task_run_name="answers ran out {key}")
+def answers_ran_out(key: str, flow_run_id: str, as_of: dt.date) -> bool:
+    """This run took its ``MAX_ANSWERS`` answers without a decision: its code dies, the GM is told, the next daily run asks again."""
+    with session_scope() as session:
+        if approval_groups.is_group_key(key):
+            marked = approval_groups.run_ended(session, approval_groups.get_group(session, key), company(), as_of, run_id=flow_run_id,
+                                               why=f"its {MAX_ANSWERS} answers ran out")
+        else:
+            approval = session.scalar(select(Approval).where(Approval.key == key))
+            marked = approval is not None and execution.run_ended(session, approval, company(), as_of, run_id=flow_run_id,
+                                                                  why=f"its {MAX_ANSWERS} answers ran out")
+    get_run_logger().warning("%s: %s answers without a decision; the next daily run starts a new run with a new code", key, MAX_ANSWERS)
+    return marked
 
 
 def _artifact_key(group_key: str) -> str:

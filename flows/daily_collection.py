@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import re
 import time
+import uuid
 from collections import Counter, defaultdict
 
 from prefect import flow, task
@@ -37,11 +38,13 @@ from sqlalchemy import func, select
 
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
-from huikuan.collection import batches, missed_days, record_day
+from huikuan import approval_groups, execution
+from huikuan.collection import approval_runs_to_check, approvals_waiting_for_a_new_run, batches, missed_days, record_day
 from huikuan.db import session_scope
 from huikuan.settings import get_settings
-from models.ledger import ActionTaken
-from tasks.approvals import start_waiting_approval_runs
+from models.enums import ApprovalState
+from models.ledger import ActionTaken, Approval, ApprovalGroup
+from tasks.approvals import APPROVAL_DEPLOYMENT, GROUP_DEPLOYMENT, start_waiting_approval_runs
 from tasks.ledger import collect_batch, company, customers_due, dispatch_outbox, remind_unanswered_approvals
 
 BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
@@ -76,6 +79,7 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
         results = [collect_batch(ids, day, policy) for ids in parts]
         taken = sum(r.taken for r in results)
         problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
+    restart_ended_approval_runs(day)  # before the reminders: a request whose run ended gets its new run (and code) first
     # Starting the approval runs is round trips to the server: done beside the delivery, which is work here.
     approvals = start_waiting_approval_runs.submit()
     reminders = remind_unanswered_approvals(day)
@@ -117,6 +121,105 @@ def on_workers(parts: list[list[str]], day: dt.date, policy: str, poll_seconds: 
                     if not state.is_completed():
                         problems.append(f"batch {ids[0]}…{ids[-1]} ({state.name}): see its run {run_id}")
     return None, problems
+
+
+RUNS_READ_AT_ONCE = 200
+
+
+@task(cache_policy=NO_CACHE)
+def restart_ended_approval_runs(day: dt.date) -> list[str]:
+    """Approval requests and lists whose waiting run ended without a decision get a new run, with a new code; the GM is told.
+
+    A run ends undecided when its ``MAX_ANSWERS`` answers run out (it marks
+    its request itself) or when it failed, crashed or was cancelled (asked of
+    the Prefect server here). The new run has its own idempotency key
+    (``<key>:run<n>``) and is noted on the request at once. Codes stored by an
+    earlier version (plain SHA-256, which no answer matches) are replaced by
+    a new code to the same waiting run.
+    """
+    logger = get_run_logger()
+    with session_scope() as session:
+        to_check = approval_runs_to_check(session)
+    ended = ended_runs(to_check)
+    with session_scope() as session:
+        the_company = company()
+        for key, why in ended.items():
+            target = _request(session, key)
+            if target is not None and _mark_ended(session, target, the_company, day, run_id=to_check[key], why=why):
+                logger.warning("%s: its waiting run %s ended without a decision (%s): a new run asks again", key, to_check[key], why)
+        for approval in session.scalars(select(Approval).where(Approval.state == ApprovalState.requested, ~Approval.code_hash.startswith(execution.HASH_PREFIX))):
+            if execution.renew_old_code(session, approval, the_company, day):
+                logger.warning("%s: its code was stored by an earlier version; a new code is emailed", approval.key)
+        for group in session.scalars(select(ApprovalGroup).where(ApprovalGroup.state == ApprovalState.requested, ~ApprovalGroup.code_hash.startswith(execution.HASH_PREFIX))):
+            if approval_groups.renew_old_code(session, group, the_company, day):
+                logger.warning("%s: its code was stored by an earlier version; a new code is emailed", group.key)
+        waiting = approvals_waiting_for_a_new_run(session)
+    started = []
+    for key, number in waiting:
+        group = approval_groups.is_group_key(key)
+        deployment = GROUP_DEPLOYMENT if group else APPROVAL_DEPLOYMENT
+        try:
+            run = run_deployment(
+                deployment, parameters={"group_key" if group else "approval_key": key, "as_of": day.isoformat()}, timeout=0, as_subflow=False,
+                idempotency_key=f"{key}:run{number}", flow_run_name=f"{key.removeprefix('approval:')} (run {number})",
+            )
+        except ObjectNotFound:
+            logger.warning("no %s deployment: %s waits for its new run until one is deployed (huikuan start)", deployment, key)
+            continue
+        with session_scope() as session:
+            target = _request(session, key)
+            if target is not None and target.run_ended_at is not None and target.state.value == "requested":
+                target.flow_run_id, target.run_ended_at = str(run.id), None  # its open_request emails the new code
+                started.append(str(run.id))
+    return started
+
+
+def _request(session, key: str) -> Approval | ApprovalGroup | None:
+    model = ApprovalGroup if approval_groups.is_group_key(key) else Approval
+    return session.scalar(select(model).where(model.key == key))
+
+
+def _mark_ended(session, target: Approval | ApprovalGroup, company_, day: dt.date, *, run_id: str, why: str) -> bool:
+    if isinstance(target, ApprovalGroup):
+        return approval_groups.run_ended(session, target, company_, day, run_id=run_id, why=why)
+    return execution.run_ended(session, target, company_, day, run_id=run_id, why=why)
+
+
+def ended_runs(runs: dict[str, str]) -> dict[str, str]:
+    """{key: why} of the waiting runs (``{key: run id}``) that ended: in a final state, or unknown to the Prefect server.
+
+    Nothing, when the server cannot be asked (the next daily run asks again).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    ended: dict[str, str] = {}
+    ids: dict[str, uuid.UUID] = {}
+    for key, run_id in runs.items():
+        try:
+            ids[key] = uuid.UUID(run_id)
+        except ValueError:
+            ended[key] = f"{run_id!r} is not a run id"
+    if not ids:
+        return ended
+    states = {}
+    unique = sorted(set(ids.values()))
+    try:
+        with get_client(sync_client=True) as client:
+            for start in range(0, len(unique), RUNS_READ_AT_ONCE):
+                chunk = unique[start : start + RUNS_READ_AT_ONCE]
+                for run in client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=len(chunk)):
+                    states[run.id] = run.state
+    except Exception as error:  # noqa: BLE001 - the server is away: nothing is known to have ended
+        get_run_logger().warning("could not ask the Prefect server about the approval runs (%s); the next daily run asks again", error)
+        return ended
+    for key, run_id in ids.items():
+        state = states.get(run_id)
+        if state is None:
+            ended[key] = "the Prefect server has no such run"
+        elif state.is_final():
+            ended[key] = f"it is {state.name}"
+    return ended
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

@@ -18,7 +18,6 @@ answer twice does nothing more.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import secrets
 from collections import defaultdict
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 from huikuan import execution
 from huikuan.company import Company
 from huikuan.documents import render_approval_list
+from huikuan.escaping import markdown_text
 from huikuan.records import open_amounts
 from models.enums import ApprovalState
 from models.ledger import Approval, ApprovalGroup, Customer, Invoice, Statement
@@ -55,6 +55,10 @@ class Row:
     def cells(self) -> dict[str, str]:
         return {"customer": self.customer_id, "name": self.name, "collector": self.collector, "about": self.about,
                 "amount": format_money(self.amount, self.currency), "state": self.state}
+
+    def artifact_cells(self) -> dict[str, str]:
+        """The cells for the run's table artifact, which the Prefect UI renders as Markdown: the ledger's text escaped."""
+        return {column: value if column in ("amount", "state") else markdown_text(value) for column, value in self.cells().items()}
 
 
 @dataclass(frozen=True)
@@ -174,10 +178,13 @@ def open_group(session: Session, key: str, company: Company, as_of: dt.date, flo
 
 
 def brief(group: ApprovalGroup, rows: list[Row]) -> str:
-    """The form's description: the list (its first rows), the totals, and how to answer."""
+    """The form's description: the list (its first rows), the totals, and how to answer; names and ids escaped (``huikuan.escaping``)."""
     what = group.action.replace("_", " ")
     shown = rows[:BRIEF_ROWS]
-    table = "\n".join(f"| {n} | {r.customer_id} | {r.name} | {r.about} | {format_money(r.amount, r.currency)} | {r.collector} |" for n, r in enumerate(shown, 1))
+    table = "\n".join(
+        f"| {n} | {markdown_text(r.customer_id)} | {markdown_text(r.name)} | {markdown_text(r.about)} | {format_money(r.amount, r.currency)} "
+        f"| {markdown_text(r.collector)} |" for n, r in enumerate(shown, 1)
+    )
     more = f"\n\n… and {len(rows) - len(shown)} more: the run's table artifact lists all {len(rows)}." if len(rows) > len(shown) else ""
     return (
         f"## {what}: {len(rows)} request(s) of {group.requested_on}, for the **{group.approver_role}**\n\n"
@@ -188,13 +195,13 @@ def brief(group: ApprovalGroup, rows: list[Row]) -> str:
     )
 
 
-def send_group_code(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, as_of: dt.date, *, round_: int = 0, form_url: str = "") -> bool:
+def send_group_code(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, as_of: dt.date, *, round_: int | str = 0, form_url: str = "") -> bool:
     """Email the list and a fresh one-time code to each person who may decide it; once per round (0: the request)."""
-    key = f"{group.key}:code:{round_}"
+    key = execution.code_round_key(group.key, group.runs_ended, round_)
     if execution.already_queued(session, key):
         return False
     code = f"{secrets.randbelow(10**6):06d}"
-    group.code_hash = execution.code_hash(code)
+    group.code_hash = execution.code_hash(code, group.key)
     group.code_sent_on = as_of
     for person in company.with_role(group.approver_role):
         email = render_approval_list(
@@ -218,7 +225,9 @@ def decide_group(session: Session, key: str, *, approver: str, code: str, approv
     Accepted: every request still open in the list is approved (and carried out)
     or denied, except those of the customers held back, which leave the list to
     be asked for alone. Refused (wrong person, wrong code, a held id not in the
-    list): nothing changes and the run waits for another answer.
+    list): nothing changes and the run waits for another answer. Like a single
+    request's, an approver's answers are refused without checking the code
+    after ``execution.REFUSALS_PER_HOUR`` refused ones in an hour.
     """
     group = get_group(session, key)
     if group.state is not ApprovalState.requested:
@@ -226,10 +235,13 @@ def decide_group(session: Session, key: str, *, approver: str, code: str, approv
     if attempt <= group.last_refused_attempt:
         return GroupDecision(False, group.state, "this answer was refused before", [], [])
     members = [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held]
-    problem = None
-    if not company.may_approve(approver, group.action):
+    problem, at = None, execution.now()
+    blocked = execution.answers_blocked_until(group.recent_refusals, approver, at)
+    if blocked is not None:
+        problem = execution.blocked_message(approver, blocked)
+    elif not company.may_approve(approver, group.action):
         problem = f"{approver!r} may not decide {group.action} (it is for the {group.approver_role})"
-    elif group.code_hash is None or not hmac.compare_digest(execution.code_hash(code.strip()), group.code_hash):
+    elif not execution.code_matches(code, group.key, group.code_hash):
         problem = "the code is wrong or no longer valid"
     else:
         unknown = sorted(set(hold) - {m.customer_id for m in members})
@@ -238,6 +250,8 @@ def decide_group(session: Session, key: str, *, approver: str, code: str, approv
     if problem is not None:
         group.refusals += 1
         group.last_refused_attempt = attempt
+        if blocked is None:
+            group.recent_refusals = execution.note_refusal(group.recent_refusals, approver, at)
         session.flush()
         return GroupDecision(False, group.state, problem, [], [])
     decided, held = [], []
@@ -288,11 +302,36 @@ def remind_or_expire_groups(session: Session, company: Company, as_of: dt.date) 
     return notes
 
 
-def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: str) -> None:
+def run_ended(session: Session, group: ApprovalGroup, company: Company, as_of: dt.date, *, run_id: str | None, why: str) -> bool:
+    """The list's waiting run ended without a decision: as ``execution.run_ended`` (a new run and code on the next daily run, the GM told)."""
+    if group.state is not ApprovalState.requested or group.run_ended_at is not None or (run_id and group.flow_run_id != run_id):
+        return False
+    group.runs_ended += 1
+    group.run_ended_at = execution.now()
+    group.code_hash = None  # the code of the ended run is no longer valid
+    group.last_refused_attempt = 0  # the new run counts its answers from 1
+    rows = rows_of(session, [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held], as_of)
+    _escalate(session, group, rows, company,
+              f"its waiting run {group.flow_run_id or ''} ended without a decision ({why}); the next daily run asks again with a new code",
+              tag=f"run {group.runs_ended} ended")
+    session.flush()
+    return True
+
+
+def renew_old_code(session: Session, group: ApprovalGroup, company: Company, as_of: dt.date) -> bool:
+    """A list's code stored by an earlier version (plain SHA-256): a new code to the same waiting run, once."""
+    if group.state is not ApprovalState.requested or not execution.is_old_hash(group.code_hash):
+        return False
+    group.code_hash = None
+    rows = rows_of(session, [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held], as_of)
+    return send_group_code(session, group, rows, company, as_of, round_="renewed")
+
+
+def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: str, tag: str | None = None) -> None:
     reason = f"the list {group.key} ({len(rows)} requests to {group.action}, for the {group.approver_role}) since {group.requested_on} is unanswered: {what}"
     for person in company.with_role("gm"):
         email = render_approval_list(
             company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
             rows=[r.cells() for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=reason, key=group.key,
         )
-        execution.queue(session, f"{group.key}:unanswered:{what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
+        execution.queue(session, f"{group.key}:unanswered:{tag or what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)

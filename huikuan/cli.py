@@ -14,10 +14,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Optional, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import inspect
+from typer.core import TyperGroup
 
 from huikuan import records
 from huikuan.db import engine_for, session_scope
@@ -29,7 +32,27 @@ from models.enums import Channel, ContactResult, Excuse
 
 T = TypeVar("T")
 
-app = typer.Typer(help="huikuan (回款): receivables and collections over your ledger.", no_args_is_help=True, add_completion=False)
+
+class _OneLineErrors(TyperGroup):
+    """The top command group: a database or configuration error is one ``error:`` line, exit status 1.
+
+    Handled here, where every subcommand runs, so ``huikuan`` (``main``) and tests invoking
+    ``app`` through typer's CliRunner see the same; `_error_line` (at the end) says what
+    each error means and where to fix it.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            known = _error_line(exc)
+            if known is None:
+                raise
+            message, code = known
+            raise fail(escape(message), code) from None
+
+
+app = typer.Typer(cls=_OneLineErrors, help="huikuan (回款): receivables and collections over your ledger.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
 customers_app = typer.Typer(help="Look up customers.", no_args_is_help=True)
 contact_app = typer.Typer(help="Record contacts with customers.", no_args_is_help=True)
@@ -55,7 +78,8 @@ On = Annotated[Optional[str], typer.Option("--on", help="The day it happened, YY
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    """Print ``error: message`` as one line (never wrapped; a multi-line message is joined by '; ')."""
+    err.print(f"[red]error:[/] {_one_line(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -75,12 +99,19 @@ def parse_month(value: str) -> str:
 
 
 def parse_amount(value: str) -> Decimal:
+    """An ``--amount``: spelt as the import files spell amounts (ASCII digits and one '.'), at most 2 places."""
+    from models.import_rows import amount_spelling_problem
+
+    problem = amount_spelling_problem(value.strip())
+    if problem is not None:
+        raise fail(escape(f"amount {problem}"))
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise fail(f"amount {value!r} is not an amount; write a number such as 1234.50") from None
-    if amount != amount.quantize(Decimal("0.01")):
-        raise fail(f"amount {value} has more than 2 decimal places")
+        amount = Decimal(value.strip())
+        exact = amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # too many digits to quantize
+        raise fail(escape(f"amount {value} is too large for an amount")) from None
+    if not exact:
+        raise fail(escape(f"amount {value} has more than 2 decimal places"))
     return amount
 
 
@@ -843,11 +874,21 @@ def approvals_list() -> None:
         for group in open_groups(session):
             waiting = [m for m in members_of(session, group) if m.state.value == "requested" and not m.held]
             out.print(f"{group.key}  {group.action} for the {group.approver_role}: a list of {len(waiting)}, since {group.requested_on}; "
-                      f"run {group.flow_run_id or '(not started)'}")
+                      f"run {_run_shown(group)}")
         for approval in open_approvals(session):
             if approval.group_key and not approval.held:
                 continue
-            out.print(f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {approval.flow_run_id or '(not started)'}")
+            out.print(f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {_run_shown(approval)}")
+
+
+RUN_ENDED = "the request's run has ended; the next daily run asks again with a new code"
+
+
+def _run_shown(request) -> str:
+    """A request's (or list's) waiting run as `approvals list` shows it."""
+    if request.run_ended_at is not None:
+        return f"{request.flow_run_id} (ended: the next daily run asks again with a new code)"
+    return request.flow_run_id or "(not started)"
 
 
 @approvals_app.command("answer")
@@ -861,7 +902,7 @@ def approvals_answer(
 ) -> None:
     """Answer a request or a list through the Prefect API, as the form in the UI does (the waiting run judges it)."""
     import httpx
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
     from prefect.flow_runs import resume_flow_run
     from sqlalchemy import select
 
@@ -876,12 +917,18 @@ def approvals_answer(
     ensure_ledger()
     with session_scope() as session:
         if group:
-            run_id = session.scalar(select(ApprovalGroup.flow_run_id).where(ApprovalGroup.key == approval_key))
+            request = session.scalar(select(ApprovalGroup).where(ApprovalGroup.key == approval_key))
         else:
-            approval = session.scalar(select(Approval).where(Approval.key == approval_key))
-            if approval is not None and approval.group_key and not approval.held:
-                raise fail(f"{approval_key} is asked for in the list {approval.group_key}: answer the list (--hold {approval.customer_id} to decide it alone)")
-            run_id = approval.flow_run_id if approval is not None else None
+            request = session.scalar(select(Approval).where(Approval.key == approval_key))
+            if request is not None and request.group_key and not request.held:
+                raise fail(f"{approval_key} is asked for in the list {request.group_key}: answer the list (--hold {request.customer_id} to decide it alone)")
+        if request is not None and request.state.value != "requested":
+            raise fail(f"{approval_key} is already {request.state.value}" + (f" by {request.decided_by}" if request.decided_by else ""))
+        if request is not None and request.run_ended_at is not None:
+            raise fail(RUN_ENDED)
+        run_id = request.flow_run_id if request is not None else None
+    if request is None:
+        raise fail(f"no request {approval_key}: `huikuan approvals list` shows the open ones")
     if not run_id:
         raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start, or huikuan server and a worker)?")
     # The server `huikuan start` runs, unless the shell names another one.
@@ -889,6 +936,8 @@ def approvals_answer(
     answer = {"approver": approver, "code": code, "decision": decision, "comment": comment} | ({"hold": hold} if group else {})
     try:
         resume_flow_run(run_id, run_input=answer)
+    except (NotPausedError, FlowPauseTimeout):
+        raise fail(_not_waiting(run_id)) from None
     except ObjectNotFound:
         raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
     except (httpx.HTTPError, OSError) as exc:
@@ -896,6 +945,20 @@ def approvals_answer(
     except RuntimeError as exc:
         raise fail(f"run {run_id} does not wait for an answer: {exc}") from None
     out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")
+
+
+def _not_waiting(run_id: str) -> str:
+    """Why a run does not take an answer: it has ended (a new run and code come), or it is judging the previous answer."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+    except Exception:  # noqa: BLE001 - the reason is best effort; the answer was not taken either way
+        state = None
+    if state is None or state.is_final():
+        return RUN_ENDED
+    return f"run {run_id} does not wait for an answer right now ({state.name}: it is judging an answer or starting); try again in a minute"
 
 
 def _record(action) -> None:
@@ -907,5 +970,105 @@ def _record(action) -> None:
         raise fail(str(exc)) from None
 
 
+# -- one line for a database or configuration error ----------------------------------------
+
+
+def main() -> None:
+    """The ``huikuan`` command ([project.scripts]); errors are turned into one line by `_OneLineErrors`."""
+    app(prog_name="huikuan")
+
+
+def _flat(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _ledger_where() -> str:
+    """The ledger's URL without its password, as the error names it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(get_settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # the URL (or the settings) is what is wrong: the message says so
+        return "(HUIKUAN_DATABASE_URL)"
+
+
+def _database_line(exc: Exception) -> str:
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    if isinstance(exc, (ArgumentError, NoSuchModuleError)):
+        return (f"HUIKUAN_DATABASE_URL is not a ledger URL this program can use ({_flat(exc)}); "
+                "write e.g. sqlite:///huikuan.db or postgresql+psycopg://user:password@host/huikuan")
+    cause = _flat(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
+    where = _ledger_where()
+    lowered = cause.lower()
+    if "locked" in lowered:
+        return f"the ledger {where} is locked by another program (another huikuan command, a backup, a database browser): {cause}; run the command again when it has finished"
+    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+        return f"the ledger {where} is read-only ({cause}); check the file's and its folder's permissions, or HUIKUAN_DATABASE_URL (mode=ro?)"
+    if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+        return f"the ledger {where} is not an SQLite database or is damaged ({cause}); check HUIKUAN_DATABASE_URL, or restore the file from a backup"
+    if "full" in lowered and ("disk" in lowered or "space" in lowered):
+        return f"the ledger {where}: the disk is full ({cause}); free some space and run the command again"
+    if "unable to open" in lowered:
+        return f"cannot open the ledger {where} ({cause}); does its folder exist and may this user write there? check HUIKUAN_DATABASE_URL"
+    if isinstance(exc, OperationalError) and not where.startswith("sqlite") and exc.statement is None:
+        return f"cannot reach the ledger {where} ({cause}); is the database server running? check HUIKUAN_DATABASE_URL"
+    return f"the ledger {where} failed: {cause} (check HUIKUAN_DATABASE_URL)"
+
+
+def _settings_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError) and exc.title == "Settings":
+        problems = [
+            f"HUIKUAN_{str(e['loc'][0]).upper() if e['loc'] else '?'}"
+            f"{''.join(f'[{part}]' for part in e['loc'][1:])}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors(include_url=False)
+        ]
+        return "invalid setting: " + "; ".join(problems)
+    field = re.search(r'field "(\w+)"', str(exc))
+    variable = f"HUIKUAN_{field[1].upper()}" if field else "a HUIKUAN_ setting"
+    cause = f": {_flat(exc.__cause__)}" if exc.__cause__ else ""
+    example = "; write e.g. HUIKUAN_CLOSED_DAYS='[\"2026-10-01\"]'" if variable == "HUIKUAN_CLOSED_DAYS" else ""
+    return f"invalid setting {variable}: not valid JSON{cause}{example}"
+
+
+def _error_line(exc: Exception) -> tuple[str, int] | None:
+    """The one line (and exit status) for a database or configuration error; None for any other."""
+    import sqlite3
+    from zoneinfo import ZoneInfoNotFoundError
+
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from huikuan.company import CompanyFileError
+    from models.policy import PolicyError
+
+    if isinstance(exc, (SQLAlchemyError, sqlite3.Error)):
+        return _database_line(exc), 1
+    if isinstance(exc, CompanyFileError):
+        hint = "" if "HUIKUAN_COMPANY_FILE" in str(exc) else " (the company file: HUIKUAN_COMPANY_FILE)"
+        return _one_line(exc) + hint, 1
+    if isinstance(exc, PolicyError):
+        return _one_line(exc), 1
+    if isinstance(exc, SettingsError) or (isinstance(exc, ValidationError) and exc.title == "Settings"):
+        return _settings_line(exc), 1
+    if isinstance(exc, ZoneInfoNotFoundError):
+        return f"{_flat(exc.args[0] if exc.args else exc)}: HUIKUAN_TIMEZONE (and the company file) take time zone names such as Asia/Shanghai", 1
+    if isinstance(exc, OSError):
+        what = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or _flat(exc)
+        database = _ledger_where()
+        hint = " (the ledger: HUIKUAN_DATABASE_URL)" if exc.filename and str(exc.filename) in database else ""
+        return f"{what}{reason}{hint}", 1
+    return None
+
+
+def _one_line(text: object) -> str:
+    """A multi-line message (a company file's problems, a YAML error) as one line joined by '; '."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip() not in ("", "^"))  # "^": a YAML error's pointer
+
+
 if __name__ == "__main__":
-    app()
+    main()

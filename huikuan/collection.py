@@ -26,7 +26,7 @@ from huikuan.context import calendars_of
 from models.calendar import CalendarBook
 from models.engine import Action, Evaluator, next_action_day
 from models.enums import ApprovalState
-from models.ledger import ActionTaken, Approval, CollectionDay
+from models.ledger import ActionTaken, Approval, ApprovalGroup, CollectionDay
 from models.policy import Policy
 
 NEXT_ACTION_HORIZON_DAYS = 120
@@ -152,7 +152,8 @@ def collect(
 def approvals_waiting_for_a_run(session: Session) -> list[tuple[str, dt.date]]:
     """Open approval requests asked for alone whose waiting run has not started (its start may have been lost in a crash).
 
-    Requests in a list (`huikuan.approval_groups`) wait in the list's run, unless held back from it.
+    Requests in a list (`huikuan.approval_groups`) wait in the list's run, unless held back from it. A request
+    whose run ended undecided keeps that run's id until its new run starts (`approvals_waiting_for_a_new_run`).
     """
     rows = session.execute(
         select(Approval.key, Approval.requested_on).where(
@@ -160,6 +161,45 @@ def approvals_waiting_for_a_run(session: Session) -> list[tuple[str, dt.date]]:
         ).order_by(Approval.id)
     )
     return [(key, requested_on) for key, requested_on in rows]
+
+
+def approval_runs_to_check(session: Session) -> dict[str, str]:
+    """{key: run id} of the open requests asked for alone (or held) and the open lists whose noted waiting run may still wait.
+
+    The daily run asks the Prefect server about each: a run that ended (its
+    answers ran out, it failed, crashed or was cancelled) without a decision
+    is replaced by a new one (`approvals_waiting_for_a_new_run`).
+    """
+    alone = session.execute(
+        select(Approval.key, Approval.flow_run_id).where(
+            Approval.state == ApprovalState.requested, Approval.flow_run_id.is_not(None), Approval.run_ended_at.is_(None),
+            or_(Approval.group_key.is_(None), Approval.held.is_(True)),
+        ).order_by(Approval.id)
+    )
+    lists = session.execute(
+        select(ApprovalGroup.key, ApprovalGroup.flow_run_id).where(
+            ApprovalGroup.state == ApprovalState.requested, ApprovalGroup.flow_run_id.is_not(None), ApprovalGroup.run_ended_at.is_(None)
+        ).order_by(ApprovalGroup.id)
+    )
+    return {key: run_id for key, run_id in [*alone, *lists]}
+
+
+def approvals_waiting_for_a_new_run(session: Session) -> list[tuple[str, int]]:
+    """(key, number of the new run) of the open requests and lists whose waiting run ended undecided: each gets a new run, with a new code.
+
+    The new run's number makes its idempotency key (``<key>:run<n>``): the
+    first run's (the key alone) would give back the ended run.
+    """
+    alone = session.execute(
+        select(Approval.key, Approval.runs_ended).where(
+            Approval.state == ApprovalState.requested, Approval.run_ended_at.is_not(None), or_(Approval.group_key.is_(None), Approval.held.is_(True))
+        ).order_by(Approval.id)
+    )
+    lists = session.execute(
+        select(ApprovalGroup.key, ApprovalGroup.runs_ended).where(ApprovalGroup.state == ApprovalState.requested, ApprovalGroup.run_ended_at.is_not(None))
+        .order_by(ApprovalGroup.id)
+    )
+    return [(key, runs_ended + 1) for key, runs_ended in [*alone, *lists]]
 
 
 def batches(customer_ids: Sequence[str], size: int) -> list[list[str]]:

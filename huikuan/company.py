@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.calendar import CalendarBook, DeclaredYear, DeclaredYearError
@@ -51,14 +51,34 @@ class Person(BaseModel):
 
 
 class SmtpSettings(BaseModel):
+    """The ``smtp`` section: the server, and the checks that keep its password from being read on the way.
+
+    STARTTLS and implicit TLS check the server's certificate and host name (the
+    system's CAs, or only those of ``ca_file``, e.g. a company CA). A login over
+    an unencrypted connection (neither ``starttls`` nor ``ssl``) is refused
+    unless ``allow_plain_login`` says so, for a relay on the same machine or
+    network. The password is a ``SecretStr``: no repr or dump shows it.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str
     port: int = 25
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     starttls: bool = False
     ssl: bool = False
+    ca_file: Path | None = Field(default=None, description="PEM file of the CA certificates to trust instead of the system's (a company CA)")
+    allow_plain_login: bool = Field(default=False, description="log in without TLS (a local relay only): the password goes in the clear")
+
+    @model_validator(mode="after")
+    def _no_login_in_the_clear(self) -> SmtpSettings:
+        if self.username and not (self.starttls or self.ssl or self.allow_plain_login):
+            raise ValueError(
+                "a login (username) over an unencrypted connection would send the password in the clear: "
+                "set starttls: true or ssl: true, or, for a local relay only, allow_plain_login: true"
+            )
+        return self
 
 
 def _invalid(errors: list[InitErrorDetails]) -> ValidationError:
@@ -294,6 +314,8 @@ asked_together: [send_statement]
 lists_from: 10
 # Without smtp, emails are written to the outbox folder as .eml files.
 # smtp: {host: smtp.example.cn, port: 587, username: ar, password: "...", starttls: true}
+# The server's certificate is checked (ca_file: company-ca.pem trusts a company CA instead of
+# the system's); a login without starttls or ssl needs allow_plain_login: true (a local relay only).
 outbox: huikuan-data/outbox
 # Days off: the company's closing days, and per country and year the holiday schedule
 # as the government publishes it (it replaces the built-in data for that year).

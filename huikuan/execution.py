@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,7 @@ from huikuan.company import Company, Person
 from huikuan.context import calendars_of
 from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
 from huikuan.records import LedgerError, get_customer, open_amounts
+from huikuan.settings import get_settings
 from models.engine import Action
 from models.enums import ActionState, ApprovalState, StatementState
 from models.ledger import (
@@ -312,8 +314,95 @@ def prepare_statement(session: Session, customer: Customer, month: str, as_of: d
 # -- approvals -------------------------------------------------------------------
 
 
-def code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+SECRET_ENV = "HUIKUAN_SECRET_KEY"
+SECRET_FILE = "secret.key"  # in the data directory, mode 0600
+HASH_PREFIX = "hmac-sha256:"  # a stored hash without it is an older version's plain SHA-256: never matches
+REFUSALS_PER_HOUR = 5  # refused answers per approver and request in an hour; more are refused without checking the code
+REFUSAL_WINDOW = dt.timedelta(hours=1)
+
+
+def server_secret() -> bytes:
+    """The key of the code hashes, the same for every process of the machine (the worker, the CLI, the server).
+
+    ``HUIKUAN_SECRET_KEY`` when set; otherwise ``<data dir>/secret.key``, made
+    once (256 random bits, mode 0600) by whichever process needs it first.
+    """
+    configured = os.environ.get(SECRET_ENV, "")
+    if configured.strip():
+        return configured.strip().encode()
+    path = get_settings().data_dir / SECRET_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32) + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+            try:
+                os.link(draft, path)  # whole or not at all; a process that made it first wins, and this one reads its
+            except FileExistsError:
+                pass
+        finally:
+            draft.unlink(missing_ok=True)
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise RuntimeError(f"the secret key file {path} is empty: delete it (a new one is made; codes already emailed stop working) or set {SECRET_ENV}")
+    return key.encode()
+
+
+def code_hash(code: str, salt: str) -> str:
+    """What the ledger keeps of a one-time code: an HMAC-SHA256 keyed by the server's secret, salted by the request's key."""
+    digest = hmac.new(server_secret(), f"{salt}\n{code}".encode(), hashlib.sha256).hexdigest()
+    return HASH_PREFIX + digest
+
+
+def code_matches(code: str, salt: str, stored: str | None) -> bool:
+    """The answer's code is the one whose hash is ``stored`` (constant time); an old plain SHA-256 never matches."""
+    if not stored or not stored.startswith(HASH_PREFIX):
+        return False
+    return hmac.compare_digest(code_hash(code.strip(), salt), stored)
+
+
+def is_old_hash(stored: str | None) -> bool:
+    """A hash of an earlier version (plain SHA-256 of the code): no answer matches it, a new code must be sent."""
+    return bool(stored) and not stored.startswith(HASH_PREFIX)
+
+
+def _refusal_entries(log: str) -> list[tuple[str, dt.datetime]]:
+    entries = []
+    for line in (log or "").splitlines():
+        who, _, at = line.partition("\t")
+        try:
+            entries.append((who, dt.datetime.fromisoformat(at)))
+        except ValueError:
+            continue
+    return entries
+
+
+def _who(approver: str) -> str:
+    return " ".join(approver.split())[:64]
+
+
+def answers_blocked_until(log: str, approver: str, at: dt.datetime) -> dt.datetime | None:
+    """When ``approver`` may answer again, if their refused answers to this request in the last hour reached the limit."""
+    recent = sorted(when for who, when in _refusal_entries(log) if who == _who(approver) and at - when < REFUSAL_WINDOW)
+    if len(recent) < REFUSALS_PER_HOUR:
+        return None
+    return recent[-REFUSALS_PER_HOUR] + REFUSAL_WINDOW
+
+
+def note_refusal(log: str, approver: str, at: dt.datetime) -> str:
+    """The log of refused answers with this one, only the last hour kept."""
+    kept = [(who, when) for who, when in _refusal_entries(log) if at - when < REFUSAL_WINDOW]
+    return "\n".join(f"{who}\t{when.isoformat()}" for who, when in [*kept, (_who(approver), at)])
+
+
+def blocked_message(approver: str, until: dt.datetime) -> str:
+    local = until.astimezone(get_settings().tz)
+    return (f"too many refused answers from {approver!r} to this request in an hour ({REFUSALS_PER_HOUR}); the code was not checked: "
+            f"try again after {local:%Y-%m-%d %H:%M} ({get_settings().timezone})")
 
 
 def already_queued(session: Session, key: str) -> bool:
@@ -321,13 +410,18 @@ def already_queued(session: Session, key: str) -> bool:
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.key.startswith(key + ":", autoescape=True)).limit(1)) is not None
 
 
-def send_code(session: Session, approval: Approval, company: Company, as_of: dt.date, *, round_: int = 0, form_url: str = "") -> bool:
+def code_round_key(key: str, runs_ended: int, round_: int | str) -> str:
+    """The outbox key of a round of codes: per round (0: the request, then the reminders) and per waiting run after the first."""
+    return f"{key}:code:{round_}" if not runs_ended else f"{key}:run{runs_ended + 1}:code:{round_}"
+
+
+def send_code(session: Session, approval: Approval, company: Company, as_of: dt.date, *, round_: int | str = 0, form_url: str = "") -> bool:
     """Email a fresh one-time code to the people who may decide; once per round (0: the request)."""
-    key = f"{approval.key}:code:{round_}"
+    key = code_round_key(approval.key, approval.runs_ended, round_)
     if already_queued(session, key):
         return False
     code = f"{secrets.randbelow(10**6):06d}"
-    approval.code_hash = code_hash(code)
+    approval.code_hash = code_hash(code, approval.key)
     approval.code_sent_on = as_of
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
@@ -356,26 +450,35 @@ def decide(session: Session, approval_key: str, *, approver: str, code: str, app
     """Accept or refuse one answer to an approval request; the same attempt always gets the same answer.
 
     A wrong code or an approver who may not decide this action is refused and
-    logged (as an action ``approval_refused``); the request stays open.
+    logged (as an action ``approval_refused``); the request stays open. After
+    ``REFUSALS_PER_HOUR`` refused answers from one approver in an hour, that
+    approver's further answers are refused (and logged) without checking the
+    code, with the time to try again: six digits cannot be guessed.
     """
     approval = session.scalar(select(Approval).where(Approval.key == approval_key))
     if approval is None:
         raise KeyError(f"no approval {approval_key}")
-    refusal_key = f"{approval_key}:refused:{attempt}"
+    # Each waiting run counts its answers from 1: the refusals of a later run have keys of their own.
+    refusal_key = f"{approval_key}:refused:{attempt}" if not approval.runs_ended else f"{approval_key}:run{approval.runs_ended + 1}:refused:{attempt}"
     if session.scalar(select(ActionTaken.id).where(ActionTaken.key == refusal_key)) is not None:
         return Decision(False, approval.state, "this answer was refused before")
     if approval.state is not ApprovalState.requested:
         return Decision(True, approval.state, f"already {approval.state.value} by {approval.decided_by}")
-    problem = None
-    if not company.may_approve(approver, approval.action):
+    problem, at = None, now()
+    blocked = answers_blocked_until(approval.recent_refusals, approver, at)
+    if blocked is not None:
+        problem = blocked_message(approver, blocked)
+    elif not company.may_approve(approver, approval.action):
         problem = f"{approver!r} may not decide {approval.action} (it is for the {approval.approver_role})"
-    elif approval.code_hash is None or not hmac.compare_digest(code_hash(code.strip()), approval.code_hash):
+    elif not code_matches(code, approval.key, approval.code_hash):
         problem = "the code is wrong or no longer valid"
     if problem is not None:
         approval.refusals += 1
+        if blocked is None:
+            approval.recent_refusals = note_refusal(approval.recent_refusals, approver, at)
         session.add(ActionTaken(
             key=refusal_key, customer_id=approval.customer_id, action="approval_refused", due_on=as_of, channel="system", role="system",
-            invoices=approval.invoices, state=ActionState.done, detail=f"{approval.action}: {problem}", finished_at=now(),
+            invoices=approval.invoices, state=ActionState.done, detail=f"{approval.action}: answer of {_who(approver)!r}: {problem}", finished_at=at,
         ))
         session.flush()
         return Decision(False, approval.state, problem)
@@ -461,13 +564,43 @@ def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list
     return notes
 
 
-def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: str) -> None:
+def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: str,
+                         tag: str | None = None) -> None:
     context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i))
     context = _about_statement(session, approval, customer, context)
     reason = f"the request to {approval.action} (for the {approval.approver_role}) since {approval.requested_on} is unanswered: {what}"
     for person in company.with_role("gm"):
         email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=reason, role="gm")
-        queue(session, f"{approval.key}:unanswered:{what}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
+        queue(session, f"{approval.key}:unanswered:{tag or what}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
+
+
+def run_ended(session: Session, approval: Approval, company: Company, as_of: dt.date, *, run_id: str | None, why: str) -> bool:
+    """The waiting run ``run_id`` of an open request ended without a decision (its answers ran out, it failed, crashed or was cancelled).
+
+    The request is marked for a new run (the next daily run starts it, with a
+    new code), its code dies with the run, and the GM is told, once per ended
+    run. Nothing happens when the request is decided or the run is not its
+    current one. Returns whether it was marked now.
+    """
+    if approval.state is not ApprovalState.requested or approval.run_ended_at is not None or (run_id and approval.flow_run_id != run_id):
+        return False
+    approval.runs_ended += 1
+    approval.run_ended_at = now()
+    approval.code_hash = None  # the code of the ended run is no longer valid
+    customer = get_customer(session, approval.customer_id)
+    _escalate_unanswered(session, approval, customer, company, as_of,
+                         f"its waiting run {approval.flow_run_id or ''} ended without a decision ({why}); the next daily run asks again with a new code",
+                         tag=f"run {approval.runs_ended} ended")
+    session.flush()
+    return True
+
+
+def renew_old_code(session: Session, approval: Approval, company: Company, as_of: dt.date) -> bool:
+    """A code stored by an earlier version (plain SHA-256) matches no answer: a new code to the same waiting run, once."""
+    if approval.state is not ApprovalState.requested or not is_old_hash(approval.code_hash):
+        return False
+    approval.code_hash = None
+    return send_code(session, approval, company, as_of, round_="renewed")
 
 
 def may_ship(session: Session, customer_id: str) -> tuple[bool, str]:

@@ -6,13 +6,24 @@ transaction that records the action, so an email is queued exactly once.
 loses nothing (the rest goes out on the next dispatch) and repeats at most the
 one message that was being handed to the server. Each message's Message-ID is
 its key, so a mail system can still tell a repeat.
+
+Security (issue #12): SMTP over STARTTLS or TLS checks the server's certificate
+and host name (``ssl.create_default_context``, the company's ``ca_file`` when
+it names one), and no password is sent over an unencrypted connection unless
+the company file allows it (``allow_plain_login``). A message carrying a
+one-time code (key ``…:code:<round>:<person>``) keeps it in the ledger only
+until it is delivered; then the ledger's copy shows ``******``. The ``.eml``
+files are created readable by their owner only (0600; the folder 0700 when
+huikuan makes it): with no SMTP server configured, a code's file is its delivery.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import smtplib
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header, decode_header, make_header
@@ -42,30 +53,112 @@ class OutboxFolder:
         self.folder = folder
 
     def send(self, message: Message) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when made here; an existing folder is left as it is
         key = str(make_header(decode_header(message["X-Huikuan-Key"])))  # decoded, should the key be non-ASCII
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key) + ".eml"
         partial = self.folder / (name + ".partial")
-        partial.write_bytes(bytes(message))
+        _write_private(partial, bytes(message))
         partial.replace(self.folder / name)  # whole files only, and rewriting the same key replaces it
 
 
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` as a new file, mode 0600 from its creation (a one-time code may be in it).
+
+    A file left there (a crash between writing and renaming) is removed first: its
+    mode could be wider, and ``O_EXCL`` creates afresh, never through a symbolic link.
+    """
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
+class PlainLoginRefused(smtplib.SMTPException):
+    """A login was asked for over an unencrypted connection that the company file does not allow."""
+
+
 class SmtpServer:
-    """Hands messages to an SMTP server (STARTTLS or SSL and login when configured)."""
+    """Hands messages to an SMTP server (STARTTLS or SSL and login when configured).
+
+    TLS, either way, checks the certificate and the host name: against the
+    system's CAs, or only those in ``ca_file``. A server that does not offer
+    STARTTLS when it is configured is an error (``SMTPNotSupportedError``), never
+    a fall back to the clear; a login in the clear needs ``allow_plain_login``.
+    """
 
     def __init__(self, settings: SmtpSettings, timeout: float = 30) -> None:
         self.settings = settings
         self.timeout = timeout
 
+    def tls_context(self) -> ssl.SSLContext:
+        ca_file = self.settings.ca_file
+        if ca_file is not None and not ca_file.is_file():
+            raise FileNotFoundError(f"smtp.ca_file {ca_file} in the company file does not exist (working directory {Path.cwd()})")
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)  # CERT_REQUIRED, check_hostname
+
     def send(self, message: Message) -> None:
         s = self.settings
-        connect = smtplib.SMTP_SSL if s.ssl else smtplib.SMTP
-        with connect(s.host, s.port, timeout=self.timeout) as server:
+        if s.username and not (s.ssl or s.starttls or s.allow_plain_login):  # the company file's validation says so too
+            raise PlainLoginRefused(
+                f"not logging in to {s.host} as {s.username} over an unencrypted connection: set starttls or ssl in the company file's smtp section, "
+                "or allow_plain_login: true for a local relay"
+            )
+        context = self.tls_context() if (s.ssl or s.starttls) else None
+        if s.ssl:
+            server = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
+        else:
+            server = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
+        with server:
             if s.starttls:
-                server.starttls()
+                server.starttls(context=context)
             if s.username:
-                server.login(s.username, s.password or "")
+                server.login(s.username, s.password.get_secret_value() if s.password else "")
             server.send_message(message)
+
+
+# The outbox keys of messages with a one-time code: execution.code_round_key + ":<person>",
+# for a single request (``<approval>:code:<round>:<person>``, ``<approval>:run<n>:code:…``) and a list alike.
+_CODE_KEY = re.compile(r":code:[^:]+:[^:]+\Z")
+# Where the approval templates put the code: "…one-time code 123456…", "…一次性验证码 123456…".
+# (or ``******``, once masked).
+_CODE_IN_TEXT = re.compile(r"(?:one-time code|验证码)\s*(\d{6}(?!\d)|\*{6})", re.IGNORECASE)
+# A six-digit number standing alone: not part of an invoice number, an amount, a date, a time or a word.
+_STANDING_ALONE = r"(?<![\w.,:/-]){}(?![\w.,:/-])"
+CODE_MASK = "******"
+
+
+def carries_code(key: str) -> bool:
+    """Whether the outbox message keyed ``key`` carries a one-time code."""
+    return _CODE_KEY.search(key) is not None
+
+
+def mask_codes(text: str, html: str | None) -> tuple[str, str | None]:
+    """``text`` and ``html`` with the one-time code replaced by ``******``, everything else kept.
+
+    The code is the six digits where the approval templates write it; should a
+    template say it otherwise, every six-digit number standing alone is masked
+    (better a masked number too many than a code kept).
+    """
+    found = set(_CODE_IN_TEXT.findall(text))
+    codes = sorted(found - {CODE_MASK})
+    if found and not codes:
+        return text, html  # masked already
+    pattern = re.compile(_STANDING_ALONE.format("(?:" + "|".join(codes) + ")" if codes else r"\d{6}"))
+    return pattern.sub(CODE_MASK, text), pattern.sub(CODE_MASK, html) if html is not None else None
+
+
+def mask_sent_codes(session: Session) -> int:
+    """Mask the codes of messages delivered before dispatch masked them (an earlier version); how many were masked.
+
+    Once, e.g. from a data migration or an upgrade step: it reads every sent
+    message whose key has ``:code:``, so dispatch does not do it each time.
+    """
+    masked = 0
+    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.key.contains(":code:", autoescape=True))):
+        if carries_code(row.key) and (texts := mask_codes(row.text, row.html)) != (row.text, row.html):
+            row.text, row.html = texts
+            masked += 1
+    return masked
 
 
 def transport_for(company: Company) -> Transport:
@@ -145,7 +238,9 @@ def dispatch(sessions: Callable[[], Session], company: Company, transport: Trans
 
     ``sessions`` makes a new session; each message is delivered and stamped in a
     transaction of its own. A failure is counted and kept on the message for
-    the next dispatch; it does not stop the others.
+    the next dispatch; it does not stop the others. A delivered message with a
+    one-time code keeps it no longer: the ledger's copy is masked (`mask_codes`)
+    in the transaction that stamps it sent.
     """
     transport = transport or transport_for(company)
     result = Dispatched(errors=[])
@@ -175,5 +270,7 @@ def dispatch(sessions: Callable[[], Session], company: Company, transport: Trans
                 continue
             row.sent_at = dt.datetime.now(dt.UTC)
             row.last_error = None
+            if carries_code(row.key):
+                row.text, row.html = mask_codes(row.text, row.html)
             result.sent += 1
     return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -29,7 +30,10 @@ import jinja2
 from sqlalchemy.orm import Session
 
 from huikuan.charts import MONTHS, aging_chart, aging_over_time, collected_vs_target, dso_chart, dso_trend, target_chart
-from huikuan.reports import REPORTS, TOTAL_OPEN, Ratio, Report, display, kpi_measures, numeric_columns, to_markdown, to_xlsx_book
+from huikuan.escaping import markdown_text
+from huikuan.reports import (
+    REPORTS, TOTAL_OPEN, Ratio, Report, display, kpi_measures, markdown_cell, numeric_columns, to_markdown, to_xlsx_book,
+)
 from models.aging import AGING_BUCKETS
 from models.money import ZERO
 
@@ -128,16 +132,17 @@ def _series_reports(end: dt.date, currency: str, aging, dso, target) -> dict[str
 # -- markdown ------------------------------------------------------------------------------
 
 
-def _intro(result: ManagementReport) -> str:
+def _intro(result: ManagementReport, data: Callable[[str], str] = str) -> str:
+    """The report's first paragraph; ``data`` renders the ledger's words in it (the currencies): escaped for Markdown."""
     end = result.period_end.isoformat()
     text = f"Every figure is taken at the end of the month, {end}. The charts show the {result.months} month ends to {end}"
     if len(result.kpis) > 1:
-        return text + f", in {result.currency}; the tables show every currency ({', '.join(result.kpis)}), unconverted."
-    return text + f", in {result.currency}."
+        return text + f", in {data(result.currency)}; the tables show every currency ({', '.join(map(data, result.kpis))}), unconverted."
+    return text + f", in {data(result.currency)}."
 
 
 def _markdown(result: ManagementReport, tables: tuple[str, ...], images: dict[str, str | None]) -> str:
-    parts = [f"# {result.title}\n\n{_intro(result)}\n", to_markdown(result.reports[tables[0]]), "## Charts\n"]
+    parts = [f"# {result.title}\n\n{_intro(result, markdown_text)}\n", to_markdown(result.reports[tables[0]]), "## Charts\n"]
     for name, title in CHARTS:
         link = images[name]
         parts.append(f"![{title}]({link})\n" if link else f"- {title}: `{result.charts[name]}` (too large to show here)\n")
@@ -162,8 +167,11 @@ def artifact_markdown(result: ManagementReport, max_image_bytes: int = MAX_INLIN
 
 
 def table_rows(report: Report) -> list[dict[str, str]]:
-    """A report's rows as {column: value as people read it}, e.g. for a Prefect table artifact."""
-    return [dict(zip(report.columns, (display(v) for v in row))) for row in report.rows]
+    """A report's rows as {column: value as people read it}, for a Prefect table artifact.
+
+    The Prefect UI renders a table artifact's cells as Markdown: text in them is escaped as in :func:`to_markdown`.
+    """
+    return [dict(zip(report.columns, (markdown_cell(v) for v in row))) for row in report.rows]
 
 
 # -- HTML ------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", "models:migrations")
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser interpolates "%": a percent-encoded password or a file: URL would break it.
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 

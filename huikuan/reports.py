@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huikuan.escaping import markdown_text, spreadsheet_text, xlsx_text
 from huikuan.portfolio import OpenItem, open_items
 from models.aging import AGING_BUCKETS
 from models.enums import ApprovalState, CustomerStatus
@@ -29,6 +30,12 @@ from models.money import ZERO
 
 class Ratio(Decimal):
     """A fraction (0.2500): shown as a percentage in Markdown and Excel, plain in CSV."""
+
+    __slots__ = ()
+
+
+class Label(str):
+    """The report's own words in a row (a measure's name, "total"): shown as written, where text from the ledger is escaped."""
 
     __slots__ = ()
 
@@ -99,7 +106,7 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
             return (item.customer_id, item.customer_name)
         if by == "segment":
             return (customer.segment.value,)
-        return (customer.collector or "(none)",)
+        return (customer.collector or Label("(none)"),)
 
     table: dict[str, dict[tuple, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: ZERO)))
     for item in open_items(session, as_of):
@@ -118,9 +125,9 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
             rows.append(([currency] if several else []) + list(key) + row + [sum(row, ZERO)])
         total_row = [totals[label] for label in labels]
         blanks = [""] * (len(key_columns) - 1)
-        rows.append(([currency] if several else []) + ["total", *blanks] + total_row + [sum(total_row, ZERO)])
+        rows.append(([currency] if several else []) + [Label("total"), *blanks] + total_row + [sum(total_row, ZERO)])
     if not table:
-        rows.append(["total"] + [""] * (len(key_columns) - 1) + [ZERO] * (len(labels) + 1))
+        rows.append([Label("total")] + [""] * (len(key_columns) - 1) + [ZERO] * (len(labels) + 1))
     kind = "standard buckets" if buckets == "standard" else "credit-management buckets (PROCESS §3)"
     notes = [
         f"Open amount of every invoice issued by {as_of.isoformat()}, after payments received by that day.",
@@ -211,7 +218,7 @@ def kpis(session: Session, as_of: dt.date) -> Report:
     """The measures of PROCESS §7, one row each (and per currency if there are several)."""
     measures = kpi_measures(session, as_of)
     several = len(measures) > 1
-    rows = [([currency] if several else []) + [measure, value] for currency, values in measures.items() for measure, value in values.items()]
+    rows = [([currency] if several else []) + [Label(measure), value] for currency, values in measures.items() for measure, value in values.items()]
     first = _month_start(as_of)
     previous_end = first - dt.timedelta(days=1)
     d = as_of.isoformat()
@@ -285,7 +292,7 @@ def pending_approvals(session: Session, as_of: dt.date) -> Report:
         .order_by(Approval.requested_on, Approval.id)
     )
     rows = [
-        [a.id, a.customer_id, name, a.action, a.approver_role, a.requested_on, (as_of - a.requested_on).days, a.reminders, a.refusals]
+        [a.id, a.customer_id, name, Label(a.action), Label(a.approver_role), a.requested_on, (as_of - a.requested_on).days, a.reminders, a.refusals]
         for a, name in session.execute(query)
     ]
     columns = ["id", "customer_id", "customer", "action", "approver role", "requested on", "age (days)", "reminders", "refusals"]
@@ -328,16 +335,23 @@ def numeric_columns(report: Report) -> list[bool]:
     return [any(isinstance(row[i], (int, Decimal)) for row in report.rows) for i in range(len(report.columns))]
 
 
+def markdown_cell(value) -> str:
+    """A value in a Markdown table: text from the ledger (names, ids: data, not markup) escaped; labels, numbers and dates as displayed."""
+    if isinstance(value, Label):
+        return value
+    return markdown_text(value) if isinstance(value, str) else display(value)
+
+
 def to_markdown(report: Report) -> str:
     """A GitHub table under the title, the notes as a list below it."""
 
     def line(cells) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+        return "| " + " | ".join(cells) + " |"
 
     numeric = numeric_columns(report)
-    out = [f"## {report.title}", "", f"As of {report.as_of.isoformat()}", "", line(report.columns)]
+    out = [f"## {report.title}", "", f"As of {report.as_of.isoformat()}", "", line(markdown_text(c) for c in report.columns)]
     out.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-    out.extend(line(display(v) for v in row) for row in report.rows)
+    out.extend(line(markdown_cell(v) for v in row) for row in report.rows)
     if not report.rows:  # a header alone renders as nothing in some viewers (the Prefect UI): say it is empty
         out += ["", f"*None on {report.as_of.isoformat()}.*"]
     if report.notes:
@@ -353,11 +367,16 @@ def _plain(value) -> str:
         return format(value, "f")
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return spreadsheet_text(value) if isinstance(value, str) else str(value)
 
 
 def to_csv(report: Report) -> str:
-    """Header and rows with plain values (1234.50, 0.2500, 2026-03-15); no notes."""
+    """Header and rows with plain values (1234.50, 0.2500, 2026-03-15); no notes.
+
+    Text a spreadsheet would evaluate (``=HYPERLINK(…)`` as a customer's name) starts
+    with a ``'`` and its line breaks are quoted (``huikuan.escaping.spreadsheet_text``);
+    the header keeps the column ids.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(report.columns)
@@ -389,19 +408,28 @@ def _fill_sheet(sheet, report: Report) -> None:
     from openpyxl.styles import Font
 
     sheet.title = report.name[:31]
-    sheet.append(report.columns)
+    _append_text(sheet, report.columns)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in report.rows:
-        sheet.append([Decimal(v) if isinstance(v, Decimal) else v for v in row])
+        sheet.append([Decimal(v) if isinstance(v, Decimal) else None if isinstance(v, str) else v for v in row])
         for cell, value in zip(sheet[sheet.max_row], row):
-            if isinstance(value, Ratio):
+            if isinstance(value, str):
+                xlsx_text(cell, value)  # a string cell, never a formula (a customer named "=HYPERLINK(…)")
+            elif isinstance(value, Ratio):
                 cell.number_format = "0.00%"
             elif isinstance(value, Decimal):
                 cell.number_format = "#,##0.00"
             elif isinstance(value, dt.date):
                 cell.number_format = "yyyy-mm-dd"
     sheet.append([])
-    sheet.append([f"{report.title}, as of {report.as_of.isoformat()}"])
+    _append_text(sheet, [f"{report.title}, as of {report.as_of.isoformat()}"])
     for note in report.notes:
-        sheet.append([note])
+        _append_text(sheet, [note])
+
+
+def _append_text(sheet, texts: Sequence[str]) -> None:
+    """A row of text cells, each a string cell (see ``xlsx_text``)."""
+    sheet.append([None] * len(texts))
+    for cell, text in zip(sheet[sheet.max_row], texts):
+        xlsx_text(cell, text)

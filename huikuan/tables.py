@@ -45,6 +45,9 @@ def _read_csv(path: Path) -> Table:
         raise UnreadableFile(1, "this is an Excel workbook, not CSV: name it .xlsx or save it as CSV UTF-8")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise UnreadableFile(1, "the file is UTF-16 (Excel's 'Unicode Text'); save it as 'CSV UTF-8'")
+    order = _utf16_without_bom(data)
+    if order:
+        raise UnreadableFile(1, f"the file is UTF-16 ({order}, without a byte order mark), not UTF-8; save it as 'CSV UTF-8'")
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
         text = body.decode("utf-8")
@@ -87,6 +90,25 @@ def _record_at(before: str) -> int:
         return sum(1 for _ in csv.reader(io.StringIO(before + "x", newline="")))
     except csv.Error:  # e.g. a cell over the csv module's size limit: lines are near enough
         return before.count("\n") + 1
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """"little-endian" or "big-endian" when ``data`` looks like UTF-16 without a BOM, else None.
+
+    The header row is ASCII column names, which UTF-16 writes as a NUL byte beside each
+    letter: many NULs at odd positions (LE) or even ones (BE), almost none at the others.
+    A UTF-8 file with a stray NUL or two is left to the NUL check.
+    """
+    sample = data[:4096]
+    pairs = len(sample) // 2
+    if pairs < 4:
+        return None
+    even, odd = sample[0 : 2 * pairs : 2].count(0), sample[1 : 2 * pairs : 2].count(0)
+    if odd >= pairs * 0.3 and even <= odd * 0.05:
+        return "little-endian"
+    if even >= pairs * 0.3 and odd <= even * 0.05:
+        return "big-endian"
+    return None
 
 
 def _guess_encoding(data: bytes) -> str:

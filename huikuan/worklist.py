@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from huikuan.company import Company
 from huikuan.planning import plan
 from huikuan.context import calendars_of
+from huikuan.escaping import markdown_text, one_line
 from models.calendar import BusinessCalendar, CalendarBook, CallWindow, call_windows
 from models.engine import Action
 from models.enums import Locale
@@ -445,13 +446,14 @@ def _with_rank(item: WorkItem, rank: int) -> WorkItem:
     return replace(item, rank=rank)
 
 
-def _cell(text: str | None) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")
-
-
 def _line(text: str) -> str:
-    """``text`` on one line: a line break would end its list entry."""
-    return " ".join(text.split("\n"))
+    """The system's own ``text`` on one line: a line break would end its list entry."""
+    return one_line(text)
+
+
+def _who(item: WorkItem) -> str:
+    """``name (id)``, both the customer's data: escaped."""
+    return f"{markdown_text(item.customer_name)} ({markdown_text(item.customer_id)})"
 
 
 COLUMNS = ("#", "Customer", "Open", "Days overdue", "To do")
@@ -475,23 +477,25 @@ def _to_do(item: WorkItem) -> str:
 
 def _row(item: WorkItem) -> str:
     """The item's short facts: one table row, narrow enough for the Prefect UI, which never wraps a cell."""
-    cells = (str(item.rank), f"{item.customer_name} ({item.customer_id})", money(item.amount_open, item.currency),
-             str(item.oldest_days_overdue), _to_do(item))
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+    cells = (str(item.rank), _who(item), money(item.amount_open, item.currency), str(item.oldest_days_overdue), _to_do(item))
+    return "| " + " | ".join(cells) + " |"
 
 
 def _entry(item: WorkItem) -> list[str]:
     """The item's long texts: an entry numbered as its row, with whom to ask for, when, what to say, the promise, the last contact.
 
     Under the table, where they wrap: each customer's text reads as a paragraph.
-    Empty details are left out.
+    Empty details are left out. The texts that hold the customer's data (names,
+    contacts, notes restated, invoice ids) are escaped as a whole: none of it is
+    markup (``huikuan.escaping``).
     """
     number = f"{item.rank}. "
     indent = " " * len(number)  # a nested line belongs to the entry only when indented as far as its text
-    head = f"{number}**{item.customer_name} ({item.customer_id})**: {item.channel}, {', '.join(item.actions)}"
-    details = [("Contacts", "; ".join(item.contacts)), ("When", item.when), ("Say", item.say)]
-    details.append(("Promise", f"**{item.broken_promise}**" if item.broken_promise else item.open_promise))
-    details += [("Invoices", ", ".join(item.invoices)), ("Last contact", item.last_contact), ("Excuses", ", ".join(item.excuses))]
+    head = f"{number}**{_who(item)}**: {item.channel}, {', '.join(item.actions)}"
+    promise = f"**{item.broken_promise}**" if item.broken_promise else item.open_promise
+    details = [("Contacts", markdown_text("; ".join(item.contacts))), ("When", item.when), ("Say", markdown_text(item.say)), ("Promise", promise)]
+    details += [("Invoices", markdown_text(", ".join(item.invoices))), ("Last contact", markdown_text(item.last_contact or "")),
+                ("Excuses", ", ".join(item.excuses))]
     return [_line(head)] + [f"{indent}- {label}: {_line(text)}" for label, text in details if text]
 
 
@@ -500,7 +504,8 @@ def _group(name: str | None, group: list[WorkItem]) -> list[str]:
     total: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for item in group:
         total[item.currency] += item.amount_open
-    lines = [f"## {name or UNASSIGNED} ({len(group)}; {', '.join(money(v, c) for c, v in sorted(total.items()))} open)", ""]
+    whose = markdown_text(name) if name else UNASSIGNED
+    lines = [f"## {whose} ({len(group)}; {', '.join(money(v, c) for c, v in sorted(total.items()))} open)", ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", ALIGN, *(_row(i) for i in group), ""]
     for item in group:
         lines += _entry(item)

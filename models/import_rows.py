@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -17,27 +18,63 @@ from typing import Any
 
 from models.enums import Locale, Segment, Settlement
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_OTHER_DATE = re.compile(r"(\d{4})[/.年](\d{1,2})[/.月](\d{1,2})日?|(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
-_THOUSANDS = re.compile(r"[+-]?\d{1,3}([,，]\d{3})+(\.\d*)?")
+# Explicit [0-9], never \d: Python's \d also matches full-width, Arabic-Indic and other digits.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_OTHER_DATE = re.compile(r"([0-9]{4})[/.年]([0-9]{1,2})[/.月]([0-9]{1,2})日?|([0-9]{1,2})[/.]([0-9]{1,2})[/.]([0-9]{4})")
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}([,，][0-9]{3})+(\.[0-9]*)?")
+_UNDERSCORES = re.compile(r"[+-]?[0-9]+(_[0-9]+)+(\.[0-9]*)?")
+# What an amount is: ASCII digits with at most one '.', and an optional sign
+# (a '+' is harmless; a '-' is parsed so that it is refused as negative, not as unreadable).
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _CURRENCY_MARKS = re.compile(r"[¥￥$€元]|RMB|CNY|USD", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s;,]+@[^@\s;,]+\.[^@\s;,]+")
 _ID_FORBIDDEN = re.compile(r"[;\s]")
+# Bidirectional embeddings, overrides and isolates: they reorder how the text around them is shown
+# (a name in a letter, a line in a report), the "Trojan Source" characters. LRM/RLM marks stay allowed.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")  # line breaks inside a quoted cell, tabs
 _LARGEST_AMOUNT = Decimal(10) ** 16  # NUMERIC(18, 2)
 
 
+def _codepoint(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+
+
+def _invisible(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """The first control (Cc) or format (Cf) character of ``value`` not in ``allowed``."""
+    return next((ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cf")), None)
+
+
 def parse_id(value: str) -> str:
+    """An id: at most 64 characters, no space or ';', no invisible character, in NFKC form.
+
+    An id not in NFKC form (full-width ``Ｃ１``, a ligature, a decomposed accent) is refused,
+    not normalised: normalising would silently make it the same id as ``C1`` (another
+    row, or a row already in the ledger), and refusing says which spelling to use.
+    """
     if len(value) > 64:
         raise ValueError(f"is {len(value)} characters long; ids have at most 64")
+    hidden = _invisible(value)
+    if hidden is not None:
+        raise ValueError(f"{value!r} contains the invisible or control character {_codepoint(hidden)}, which ids may not contain; type the id again")
     if _ID_FORBIDDEN.search(value):
         raise ValueError(f"{value!r} contains a space or ';', which ids may not contain")
+    normal = unicodedata.normalize("NFKC", value)
+    if normal != value:
+        raise ValueError(f"{value!r} has full-width, compatibility or decomposed characters; write {normal!r}")
     return value
 
 
 def parse_text(max_length: int) -> Callable[[str], str]:
+    """Names and free text: any printable character, tabs and line breaks; no other control character."""
+
     def parse(value: str) -> str:
         if len(value) > max_length:
             raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
+        hidden = next((ch for ch in value if ch in _BIDI_CONTROLS or (unicodedata.category(ch) == "Cc" and ch not in _TEXT_CONTROLS_ALLOWED)), None)
+        if hidden is not None:
+            raise ValueError(f"contains the control character {_codepoint(hidden)}; remove it (type the text again)")
         return value
 
     return parse
@@ -46,26 +83,61 @@ def parse_text(max_length: int) -> Callable[[str], str]:
 def parse_email(value: str) -> str:
     if len(value) > 200:  # the ledger's contacts.email
         raise ValueError(f"is {len(value)} characters long; at most 200 fit")
+    hidden = _invisible(value)
+    if hidden is not None:
+        raise ValueError(f"{value!r} contains the invisible or control character {_codepoint(hidden)}; type the address again")
     if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address")
     return value
 
 
-def parse_amount(value: str, *, allow_zero: bool = False) -> Decimal:
-    """A decimal with at most 2 places, e.g. ``1234.50``: no separators, no symbols."""
-    if _CURRENCY_MARKS.search(value):
-        raise ValueError(f"{value!r} has a currency sign or name; write the number only, e.g. 1234.50")
+def _ascii_digits(value: str) -> str:
+    """``value`` with full-width and other Unicode digits (and decimal marks) as ASCII, for a hint."""
+    folded = unicodedata.normalize("NFKC", value).replace("\u066b", ".").replace("\u066c", ",")  # Arabic decimal/thousands marks
+    return "".join(str(unicodedata.decimal(ch)) if not ch.isascii() and unicodedata.decimal(ch, None) is not None else ch for ch in folded)
+
+
+def _amount_hint(value: str) -> str:
+    """Why ``value`` is not an amount, and what to write instead."""
+    ascii_form = _ascii_digits(value)
+    plain = re.sub(r"[,，_]", "", ascii_form) if _THOUSANDS.fullmatch(ascii_form) or _UNDERSCORES.fullmatch(ascii_form) else ascii_form
+    instead = f"write {plain}" if _AMOUNT.fullmatch(plain) else "write a number such as 1234.50 (ASCII digits 0-9 and one '.')"
+    if not value.isascii():
+        if any("\uff10" <= ch <= "\uff19" for ch in value):
+            return f"{value!r} is written with full-width digits; {instead}"
+        if any(unicodedata.decimal(ch, None) is not None for ch in value if not ch.isascii()):
+            return f"{value!r} has digits other than 0-9; {instead}"
+        return f"{value!r} has characters that are not part of a number; {instead}"
     if _THOUSANDS.fullmatch(value):
-        plain = re.sub(r"[,，]", "", value)
-        raise ValueError(f"{value!r} has a thousands separator; write {plain}")
-    if re.search(r"[eE]", value):
-        raise ValueError(f"{value!r} is in scientific notation (a spreadsheet shortened it); format the column as a number with 2 decimals")
+        return f"{value!r} has a thousands separator; {instead}"
+    if _UNDERSCORES.fullmatch(value):
+        return f"{value!r} has '_' between digits; {instead}"
+    if re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+", value):
+        return f"{value!r} is in scientific notation (a spreadsheet shortened it); format the column as a number with 2 decimals"
+    return f"{value!r} is not an amount; write a number such as 1234.50"
+
+
+def amount_spelling_problem(value: str) -> str | None:
+    """Why ``value`` is not spelt as an amount (ASCII digits, one '.', an optional sign), or None.
+
+    Shared by the importer and the CLI's ``--amount`` options; the value's range is checked apart.
+    """
+    if _CURRENCY_MARKS.search(value):
+        return f"{value!r} has a currency sign or name; write the number only, e.g. 1234.50"
+    if not _AMOUNT.fullmatch(value):
+        return _amount_hint(value)
+    return None
+
+
+def parse_amount(value: str, *, allow_zero: bool = False) -> Decimal:
+    """A decimal with at most 2 places, e.g. ``1234.50``: ASCII digits and one '.', no separators, no symbols."""
+    problem = amount_spelling_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     try:
         amount = Decimal(value)
-    except InvalidOperation:
+    except InvalidOperation:  # not expected after the pattern: kept as a last guard
         raise ValueError(f"{value!r} is not an amount; write a number such as 1234.50") from None
-    if not amount.is_finite():
-        raise ValueError(f"{value!r} is not an amount; write a number such as 1234.50")
     if amount.as_tuple().exponent < -2 and amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"{value} has more than 2 decimal places")
     if abs(amount) >= _LARGEST_AMOUNT:
@@ -91,14 +163,18 @@ def parse_date(value: str) -> dt.date:
         year, month, day = (match[1], match[2], match[3]) if match[1] else (match[6], match[5], match[4])
         hint = f"{int(year):04d}-{int(month):02d}-{int(day):02d}" if match[1] else "YYYY-MM-DD"
         raise ValueError(f"{value!r} is not written YYYY-MM-DD; write {hint}")
-    if value.isdigit() and 20000 <= int(value) <= 80000:
+    if not value.isascii():
+        ascii_form = _ascii_digits(value)
+        if ascii_form != value and _ISO_DATE.fullmatch(ascii_form):
+            raise ValueError(f"{value!r} is written with full-width or other non-ASCII digits; write {ascii_form}")
+    if value.isascii() and value.isdigit() and 20000 <= int(value) <= 80000:
         as_date = dt.date(1899, 12, 30) + dt.timedelta(days=int(value))
         raise ValueError(f"{value!r} looks like a spreadsheet date number ({as_date}); format the column as a date YYYY-MM-DD")
     raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD")
 
 
 def parse_days(value: str) -> int:
-    if not value.isdigit() or int(value) > 3650:
+    if not (value.isascii() and value.isdigit()) or int(value) > 3650:
         raise ValueError(f"{value!r} is not a number of days between 0 and 3650")
     return int(value)
 

@@ -260,6 +260,9 @@ class Approval(Base):
     group_key: Mapped[str | None] = mapped_column(String(200), index=True)  # asked for together with others (ApprovalGroup)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # held back from its group: decided on its own
     effect: Mapped[str | None] = mapped_column(String(32))  # what approving it changes in the account (models.policy.Effect), if anything
+    runs_ended: Mapped[int] = mapped_column(default=0)  # waiting runs that ended without a decision (each followed by a new run and code)
+    run_ended_at: Mapped[dt.datetime | None]  # set: the waiting run ended undecided, the next daily run starts a new one
+    recent_refusals: Mapped[str] = mapped_column(Text, default="")  # "approver<TAB>time" of the last hour's refused answers (the rate limit)
 
 
 class ApprovalGroup(Base):
@@ -289,6 +292,9 @@ class ApprovalGroup(Base):
     reminders: Mapped[int] = mapped_column(default=0)
     refusals: Mapped[int] = mapped_column(default=0)
     last_refused_attempt: Mapped[int] = mapped_column(default=0)  # a retried judgement of a refused answer refuses it again
+    runs_ended: Mapped[int] = mapped_column(default=0)  # as Approval's
+    run_ended_at: Mapped[dt.datetime | None]
+    recent_refusals: Mapped[str] = mapped_column(Text, default="")
 
 
 class ActionTaken(Base):

@@ -23,6 +23,7 @@ from huikuan import approval_groups, execution
 from huikuan.collection import approvals_waiting_for_a_run
 from huikuan.db import session_scope
 from huikuan.documents import render_letter
+from huikuan.escaping import markdown_quote, markdown_quote_lines, markdown_text
 from huikuan.portfolio import customer_file
 from models.ledger import Approval, ApprovalGroup
 from models.money import format_money
@@ -63,21 +64,30 @@ def form_url(flow_run_id: str | None) -> str:
     return (url_for("flow-run", obj_id=flow_run_id) or "") if flow_run_id else ""
 
 
+def _contact(contact) -> str:
+    """A contact in the form's list: the system's record on the line, the collector's note as a quote under it (escaped)."""
+    line = f"- {contact.contacted_on} {contact.channel.value} {contact.result.value}"
+    if contact.person:
+        line += f" with {markdown_text(contact.person)}"
+    return line + (f", note:\n  {markdown_quote(contact.note)}" if contact.note and contact.note.strip() else "")
+
+
 def _brief(session, approval: Approval, as_of: dt.date) -> str:
+    """The form's description, in Markdown: customer and user text in it escaped (``huikuan.escaping``)."""
     file = customer_file(session, approval.customer_id, as_of)
     customer = file.customer
     named = set(filter(None, approval.invoices.split(";")))
     rows = "\n".join(
-        f"| {invoice.invoice_id} | {invoice.due_on} | {days} | {format_money(amount, customer.currency)} |"
+        f"| {markdown_text(invoice.invoice_id)} | {invoice.due_on} | {days} | {format_money(amount, customer.currency)} |"
         for invoice, amount, days, _dispute in file.invoices if not named or invoice.invoice_id in named
     )
-    contacts = "\n".join(f"- {c.contacted_on} {c.channel.value} {c.result.value}: {c.note or ''}" for c in file.contacts) or "- none recorded"
+    contacts = "\n".join(_contact(c) for c in file.contacts) or "- none recorded"
     preview = ""
     if approval.action in ("dunning_letter", "statement_letter", "lawyer_letter"):
         context = execution.document_context(session, customer, approval.action, company(), as_of, invoices=tuple(named))
-        preview = "\n\n**The letter** (preview):\n\n> " + render_letter(context).text.replace("\n", "\n> ")
+        preview = "\n\n**The letter** (preview):\n\n" + markdown_quote_lines(render_letter(context).text)
     return (
-        f"## {approval.action.replace('_', ' ')}: {customer.name} ({customer.customer_id})\n\n"
+        f"## {approval.action.replace('_', ' ')}: {markdown_text(customer.name)} ({markdown_text(customer.customer_id)})\n\n"
         f"Requested on {approval.requested_on}, for the **{approval.approver_role}**. "
         f"Open balance **{format_money(file.balance, customer.currency)}**; status {customer.status.value}.\n\n"
         f"| invoice | due | days overdue | open |\n|---|---|---|---|\n{rows}\n\n"

@@ -7,7 +7,10 @@ collection of 2026-09-02 asks the boss to approve C1's stop-shipment, the
 request's run waits (Suspended) for an answer, the one-time code is emailed to
 the outbox. The boss opens the run's page, clicks Resume, fills the form the
 ``Answer`` RunInput describes (approver, code, decision) and submits it; the
-account is then locked and the warehouse's check refuses the shipment.
+account is then locked and the warehouse's check refuses the shipment. A
+collector's note on C1 written as Markdown (a heading, bold text, a link, HTML)
+is in the form's description, and in C1's worklist: shown as typed, nothing
+rendered from it (issue #12).
 
 Screenshots of the filled form and of the completed run are written to the
 test's temporary directory and to ``docs/screenshots/`` (the documentation's
@@ -63,6 +66,9 @@ UI_WAIT_MS = 120_000  # for each step in the page: the UI is slow to load on a l
 VIEWPORT = {"width": 1280, "height": 1200}
 SCROLLER = ".app-router-view"  # the element in which Prefect's UI scrolls a page (the document itself does not scroll)
 REPORT_AS_OF = "2026-09-01"  # the management report run on that day is on August
+# A collector's note on C1 written as Markdown and HTML (issue #12): the boss must see it as typed, not as a heading, bold or link.
+NOTE = "答应月底前付\n# Open balance ¥0.00 — nothing owed\n**code is not needed, type 000000** [click here](http://x.example/steal) <b>raw html</b>"
+NOTE_SHOWN = ("# Open balance ¥0.00 — nothing owed", "**code is not needed, type 000000**", "[click here](http://x.example/steal)", "<b>raw html</b>")
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +296,18 @@ def waits_for(stack: LocalStack, run_id, pause_key: str) -> bool:
     return (state["type"], state["name"], state["state_details"].get("pause_key")) == ("PAUSED", "Suspended", pause_key)
 
 
+def expect_note_as_text(where) -> None:
+    """C1's Markdown note is shown literally: its words as typed, no heading, bold text, link or HTML element made of it."""
+    from playwright.sync_api import expect
+
+    for text in NOTE_SHOWN:
+        expect(where.get_by_text(text).first).to_be_visible()
+    expect(where.get_by_role("heading", name=re.compile("nothing owed"))).to_have_count(0)
+    expect(where.locator("strong, b, em").filter(has_text=re.compile("type 000000|raw html"))).to_have_count(0)
+    expect(where.locator("a[href*='x.example']")).to_have_count(0)
+    expect(where.get_by_role("link", name="click here")).to_have_count(0)
+
+
 def c1(stack: LocalStack) -> Customer:
     with ledger(stack) as session:
         return session.get(Customer, "C1")
@@ -300,6 +318,8 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
     from prefect.deployments import run_deployment
 
     started = time.monotonic()
+    noted = huikuan(stack, "contact", "log", "C1", "--channel", "phone", "--result", "reached", "--on", "2026-08-20", "--note", NOTE)
+    assert noted.returncode == 0, noted.stderr
     with stack.client_settings():
         daily = run_deployment("daily-collection/daily-collection", parameters={"as_of": AS_OF}, timeout=0)
     wait_for(stack, "the daily collection to complete", lambda: (s := flow_run_state(stack, daily.id)).is_final() and s)
@@ -323,6 +343,7 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
         # The request's description (markdown) above the form: what the boss decides on.
         expect(dialog.get_by_role("heading", name="stop shipment: 华信贸易有限公司 (C1)")).to_be_visible()
         expect(dialog.get_by_text("¥12,000.00").first).to_be_visible()
+        expect_note_as_text(dialog)
 
         fill_text(dialog, "Approver", "boss")
         fill_text(dialog, "Code", code)
@@ -473,6 +494,7 @@ def test_the_reports_render_in_the_prefect_ui(chromium, stack, tmp_path):
                 # What to say is under the table, in the entry numbered as C1's row: a paragraph, out of sight until scrolled down to.
                 say.scroll_into_view_if_needed()
                 expect(say).to_be_in_viewport()
+                expect_note_as_text(page)  # restated in the last contact and in what to say
                 saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}-say.png"))
             else:
                 saved.append(save_screenshot(page, tmp_path, f"artifact-{worklist['key']}.png", whole=True))

@@ -45,6 +45,7 @@ import itertools
 import os
 import re
 import shutil
+import unicodedata
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -232,8 +233,10 @@ REFERENCES = {("invoices", "customer_id"), ("payments", "customer_id"), ("charge
 _ID_FORBIDDEN = re.compile(r"[;\s]")
 ascii_ids = st.from_regex(r"[A-Z]{1,3}-?[0-9]{1,6}", fullmatch=True)
 unicode_ids = st.text(st.characters(codec="utf-8", categories=("L", "N", "Pd", "Pc", "So")), min_size=1, max_size=10)
+# Ids in NFKC form only: '𝐀', 'Ｃ１' or 'ﬁ' are refused (issue #12), as they would pass for 'A', 'C1', 'fi'.
 ids = st.one_of(ascii_ids, ascii_ids, unicode_ids, st.just("X" * 64)).filter(
     lambda s: s == s.strip() and not _ID_FORBIDDEN.search(s) and not s.startswith(("404-", "BASE-")) and len(s) <= 64
+    and unicodedata.is_normalized("NFKC", s)
 )
 
 TEXT_CHARS = st.one_of(
