@@ -37,6 +37,7 @@ _STANDING_OF_EFFECT = {
     "cut_credit_limit": CustomerStatus.active,
 }
 _CASH_ONLY = (CustomerStatus.cash_only, CustomerStatus.blacklisted)
+ACCOUNT_EFFECTS = frozenset({"lock", *_STANDING_OF_EFFECT})  # what an approved request changes through apply_effect (unlock has its own path)
 
 
 def standing(customer: Customer) -> CustomerStatus:
@@ -53,11 +54,6 @@ def record(session: Session, customer_id: str, facet: str, on: dt.date, old: obj
     ))
 
 
-def _record(session: Session, customer: Customer, facet: str, on: dt.date, old: object, new: object, *, cause: str, reason: str,
-            invoices: Iterable[str] = ()) -> None:
-    record(session, customer.customer_id, facet, on, old, new, cause=cause, reason=reason, invoices=invoices)
-
-
 def _text(value: object) -> str:
     if value is None:
         return ""
@@ -70,7 +66,7 @@ def lock(session: Session, customer: Customer, on: dt.date, *, cause: str, reaso
         return False
     invoices = tuple(invoices)
     customer.locked_on, customer.lock_invoices = on, ";".join(sorted(invoices))
-    _record(session, customer, LOCK, on, "open", "locked", cause=cause, reason=reason, invoices=invoices)
+    record(session, customer.customer_id, LOCK, on, "open", "locked", cause=cause, reason=reason, invoices=invoices)
     return True
 
 
@@ -79,7 +75,7 @@ def unlock(session: Session, customer: Customer, on: dt.date, *, cause: str, rea
     if customer.locked_on is None:
         return False
     invoices = tuple(i for i in (customer.lock_invoices or "").split(";") if i)
-    _record(session, customer, LOCK, on, f"locked since {customer.locked_on}", "open", cause=cause, reason=reason, invoices=invoices)
+    record(session, customer.customer_id, LOCK, on, f"locked since {customer.locked_on}", "open", cause=cause, reason=reason, invoices=invoices)
     customer.locked_on, customer.lock_invoices = None, ""
     if customer.status is CustomerStatus.locked:
         customer.status = CustomerStatus.active
@@ -95,14 +91,14 @@ def set_standing(session: Session, customer: Customer, new: CustomerStatus, on: 
     invoices = tuple(invoices)
     customer.status, customer.standing_since, customer.standing_invoices = new, on, ";".join(sorted(invoices))
     if old is not new:
-        _record(session, customer, STANDING, on, old, new, cause=cause, reason=reason, invoices=invoices)
+        record(session, customer.customer_id, STANDING, on, old, new, cause=cause, reason=reason, invoices=invoices)
     return old is not new
 
 
 def set_limit(session: Session, customer: Customer, new: Decimal | None, on: dt.date, *, cause: str, reason: str) -> bool:
     if customer.credit_limit == new:
         return False
-    _record(session, customer, LIMIT, on, customer.credit_limit, new, cause=cause, reason=reason)
+    record(session, customer.customer_id, LIMIT, on, customer.credit_limit, new, cause=cause, reason=reason)
     customer.credit_limit = new
     return True
 

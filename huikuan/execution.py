@@ -499,7 +499,7 @@ def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.
     invoices = tuple(i for i in approval.invoices.split(";") if i)
     key = approval.action_key or approval.key
     effect = approval.effect or ("lock" if approval.action == "stop_shipment" else None)
-    if effect in ("lock", "suspend_credit", "cash_only", "blacklist", "cut_credit_limit"):
+    if effect in account_state.ACCOUNT_EFFECTS:
         apply_status_effect(session, customer, effect, as_of, reason=f"approved by {approval.decided_by}", cause=approval.key, invoices=invoices)
     if approval.action == "lift_lock":
         locked_on = customer.locked_on or as_of
