@@ -232,7 +232,7 @@ def start_command(
 
     from rich.markup import escape
 
-    from huikuan.server import LocalStack
+    from huikuan.server import auth_file
 
     settings = get_settings()
     if not settings.company_file.exists():
@@ -243,19 +243,48 @@ def start_command(
         load_company(settings.company_file)  # validated before anything runs on it
     except CompanyFileError as exc:
         raise fail(escape(str(exc))) from None
-    stack = LocalStack(port=port, settings=settings)
+    stack, generated = _local_stack(port, settings)
     out.print(f"Starting the Prefect server at {stack.ui_url} and a worker (logs in {stack.home}) ...")
 
     def started() -> None:
         out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
+        password_file = auth_file(stack.home)
+        if generated:
+            out.print(f"The UI asks for a password; this one was generated and is shown only now: [bold]{escape(stack.auth_string)}[/]", highlight=False)
+            out.print(f"  (kept in {password_file}, readable by you only)", highlight=False)
+        elif os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
+            out.print("The UI asks for the password of PREFECT_SERVER_API_AUTH_STRING.")
+        else:
+            out.print(f"The UI asks for the password kept in {password_file}.", highlight=False)
         out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
         for note in stack.recovered:
             out.print(f"Interrupted by the last stop: {note}", highlight=False)
         _print_deployments(stack)
         out.print("Approvals are answered in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
-        out.print(f"for that and for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url}", highlight=False)
+        out.print(f"for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url} "
+                  f'PREFECT_API_AUTH_STRING="$(cat {password_file})"', highlight=False)
 
     _run_until_stopped(stack, stack.start, started, "the worker and the server")
+
+
+def _local_stack(port: int, settings):
+    """The stack ``huikuan start`` runs, and whether its password was generated now.
+
+    The server demands a ``user:password``: PREFECT_SERVER_API_AUTH_STRING when set, else
+    the one kept in the data directory (generated on the first start, see ``local_auth_string``).
+    """
+    from huikuan.server import LocalStack, StackError, local_auth_string
+
+    auth = _auth_from_env("PREFECT_SERVER_API_AUTH_STRING")
+    stack = LocalStack(port=port, settings=settings)
+    generated = False
+    if auth is None:
+        try:
+            auth, generated = local_auth_string(stack.home)
+        except (StackError, OSError) as exc:
+            raise fail(str(exc)) from None
+    stack.auth_string = auth
+    return stack, generated
 
 
 def _print_deployments(stack) -> None:
@@ -931,11 +960,10 @@ def approvals_answer(
         raise fail(f"no request {approval_key}: `huikuan approvals list` shows the open ones")
     if not run_id:
         raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start, or huikuan server and a worker)?")
-    # The server `huikuan start` runs, unless the shell names another one.
-    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
     answer = {"approver": approver, "code": code, "decision": decision, "comment": comment} | ({"hold": hold} if group else {})
     try:
-        resume_flow_run(run_id, run_input=answer)
+        with _local_server_client():
+            resume_flow_run(run_id, run_input=answer)
     except (NotPausedError, FlowPauseTimeout):
         raise fail(_not_waiting(run_id)) from None
     except ObjectNotFound:
@@ -947,12 +975,35 @@ def approvals_answer(
     out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")
 
 
+@contextmanager
+def _local_server_client():
+    """Prefect's client in this process talks to the server ``huikuan start`` runs, unless the shell names another one.
+
+    PREFECT_API_URL and PREFECT_API_AUTH_STRING from the environment win; otherwise the
+    local server (port HUIKUAN_SERVER_PORT) with the password kept in the data directory.
+    """
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from huikuan.server import auth_file
+
+    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
+    updates = {PREFECT_API_URL: os.environ["PREFECT_API_URL"]}
+    password_file = auth_file(get_settings().data_dir / "prefect")
+    if not os.environ.get("PREFECT_API_AUTH_STRING") and password_file.exists():
+        try:
+            updates[PREFECT_API_AUTH_STRING] = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise fail(f"cannot read the server's password in {password_file}: {exc.strerror}") from None
+    with temporary_settings(updates=updates):
+        yield
+
+
 def _not_waiting(run_id: str) -> str:
     """Why a run does not take an answer: it has ended (a new run and code come), or it is judging the previous answer."""
     from prefect.client.orchestration import get_client
 
     try:
-        with get_client(sync_client=True) as client:
+        with _local_server_client(), get_client(sync_client=True) as client:
             state = client.read_flow_run(run_id).state
     except Exception:  # noqa: BLE001 - the reason is best effort; the answer was not taken either way
         state = None

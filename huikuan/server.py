@@ -21,6 +21,12 @@ deployments' pull step ``enter_work_dir``), not in the server's.
 
 Both processes run in their own session: a Ctrl-C at the terminal reaches
 ``huikuan start`` alone, which then stops them in order.
+
+A server started here is closed to other web pages (issue #12): it demands a
+``user:password`` (``huikuan start`` generates one on its first start and keeps
+it in ``<data dir>/prefect/auth-string``, mode 0600: ``local_auth_string``),
+answers cross-origin requests only from its own UI's origin, and refuses a
+changing request (POST, PATCH, DELETE) without a CSRF token of its own.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -50,6 +57,8 @@ WORKER_NAME = "huikuan-worker"
 WORK_DIR_VARIABLE = "HUIKUAN_WORK_DIR"  # in a worker's environment: where its flow runs work
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
+AUTH_USER = "huikuan"
+AUTH_FILE_NAME = "auth-string"  # in PREFECT_HOME (<data dir>/prefect): the local stack's user:password
 
 
 class StackError(RuntimeError):
@@ -129,6 +138,41 @@ def check_auth_string(value: str) -> str:
     if not (sep and user and password):
         raise StackError("the auth string must be user:password (both not empty)")
     return value
+
+
+def auth_file(home: Path) -> Path:
+    """Where the local stack keeps its ``user:password``: ``<PREFECT_HOME>/auth-string``."""
+    return home / AUTH_FILE_NAME
+
+
+def local_auth_string(home: Path) -> tuple[str, bool]:
+    """The local stack's ``user:password`` and whether it was generated just now.
+
+    Read from ``auth_file(home)``; when there is none, a random one is written there
+    (created with mode 0600, so that no other user of the machine can read it) and
+    kept for every later start, so that the UI's login and the shells that hold it
+    stay valid. A damaged file is an error, never silently replaced.
+    """
+    path = auth_file(home)
+    if path.exists():
+        try:
+            return check_auth_string(path.read_text(encoding="utf-8").strip()), False
+        except StackError as exc:
+            raise StackError(f"{path}: {exc}; delete the file to have a new one generated") from None
+    home.mkdir(parents=True, exist_ok=True)
+    value = f"{AUTH_USER}:{secrets.token_urlsafe(18)}"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(value + "\n")
+    return value, True
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: what a browser sends as ``Origin``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def enter_work_dir() -> dict[str, str]:
@@ -241,6 +285,14 @@ class LocalStack:
         return f"{self.public_url}/api" if self.public_url else self.api_url
 
     @property
+    def ui_origins(self) -> list[str]:
+        """The origins a browser shows the UI under: the only ones the API answers cross-origin."""
+        origins = [origin_of(self.ui_url)]
+        if self.public_url is None and self._local_host == "127.0.0.1":
+            origins.append(f"http://localhost:{self.port}")
+        return origins
+
+    @property
     def server_log(self) -> Path:
         return self.home / "server.log"
 
@@ -264,6 +316,10 @@ class LocalStack:
                 env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = self.server_database_url
             if self.auth_string:
                 env["PREFECT_SERVER_API_AUTH_STRING"] = self.auth_string
+            # Another web page open in the same browser may neither read the API's answers
+            # (CORS: the UI's own origin only) nor change anything (a CSRF token the server gave).
+            env["PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS"] = ",".join(self.ui_origins)
+            env["PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED"] = "true"
         if self.auth_string:
             env["PREFECT_API_AUTH_STRING"] = self.auth_string
         return env

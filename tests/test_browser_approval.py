@@ -2,7 +2,8 @@
 
 Playwright (from PyPI) drives Debian's Chromium (``/usr/bin/chromium``; never
 ``playwright install``) against a real local Prefect server started by
-``huikuan.server.LocalStack``, as in ``test_server_approval``: the daily
+``huikuan.server.LocalStack``, as in ``test_server_approval``, with a password
+as ``huikuan start`` has (the browser logs in first, as a person does): the daily
 collection of 2026-09-02 asks the boss to approve C1's stop-shipment, the
 request's run waits (Suspended) for an answer, the one-time code is emailed to
 the outbox. The boss opens the run's page, clicks Resume, fills the form the
@@ -26,6 +27,7 @@ runs the daily collection itself when the first test has not (``-k reports``).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -34,6 +36,7 @@ import re
 import shutil
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -43,7 +46,7 @@ from sqlalchemy import select
 
 from huikuan.company import EXAMPLE
 from huikuan.management import CHARTS
-from huikuan.server import LocalStack, free_port, log_tail
+from huikuan.server import LocalStack, free_port, local_auth_string, log_tail
 from huikuan.settings import Settings
 from models.enums import CustomerStatus
 from models.ledger import ActionTaken, Approval, Customer
@@ -96,6 +99,7 @@ def stack(tmp_path_factory) -> Iterator[LocalStack]:
     local = LocalStack(
         port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT,
         extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
+        auth_string=local_auth_string(work / "prefect")[0],  # as `huikuan start`: the UI asks for it
     )
     imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv")
     assert imported.returncode == 0, imported.stderr
@@ -131,6 +135,7 @@ def browser_page(stack: LocalStack, tmp_path: Path, name: str) -> Iterator:
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             try:
+                log_in(page, stack)
                 yield page
             except BaseException:
                 failure = tmp_path / f"{name}-failure.png"
@@ -144,6 +149,18 @@ def browser_page(stack: LocalStack, tmp_path: Path, name: str) -> Iterator:
                 raise
         finally:
             browser.close()
+
+
+def log_in(page, stack: LocalStack) -> None:
+    """The UI asks for the stack's password (issue #12) before it shows anything: typed in as a person does."""
+    from playwright.sync_api import expect
+
+    page.goto(stack.ui_url, wait_until="load")
+    password = page.get_by_placeholder("admin:pass")
+    expect(password).to_be_visible()
+    password.fill(stack.auth_string)
+    page.get_by_role("button", name="Login").click()
+    expect(password).to_be_hidden()
 
 
 def form_field(dialog, label: str):
@@ -291,8 +308,7 @@ def answered(stack: LocalStack, run_id, approval_key: str):
 
 def waits_for(stack: LocalStack, run_id, pause_key: str) -> bool:
     """``suspended_for`` through the REST API: Prefect's client is not used while the browser is open (see ``browser_page``)."""
-    with urllib.request.urlopen(f"{stack.api_url}/flow_runs/{run_id}", timeout=60) as response:
-        state = json.load(response)["state"]
+    state = rest(stack, f"/flow_runs/{run_id}")["state"]
     return (state["type"], state["name"], state["state_details"].get("pause_key")) == ("PAUSED", "Suspended", pause_key)
 
 
@@ -384,9 +400,24 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
 
 def artifacts(stack: LocalStack, **criteria) -> list[dict]:
     """The artifacts matching ``criteria`` (an ``ArtifactFilter``), newest first, through the REST API."""
-    body = json.dumps({"artifacts": criteria, "sort": "CREATED_DESC"}).encode()
-    request = urllib.request.Request(f"{stack.api_url}/artifacts/filter", data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
+    return rest(stack, "/artifacts/filter", {"artifacts": criteria, "sort": "CREATED_DESC"})
+
+
+_CSRF: dict[str, str] = {}  # this test's CSRF client id and the token the server gave it
+
+
+def rest(stack: LocalStack, path: str, body: dict | None = None):
+    """The REST API as a client of the stack: its password, and for a POST a CSRF token the server issued."""
+    headers = {"Content-Type": "application/json",
+               "Authorization": "Basic " + base64.b64encode(stack.auth_string.encode()).decode()}
+    if body is not None:
+        if not _CSRF:
+            client = str(uuid.uuid4())
+            with urllib.request.urlopen(urllib.request.Request(f"{stack.api_url}/csrf-token?client={client}", headers=headers), timeout=60) as response:
+                _CSRF.update({"Prefect-Csrf-Client": client, "Prefect-Csrf-Token": json.load(response)["token"]})
+        headers |= _CSRF
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{stack.api_url}{path}", data=data, headers=headers), timeout=60) as response:
         return json.load(response)
 
 

@@ -257,10 +257,16 @@ def test_the_server_demands_the_password(cluster):
     with httpx.Client(timeout=30) as http:
         assert http.get(f"{cluster.api_url}/health").status_code == 200  # load balancers and `huikuan worker` probe it without one
         assert http.get(f"{cluster.api_url}/admin/version").status_code == 401
-        assert http.post(f"{cluster.api_url}/deployments/filter", json={}).status_code == 401
+        assert http.post(f"{cluster.api_url}/deployments/filter", json={}).status_code in (401, 403)  # no password, no CSRF token
         assert http.get(f"{cluster.api_url}/admin/version", auth=(user, "not-the-password")).status_code == 401
-        assert http.get(f"{cluster.api_url}/admin/version", auth=(user, AUTH.partition(":")[2])).status_code == 200
-        found = http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=(user, AUTH.partition(":")[2]))
+        password = (user, AUTH.partition(":")[2])
+        assert http.get(f"{cluster.api_url}/admin/version", auth=password).status_code == 200
+        # A change (any POST) also needs a CSRF token the server issued to this client (issue #12).
+        assert http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=password).status_code == 403
+        client = "multi-machine-test"
+        token = http.get(f"{cluster.api_url}/csrf-token", params={"client": client}, auth=password).json()["token"]
+        found = http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=password,
+                          headers={"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client})
         assert found.status_code == 200 and "daily-collection" in {d["name"] for d in found.json()}
 
     wrong = cluster.workers[0].run("worker", env={"PREFECT_API_AUTH_STRING": f"{user}:not-the-password", "HUIKUAN_WORKER_NAME": "intruder"})

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from deployments.deploy import DEFINITIONS
 from huikuan.company import EXAMPLE
 from huikuan.db import make_engine
-from huikuan.server import LocalStack, free_port, log_tail
+from huikuan.server import LocalStack, free_port, local_auth_string, log_tail
 from huikuan.settings import Settings
 from models.enums import CustomerStatus
 from models.ledger import ActionTaken, Approval, ApprovalGroup, Customer, Statement
@@ -60,6 +60,7 @@ def stack(tmp_path_factory) -> Iterator[LocalStack]:
     local = LocalStack(
         port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT,
         extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
+        auth_string=local_auth_string(work / "prefect")[0],  # as `huikuan start`: every client sends the password
     )
     imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv", "--charges", "charges.csv")
     assert imported.returncode == 0, imported.stderr
