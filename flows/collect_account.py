@@ -16,7 +16,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
+from huikuan.escaping import artifact_key, markdown_text
 from huikuan.settings import get_settings
+from models.engine import Action
 from tasks.approvals import start_approval_runs
 from tasks.ledger import collect_batch, dispatch_outbox, due_for
 
@@ -31,10 +33,15 @@ def collect_account(customer_id: str, as_of: dt.date | None = None, policy: str 
         raise AccountsNotCollected(f"{customer_id}: {account.error}")
     start_approval_runs(account.approvals, day)
     dispatch_outbox()
-    lines = "\n".join(f"- **{a.action}** ({a.channel}, {a.role}): {'; '.join(a.reasons)}" for a in actions) or "- nothing due"
     upcoming = account.next_action_on
     create_markdown_artifact(
-        key=f"account-{customer_id.lower()}", markdown=f"# {customer_id} on {day}\n\n{lines}\n\nNext action: **{upcoming or 'none in the next 120 days'}**",
-        description=f"{customer_id}: actions of {day} and the next action date",
+        key=f"account-{artifact_key(customer_id)}", markdown=account_markdown(customer_id, day, actions, upcoming),
+        description=f"{markdown_text(customer_id)}: actions of {day} and the next action date",
     )
     return {"customer_id": customer_id, "as_of": day.isoformat(), "taken": len(account.taken), "next_action_on": upcoming.isoformat() if upcoming else None}
+
+
+def account_markdown(customer_id: str, day: dt.date, actions: list[Action], upcoming: dt.date | None) -> str:
+    """The artifact: the actions due on ``day`` with their reasons, and the next action date (ids and reasons escaped)."""
+    lines = "\n".join(f"- **{a.action}** ({a.channel}, {a.role}): {markdown_text('; '.join(a.reasons))}" for a in actions) or "- nothing due"
+    return f"# {markdown_text(customer_id)} on {day}\n\n{lines}\n\nNext action: **{upcoming or 'none in the next 120 days'}**"

@@ -22,8 +22,6 @@ One account's whole story: `huikuan customers show ID`, or its own
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -41,10 +39,11 @@ from flows.naming import dated
 from huikuan import approval_groups, execution
 from huikuan.collection import approval_runs_to_check, approvals_waiting_for_a_new_run, batches, missed_days, record_day
 from huikuan.db import session_scope
+from huikuan.escaping import artifact_key, markdown_code, markdown_text
 from huikuan.settings import get_settings
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup
-from tasks.approvals import APPROVAL_DEPLOYMENT, GROUP_DEPLOYMENT, start_waiting_approval_runs
+from tasks.approvals import start_run, start_waiting_approval_runs
 from tasks.ledger import collect_batch, company, customers_due, dispatch_outbox, remind_unanswered_approvals
 
 BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
@@ -156,21 +155,14 @@ def restart_ended_approval_runs(day: dt.date) -> list[str]:
         waiting = approvals_waiting_for_a_new_run(session)
     started = []
     for key, number in waiting:
-        group = approval_groups.is_group_key(key)
-        deployment = GROUP_DEPLOYMENT if group else APPROVAL_DEPLOYMENT
-        try:
-            run = run_deployment(
-                deployment, parameters={"group_key" if group else "approval_key": key, "as_of": day.isoformat()}, timeout=0, as_subflow=False,
-                idempotency_key=f"{key}:run{number}", flow_run_name=f"{key.removeprefix('approval:')} (run {number})",
-            )
-        except ObjectNotFound:
-            logger.warning("no %s deployment: %s waits for its new run until one is deployed (huikuan start)", deployment, key)
+        run_id = start_run(key, day, number)
+        if run_id is None:
             continue
         with session_scope() as session:
             target = _request(session, key)
             if target is not None and target.run_ended_at is not None and target.state.value == "requested":
-                target.flow_run_id, target.run_ended_at = str(run.id), None  # its open_request emails the new code
-                started.append(str(run.id))
+                target.flow_run_id, target.run_ended_at = run_id, None  # its open_request emails the new code
+                started.append(run_id)
     return started
 
 
@@ -248,20 +240,15 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
         key="daily-collection",
         table=[{"action": kind, "taken for the day": count} for kind, count in sorted(by_kind.items())] or [{"action": "nothing due", "taken for the day": 0}],
         description=f"Daily collection of {day}: {accounts} accounts with something due in {batches} batches; {done_now}; "
-        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {p}" for p in problems[:20])),
+        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20])),
     )
     by_collector = defaultdict(list)
     for item in items:
         by_collector[item.collector].append(item)
     for collector, own in sorted(by_collector.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
         shown = own[:WORKLIST_ROWS]
-        more = f"\n\n… and {len(own) - len(shown)} more: `huikuan worklist --as-of {day} --collector {collector}`" if len(own) > len(shown) else ""
+        more = f"\n\n… and {len(own) - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}" if len(own) > len(shown) else ""
         create_markdown_artifact(
-            key=f"worklist-{_key(collector or 'unassigned')}", markdown=worklist_markdown(shown, day) + more,
-            description=f"Worklist of {collector or 'unassigned accounts'} for {day}: {len(own)} to call or visit",
+            key=f"worklist-{artifact_key(collector or 'unassigned')}", markdown=worklist_markdown(shown, day) + more,
+            description=f"Worklist of {markdown_text(collector or 'unassigned accounts')} for {day}: {len(own)} to call or visit",
         )
-
-
-def _key(name: str) -> str:
-    """An artifact key: lowercase letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or hashlib.sha1(name.encode()).hexdigest()[:10]

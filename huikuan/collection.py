@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huikuan import execution
 from huikuan.company import Company
+from huikuan.escaping import markdown_text
 from huikuan.facts import load_facts
 from huikuan.context import calendars_of
 from models.calendar import CalendarBook
@@ -47,13 +48,13 @@ class AccountResult:
     error: str | None = None
 
     def row(self) -> dict:
-        """A line of the batch's table artifact."""
+        """A line of the batch's table artifact (the Prefect UI renders its cells as Markdown: ids and problems escaped)."""
         return {
-            "customer": self.customer_id,
+            "customer": markdown_text(self.customer_id),
             "due": ", ".join(key.split(":")[1] for key in self.due) or "-",
             "taken now": len(self.taken),
             "next action": self.next_action_on.isoformat() if self.next_action_on else "-",
-            "problem": self.error or "",
+            "problem": markdown_text(self.error) if self.error else "",
         }
 
 

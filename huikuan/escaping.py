@@ -43,6 +43,23 @@ def markdown_text(text: object) -> str:
     return _MARKDOWN_ESCAPE.sub(lambda m: "\\" + m.group(0), one_line(str(text)))
 
 
+def markdown_code(text: object) -> str:
+    """``text`` as an inline code span (a command to copy): a backtick in it cannot end the span early."""
+    text = one_line(str(text))
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}" if text.startswith("`") or text.endswith("`") else f"{fence}{text}{fence}"
+
+
+def artifact_key(name: str) -> str:
+    """``name`` (an id, a person's) as part of a Prefect artifact key: lowercase letters, digits and dashes.
+
+    Names that keep no such character (Chinese, symbols only) get a short hash instead, the same every day.
+    """
+    import hashlib
+
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or hashlib.sha1(name.encode()).hexdigest()[:10]
+
+
 def markdown_quote(text: object) -> str:
     """``text`` as a Markdown block quote of its own, set apart from the system's text (a note under its contact)."""
     return "> " + markdown_text(text).strip()

@@ -147,20 +147,6 @@ def mask_codes(text: str, html: str | None) -> tuple[str, str | None]:
     return pattern.sub(CODE_MASK, text), pattern.sub(CODE_MASK, html) if html is not None else None
 
 
-def mask_sent_codes(session: Session) -> int:
-    """Mask the codes of messages delivered before dispatch masked them (an earlier version); how many were masked.
-
-    Once, e.g. from a data migration or an upgrade step: it reads every sent
-    message whose key has ``:code:``, so dispatch does not do it each time.
-    """
-    masked = 0
-    for row in session.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.key.contains(":code:", autoescape=True))):
-        if carries_code(row.key) and (texts := mask_codes(row.text, row.html)) != (row.text, row.html):
-            row.text, row.html = texts
-            masked += 1
-    return masked
-
-
 def transport_for(company: Company) -> Transport:
     return SmtpServer(company.smtp) if company.smtp else OutboxFolder(company.outbox)
 

@@ -27,6 +27,7 @@ from models.ledger import (
     Promise,
     PromiseInvoice,
 )
+from models.import_rows import parse_id
 from models.money import ZERO, to_money
 
 
@@ -239,6 +240,10 @@ def record_payment(
     amount = to_money(amount)
     if amount <= 0:
         raise LedgerError(f"a payment needs an amount above 0, not {amount}")
+    try:
+        parse_id(payment_id)  # a new id, typed: the same rule as an imported one
+    except ValueError as exc:
+        raise LedgerError(f"payment id: {exc}") from None
     get_customer(session, customer_id)
     existing = session.get(Payment, payment_id)
     if existing is not None:

@@ -126,13 +126,20 @@ def judge_group(group_key: str, approver: str, code: str, approve: bool, hold: l
     return decision
 
 
-def _start(key: str, as_of: dt.date) -> str | None:
-    """The waiting run of one request or list (the key makes a second start return the same run)."""
+def start_run(key: str, as_of: dt.date, number: int = 0) -> str | None:
+    """The waiting run of one request or list: its first (``number`` 0) or the one after ``number`` runs ended undecided.
+
+    The idempotency key is the request's key, then ``<key>:run<n>``: starting the
+    same run twice (a retried task, a rerun day) returns the run already there.
+    None when the deployment is missing (the request waits until one is deployed).
+    """
     group = approval_groups.is_group_key(key)
     deployment = GROUP_DEPLOYMENT if group else APPROVAL_DEPLOYMENT
     parameters = {"group_key" if group else "approval_key": key, "as_of": as_of.isoformat()}
+    name = key.removeprefix("approval:")
+    idempotency_key, run_name = (key, name) if number == 0 else (f"{key}:run{number}", f"{name} (run {number})")
     try:
-        run = run_deployment(deployment, parameters=parameters, timeout=0, as_subflow=False, idempotency_key=key, flow_run_name=key.removeprefix("approval:"))
+        run = run_deployment(deployment, parameters=parameters, timeout=0, as_subflow=False, idempotency_key=idempotency_key, flow_run_name=run_name)
     except ObjectNotFound:
         get_run_logger().warning("no %s deployment: %s waits until one is deployed (huikuan start)", deployment, key)
         return None
@@ -148,7 +155,7 @@ def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
     """
 
     def start(key: str) -> str | None:
-        return _start(key, as_of)
+        return start_run(key, as_of)
 
     if len(approval_keys) <= 1:
         started = [start(key) for key in approval_keys]

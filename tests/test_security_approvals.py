@@ -85,6 +85,7 @@ def started(monkeypatch):
 
     from prefect import flow
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.states import Scheduled
 
     @flow(name="a-new-approval-run")
@@ -92,14 +93,16 @@ def started(monkeypatch):
         return None
 
     def fake_run_deployment(name, *, parameters, idempotency_key=None, **kwargs):
+        if ":run" not in (idempotency_key or ""):  # a request's first run: no deployment here, as in the bare harness
+            raise ObjectNotFound(http_exc=Exception(name))
         with get_client(sync_client=True) as client:  # a real run on the server, scheduled (as a new run is until a worker takes it)
             run = client.create_flow_run(waiting, parameters={}, state=Scheduled())
         calls.append({"deployment": name, "parameters": parameters, "idempotency_key": idempotency_key, "id": str(run.id)})
         return run
 
-    import flows.daily_collection
+    import tasks.approvals
 
-    monkeypatch.setattr(flows.daily_collection, "run_deployment", fake_run_deployment, raising=False)
+    monkeypatch.setattr(tasks.approvals, "run_deployment", fake_run_deployment)
     return calls
 
 

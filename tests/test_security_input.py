@@ -183,6 +183,14 @@ def test_every_id_column_of_an_import_refuses_the_probes(tmp_path, ledger_url):
     assert count(Customer) == 1
 
 
+@pytest.mark.parametrize("probe", ["P\u200b1", "P\u202e1", "P\u00071", "Ｐ１", "P 1"])
+def test_a_payment_id_typed_on_the_command_line_follows_the_import_rules(tmp_path, ledger_url, probe):
+    """``huikuan payment ID …`` (and the record-payment form) makes a new id: refused as the importer refuses it."""
+    with_c1(tmp_path)
+    assert_one_error_line(run("payment", probe, "C1", "--amount", "1.00", "--on", "2026-02-03"), "payment id")
+    assert count(Payment) == 0
+
+
 @pytest.mark.parametrize(("column", "value"), [("name", "华信\x07"), ("name", "华信\u202e公司"), ("contact_name", "王\x1b[31m"), ("phone", "138\x00"), ("email", "a\u200b@b.cn")])
 def test_names_and_text_refuse_control_characters(column, value):
     cells = {"customer_id": "C1", "name": "华信", "email": "a@b.cn", "phone": "1", "contact_name": "王", column: value}

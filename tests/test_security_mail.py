@@ -349,22 +349,28 @@ def test_the_codes_the_approval_flows_send_are_masked_once_delivered(reviews, le
         assert stat.S_IMODE(eml.stat().st_mode) == 0o600
 
 
-def test_codes_delivered_by_an_earlier_version_can_be_masked_once(sqlite_engine):
-    from huikuan.mail import mask_sent_codes
+def test_codes_delivered_by_an_earlier_version_are_masked_by_the_upgrade(tmp_path):
+    """A ledger at 0008 (dispatch did not mask yet) holds a delivered code: the upgrade masks it, once, and nothing else."""
+    from huikuan.db import make_engine
+    from huikuan.migrate import upgrade
 
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0008")
     sent = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-    with Session(sqlite_engine) as session, session.begin():
-        session.add_all([
-            _message("C1:stop_shipment:2026-11-11:code:0:boss", text=CODE_TEXT, html=CODE_HTML, sent_at=sent),  # delivered, code kept
-            _message("C1:stop_shipment:2026-11-11:code:1:boss", text=CODE_TEXT, html=CODE_HTML),  # not delivered yet: kept
-            _message("C1:follow_up:2026-11-23:email", text=CODE_TEXT, html=None, sent_at=sent),  # no code
-        ])
-    with Session(sqlite_engine) as session, session.begin():
-        assert mask_sent_codes(session) == 1
-    with Session(sqlite_engine) as session, session.begin():
-        assert mask_sent_codes(session) == 0  # masked once: nothing more to mask
-    with Session(sqlite_engine) as session:
-        rows = {row.key: row for row in session.scalars(select(OutboxMessage))}
-    assert rows["C1:stop_shipment:2026-11-11:code:0:boss"].text == CODE_TEXT.replace(CODE, "******")
-    assert rows["C1:stop_shipment:2026-11-11:code:1:boss"].text == CODE_TEXT
-    assert rows["C1:follow_up:2026-11-23:email"].text == CODE_TEXT
+    rows = [
+        ("C1:stop_shipment:2026-11-11:code:0:boss", CODE_HTML, sent),  # delivered, code kept by the old version
+        ("C1:stop_shipment:2026-11-11:code:1:boss", CODE_HTML, None),  # not delivered yet: kept for dispatch
+        ("C1:follow_up:2026-11-23:email", None, sent),  # no code in its key: a six-digit number in it stays
+    ]
+    with engine.begin() as connection:
+        for key, html, sent_at in rows:
+            connection.exec_driver_sql(
+                "INSERT INTO outbox (key, to_address, to_name, subject, text, html, sent_at, queued_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                (key, "wangwei@hx.example.cn", "王伟", "审批", CODE_TEXT, html, sent_at and sent_at.isoformat(), sent.isoformat()))
+    upgrade(engine)
+    with engine.connect() as connection:
+        stored = {key: (text, html) for key, text, html in connection.exec_driver_sql("SELECT key, text, html FROM outbox")}
+    engine.dispose()
+    assert stored["C1:stop_shipment:2026-11-11:code:0:boss"] == (CODE_TEXT.replace(CODE, "******"), CODE_HTML.replace(CODE, "******"))
+    assert stored["C1:stop_shipment:2026-11-11:code:1:boss"] == (CODE_TEXT, CODE_HTML)
+    assert stored["C1:follow_up:2026-11-23:email"] == (CODE_TEXT, None)

@@ -349,3 +349,41 @@ def test_a_letter_preview_stays_inside_its_quote():
     assert [tag for tag, _text in page.elements if tag not in ("p", "blockquote")] == []
     assert "请于 2026-11-30 前付款 ¥1,200.00。" in quoted  # dates and amounts as written
     assert_note_shown_as_text(quoted, ["**恒达**", "# nothing owed", "[click here](http://x.example)"])
+
+
+# -- the flows' own artifacts ------------------------------------------------------------------
+
+MARKDOWN_ID = "C_1*x*"  # a valid id (no space, ';' or invisible character) that Markdown would make italic
+
+
+def test_an_account_artifact_shows_ids_and_reasons_as_text():
+    from flows.collect_account import account_markdown
+    from models.engine import Action
+
+    action = Action(on=AS_OF, customer_id=MARKDOWN_ID, action="reminder", invoices=("INV_**1**",), channel="email", role="collector",
+                    needs_approval=False, reasons=("invoice INV_**1** is due in 3 days [x](http://x.example)",), steps=("reminder",))
+    html = rendered(account_markdown(MARKDOWN_ID, AS_OF, [action], None))
+    text = "".join(html.text)
+    assert MARKDOWN_ID in text and "INV_**1**" in text and "[x](http://x.example)" in text
+    assert {t for t, _ in html.elements} & {"em", "a"} == set()
+    assert [text for t, text in html.elements if t == "strong"] == ["reminder", "none in the next 120 days"]
+
+
+def test_a_batch_table_row_shows_ids_and_problems_as_text():
+    from huikuan.collection import AccountResult
+
+    row = AccountResult(customer_id=MARKDOWN_ID, error="bad **data** in <b>row</b>").row()
+    cells = rendered(f"| customer | problem |\n|---|---|\n| {row['customer']} | {row['problem']} |\n")
+    text = "".join(cells.text)
+    assert MARKDOWN_ID in text and "bad **data** in <b>row</b>" in text
+    assert {t for t, _ in cells.elements} & {"em", "strong", "b"} == set()
+
+
+def test_inline_code_and_artifact_keys():
+    from huikuan.escaping import artifact_key, markdown_code
+
+    assert markdown_code("huikuan worklist --collector li") == "`huikuan worklist --collector li`"
+    assert markdown_code("a ` b") == "``a ` b``" and markdown_code("`x`") == "`` `x` ``"
+    assert markdown_code("a\nb") == "`a b`"
+    assert artifact_key("Li Ming") == "li-ming" and artifact_key("C_1*x*") == "c-1-x"
+    assert artifact_key("王芳") == artifact_key("王芳") and re.fullmatch(r"[a-f0-9]{10}", artifact_key("王芳"))
