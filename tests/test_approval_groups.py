@@ -71,7 +71,7 @@ def count(session, model, *where) -> int:
 
 def code_in(session, key: str, to: str = "supervisor@huikuan-demo.example.cn") -> str:
     mail = session.scalar(select(OutboxMessage).where(OutboxMessage.key.like(f"{key}:%"), OutboxMessage.to_address == to))
-    return re.search(r"\b(\d{6})\b", mail.text).group(1)
+    return re.search(r"(?:one-time code|验证码)\s*(\d{6})(?!\d)", mail.text).group(1)  # not any six digits: a URL may hold some
 
 
 def opened(session) -> approval_groups.GroupRequest:

@@ -136,7 +136,8 @@ def codes_to(address: str, prefix: str) -> list[tuple[str, str]]:
 
 
 def _code_in(text: str) -> str | None:
-    found = re.search(r"(?<!\d)(\d{6})(?!\d)", text)
+    """The code where the templates write it: not any six digits (the form's URL before it has the run's UUID)."""
+    found = re.search(r"(?:one-time code|验证码)\s*(\d{6})(?!\d)", text)
     return found.group(1) if found else None
 
 
