@@ -626,6 +626,20 @@ def _has_truetype_outlines(path: Path) -> bool:
 
 
 def _font_candidates() -> Iterator[Path]:
+    """TrueType CJK fonts, best first: the one the install brings, then the system's.
+
+    The packaged WenQuanYi Micro Hei (dependency ``paperang-p2-fonts-cjk``) comes first,
+    so that a letter looks the same on every machine.
+    """
+    from importlib import resources
+
+    try:
+        packaged = resources.files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc"
+    except ModuleNotFoundError:
+        pass
+    else:
+        if packaged.is_file():
+            yield Path(str(packaged))
     files = [path for folder in FONT_DIRS if folder.is_dir() for path in sorted(folder.rglob("*")) if path.is_file()]
     for wanted in _FONT_FILES:
         yield from (path for path in files if path.name == wanted)
@@ -636,13 +650,15 @@ def _font_candidates() -> Iterator[Path]:
 def cjk_font() -> tuple[str, str]:
     """The font letters are set in, registered with reportlab once: (font name, where it came from).
 
-    An installed TrueType CJK font is embedded (WenQuanYi Micro Hei, Zen Hei, Droid Sans
-    Fallback, or a TrueType Noto CJK); without one, reportlab's built-in CID font
-    ``STSong-Light``, which PDF readers supply themselves (not embedded).
+    The first usable TrueType font of :func:`_font_candidates` is embedded (subset) in
+    every letter. Never reportlab's built-in CID font ``STSong-Light``: it is not embedded,
+    and viewers without Adobe's language pack show a blank page.
+
+    Raises:
+        RuntimeError: no usable font; the message names what to install.
     """
     from reportlab.lib.fonts import addMapping
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
     for path in _font_candidates():
@@ -651,18 +667,15 @@ def cjk_font() -> tuple[str, str]:
         except (TTFError, OSError) as exc:
             log.info("CJK font %s not usable: %s", path, exc)
             continue
-        name, source = CJK_FONT_NAME, str(path)
         break
     else:
-        log.warning("no TrueType CJK font under %s: letters use the built-in, non-embedded STSong-Light",
-                    ", ".join(map(str, FONT_DIRS)))
-        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-        name, source = "STSong-Light", "built-in STSong-Light"
+        raise RuntimeError("no TrueType Chinese font for letters: install the package paperang-p2-fonts-cjk "
+                           "(python3 -m uv sync) or Debian's fonts-wqy-microhei")
     # One face only: <b> and <i> keep the face (the amount stands out by size, colour and a box).
     for bold in (0, 1):
         for italic in (0, 1):
-            addMapping(name, bold, italic, name)
-    return name, source
+            addMapping(CJK_FONT_NAME, bold, italic, CJK_FONT_NAME)
+    return CJK_FONT_NAME, str(path)
 
 
 _INK = "#1F2D5A"

@@ -378,20 +378,20 @@ def test_the_same_letter_gives_the_same_bytes():
 # --- Fonts and the rendered page ---------------------------------------------------------
 
 
-def test_the_cjk_font_is_an_installed_truetype_font_or_the_built_in_one():
+def test_the_cjk_font_is_an_embeddable_truetype_file():
     name, source = cjk_font()
     assert cjk_font() == (name, source)
     from reportlab.pdfbase import pdfmetrics
 
     assert pdfmetrics.getFont(name)
-    assert source == "built-in STSong-Light" or Path(source).is_file()
+    assert Path(source).is_file() and name == documents.CJK_FONT_NAME
 
 
-def test_without_an_installed_font_every_letter_falls_back_to_stsong(monkeypatch, tmp_path):
+def test_without_an_installed_font_every_letter_uses_the_packaged_one(monkeypatch, tmp_path):
     monkeypatch.setattr(documents, "FONT_DIRS", (tmp_path,))
-    fallback = documents.cjk_font.__wrapped__()
-    assert fallback == ("STSong-Light", "built-in STSong-Light")
-    monkeypatch.setattr(documents, "cjk_font", lambda: fallback)
+    packaged = documents.cjk_font.__wrapped__()
+    assert packaged[0] == documents.CJK_FONT_NAME and "paperang_p2_fonts_cjk" in packaged[1]
+    monkeypatch.setattr(documents, "cjk_font", lambda: packaged)
     for locale in LOCALES:
         for kind in LETTER_KINDS:
             context = make_context(kind, locale, count=40)
