@@ -155,3 +155,24 @@ def shipping_answer(customer: Customer) -> ShippingAnswer:
     if current is CustomerStatus.credit_suspended:
         return ShippingAnswer(True, False, f"{who} may ship; its credit is suspended: no new sales on credit")
     return ShippingAnswer(True, False, f"{who} may ship")
+
+
+@dataclass(frozen=True)
+class CreditAnswer:
+    """An order of ``amount`` against the credit limit: ``exposure`` = what is owed or delivered unbilled + ``amount``."""
+
+    over_limit: bool
+    exposure: Decimal
+    limit: Decimal | None
+    why: str
+
+
+def credit_answer(customer: Customer, *, owed: Decimal, amount: Decimal) -> CreditAnswer:
+    """Would an order of ``amount`` take the customer over its credit limit? (no limit: never)."""
+    exposure = owed + amount
+    limit = customer.credit_limit
+    if limit is None:
+        return CreditAnswer(False, exposure, None, f"{customer.customer_id} has no credit limit")
+    if exposure > limit:
+        return CreditAnswer(True, exposure, limit, f"{customer.customer_id} would owe {exposure} with this order, over its credit limit of {limit}")
+    return CreditAnswer(False, exposure, limit, f"{customer.customer_id} would owe {exposure} with this order, within its credit limit of {limit}")

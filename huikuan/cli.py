@@ -1021,6 +1021,11 @@ def _record(action) -> None:
         raise fail(str(exc)) from None
 
 
+from huikuan.web.command import web_app  # noqa: E402 - `huikuan web`: the statement pages and the ERP's API (huikuan/web/)
+
+app.add_typer(web_app, name="web")
+
+
 # -- one line for a database or configuration error ----------------------------------------
 
 

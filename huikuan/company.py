@@ -158,6 +158,24 @@ class CalendarSection(BaseModel):
         return CalendarBook([*self.closed_days, *extra_closed_days], declared)
 
 
+class ApiKey(BaseModel):
+    """One key of the ERP's HTTP API: kept as ``sha256:<hex>`` (``huikuan web key NAME`` makes a key and this line)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="who uses it, e.g. erp or warehouse (in the log)")
+    key_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="the SHA-256 of the key, as `huikuan web key` prints it")
+
+
+class WebSection(BaseModel):
+    """The ``web`` section: the ERP's API keys and the address customers reach the statement pages at."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_keys: list[ApiKey] = Field(default_factory=list, description="without any, the API answers 401 to everyone")
+    base_url: str | None = Field(default=None, description="e.g. https://huikuan.example.cn, put before the links in emails")
+
+
 class Company(BaseModel):
     """The company file, validated."""
 
@@ -183,6 +201,7 @@ class Company(BaseModel):
     smtp: SmtpSettings | None = Field(default=None, description="without it, email goes to the outbox folder")
     outbox: Path = Path("huikuan-data/outbox")
     calendar: CalendarSection | None = Field(default=None, description="closing days and the holiday schedules the company declares")
+    web: WebSection | None = Field(default=None, description="the web service: API keys of the ERP, the public address")
 
     @model_validator(mode="after")
     def _consistent(self) -> Company:

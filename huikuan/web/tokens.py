@@ -1,0 +1,149 @@
+"""Signed links for customers and the ERP's API keys.
+
+A statement link carries ``customer|month|expiry`` and an HMAC-SHA256 of it,
+keyed by the server's secret (the one the approval codes use,
+:func:`huikuan.execution.server_secret`), so it names one customer and one
+month and nobody can make another without the secret. The page's CSRF token
+is an HMAC of the link under another purpose, so a form posted with a token
+from another link, or with none, is refused.
+
+API keys are kept in the company file only as their SHA-256 (``huikuan web key
+NAME`` makes one), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from huikuan.execution import server_secret
+from huikuan.settings import get_settings
+
+_STATEMENT = b"huikuan statement link v1\n"  # the purpose, so a signature of one kind is never valid as another
+_CSRF = b"huikuan statement form v1\n"
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+KEY_HASH_PREFIX = "sha256:"
+STATEMENT_PATH = "/s/"
+
+
+class LinkRefused(Exception):
+    """A link that was altered, is not ours, or has expired; ``expired`` tells which (410 rather than 403)."""
+
+    def __init__(self, why: str, *, expired: bool = False) -> None:
+        super().__init__(why)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class StatementLink:
+    customer_id: str
+    month: str
+    expires_at: dt.datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(purpose: bytes, payload: bytes) -> bytes:
+    return hmac.new(server_secret(), purpose + payload, hashlib.sha256).digest()
+
+
+def default_expiry(month: str, timezone: str = "Asia/Shanghai") -> dt.datetime:
+    """The end of the second month after the billing month: after the 20th's deadline, the follow-ups and the escalation."""
+    year, number = (int(part) for part in month.split("-"))
+    year, number = (year, number + 2) if number <= 10 else (year + 1, number - 10)
+    last = calendar.monthrange(year, number)[1]
+    return dt.datetime(year, number, last, 23, 59, 59, tzinfo=ZoneInfo(timezone))
+
+
+def statement_token(customer_id: str, month: str, *, expires_at: dt.datetime | None = None) -> str:
+    """The signed token of one customer's statement of ``month`` (YYYY-MM)."""
+    if not _MONTH.fullmatch(month):
+        raise ValueError(f"the month must be YYYY-MM, not {month!r}")
+    if "|" in customer_id or not customer_id:
+        raise ValueError(f"not a customer id: {customer_id!r}")
+    expires_at = expires_at or default_expiry(month, get_settings().timezone)
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be an aware datetime")
+    payload = f"{customer_id}|{month}|{int(expires_at.timestamp())}".encode()
+    return f"{_b64(payload)}.{_b64(_sign(_STATEMENT, payload))}"
+
+
+def statement_link(customer_id: str, month: str, base_url: str, *, expires_at: dt.datetime | None = None) -> str:
+    """The address of the customer's statement page, for the statement email (``base_url``: how customers reach ``huikuan web``)."""
+    return base_url.rstrip("/") + STATEMENT_PATH + statement_token(customer_id, month, expires_at=expires_at)
+
+
+def read_statement_token(token: str, *, now: dt.datetime) -> StatementLink:
+    """The customer and month a token names.
+
+    Raises:
+        LinkRefused: the token is malformed or its signature is wrong (altered), or it has expired.
+    """
+    try:
+        payload_part, signature_part = token.split(".")
+        payload, signature = _unb64(payload_part), _unb64(signature_part)
+    except (ValueError, binascii.Error):
+        raise LinkRefused("malformed token") from None
+    if (_b64(payload), _b64(signature)) != (payload_part, signature_part):
+        raise LinkRefused("malformed token")  # base64's spare bits altered: the same bytes, but not the link we sent
+    if not hmac.compare_digest(signature, _sign(_STATEMENT, payload)):
+        raise LinkRefused("wrong signature")
+    customer_id, month, expiry = payload.decode().split("|")  # signed by us: well formed
+    expires_at = dt.datetime.fromtimestamp(int(expiry), dt.UTC)
+    if now >= expires_at:
+        raise LinkRefused(f"expired at {expires_at.isoformat()}", expired=True)
+    return StatementLink(customer_id, month, expires_at)
+
+
+def csrf_token(link_token: str) -> str:
+    """The form token of the page of ``link_token``: valid on that page's forms only."""
+    return _b64(_sign(_CSRF, link_token.encode()))
+
+
+def csrf_matches(link_token: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(csrf_token(link_token).encode(), given.encode())
+
+
+def token_tag(token: str) -> str:
+    """A short fingerprint of a token for the log and the rate limits (the token itself is a credential)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+# -- API keys ----------------------------------------------------------------------------------
+
+
+def new_api_key() -> str:
+    """A new key for the ERP: 256 random bits, URL-safe."""
+    return "hk_" + secrets.token_urlsafe(32)
+
+
+def api_key_hash(key: str) -> str:
+    """What the company file keeps of a key: ``sha256:<hex>`` (a long random key needs no slow hash)."""
+    return KEY_HASH_PREFIX + hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def matching_key(given: str | None, stored: Iterable[tuple[str, str]]) -> str | None:
+    """The name of the stored key whose hash ``given`` has, or None; every stored hash is compared in constant time."""
+    if not given:
+        return None
+    digest = api_key_hash(given).encode()
+    found = None
+    for name, key_hash in stored:
+        if hmac.compare_digest(digest, key_hash.encode()) and found is None:
+            found = name
+    return found

@@ -1,0 +1,184 @@
+"""The ERP's HTTP API (``huikuan.web.api``) over a real SQLite ledger, through FastAPI's TestClient.
+
+The ledger, counted by hand (as of 2026-11-10):
+- W1 (limit 20,000.00) owes I1 10,000.00 (due 09-30, 41 days late) and I2 5,000.00 (due 11-30, not due),
+  and has 2 deliveries of October not yet invoiced (1,200.00 + 800.00): owed 17,000.00;
+- W2 is cash only, W3 is locked (because of I4, 3,000.00, due 08-31), W4 owes nothing (no limit);
+- W5 (English) is the statement page's customer in tests/test_web_statement.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from huikuan import account_state
+from huikuan.company import EXAMPLE, ApiKey, WebSection, parse_company
+from huikuan.importer import import_files
+from huikuan.web.app import create_app
+from huikuan.web.tokens import api_key_hash, matching_key
+from models.ledger import Customer
+
+pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
+
+KEY = "hk_test-key-for-the-erp-0123456789abcdef"
+TODAY = dt.date(2026, 11, 10)
+COMPANY = parse_company(EXAMPLE).model_copy(update={"web": WebSection(api_keys=[ApiKey(name="erp", key_hash=api_key_hash(KEY))])})
+NASTY = '<script>alert("x")</script>'
+FILES = {
+    "customers": "customer_id,name,email,phone,contact_name,locale,credit_limit,collector\n"
+    "W1,杭州华信贸易有限公司,w1@example.cn,1,王伟,zh_CN,20000.00,c01\n"
+    "W2,恒达物流有限公司,w2@example.cn,2,李娜,zh_CN,50000.00,c02\n"
+    "W3,深圳远航电子有限公司,w3@example.cn,3,陈静,zh_CN,,c01\n"
+    "W4,无欠款有限公司,w4@example.cn,4,刘洋,zh_CN,,\n"
+    f"W5,\"Acme {NASTY.replace(chr(34), chr(34) * 2)} Ltd\",w5@example.com,5,Jane,en,,c02\n",
+    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
+    "I1,W1,2026-08-31,2026-09-30,10000.00\nI2,W1,2026-10-31,2026-11-30,5000.00\nI4,W3,2026-07-31,2026-08-31,3000.00\n"
+    "I5,W5,2026-09-30,2026-10-30,700.00\n",
+    "charges": "charge_id,customer_id,delivered_on,amount,description\n"
+    "D1,W1,2026-10-08,1200.00,钢管 Φ50 × 40 根\nD2,W1,2026-10-22,800.00,法兰 DN50 × 20 套\n"
+    f"D5,W5,2026-10-15,450.50,\"{NASTY.replace(chr(34), chr(34) * 2)} valves\"\n",
+}
+
+
+@pytest.fixture
+def web_ledger(tmp_path, sqlite_engine, monkeypatch):
+    """The ledger above, with W2 cash only and W3 locked, and a fixed server secret."""
+    monkeypatch.setenv("HUIKUAN_SECRET_KEY", "test-secret-" + "0" * 40)
+    paths = {}
+    for kind, text in FILES.items():
+        paths[kind] = tmp_path / f"{kind}.csv"
+        paths[kind].write_text(text, encoding="utf-8")
+    with Session(sqlite_engine) as session, session.begin():
+        import_files(session, paths)
+        account_state.apply_effect(session, session.get(Customer, "W2"), "cash_only", dt.date(2026, 11, 2), cause="W2:cash_only:2026-11-02", reason="test")
+        account_state.apply_effect(session, session.get(Customer, "W3"), "lock", dt.date(2026, 11, 5), cause="W3:stop_shipment:2026-11-05",
+                                   reason="approved by the boss", invoices=("I4",))
+    return sqlite_engine
+
+
+@pytest.fixture
+def client(web_ledger):
+    return TestClient(create_app(engine=web_ledger, company=COMPANY, today=lambda: TODAY))
+
+
+def ask(client, path: str, **headers):
+    return client.get(path, headers={"X-API-Key": KEY} | headers)
+
+
+def test_without_a_key_or_with_a_wrong_one_the_api_says_401_and_nothing_else(client):
+    for headers in ({}, {"X-API-Key": "hk_wrong"}, {"Authorization": "Bearer hk_wrong"}, {"X-API-Key": ""}):
+        for path in ("/api/v1/customers/W1", "/api/v1/customers/W1/shipping?amount=1", "/api/v1/customers/NOPE"):
+            answer = client.get(path, headers=headers)
+            assert answer.status_code == 401, (path, headers)
+            assert answer.json() == {"detail": "a valid API key is needed (X-API-Key header)"}  # the same for a customer that does not exist
+
+
+def test_the_key_is_accepted_as_a_header_or_a_bearer_token(client):
+    assert client.get("/api/v1/customers/W4", headers={"X-API-Key": KEY}).status_code == 200
+    assert client.get("/api/v1/customers/W4", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+
+
+def test_an_unknown_customer_is_404_with_no_detail(client):
+    for path in ("/api/v1/customers/NOPE", "/api/v1/customers/NOPE/shipping?amount=10", "/api/v1/customers/w1"):
+        answer = ask(client, path)
+        assert answer.status_code == 404 and answer.json() == {"detail": "no such customer"}
+
+
+def test_the_account_gives_balance_aging_standing_and_lock_with_amounts_as_strings(client):
+    answer = ask(client, "/api/v1/customers/W1")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["balance"] == "15000.00" and body["overdue"] == "10000.00" and body["unbilled"] == "2000.00"
+    assert body["aging"] == {"not due": "5000.00", "1-30": "0.00", "31-60": "10000.00", "61-90": "0.00", "91-180": "0.00", "over 180": "0.00"}
+    assert (body["standing"], body["locked"], body["credit_limit"], body["as_of"]) == ("active", False, "20000.00", "2026-11-10")
+    locked = ask(client, "/api/v1/customers/W3").json()
+    assert (locked["locked"], locked["locked_on"], locked["lock_invoices"], locked["credit_limit"]) == (True, "2026-11-05", ["I4"], None)
+    assert locked["aging"]["61-90"] == "3000.00"
+    assert ask(client, "/api/v1/customers/W2").json()["standing"] == "cash_only"
+
+
+def test_within_the_limit_goods_may_leave(client):
+    body = ask(client, "/api/v1/customers/W1/shipping?amount=3000.00").json()
+    assert (body["may_ship"], body["against_payment"], body["reasons"]) == (True, False, [])
+    assert (body["owed"], body["exposure"], body["credit_limit"], body["amount"]) == ("17000.00", "20000.00", "20000.00", "3000.00")
+
+
+def test_over_the_limit_goods_leave_only_against_payment_with_the_exposure(client):
+    body = ask(client, "/api/v1/customers/W1/shipping?amount=3000.01").json()
+    assert (body["may_ship"], body["against_payment"]) == (False, True)
+    assert body["exposure"] == "20000.01" and [r["code"] for r in body["reasons"]] == ["over_credit_limit"]
+    assert "over its credit limit of 20000.00" in body["reasons"][0]["text"]
+
+
+def test_a_locked_customer_may_not_ship_at_all(client):
+    body = ask(client, "/api/v1/customers/W3/shipping?amount=1").json()
+    assert (body["may_ship"], body["against_payment"]) == (False, False)
+    assert [r["code"] for r in body["reasons"]] == ["locked"] and "locked since 2026-11-05" in body["why"]
+
+
+def test_a_cash_only_customer_ships_only_against_payment_even_within_its_limit(client):
+    body = ask(client, "/api/v1/customers/W2/shipping?amount=100").json()
+    assert (body["may_ship"], body["against_payment"]) == (False, True)
+    assert [r["code"] for r in body["reasons"]] == ["cash_only"] and "款到发货" in body["why"]
+
+
+def test_the_answer_is_the_same_as_shipping_check(client, web_ledger):
+    with Session(web_ledger) as session:
+        for customer_id in ("W1", "W2", "W3", "W4"):
+            rule = account_state.shipping_answer(session.get(Customer, customer_id))
+            body = ask(client, f"/api/v1/customers/{customer_id}/shipping").json()
+            assert (body["may_ship"], body["against_payment"], body["why"]) == (rule.may_ship, rule.against_payment, rule.why)
+
+
+@pytest.mark.parametrize("amount", ["-1", "abc", "1.234", "NaN", "Infinity"])
+def test_a_bad_amount_is_422(client, amount):
+    answer = ask(client, f"/api/v1/customers/W1/shipping?amount={amount}")
+    assert answer.status_code == 422 and "Traceback" not in answer.text
+
+
+def test_the_openapi_docs_are_served(client):
+    assert client.get("/api/docs").status_code == 200
+    schema = client.get("/api/openapi.json").json()
+    assert {"/api/v1/customers/{customer_id}", "/api/v1/customers/{customer_id}/shipping"} <= set(schema["paths"])
+    assert not any(path.startswith("/s/") for path in schema["paths"])  # the customers' pages are not the ERP's API
+
+
+def test_keys_are_compared_by_their_hash_only():
+    stored = [("erp", api_key_hash("a")), ("wms", api_key_hash("b"))]
+    assert matching_key("b", stored) == "wms" and matching_key("c", stored) is None and matching_key(None, stored) is None
+    assert matching_key("a", []) is None
+
+
+def test_without_a_web_section_every_key_is_refused(web_ledger):
+    client = TestClient(create_app(engine=web_ledger, company=parse_company(EXAMPLE), today=lambda: TODAY))
+    assert client.get("/api/v1/customers/W1", headers={"X-API-Key": KEY}).status_code == 401
+
+
+def test_an_unexpected_error_shows_no_traceback(web_ledger, monkeypatch):
+    from huikuan.web import api
+
+    monkeypatch.setattr(api, "open_amounts", lambda *a, **k: 1 / 0)
+    client = TestClient(create_app(engine=web_ledger, company=COMPANY, today=lambda: TODAY), raise_server_exceptions=False)
+    answer = ask(client, "/api/v1/customers/W1")
+    assert answer.status_code == 500 and answer.json() == {"detail": "internal error; it was logged"}
+    assert "ZeroDivision" not in answer.text
+
+
+def test_huikuan_web_key_prints_a_key_and_the_line_that_matches_it():
+    import re
+
+    from typer.testing import CliRunner
+
+    from huikuan.cli import app
+
+    result = CliRunner().invoke(app, ["web", "key", "erp"])
+    assert result.exit_code == 0, result.output
+    key = re.search(r"^\s+(hk_\S+)$", result.output, re.M).group(1)
+    line = re.search(r'key_hash: "(sha256:[0-9a-f]{64})"', result.output).group(1)
+    assert line == api_key_hash(key)
+    company = parse_company(EXAMPLE + f"web:\n  api_keys:\n    - {{name: erp, key_hash: \"{line}\"}}\n")
+    assert matching_key(key, [(k.name, k.key_hash) for k in company.web.api_keys]) == "erp"
