@@ -634,7 +634,7 @@ class ReportFormat(str, Enum):
 
 @app.command("report")
 def report_command(
-    name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals, or management (the month's folder)")],
+    name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals, limitation (诉讼时效), or management (the month's folder)")],
     as_of: AsOf = None,
     output_format: Annotated[ReportFormat, typer.Option("--format", help="md (to the terminal), csv, or xlsx (with --out)")] = ReportFormat.md,
     output: Annotated[
@@ -741,11 +741,19 @@ def customers_show(customer_id: str, as_of: AsOf = None) -> None:
     from huikuan.portfolio import customer_file
 
     ensure_ledger()
+    from huikuan.legal.command import standing_table
+    from huikuan.legal.standing import standing_of
+
+    day, context = parse_day(as_of, "--as-of"), _context("handbook")
     with session_scope() as session:
         try:
-            out.print(customer_view(customer_file(session, customer_id, parse_day(as_of, "--as-of"))))
+            shown = customer_file(session, customer_id, day)
+            standing = standing_of(session, customer_id, day, context)
         except records.LedgerError as exc:
             raise fail(str(exc)) from None
+        out.print(customer_view(shown))
+        if standing.invoices:
+            out.print(standing_table(standing, records.get_customer(session, customer_id).currency))
 
 
 @customers_app.command("unlock")
@@ -1024,6 +1032,10 @@ def _record(action) -> None:
 from huikuan.web.command import web_app  # noqa: E402 - `huikuan web`: the statement pages and the ERP's API (huikuan/web/)
 
 app.add_typer(web_app, name="web")
+
+from huikuan.legal.command import case_command  # noqa: E402 - `huikuan case`: the lawyer's case file (huikuan/legal/)
+
+app.command("case")(case_command)
 
 
 # -- one line for a database or configuration error ----------------------------------------

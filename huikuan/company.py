@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models.calendar import CalendarBook, DeclaredYear, DeclaredYearError
+from models.charges import ChargeTerms
 
 # "shipping" (the warehouse, or whoever lets goods leave) is optional: told when a lock is lifted.
 Role = Literal["collector", "supervisor", "manager", "gm", "boss", "finance", "shipping"]
@@ -176,6 +178,50 @@ class WebSection(BaseModel):
     base_url: str | None = Field(default=None, description="e.g. https://huikuan.example.cn, put before the links in emails")
 
 
+class ChargeTermsSection(BaseModel):
+    """Late-payment terms (违约金 / 逾期利息) of a contract: ``models.charges.ChargeTerms`` as the company file writes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate: Decimal = Field(ge=0, description="per day (0.0005 = 万分之五) or per year (0.06 = 6%), as a fraction")
+    per: Literal["day", "year"] = "day"
+    grace_days: int = Field(default=0, ge=0, description="days after the due date that are not charged")
+    cap_ratio: Decimal | None = Field(default=None, ge=0, description="at most this fraction of the invoice's amount (0.30: 30%)")
+    cap_amount: Decimal | None = Field(default=None, ge=0, description="at most this amount per invoice")
+    clause: str | None = Field(default=None, max_length=100, description="where the contract says so, quoted on letters (合同第八条)")
+    days_in_year: Literal[360, 365] = 365
+
+    def terms(self) -> ChargeTerms:
+        return ChargeTerms(rate=self.rate, per=self.per, grace_days=self.grace_days, cap_ratio=self.cap_ratio,
+                           cap_amount=self.cap_amount, clause=self.clause, days_in_year=self.days_in_year)
+
+
+class LegalSection(BaseModel):
+    """The ``legal`` section: the contracts' late-payment terms and when the limitation period is warned of.
+
+    ``charges`` are the terms of the company's standard contract; ``customers``
+    gives a customer's own contract terms (``null``: its contract has none).
+    Without either, no charge is claimed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    charges: ChargeTermsSection | None = Field(default=None, description="the standard contract's late-payment terms")
+    customers: dict[str, ChargeTermsSection | None] = Field(default_factory=dict, description="customer id: its own contract's terms, or null for none")
+    limitation_warnings: list[int] = Field(default_factory=lambda: [90, 30], description="warn the manager this many days before a debt's limitation date")
+
+    @model_validator(mode="after")
+    def _warnings_positive(self) -> LegalSection:
+        if any(days <= 0 for days in self.limitation_warnings):
+            raise ValueError("limitation_warnings: days before the limitation date, each at least 1")
+        return self
+
+    def terms_for(self, customer_id: str) -> ChargeTerms | None:
+        """The late-payment terms of ``customer_id``'s contract, or None when it claims none."""
+        section = self.customers[customer_id] if customer_id in self.customers else self.charges
+        return section.terms() if section is not None else None
+
+
 class Company(BaseModel):
     """The company file, validated."""
 
@@ -202,6 +248,7 @@ class Company(BaseModel):
     outbox: Path = Path("huikuan-data/outbox")
     calendar: CalendarSection | None = Field(default=None, description="closing days and the holiday schedules the company declares")
     web: WebSection | None = Field(default=None, description="the web service: API keys of the ERP, the public address")
+    legal: LegalSection = Field(default_factory=LegalSection, description="late-payment terms and limitation warnings")
 
     @model_validator(mode="after")
     def _consistent(self) -> Company:

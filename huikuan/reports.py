@@ -311,7 +311,14 @@ REPORTS: dict[str, Callable[[Session, dt.date], Report]] = {
     "kpis": kpis,
     "statements": statement_status,
     "approvals": pending_approvals,
+    "limitation": lambda session, as_of: _limitation_report(session, as_of),
 }
+
+
+def _limitation_report(session: Session, as_of: dt.date) -> Report:
+    from huikuan.legal.report import limitation_report  # the legal side reads the run's company and calendar
+
+    return limitation_report(session, as_of)
 
 
 # -- rendering -----------------------------------------------------------------

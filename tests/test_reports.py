@@ -239,7 +239,7 @@ def test_pending_approvals(ledger):
 
 
 def test_every_registered_report_builds(ledger):
-    assert set(REPORTS) == {"aging", "aging-segment", "aging-collector", "aging-credit", "kpis", "statements", "approvals"}
+    assert set(REPORTS) == {"aging", "aging-segment", "aging-collector", "aging-credit", "kpis", "statements", "approvals", "limitation"}
     for name, build in REPORTS.items():
         report = build(ledger, AS_OF)
         assert report.name == name and report.as_of == AS_OF and report.notes

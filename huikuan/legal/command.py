@@ -1,0 +1,75 @@
+"""The legal side on the command line: ``huikuan case`` (the lawyer's case file) and the standing shown by ``customers show``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from huikuan.legal.standing import CustomerStanding
+from models.money import format_money
+
+
+def standing_table(standing: CustomerStanding, currency: str) -> Table:
+    """Each open invoice's late-payment charge and limitation date, for ``customers show``."""
+    as_of = standing.as_of
+    title = f"Legal standing on {as_of.isoformat()}: principal {format_money(standing.open_total, currency)}"
+    if standing.terms is not None:
+        title += f" + charge {format_money(standing.charge_total, currency)} = {format_money(standing.claim_total, currency)}"
+        if standing.terms.clause:
+            title += f" (per {escape(standing.terms.clause)})"
+    else:
+        title += " (no late-payment charge in the contract)"
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("invoice", "left"), ("due", "left"), ("open", "right"), ("charge", "right"),
+                            ("limitation date", "left"), ("restarted by", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for invoice in sorted(standing.invoices, key=lambda i: (i.due_on, i.invoice_id)):
+        limit, restart = invoice.limitation, invoice.limitation.restarted_by
+        left = limit.days_left(as_of)
+        when = f"{limit.expires_on.isoformat()} ({'expired' if left < 0 else f'{left} days'})"
+        why = f"{restart.kind.value.replace('_', ' ')} {restart.on.isoformat()}" if restart else "due date"
+        table.add_row(escape(invoice.invoice_id), invoice.due_on.isoformat(), format_money(invoice.open_amount, currency),
+                      format_money(invoice.charge_amount, currency) if invoice.charge else "-", when, escape(why))
+    return table
+
+
+def case_command(
+    customer_id: Annotated[str, typer.Argument(help="the customer's id")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="the folder that gets case-<customer>-<day>/ and its ZIP (default: <data dir>/cases)")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="the day, YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """Write the case file a lawyer asks for: summary, invoices, charges, statements, demands with evidence, contacts, payments."""
+    from zoneinfo import ZoneInfo
+
+    from huikuan import records
+    from huikuan.cli import _context, ensure_ledger, fail, out as console, parse_day
+    from huikuan.db import session_scope
+    from huikuan.legal.case_file import write_case_file
+    from huikuan.legal.standing import standing_of
+    from huikuan.settings import get_settings
+
+    day: dt.date = parse_day(as_of, "--as-of")
+    context = _context("handbook")
+    folder = out or get_settings().data_dir / "cases"
+    ensure_ledger()
+    with session_scope() as session:
+        try:
+            standing = standing_of(session, customer_id, day, context)
+        except records.LedgerError as exc:
+            raise fail(escape(str(exc))) from None
+        customer = records.get_customer(session, customer_id)
+        company = context.company
+        zone = ZoneInfo(company.timezone) if company else get_settings().tz
+        try:
+            case = write_case_file(session, standing, customer, company_name=company.name if company else "", zone=zone, out=folder)
+        except OSError as exc:
+            raise fail(f"--out {folder}: {escape(exc.strerror or str(exc))}") from None
+    console.print(f"case file of {escape(customer_id)}: {case.folder} ({len(case.files)} files, index.md lists each with its SHA-256)", highlight=False)
+    console.print(f"  and as one ZIP: {case.archive}", highlight=False)
+    console.print(f"  principal {format_money(standing.open_total, customer.currency)}, charge {format_money(standing.charge_total, customer.currency)}, "
+                  f"claim {format_money(standing.claim_total, customer.currency)}", highlight=False)

@@ -1,0 +1,208 @@
+"""The legal side read from a ledger, on explicit dates (issue #17): charges, limitation dates, the report, the case file.
+
+The pure rules are tested in test_legal_domain.py; these check what the ledger
+feeds them: a delivered letter restarts the period of the invoices it demanded,
+an undelivered one does not, a confirmed statement and a part payment do, and the
+charge follows the payments as received.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pypdf
+import pytest
+from typer.testing import CliRunner
+
+from huikuan.cli import app
+from huikuan.company import LegalSection
+from huikuan.db import engine_for, session_scope
+from huikuan.legal.case_file import write_case_file
+from huikuan.legal.report import limitation_rows
+from huikuan.legal.standing import customer_standing
+from huikuan.settings import get_settings
+from models.charges import ChargeTerms
+from models.enums import StatementState
+from models.ledger import ActionTaken, Allocation, Customer, Invoice, OutboxMessage, Payment, Statement
+from models.limitation import Restart
+
+D = dt.date
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TERMS = ChargeTerms(rate=Decimal("0.0005"), clause="合同第八条")
+
+
+class EveryDayWorks:
+    """A calendar where every day is a working day: the dates below are the rule's, unmoved."""
+
+    def roll_forward(self, day: dt.date) -> dt.date:
+        return day
+
+
+def sent(day: dt.date, hour: int = 10) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=SHANGHAI)
+
+
+def add_letter(session, key: str, kind: str, invoices: str, day: dt.date, *, delivered: bool) -> None:
+    session.add(ActionTaken(key=key, customer_id="C1", action=kind, due_on=day, channel="letter", role="collector", invoices=invoices))
+    session.add(OutboxMessage(
+        key=f"{key}:letter", customer_id="C1", to_address="ap@huaxin.example", to_name="王会计", subject=f"{kind} {day}",
+        text="请付款", attachment_name=f"{kind}-C1-{day}.pdf", attachment=b"%PDF-1.4 " + key.encode(),
+        queued_at=sent(day, 9), sent_at=sent(day) if delivered else None,
+    ))
+
+
+def build(session, *, confirmed_statement: bool) -> None:
+    session.add(Customer(customer_id="C1", name="华信=HYPERLINK(\"x\")", country="CN"))
+    session.flush()
+    statement = Statement(customer_id="C1", month="2023-05", amount=Decimal("500.00"), prepared_on=D(2023, 6, 1),
+                          state=StatementState.confirmed if confirmed_statement else StatementState.sent,
+                          sent_on=D(2023, 6, 2), confirmed_on=D(2024, 8, 1) if confirmed_statement else None)
+    session.add(statement)
+    session.flush()
+    session.add_all([
+        Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2022, 12, 10), due_on=D(2023, 1, 10), amount=Decimal("1000.00")),
+        Invoice(invoice_id="I2", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("500.00"),
+                statement_id=statement.id),
+        Invoice(invoice_id="I3", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("80.00")),
+        Payment(payment_id="P1", customer_id="C1", received_on=D(2024, 2, 1), amount=Decimal("100.00")),
+        Payment(payment_id="P2", customer_id="C1", received_on=D(2023, 9, 1), amount=Decimal("80.00")),
+    ])
+    session.flush()
+    session.add_all([Allocation(payment_id="P1", invoice_id="I2", amount=Decimal("100.00")),
+                     Allocation(payment_id="P2", invoice_id="I3", amount=Decimal("80.00"))])
+    add_letter(session, "C1:dunning_letter:2024-03-01", "dunning_letter", "I1", D(2024, 3, 1), delivered=True)
+    add_letter(session, "C1:lawyer_letter:2024-05-06", "lawyer_letter", "I1;I2", D(2024, 5, 6), delivered=False)
+    session.flush()
+
+
+def standing(session, as_of: dt.date, terms: ChargeTerms | None = TERMS):
+    return customer_standing(session, session.get(Customer, "C1"), as_of, terms=terms, working=EveryDayWorks(), zone=SHANGHAI)
+
+
+def test_a_delivered_letter_a_part_payment_and_a_confirmation_restart_the_period_an_undelivered_letter_does_not(session):
+    build(session, confirmed_statement=True)
+    found = {i.invoice_id: i.limitation for i in standing(session, D(2024, 9, 1)).invoices}
+    assert set(found) == {"I1", "I2"}  # I3 is paid
+    assert found["I1"].expires_on == D(2027, 3, 1)  # the dunning letter reached them on 2024-03-01
+    assert (found["I1"].restarted_by.kind, found["I1"].restarted_by.reference) == (Restart.demand_delivered, "C1:dunning_letter:2024-03-01:letter")
+    assert found["I2"].expires_on == D(2027, 8, 1)  # the statement listing it was confirmed on 2024-08-01
+    assert found["I2"].restarted_by.kind is Restart.statement_confirmed
+
+
+def test_without_the_confirmation_the_part_payment_counts_and_the_unsent_lawyers_letter_does_not(session):
+    build(session, confirmed_statement=False)
+    found = {i.invoice_id: i.limitation for i in standing(session, D(2024, 9, 1)).invoices}
+    assert found["I2"].expires_on == D(2027, 2, 1)
+    assert (found["I2"].restarted_by.kind, found["I2"].restarted_by.reference) == (Restart.part_payment, "payment P1")
+    assert found["I1"].expires_on == D(2027, 3, 1)  # not 2027-05-06: that letter was never sent
+
+
+def test_a_letter_sent_late_in_the_day_counts_on_the_company_s_calendar_day(session):
+    build(session, confirmed_statement=False)
+    session.get(OutboxMessage, 1).sent_at = dt.datetime(2024, 2, 29, 17, 30, tzinfo=dt.UTC)  # 2024-03-01 01:30 in Shanghai
+    session.flush()
+    i1 = next(i for i in standing(session, D(2024, 9, 1)).invoices if i.invoice_id == "I1")
+    assert i1.limitation.expires_on == D(2027, 3, 1)
+
+
+def test_the_charge_follows_the_open_principal_from_each_payment_s_date(session):
+    build(session, confirmed_statement=False)
+    i2 = next(i for i in standing(session, D(2024, 3, 1)).invoices if i.invoice_id == "I2")
+    # 2023-07-01..2024-01-31: 215 days on 500.00; 2024-02-01..2024-03-01: 30 days on 400.00; 0.05% a day.
+    assert [(p.first, p.last, p.principal) for p in i2.charge.periods] == [
+        (D(2023, 7, 1), D(2024, 1, 31), Decimal("500.00")), (D(2024, 2, 1), D(2024, 3, 1), Decimal("400.00"))]
+    assert i2.charge.amount == Decimal("59.75")
+    assert i2.claim == Decimal("459.75")
+    capped = ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.10"))
+    i1 = next(i for i in standing(session, D(2024, 3, 1), capped).invoices if i.invoice_id == "I1")
+    assert (i1.charge.amount, i1.charge.capped) == (Decimal("100.00"), True)
+    assert all(i.charge is None and i.claim == i.open_amount for i in standing(session, D(2024, 3, 1), None).invoices)
+
+
+def test_the_company_file_gives_the_terms_and_a_customer_s_own_contract_overrides_them():
+    legal = LegalSection.model_validate({"charges": {"rate": "0.0005", "cap_ratio": "0.3", "clause": "合同第八条"},
+                                         "customers": {"C2": None, "C3": {"rate": "0.06", "per": "year"}}})
+    assert legal.terms_for("C1") == ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.3"), clause="合同第八条")
+    assert legal.terms_for("C2") is None
+    assert legal.terms_for("C3").daily_rate == Decimal("0.06") / 365
+    assert LegalSection().terms_for("C1") is None and LegalSection().limitation_warnings == [90, 30]
+    with pytest.raises(ValueError, match="limitation_warnings"):
+        LegalSection.model_validate({"limitation_warnings": [30, 0]})
+
+
+def test_the_limitation_report_lists_debts_by_expiry_and_marks_expired_and_warned_ones(session):
+    build(session, confirmed_statement=True)
+
+    class Context:
+        company = None
+
+        def calendar(self, country):
+            return EveryDayWorks()
+
+    rows = limitation_rows(session, D(2027, 6, 1), Context())
+    assert [(r[2], r[6], r[7], r[9]) for r in rows] == [("I1", D(2027, 3, 1), -92, "expired"), ("I2", D(2027, 8, 1), 61, "warn")]
+    assert limitation_rows(session, D(2025, 1, 1), Context()) == []  # nothing expires within a year
+
+
+def test_the_case_file_lists_every_document_with_its_hash_and_reads_back(session, tmp_path):
+    build(session, confirmed_statement=True)
+    found = standing(session, D(2024, 9, 1))
+    case = write_case_file(session, found, session.get(Customer, "C1"), company_name="示例贸易有限公司", zone=SHANGHAI, out=tmp_path)
+    index = list(csv.DictReader(io.StringIO((case.folder / "index.csv").read_text(encoding="utf-8-sig"))))
+    on_disk = sorted(str(p.relative_to(case.folder)) for p in case.folder.rglob("*") if p.is_file() and p.name not in ("index.csv", "index.md"))
+    assert sorted(row["file"] for row in index) == on_disk
+    for row in index:
+        assert hashlib.sha256((case.folder / row["file"]).read_bytes()).hexdigest() == row["sha256"], row["file"]
+    assert "documents/dunning_letter-C1-2024-03-01.pdf" in on_disk and "documents/lawyer_letter-C1-2024-05-06.pdf" in on_disk
+    documents = {row["file"]: row for row in csv.DictReader(io.StringIO((case.folder / "documents.csv").read_text(encoding="utf-8-sig")))}
+    letter = documents["documents/dunning_letter-C1-2024-03-01.pdf"]
+    assert letter["sha256"] == hashlib.sha256(b"%PDF-1.4 C1:dunning_letter:2024-03-01").hexdigest()
+    assert letter["delivered_at"] == "2024-03-01T10:00:00+08:00" and letter["demand"] == "yes"
+    assert documents["documents/lawyer_letter-C1-2024-05-06.pdf"]["delivered_at"] == "not sent"
+    invoices = list(csv.DictReader(io.StringIO((case.folder / "invoices.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["invoice_id"], r["open"], r["expires_on"], r["restarted_by"]) for r in invoices] == [
+        ("I1", "1000.00", "2027-03-01", "demand_delivered"), ("I2", "400.00", "2027-08-01", "statement_confirmed")]
+    text = "".join(pypdf.PdfReader(case.folder / "summary.pdf").pages[0].extract_text().split())
+    for part in ("案件摘要", "¥1,400.00", f"¥{found.charge_total:,.2f}", f"¥{found.claim_total:,.2f}", "2027-03-01", "合同第八条"):
+        assert part in text, part
+    assert "\\=HYPERLINK" in (case.folder / "summary.md").read_text(encoding="utf-8")  # the customer's name is data
+    with zipfile.ZipFile(case.archive) as bundle:
+        assert sorted(bundle.namelist()) == sorted(f"case-C1-2024-09-01/{p}" for p in [*on_disk, "index.csv", "index.md"])
+
+
+@pytest.fixture
+def cli_ledger(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
+    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "none.yaml"))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
+    with session_scope() as session:
+        build(session, confirmed_statement=True)
+    yield tmp_path
+    engine_for.cache_clear()
+    get_settings.cache_clear()
+
+
+def test_the_commands_show_the_standing_write_the_case_and_report_limitation(cli_ledger):
+    runner = CliRunner()
+    shown = runner.invoke(app, ["customers", "show", "C1", "--as-of", "2024-09-01"], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "Legal standing on 2024-09-01" in shown.output and "2027-03-01" in shown.output and "statement confirmed 2024-08-01" in shown.output
+    case = runner.invoke(app, ["case", "C1", "--out", str(cli_ledger / "cases"), "--as-of", "2024-09-01"], catch_exceptions=False)
+    assert case.exit_code == 0, case.output
+    assert (cli_ledger / "cases" / "case-C1-2024-09-01.zip").is_file()
+    missing = runner.invoke(app, ["case", "C404"])
+    assert missing.exit_code == 1 and "unknown customer C404" in missing.output
+    report = runner.invoke(app, ["report", "limitation", "--as-of", "2027-06-01", "--format", "csv"], catch_exceptions=False)
+    assert report.exit_code == 0, report.output
+    lines = report.output.strip().splitlines()
+    assert lines[0].startswith("customer_id,customer,invoice_id,due_on,open,charge,expires_on,days_left,restarted_by,status")
+    assert lines[1].split(",")[2] == "I1" and lines[1].endswith("expired")
