@@ -197,7 +197,7 @@ class ChargeTermsSection(BaseModel):
 
 
 class LegalSection(BaseModel):
-    """The ``legal`` section: the contracts' late-payment terms and when the limitation period is warned of.
+    """The ``legal`` section: the contracts' late-payment terms (the limitation warnings are policy steps).
 
     ``charges`` are the terms of the company's standard contract; ``customers``
     gives a customer's own contract terms (``null``: its contract has none).
@@ -208,13 +208,6 @@ class LegalSection(BaseModel):
 
     charges: ChargeTermsSection | None = Field(default=None, description="the standard contract's late-payment terms")
     customers: dict[str, ChargeTermsSection | None] = Field(default_factory=dict, description="customer id: its own contract's terms, or null for none")
-    limitation_warnings: list[int] = Field(default_factory=lambda: [90, 30], description="warn the manager this many days before a debt's limitation date")
-
-    @model_validator(mode="after")
-    def _warnings_positive(self) -> LegalSection:
-        if any(days <= 0 for days in self.limitation_warnings):
-            raise ValueError("limitation_warnings: days before the limitation date, each at least 1")
-        return self
 
     def terms_for(self, customer_id: str) -> ChargeTerms | None:
         """The late-payment terms of ``customer_id``'s contract, or None when it claims none."""
@@ -248,7 +241,7 @@ class Company(BaseModel):
     outbox: Path = Path("huikuan-data/outbox")
     calendar: CalendarSection | None = Field(default=None, description="closing days and the holiday schedules the company declares")
     web: WebSection | None = Field(default=None, description="the web service: API keys of the ERP, the public address")
-    legal: LegalSection = Field(default_factory=LegalSection, description="late-payment terms and limitation warnings")
+    legal: LegalSection = Field(default_factory=LegalSection, description="the contracts' late-payment terms")
 
     @model_validator(mode="after")
     def _consistent(self) -> Company:

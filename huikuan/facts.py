@@ -15,8 +15,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huikuan.settings import get_settings
 from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
 from models.ledger import (
+    ActionTaken,
     Allocation,
     Charge,
     Customer,
@@ -26,11 +28,13 @@ from models.ledger import (
     InstalmentPlan,
     InstalmentPlanInvoice,
     Invoice,
+    OutboxMessage,
     Payment,
     Promise,
     PromiseInvoice,
     Statement,
 )
+from models.limitation import DEMAND_EMAILS, DEMAND_LETTERS, LegalEvent, Restart
 
 BATCH = 2000
 _STATE_DATES = (
@@ -67,14 +71,15 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
     ):
         disputes[invoice_id].append((opened_on, resolved_on))
     invoices: dict[str, list[InvoiceFacts]] = defaultdict(list)
-    for customer_id, invoice_id, issued_on, due_on, amount in session.execute(
-        select(Invoice.customer_id, Invoice.invoice_id, Invoice.issued_on, Invoice.due_on, Invoice.amount)
+    for customer_id, invoice_id, issued_on, due_on, amount, month in session.execute(
+        select(Invoice.customer_id, Invoice.invoice_id, Invoice.issued_on, Invoice.due_on, Invoice.amount, Statement.month)
+        .outerjoin(Statement, Statement.id == Invoice.statement_id)
         .where(Invoice.customer_id.in_(ids))
         .order_by(Invoice.due_on, Invoice.invoice_id)
     ):
-        invoices[customer_id].append(
-            InvoiceFacts(invoice_id, issued_on, due_on, amount, tuple(sorted(payments.get(invoice_id, ()))), tuple(sorted(disputes.get(invoice_id, ()))))
-        )
+        invoices[customer_id].append(InvoiceFacts(
+            invoice_id, issued_on, due_on, amount, tuple(sorted(payments.get(invoice_id, ()))), tuple(sorted(disputes.get(invoice_id, ()))), month,
+        ))
     promise_invoices: dict[int, set[str]] = defaultdict(set)
     for promise_id, invoice_id in session.execute(
         select(PromiseInvoice.promise_id, PromiseInvoice.invoice_id).join(Promise).where(Promise.customer_id.in_(ids))
@@ -85,6 +90,7 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
         promises[promise.customer_id].append(PromiseFacts(promise.made_on, promise.due_on, promise.amount, frozenset(promise_invoices[promise.id])))
     statements = _statements(session, ids)
     plans = _instalment_plans(session, ids)
+    demands = _demands_delivered(session, ids)
     events: dict[str, dict[str, dt.date]] = defaultdict(dict)
     for customer_id, event_key, taken_on in session.execute(
         select(EventTaken.customer_id, EventTaken.event_key, EventTaken.taken_on).where(EventTaken.customer_id.in_(ids))
@@ -112,6 +118,7 @@ def _load_batch(session: Session, ids: list[str]) -> Iterator[tuple[CustomerFact
             standing_since=customer.standing_since,
             standing_invoices=_ids(customer.standing_invoices),
             events_taken=events.get(customer.customer_id, {}),
+            demands=tuple(demands.get(customer.customer_id, ())),
         )
         yield facts, customer.country
 
@@ -163,3 +170,24 @@ def _complete(receipt_dates: list[dt.date | None]) -> dt.date | None:
     if not receipt_dates or any(on is None for on in receipt_dates):
         return None
     return max(receipt_dates)
+
+
+def _demands_delivered(session: Session, ids: list[str]) -> dict[str, list[LegalEvent]]:
+    """The dunning emails and letters the mail server accepted, dated on the company's calendar.
+
+    A customer document's outbox key is its action's key and ``:email`` or ``:letter``
+    (``huikuan.execution``); one never sent (no ``sent_at``) is no delivered demand.
+    """
+    zone = get_settings().tz
+    found: dict[str, list[LegalEvent]] = defaultdict(list)
+    for suffix, kinds in ((":email", DEMAND_EMAILS), (":letter", DEMAND_LETTERS)):
+        for customer_id, key, invoices, sent_at in session.execute(
+            select(ActionTaken.customer_id, OutboxMessage.key, ActionTaken.invoices, OutboxMessage.sent_at)
+            .join(OutboxMessage, OutboxMessage.key == ActionTaken.key + suffix)
+            .where(ActionTaken.customer_id.in_(ids), ActionTaken.action.in_(sorted(kinds)), OutboxMessage.sent_at.is_not(None))
+        ):
+            named = _ids(invoices)
+            found[customer_id].append(LegalEvent(sent_at.astimezone(zone).date(), Restart.demand_delivered, key, named or None))
+    for events in found.values():
+        events.sort(key=lambda e: (e.on, e.reference))
+    return found

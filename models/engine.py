@@ -31,7 +31,9 @@ from typing import NamedTuple
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
+from models.limitation import LegalEvent, events_of, limitation
 from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step, Trigger
+from models.texts import N_, Reason, Term, step_text
 
 ZERO = Decimal("0.00")
 ONE_DAY = dt.timedelta(days=1)
@@ -50,6 +52,7 @@ class InvoiceFacts:
     amount: Decimal
     payments: tuple[tuple[dt.date, Decimal], ...] = ()  # amounts applied to this invoice, by payment date
     disputes: tuple[tuple[dt.date, dt.date | None], ...] = ()  # (opened_on, resolved_on)
+    statement_month: str | None = None  # the monthly statement that lists it (YYYY-MM)
 
     def open_on(self, day: dt.date) -> Decimal:
         return self.amount - sum((amount for on, amount in self.payments if on <= day), ZERO)
@@ -125,6 +128,7 @@ class CustomerFacts:
     standing_since: dt.date | None = None
     standing_invoices: frozenset[str] = frozenset()
     events_taken: Mapping[str, dt.date] = field(default_factory=dict)
+    demands: tuple[LegalEvent, ...] = ()  # written demands delivered (dunning emails and letters the mail server accepted)
 
 
 # -- what comes out ----------------------------------------------------------
@@ -139,7 +143,7 @@ class Action:
     channel: str
     role: str
     needs_approval: bool
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...]  # ``models.texts.Reason``s: English strings with their code and values, for the reader's locale
     steps: tuple[str, ...]
     effect: Effect | None = None
     statements: tuple[str, ...] = ()  # billing months of the statements concerned
@@ -161,7 +165,7 @@ class Pause:
 
     start: dt.date
     end: dt.date | None
-    why: str
+    why: Reason
     resumes: bool  # a broken promise or a resolved dispute: the resume step comes at once after it
     kind: str = "promise"  # dispute, promise or instalment_plan: a step names the kinds that pause it
 
@@ -173,16 +177,16 @@ def invoice_pauses(
     invoice: InvoiceFacts, promises: Iterable[PromiseFacts], paid_by_invoice: Mapping[str, tuple], plans: Iterable[InstalmentPlanFacts] = ()
 ) -> tuple[Pause, ...]:
     """The pauses of one invoice: its disputes, and the promises and instalment plans that cover it."""
-    pauses = [Pause(opened, resolved, f"disputed since {opened}", resolved is not None, "dispute") for opened, resolved in invoice.disputes]
+    pauses = [Pause(opened, resolved, Reason("disputed", opened_on=opened), resolved is not None, "dispute") for opened, resolved in invoice.disputes]
     pauses += [_plan_pause(plan, paid_by_invoice) for plan in plans if invoice.invoice_id in plan.invoice_ids and plan.instalments]
     for promise in promises:
         if invoice.invoice_id not in promise.invoice_ids:
             continue
         kept_on = _promise_kept_on(promise, paid_by_invoice)
         if kept_on is not None:
-            pauses.append(Pause(promise.made_on, kept_on, f"promise of {promise.amount} by {promise.due_on} (kept {kept_on})", False, "promise"))
+            pauses.append(Pause(promise.made_on, kept_on, Reason("promise_kept", amount=promise.amount, due_on=promise.due_on, kept_on=kept_on), False, "promise"))
         else:
-            pauses.append(Pause(promise.made_on, promise.due_on, f"promise of {promise.amount} by {promise.due_on}", True, "promise"))
+            pauses.append(Pause(promise.made_on, promise.due_on, Reason("promise", amount=promise.amount, due_on=promise.due_on), True, "promise"))
     return tuple(sorted(pauses, key=lambda p: p.start))
 
 
@@ -196,9 +200,9 @@ def _plan_pause(plan: InstalmentPlanFacts, paid_by_invoice: Mapping[str, tuple])
         owed += amount
         paid = sum((a for on, a in received if on <= due), ZERO)
         if paid < owed:
-            return Pause(plan.made_on, due, f"instalment plan of {plan.made_on}: the instalment due {due} was missed", True, "instalment_plan")
+            return Pause(plan.made_on, due, Reason("plan_missed", made_on=plan.made_on, due_on=due), True, "instalment_plan")
     last = max(due for due, _amount in plan.instalments)
-    return Pause(plan.made_on, last, f"instalment plan of {plan.made_on}, kept", False, "instalment_plan")
+    return Pause(plan.made_on, last, Reason("plan_kept", made_on=plan.made_on), False, "instalment_plan")
 
 
 def _promise_kept_on(promise: PromiseFacts, paid_by_invoice: Mapping[str, tuple]) -> dt.date | None:
@@ -260,14 +264,14 @@ class Call(NamedTuple):
     """A step that an invoice or a statement calls for on a day, why, and the event it answers (if any)."""
 
     step: Step
-    reason: str
+    reason: Reason
     event: str | None = None
 
 
 # The built-in step that lifts a lock once the debts that caused it are paid (the policy's ``lift_lock``).
 _LIFT_LOCK_STEP = Step(
     action=LIFT_LOCK, trigger=Trigger(anchor=Anchor.paid, days=0), channel="internal", role="finance", effect=Effect.unlock,
-    reason="the debts that caused the lock are paid; the lock is lifted and the people who ship are told",
+    reason=N_("the debts that caused the lock are paid; the lock is lifted and the people who ship are told"),
 )
 
 
@@ -299,6 +303,8 @@ class Evaluator:
         self._applies: dict[tuple[str, dt.date], bool] = {}
         self._rolling_to: dict[tuple[dt.date, Roll], tuple[dt.date, ...]] = {}
         self._day_steps: dict[dt.date, tuple[Step, ...]] = {}
+        self._legal_events: tuple[LegalEvent, ...] | None = None
+        self._limitation_dates: dict[tuple[str, dt.date | None], dt.date] = {}
 
     def record_effect(self, effect: Effect, day: dt.date, invoices: Iterable[str] = ()) -> None:
         """An effect taken on ``day`` (in a simulation) because of ``invoices``: later conditions see it."""
@@ -448,10 +454,12 @@ class Evaluator:
         day = self.scheduled_date(step, invoice)
         return None if day is None else self.after_pauses(day, self.pauses_of(step, invoice))
 
-    def scheduled_date(self, step: Step, invoice: InvoiceFacts) -> dt.date | None:
-        """The invoice step's rolled date, before pauses; None if it cannot come."""
+    def scheduled_date(self, step: Step, invoice: InvoiceFacts, day: dt.date | None = None) -> dt.date | None:
+        """The invoice step's rolled date, before pauses, as known on ``day``; None if it cannot come."""
         trigger = step.trigger
-        if trigger.anchor is Anchor.lock:
+        if trigger.anchor is Anchor.limitation:
+            nominal = self.limitation_date(invoice, day) + dt.timedelta(days=trigger.days)
+        elif trigger.anchor is Anchor.lock:
             locked_on = self.locked_on
             if locked_on is None:
                 return None
@@ -472,6 +480,19 @@ class Evaluator:
             nominal = invoice.due_on + dt.timedelta(days=trigger.days)
         day = self.roll(nominal, trigger.roll)
         return None if day < invoice.issued_on else day
+
+    def limitation_date(self, invoice: InvoiceFacts, day: dt.date | None = None) -> dt.date:
+        """The last day the invoice can be enforced (诉讼时效, ``models.limitation``), as known on ``day`` (None: from all the facts)."""
+        if self._legal_events is None:
+            self._legal_events = events_of(self.facts)
+        if day is not None and all(event.on <= day for event in self._legal_events):
+            day = None  # nothing recorded after the day: the same answer as from all the facts
+        key = (invoice.invoice_id, day)
+        found = self._limitation_dates.get(key)
+        if found is None:
+            events = self._legal_events if day is None else [e for e in self._legal_events if e.on <= day]
+            found = self._limitation_dates[key] = limitation(invoice.invoice_id, invoice.due_on, events, self.cal).expires_on
+        return found
 
     def after_pauses(self, day: dt.date, pauses: tuple[Pause, ...]) -> dt.date | None:
         """``day``, or the first working day after every pause that covers it."""
@@ -504,7 +525,7 @@ class Evaluator:
         trigger = step.trigger
         pauses = self.pauses_of(step, invoice) if self.pauses[invoice.invoice_id] else ()
         if pauses or trigger.anchor is not Anchor.due or trigger.working_days:
-            scheduled = self.scheduled_date(step, invoice)
+            scheduled = self.scheduled_date(step, invoice, day)
             return scheduled is not None and self.after_pauses(scheduled, pauses) == day
         first, last = self.offsets_rolling_to(day, trigger.roll, invoice.due_on)
         if first > last:
@@ -556,7 +577,10 @@ class Evaluator:
                 if hit and step.skip_after_progress_days and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, step.skip_after_progress_days):
                     hit = False
             if hit:
-                yield Call(step, reason_for(step, invoice, overdue))
+                reason = reason_for(step, invoice, overdue)
+                if step.trigger.anchor is Anchor.limitation:
+                    reason = Reason("limitation_date", reason=reason, date=self.limitation_date(invoice, day))
+                yield Call(step, reason)
         if self.resume is not None and overdue > 0 and not holding & self.resume.pauses:
             for pause in pauses:
                 if not (pause.resumes and pause.kind in self.resume.pauses and pause.end is not None):
@@ -564,8 +588,9 @@ class Evaluator:
                 since = self.cal.next_working_day(pause.end)
                 event = f"{self.facts.customer_id}:resume:{invoice.invoice_id}:{pause.kind}:{pause.end.isoformat()}"
                 if self.recent_event(since, day) and self.event_open(event, day):
-                    late = f" (due since {since}: recorded late)" if since < day else ""
-                    yield Call(self.resume, f"invoice {invoice.invoice_id}: {pause.why} is over{late}; {self.resume.action} at once", event)
+                    said = dict(invoice=invoice.invoice_id, pause=pause.why, action=Term(self.resume.action))
+                    reason = Reason("resumed_late", since=since, **said) if since < day else Reason("resumed", **said)
+                    yield Call(self.resume, reason, event)
                     break
 
     def _after_payment_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[Call]:
@@ -586,7 +611,7 @@ class Evaluator:
                 continue
             event = f"{self.facts.customer_id}:{step.id}:{invoice.invoice_id}:{paid_on.isoformat()}"
             if self.event_open(event, day):
-                yield Call(step, f"invoice {invoice.invoice_id} was paid in full on {paid_on}; {step.reason or step.action}", event)
+                yield Call(step, Reason("paid_in_full", invoice=invoice.invoice_id, paid_on=paid_on, step=step_text(step.reason, step.action)), event)
 
     def _after_standing_change(self, invoice: InvoiceFacts, paid_on: dt.date) -> bool:
         if self._standing_since is None:
@@ -612,7 +637,8 @@ class Evaluator:
             return None
         step = _LIFT_LOCK_STEP.model_copy(update={"needs_approval": self.policy.lift_lock == "ask_when_paid"})
         debts = tuple(sorted(i.invoice_id for i in causes))
-        return Call(step, f"locked since {locked_on} for {', '.join(debts)}, all paid by {max(paid)}; {step.reason}", event), debts
+        reason = Reason("lock_paid", locked_on=locked_on, debts=debts, paid_on=max(paid), step=step_text(step.reason, step.action))
+        return Call(step, reason, event), debts
 
     def statement_calls(self, statement: StatementFacts, day: dt.date) -> Iterator[Call]:
         state = statement.state_on(day)
@@ -641,11 +667,11 @@ class Evaluator:
                     since = self.cal.roll_forward(reached)
                     event = f"{self.facts.customer_id}:{step.id}:{statement.month}:{state}"
                     if self.recent_event(since, day) and self.event_open(event, day) and self.cal.is_working_day(day):
-                        yield Call(step, f"statement {statement.month}: {step.reason or step.action}", event)
+                        yield Call(step, statement_reason(step, statement), event)
                     continue
                 hit = due == day
             if hit:
-                yield Call(step, f"statement {statement.month}: {step.reason or step.action}")
+                yield Call(step, statement_reason(step, statement))
 
     @staticmethod
     def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:
@@ -679,14 +705,18 @@ _SEVERITY = {CustomerStatus.credit_suspended: 1, CustomerStatus.cash_only: 2, Cu
 _SEVERITY_OF_EFFECT = {Effect.suspend_credit: 1, Effect.cash_only: 2, Effect.blacklist: 3}
 
 
-def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> str:
+def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> Reason:
     if overdue > 0:
-        age = f"{overdue} days overdue"
+        age = Reason("overdue", days=overdue)
     elif overdue == 0:
-        age = "due today"
+        age = Reason("due_today")
     else:
-        age = f"due in {-overdue} days"
-    return f"invoice {invoice.invoice_id} is {age}; {step.reason or step.action}"
+        age = Reason("due_in", days=-overdue)
+    return Reason("invoice_age", invoice=invoice.invoice_id, age=age, step=step_text(step.reason, step.action))
+
+
+def statement_reason(step: Step, statement: StatementFacts) -> Reason:
+    return Reason("statement", month=statement.month, step=step_text(step.reason, step.action))
 
 
 def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call, str]]) -> Action:
@@ -744,7 +774,7 @@ def missed_steps(
             skip = step.skip_after_progress_days
             if skip and evaluator.scheduled_date(step, invoice) == on and evaluator.paid_recently(invoice, on, skip):
                 continue  # progress on its own date: the step was never due
-            reason = f"missed before huikuan: due on {on} (invoice {invoice.invoice_id}, {(day - invoice.due_on).days} days overdue); {step.reason or step.action}"
+            reason = Reason("missed", due_on=on, invoice=invoice.invoice_id, days=(day - invoice.due_on).days, step=step_text(step.reason, step.action))
             calls.setdefault(step.action, []).append((Call(step, reason), invoice.invoice_id))
     # Status effects taken at once: only the strongest, as a weaker one taken after it would undo it.
     strongest = max((_SEVERITY_OF_EFFECT.get(c.step.effect, 0) for entries in calls.values() for c, _i in entries), default=0)

@@ -24,10 +24,18 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from models.engine import CustomerFacts
 
 YEARS = 3
 LONGEST_YEARS = 20
+
+# Documents sent to the customer that demand payment (a written demand, 第195条): the
+# dunning emails and letters. The statement letter (对账函) asks for a confirmation instead.
+DEMAND_EMAILS = frozenset({"reminder", "follow_up", "payment_notice"})
+DEMAND_LETTERS = frozenset({"dunning_letter", "urgent_letter", "stern_letter", "final_notice", "lawyer_letter"})
 
 
 class WorkingDays(Protocol):
@@ -109,3 +117,29 @@ def warnings_due(expiry: Limitation, as_of: dt.date, days_before: Iterable[int] 
     left = expiry.days_left(as_of)
     due = [days for days in days_before if 0 <= left <= days]
     return min(due) if due else None
+
+
+def events_of(facts: CustomerFacts) -> tuple[LegalEvent, ...]:
+    """What in a customer's facts may restart its invoices' periods: the one reading of the ledger for this rule.
+
+    The demands delivered (``facts.demands``), the statements confirmed (each for the
+    invoices it lists), the promises and instalment plans (for the invoices they name,
+    or all), and every payment applied to an invoice.
+    """
+    events = list(facts.demands)
+    listed: dict[str, set[str]] = {}
+    for invoice in facts.invoices:
+        if invoice.statement_month:
+            listed.setdefault(invoice.statement_month, set()).add(invoice.invoice_id)
+    for statement in facts.statements:
+        confirmed = statement.reached.get("confirmed")
+        if confirmed is not None and statement.month in listed:
+            events.append(LegalEvent(confirmed, Restart.statement_confirmed, f"statement {statement.month}", frozenset(listed[statement.month])))
+    for promise in facts.promises:
+        events.append(LegalEvent(promise.made_on, Restart.promise, f"promise of {promise.amount} by {promise.due_on}", promise.invoice_ids or None))
+    for plan in facts.instalment_plans:
+        events.append(LegalEvent(plan.made_on, Restart.instalment_plan, f"instalment plan of {plan.made_on}", plan.invoice_ids or None))
+    for invoice in facts.invoices:
+        for on, amount in invoice.payments:
+            events.append(LegalEvent(on, Restart.part_payment, f"payment of {amount}", frozenset({invoice.invoice_id})))
+    return tuple(events)

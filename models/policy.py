@@ -45,6 +45,7 @@ class Anchor(StrEnum):
     statement_sent = "statement_sent"  # the day the statement was sent to the customer
     receipts_complete = "receipts_complete"  # the day the billing month's last delivery receipt came back
     paid = "paid"  # the day the invoice was paid in full (trading resumes after a credit stop)
+    limitation = "limitation"  # the last day of the invoice's limitation period (诉讼时效), as restarted (days before it: negative)
 
 
 class Roll(StrEnum):
@@ -107,6 +108,8 @@ class Trigger(_Strict):
             raise ValueError(f"give exactly one of days, months, cadence (got {', '.join(kinds) or 'none'})")
         if self.months is not None and self.anchor is not Anchor.due:
             raise ValueError("months counts from the due date (anchor due)")
+        if self.anchor is Anchor.limitation and (self.days is None or self.working_days):
+            raise ValueError("anchor limitation takes days (negative: before the limitation date), not a cadence or working days")
         if self.working_days and self.days is None:
             raise ValueError("working_days goes with days")
         return self

@@ -31,6 +31,7 @@ from models.charges import ChargeTerms
 from models.enums import StatementState
 from models.ledger import ActionTaken, Allocation, Customer, Invoice, OutboxMessage, Payment, Statement
 from models.limitation import Restart
+from models.policy import load_policy
 
 D = dt.date
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -82,7 +83,7 @@ def build(session, *, confirmed_statement: bool) -> None:
 
 
 def standing(session, as_of: dt.date, terms: ChargeTerms | None = TERMS):
-    return customer_standing(session, session.get(Customer, "C1"), as_of, terms=terms, working=EveryDayWorks(), zone=SHANGHAI)
+    return customer_standing(session, session.get(Customer, "C1"), as_of, terms=terms, working=EveryDayWorks())
 
 
 def test_a_delivered_letter_a_part_payment_and_a_confirmation_restart_the_period_an_undelivered_letter_does_not(session):
@@ -99,7 +100,7 @@ def test_without_the_confirmation_the_part_payment_counts_and_the_unsent_lawyers
     build(session, confirmed_statement=False)
     found = {i.invoice_id: i.limitation for i in standing(session, D(2024, 9, 1)).invoices}
     assert found["I2"].expires_on == D(2027, 2, 1)
-    assert (found["I2"].restarted_by.kind, found["I2"].restarted_by.reference) == (Restart.part_payment, "payment P1")
+    assert (found["I2"].restarted_by.kind, found["I2"].restarted_by.reference) == (Restart.part_payment, "payment of 100.00")
     assert found["I1"].expires_on == D(2027, 3, 1)  # not 2027-05-06: that letter was never sent
 
 
@@ -131,9 +132,9 @@ def test_the_company_file_gives_the_terms_and_a_customer_s_own_contract_override
     assert legal.terms_for("C1") == ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.3"), clause="合同第八条")
     assert legal.terms_for("C2") is None
     assert legal.terms_for("C3").daily_rate == Decimal("0.06") / 365
-    assert LegalSection().terms_for("C1") is None and LegalSection().limitation_warnings == [90, 30]
-    with pytest.raises(ValueError, match="limitation_warnings"):
-        LegalSection.model_validate({"limitation_warnings": [30, 0]})
+    assert LegalSection().terms_for("C1") is None
+    with pytest.raises(ValueError, match="rate"):
+        LegalSection.model_validate({"charges": {"rate": "-0.1"}})
 
 
 def test_the_limitation_report_lists_debts_by_expiry_and_marks_expired_and_warned_ones(session):
@@ -141,6 +142,7 @@ def test_the_limitation_report_lists_debts_by_expiry_and_marks_expired_and_warne
 
     class Context:
         company = None
+        policy = load_policy("handbook")
 
         def calendar(self, country):
             return EveryDayWorks()

@@ -20,10 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.ledger import ActionTaken, Approval, OutboxMessage
+from models.limitation import DEMAND_EMAILS, DEMAND_LETTERS
 
-# Customer documents that demand payment (a written demand, 第195条): the dunning emails and letters.
-DEMAND_EMAILS = frozenset({"reminder", "follow_up", "payment_notice"})
-DEMAND_LETTERS = frozenset({"dunning_letter", "urgent_letter", "stern_letter", "final_notice", "lawyer_letter"})
 # The outbox key of a customer document: the action's (or approval's) key and what it is.
 _SUFFIXES = (":letter", ":email")
 

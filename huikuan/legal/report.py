@@ -2,8 +2,8 @@
 
 A debt whose period has ended is marked ``expired``: it can no longer be enforced
 in court unless the customer acknowledges it again, and is reported as bad debt.
-Those within the company's warning days (``legal.limitation_warnings``, default
-90 and 30) are marked ``warn``: send a written demand now.
+Those within the policy's first limitation warning (the handbook's steps
+``limitation_warning_90`` and ``_30``) are marked ``warn``: send a written demand now.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from huikuan.context import RunContext, run_context
 from huikuan.legal.standing import standing_of
 from models.ledger import Invoice
+from models.policy import Anchor
 from models.limitation import YEARS, years_later
 
 HORIZON_DAYS = 365  # debts expiring later than this are not listed
@@ -29,7 +30,7 @@ def limitation_rows(session: Session, as_of: dt.date, context: RunContext) -> li
     customers = sorted(set(session.scalars(
         select(Invoice.customer_id).where(Invoice.due_on <= latest_due, Invoice.issued_on <= as_of)
     )))
-    warn_days = max(context.company.legal.limitation_warnings) if context.company else 90
+    warn_days = max((-step.trigger.days for step in context.policy.steps if step.trigger.anchor is Anchor.limitation), default=0)
     rows = []
     for customer_id in customers:
         standing = standing_of(session, customer_id, as_of, context)
