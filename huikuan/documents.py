@@ -86,6 +86,7 @@ _LABELS = {
         "final_notice": "发出最后催款通知", "suspend_credit": "暂停赊销", "stop_credit": "停止赊销",
         "cut_credit_limit": "信用额度下调 40%", "blacklist": "列入黑名单、只接受现款", "litigation": "提起诉讼或委托催收机构",
         "lift_lock": "解除锁定、恢复出库", "shipping": "仓储发货",
+        "limitation_warning": "诉讼时效即将届满，立即书面催款",
     },
     "en": {
         "collector": "collector", "supervisor": "supervisor", "manager": "manager", "gm": "general manager",
@@ -98,6 +99,7 @@ _LABELS = {
         "urgent_letter": "send an urgent letter", "stern_letter": "send a stern letter", "final_notice": "send the final notice",
         "suspend_credit": "suspend credit sales", "stop_credit": "stop credit sales", "cut_credit_limit": "cut the credit limit by 40%",
         "blacklist": "blacklist the customer (cash only)", "litigation": "sue or hand over to a collection agency",
+        "limitation_warning": "limitation period ending: send a written demand now",
         "lift_lock": "lift the lock and resume shipments", "shipping": "shipping",
     },
 }
