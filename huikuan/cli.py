@@ -1033,9 +1033,10 @@ from huikuan.web.command import web_app  # noqa: E402 - `huikuan web`: the state
 
 app.add_typer(web_app, name="web")
 
-from huikuan.legal.command import case_command  # noqa: E402 - `huikuan case`: the lawyer's case file (huikuan/legal/)
+from huikuan.legal.command import case_command, letter_app  # noqa: E402 - `huikuan case` and `letter`: the legal side (huikuan/legal/)
 
 app.command("case")(case_command)
+app.add_typer(letter_app, name="letter")
 
 
 # -- one line for a database or configuration error ----------------------------------------

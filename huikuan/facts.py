@@ -28,6 +28,7 @@ from models.ledger import (
     InstalmentPlan,
     InstalmentPlanInvoice,
     Invoice,
+    LetterDelivery,
     OutboxMessage,
     Payment,
     Promise,
@@ -188,6 +189,12 @@ def _demands_delivered(session: Session, ids: list[str]) -> dict[str, list[Legal
         ):
             named = _ids(invoices)
             found[customer_id].append(LegalEvent(sent_at.astimezone(zone).date(), Restart.demand_delivered, key, named or None))
+    for customer_id, key, invoices, delivered_on in session.execute(  # posted letters the courier delivered
+        select(ActionTaken.customer_id, LetterDelivery.document_key, ActionTaken.invoices, LetterDelivery.delivered_on)
+        .join(LetterDelivery, LetterDelivery.document_key == ActionTaken.key + ":letter")
+        .where(ActionTaken.customer_id.in_(ids), ActionTaken.action.in_(sorted(DEMAND_LETTERS)))
+    ):
+        found[customer_id].append(LegalEvent(delivered_on, Restart.demand_delivered, f"{key} (courier)", _ids(invoices) or None))
     for events in found.values():
         events.sort(key=lambda e: (e.on, e.reference))
     return found

@@ -415,6 +415,26 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class LetterDelivery(Base):
+    """The courier's proof that a posted letter reached the customer (送达凭证), recorded by a person.
+
+    ``document_key`` is the letter's outbox key (``<action key>:letter``): the PDF
+    posted is the one attached there. A letter restarts the limitation period
+    from the day it was delivered (``models.limitation``).
+    """
+
+    __tablename__ = "letter_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_key: Mapped[str] = mapped_column(ForeignKey("outbox.key"), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    delivered_on: Mapped[dt.date]
+    courier: Mapped[str | None] = mapped_column(String(50))
+    tracking_no: Mapped[str] = mapped_column(String(100))
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = _created_at()
+
+
 class CollectionDay(Base):
     """A day the daily collection finished: the run after a gap (a stopped server, a killed worker) does the missed days first."""
 

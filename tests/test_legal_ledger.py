@@ -12,8 +12,11 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
+import tempfile
 import zipfile
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pypdf
@@ -208,3 +211,55 @@ def test_the_commands_show_the_standing_write_the_case_and_report_limitation(cli
     lines = report.output.strip().splitlines()
     assert lines[0].startswith("customer_id,customer,invoice_id,due_on,open,charge,expires_on,days_left,restarted_by,status")
     assert lines[1].split(",")[2] == "I1" and lines[1].endswith("expired")
+
+
+def test_a_posted_letter_restarts_the_period_from_the_day_the_courier_delivered_it(session):
+    from huikuan.legal.delivery import record_letter_delivery
+
+    build(session, confirmed_statement=False)
+    # The lawyer's letter was never emailed; the paper copy was signed for on 2024-05-10.
+    delivery, new = record_letter_delivery(session, "C1:lawyer_letter:2024-05-06", tracking_no="SF1234567890", courier="顺丰",
+                                           delivered_on=D(2024, 5, 10), today=D(2024, 9, 1), by="li")
+    assert new and delivery.document_key == "C1:lawyer_letter:2024-05-06:letter"
+    found = {i.invoice_id: i.limitation for i in standing(session, D(2024, 9, 1)).invoices}
+    assert found["I1"].expires_on == found["I2"].expires_on == D(2027, 5, 10)
+    assert found["I2"].restarted_by.reference == "C1:lawyer_letter:2024-05-06:letter (courier)"
+    before = {i.invoice_id: i.limitation.expires_on for i in standing(session, D(2024, 5, 9)).invoices}
+    assert before == {"I1": D(2027, 3, 1), "I2": D(2027, 2, 1)}  # not known the day before
+    again, new = record_letter_delivery(session, "C1:lawyer_letter:2024-05-06:letter", tracking_no="SF1234567890",
+                                        delivered_on=D(2024, 5, 10), today=D(2024, 9, 1))
+    assert again.id == delivery.id and not new
+    case = write_case_file(session, standing(session, D(2024, 9, 1)), session.get(Customer, "C1"), company_name="示例", zone=SHANGHAI,
+                           out=Path(session.info.setdefault("tmp", tempfile.mkdtemp())))
+    rows = {row["kind"]: row for row in csv.DictReader(io.StringIO((case.folder / "documents.csv").read_text(encoding="utf-8-sig")))}
+    assert (rows["lawyer_letter"]["posted_delivered_on"], rows["lawyer_letter"]["courier"], rows["lawyer_letter"]["tracking_no"]) == (
+        "2024-05-10", "顺丰", "SF1234567890")
+
+
+@pytest.mark.parametrize(("key", "tracking", "on", "message"), [
+    ("C1:lawyer_letter:2024-05-06", "SF1234567890", D(2024, 5, 11), "already recorded delivered on 2024-05-10"),
+    ("C1:lawyer_letter:2024-05-07", "SF1", D(2024, 5, 10), "is not a tracking number"),
+    ("C1:lawyer_letter:2024-05-07", "SF1234567890", D(2024, 5, 10), "no letter C1:lawyer_letter:2024-05-07"),
+    ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 2, 20), "not between the day the letter was made"),
+    ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 9, 2), "not between the day the letter was made"),
+    ("C1:dunning_letter:2024-03-01", "=cmd|' /C calc'!A0", D(2024, 3, 5), "is not a tracking number"),
+])
+def test_a_delivery_that_cannot_be_right_is_refused(session, key, tracking, on, message):
+    from huikuan.legal.delivery import record_letter_delivery
+    from huikuan.records import LedgerError
+
+    build(session, confirmed_statement=False)
+    record_letter_delivery(session, "C1:lawyer_letter:2024-05-06", tracking_no="SF1234567890", delivered_on=D(2024, 5, 10), today=D(2024, 9, 1))
+    with pytest.raises(LedgerError, match=re.escape(message)):
+        record_letter_delivery(session, key, tracking_no=tracking, delivered_on=on, today=D(2024, 9, 1))
+
+
+def test_letter_delivered_on_the_command_line(cli_ledger, monkeypatch):
+    runner = CliRunner()
+    done = runner.invoke(app, ["letter", "delivered", "C1:lawyer_letter:2024-05-06", "--tracking-no", "EMS-98765", "--on", "2024-05-09"])
+    assert done.exit_code == 0, done.output
+    assert "recorded: C1:lawyer_letter:2024-05-06:letter delivered on 2024-05-09" in done.output
+    again = runner.invoke(app, ["letter", "delivered", "C1:lawyer_letter:2024-05-06", "--tracking-no", "EMS-98765", "--on", "2024-05-09"])
+    assert again.exit_code == 0 and "already recorded" in again.output
+    wrong = runner.invoke(app, ["letter", "delivered", "C1:nothing", "--tracking-no", "EMS-98765", "--on", "2024-05-09"])
+    assert wrong.exit_code == 1 and "no letter C1:nothing" in wrong.output and "Traceback" not in wrong.output

@@ -87,7 +87,7 @@ def summary_markdown(standing: CustomerStanding, customer: Customer, company_nam
     """The one-page summary, in Chinese."""
     money = lambda amount: format_money(amount, customer.currency)  # noqa: E731
     first = standing.first_expiry
-    delivered = [d for d in standing.documents if d.is_demand and d.sent_at is not None]
+    delivered = sorted(((_delivered_on(d, zone), d) for d in standing.documents if d.is_demand and _delivered_on(d, zone)), key=lambda x: x[0])
     lines = [
         f"# 案件摘要：{markdown_text(customer.name)}（{markdown_text(customer.customer_id)}）",
         "",
@@ -122,7 +122,7 @@ def summary_markdown(standing: CustomerStanding, customer: Customer, company_nam
         "## 催收与证据",
         "",
         f"- 已送达的书面催款（邮件、函件）：{len(delivered)} 份，见 documents.csv（含 SHA-256 与送达时间）",
-        f"- 最近一次送达：{delivered[-1].sent_at.astimezone(zone).date().isoformat()}，{markdown_text(delivered[-1].subject)}" if delivered else "- 尚无已送达的书面催款",
+        f"- 最近一次送达：{delivered[-1][0].isoformat()}，{markdown_text(delivered[-1][1].subject)}" if delivered else "- 尚无已送达的书面催款",
         "",
         "## 发票明细",
         "",
@@ -134,6 +134,12 @@ def summary_markdown(standing: CustomerStanding, customer: Customer, company_nam
         for i in sorted(standing.invoices, key=lambda i: (i.due_on, i.invoice_id))
     ]
     return "\n".join(lines) + "\n"
+
+
+def _delivered_on(document, zone: ZoneInfo) -> dt.date | None:
+    """The latest day the document reached the customer: by the mail server or, posted, by the courier."""
+    days = [day for day in (document.delivered_on(zone), document.courier[0] if document.courier else None) if day]
+    return max(days) if days else None
 
 
 _RESTART_WORDS = {
@@ -262,9 +268,10 @@ def write_case_file(session: Session, standing: CustomerStanding, customer: Cust
     for document in sent:
         files[f"documents/{document.file_name}"] = (f"{document.kind or 'message'} to {document.to_address}, as sent", document.body)
     files["documents.csv"] = ("each email and letter sent: what it was, its delivery record and SHA-256", _csv(
-        ["file", "kind", "demand", "subject", "to", "queued_at", "delivered_at", "sha256"],
+        ["file", "kind", "demand", "subject", "to", "queued_at", "delivered_at", "sha256", "posted_delivered_on", "courier", "tracking_no", "key"],
         ([f"documents/{d.file_name}", d.kind, "yes" if d.is_demand else "no", d.subject, d.to_address,
-          d.queued_at.astimezone(zone), d.sent_at.astimezone(zone) if d.sent_at else "not sent", d.sha256] for d in sent),
+          d.queued_at.astimezone(zone), d.sent_at.astimezone(zone) if d.sent_at else "not sent", d.sha256,
+          *(d.courier or (None, None, None)), d.key] for d in sent),
     ))
 
     if folder.exists():

@@ -73,3 +73,34 @@ def case_command(
     console.print(f"  and as one ZIP: {case.archive}", highlight=False)
     console.print(f"  principal {format_money(standing.open_total, customer.currency)}, charge {format_money(standing.charge_total, customer.currency)}, "
                   f"claim {format_money(standing.claim_total, customer.currency)}", highlight=False)
+
+
+letter_app = typer.Typer(help="Letters sent to customers: record the courier's delivery (送达凭证).", no_args_is_help=True)
+
+
+@letter_app.command("delivered")
+def letter_delivered(
+    key: Annotated[str, typer.Argument(help="the letter's key, as plan showed the action or documents.csv of `huikuan case` lists it")],
+    tracking_no: Annotated[str, typer.Option("--tracking-no", help="the courier's tracking number (快递单号)")],
+    on: Annotated[Optional[str], typer.Option("--on", help="the day it was delivered (signed for), YYYY-MM-DD (default: today)")] = None,
+    courier: Annotated[Optional[str], typer.Option(help="the courier, e.g. 顺丰 or EMS")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="who records it: their id in the company file")] = None,
+) -> None:
+    """Record that a posted letter reached the customer: from that day it restarts the limitation period of the debts it demanded."""
+    from huikuan import records
+    from huikuan.cli import ensure_ledger, fail, out as console, parse_day
+    from huikuan.db import session_scope
+    from huikuan.legal.delivery import record_letter_delivery
+    from huikuan.settings import get_settings
+
+    day = parse_day(on, "--on")
+    ensure_ledger()
+    with session_scope() as session:
+        try:
+            delivery, new = record_letter_delivery(session, key, tracking_no=tracking_no, delivered_on=day, today=get_settings().today(),
+                                                   courier=courier, by=by)
+        except records.LedgerError as exc:
+            raise fail(escape(str(exc))) from None
+        what = "recorded" if new else "already recorded"
+        console.print(f"{what}: {escape(delivery.document_key)} delivered on {delivery.delivered_on} "
+                      f"(tracking number {escape(delivery.tracking_no)})", highlight=False)

@@ -2,7 +2,8 @@
 
 Every customer email and letter goes through the outbox (``models.ledger.OutboxMessage``):
 the row keeps the message as written, the letter's PDF as attached, and ``sent_at``,
-the time the mail server accepted it (or the outbox folder got it). That acceptance is
+the time the mail server accepted it (or the outbox folder got it); a posted letter's
+courier delivery is recorded by a person (``huikuan letter delivered``). That acceptance is
 the delivery record of an email (民法典 第137条: a data message reaches its addressee
 when it enters the system the addressee named). A message never sent has no delivery
 record and restarts no limitation period.
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.ledger import ActionTaken, Approval, OutboxMessage
+from models.ledger import ActionTaken, Approval, LetterDelivery, OutboxMessage
 from models.limitation import DEMAND_EMAILS, DEMAND_LETTERS
 
 # The outbox key of a customer document: the action's (or approval's) key and what it is.
@@ -40,6 +41,7 @@ class SentDocument:
     body: bytes  # the letter's PDF, or the email's text, as sent
     file_name: str  # a name for the case file
     sha256: str
+    courier: tuple[dt.date, str, str] | None = None  # a posted letter's delivery: (day, courier, tracking number)
 
     @property
     def is_letter(self) -> bool:
@@ -75,6 +77,10 @@ def sent_documents(session: Session, customer_id: str) -> Iterator[SentDocument]
             select(Approval.key, Approval.action, Approval.invoices).where(Approval.key.in_(origins))
         ):
             asked.setdefault(key, (action, _split(invoices)))
+    couriers = {
+        row.document_key: (row.delivered_on, row.courier or "", row.tracking_no)
+        for row in session.scalars(select(LetterDelivery).where(LetterDelivery.customer_id == customer_id))
+    }
     for number, message in enumerate(messages, 1):
         if not message.key.endswith(_SUFFIXES):
             continue  # to the company's own people (approvals, escalations): not sent to the customer
@@ -86,7 +92,7 @@ def sent_documents(session: Session, customer_id: str) -> Iterator[SentDocument]
         yield SentDocument(
             key=message.key, kind=kind, invoices=invoices, to_address=message.to_address, subject=message.subject,
             queued_at=message.queued_at, sent_at=message.sent_at, body=body, file_name=name,
-            sha256=hashlib.sha256(body).hexdigest(),
+            sha256=hashlib.sha256(body).hexdigest(), courier=couriers.get(message.key),
         )
 
 
