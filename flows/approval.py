@@ -39,6 +39,7 @@ from huikuan.db import session_scope
 from models.ledger import Approval
 from tasks.approvals import judge, judge_group, open_group, open_request, start_approval_runs
 from tasks.ledger import company, dispatch_outbox
+from tasks.legal import start_case_run
 
 MAX_ANSWERS = 20  # answers one waiting run takes; then it ends and the next daily run asks again, with a new run and code
 
@@ -66,6 +67,8 @@ def request_approval(approval_key: str, as_of: dt.date | None = None) -> str:
         decision = judge(approval_key, answer.approver, answer.code, answer.decision == "approve", answer.comment or None, attempt, decided_on)
         if decision.accepted:
             dispatch_outbox()
+            if decision.state.value == "approved" and request.action == "lawyer_letter":
+                start_case_run(request.customer_id, decided_on, approval_key)  # the lawyer gets the case file with the letter
             return decision.state.value
     answers_ran_out(approval_key, str(get_run_context().flow_run.id), day)
     dispatch_outbox()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -15,7 +16,7 @@ from huikuan.company import company_from
 from huikuan.db import engine_for, session_scope
 from huikuan.demo import load_demo
 from huikuan.settings import get_settings
-from models.ledger import ActionTaken, Approval, OutboxMessage, Statement
+from models.ledger import ActionTaken, Approval, Invoice, OutboxMessage, Statement
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -206,3 +207,41 @@ def test_the_daily_flow_takes_what_plan_shows_on_every_day_around_closing_days(d
     assert shown_on_closed == 0
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(ActionTaken).where(ActionTaken.due_on.in_([dt.date(2026, 11, 5), dt.date(2026, 11, 10)]))) > 0
+
+
+def test_the_legal_forms_write_the_case_file_and_record_a_posted_letter(demo, monkeypatch):
+    import csv
+    import hashlib
+    import io
+
+    from prefect.artifacts import Artifact
+
+    import tasks.legal
+    from flows.legal import prepare_case, record_letter_delivery
+    from huikuan.execution import queue_letter
+    from huikuan.records import get_customer
+    from huikuan.settings import get_settings
+    from models.ledger import LetterDelivery
+
+    day = dt.date(2026, 11, 20)
+    with session_scope() as session:
+        customer_id = session.scalar(select(OutboxMessage.customer_id).limit(1)) or session.scalar(select(Invoice.customer_id).limit(1))
+        customer = get_customer(session, customer_id)
+        session.add(ActionTaken(key=f"{customer_id}:lawyer_letter:{day}", customer_id=customer_id, action="lawyer_letter", due_on=day,
+                                channel="letter", role="boss"))
+        assert queue_letter(session, customer, "lawyer_letter", f"{customer_id}:lawyer_letter:{day}", company_from(get_settings().company_file), day) == 1
+    assert "recorded" in record_letter_delivery(f"{customer_id}:lawyer_letter:{day}", "SF1234567890", delivered_on=dt.date(2026, 11, 22), courier="顺丰")
+    with session_scope() as session:
+        assert session.scalar(select(LetterDelivery.tracking_no)) == "SF1234567890"
+    folder = Path(prepare_case(customer_id))  # today: the letter was queued by the clock, not on the replayed day
+    assert folder.parent == get_settings().data_dir / "cases" and (folder.parent / f"{folder.name}.zip").is_file()
+    index = list(csv.DictReader(io.StringIO((folder / "index.csv").read_text(encoding="utf-8-sig"))))
+    assert all(hashlib.sha256((folder / row["file"]).read_bytes()).hexdigest() == row["sha256"] for row in index)
+    assert any(row["file"].startswith("documents/lawyer_letter-") for row in index)
+    artifact = Artifact.get(f"case-{customer_id.lower()}")
+    assert artifact is not None and "SHA-256" in artifact.data and folder.name in artifact.data
+
+    started = []
+    monkeypatch.setattr(tasks.legal, "run_deployment", lambda name, **kw: started.append((name, kw)) or type("Run", (), {"id": "r1"})())
+    assert tasks.legal.start_case_run.fn(customer_id, day, "approval:X") == "r1"
+    assert started[0][0] == "prepare-case/prepare-case" and started[0][1]["idempotency_key"] == "case:approval:X"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from huikuan.records import LedgerError
 from huikuan.settings import get_settings
-from models.ledger import LetterDelivery, OutboxMessage
+from models.ledger import ActionTaken, LetterDelivery, OutboxMessage
 
 _TRACKING = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,49}")
 _COURIER = re.compile(r"[\w .()（）-]{1,50}")
@@ -39,7 +39,9 @@ def record_letter_delivery(session: Session, key: str, *, tracking_no: str, deli
     letter = session.scalar(select(OutboxMessage).where(OutboxMessage.key == document_key))
     if letter is None or letter.attachment is None:
         raise LedgerError(f"no letter {key}: give the letter's key as `huikuan case` lists it (documents.csv) or as plan showed the action")
-    made_on = letter.queued_at.astimezone(get_settings().tz).date()
+    # The letter's own date (its action's day: a replayed or caught-up day is older than the clock), else when it was queued.
+    made_on = session.scalar(select(ActionTaken.due_on).where(ActionTaken.key == document_key.removesuffix(":letter"))) \
+        or letter.queued_at.astimezone(get_settings().tz).date()
     if delivered_on < made_on or delivered_on > today:
         raise LedgerError(f"--on: {delivered_on} is not between the day the letter was made ({made_on}) and today ({today})")
     existing = session.scalar(select(LetterDelivery).where(LetterDelivery.document_key == document_key))
