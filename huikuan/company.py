@@ -197,22 +197,16 @@ class ChargeTermsSection(BaseModel):
 
 
 class LegalSection(BaseModel):
-    """The ``legal`` section: the contracts' late-payment terms (the limitation warnings are policy steps).
+    """The ``legal`` section: the standard contract's late-payment terms.
 
-    ``charges`` are the terms of the company's standard contract; ``customers``
-    gives a customer's own contract terms (``null``: its contract has none).
-    Without either, no charge is claimed.
+    A customer whose contract says otherwise has its own terms in the customers
+    import file (``late_charge_rate``, ...; ``none``: no charge). Without either, no
+    charge is claimed. The limitation warnings are policy steps.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     charges: ChargeTermsSection | None = Field(default=None, description="the standard contract's late-payment terms")
-    customers: dict[str, ChargeTermsSection | None] = Field(default_factory=dict, description="customer id: its own contract's terms, or null for none")
-
-    def terms_for(self, customer_id: str) -> ChargeTerms | None:
-        """The late-payment terms of ``customer_id``'s contract, or None when it claims none."""
-        section = self.customers[customer_id] if customer_id in self.customers else self.charges
-        return section.terms() if section is not None else None
 
 
 class Company(BaseModel):

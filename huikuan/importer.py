@@ -156,6 +156,7 @@ _COMPARED = {
     "customers": (
         "name", "email", "phone", "contact_name", "contact_title", "locale", "country", "settlement",
         "payment_terms_days", "credit_limit", "segment", "currency", "collector",
+        "late_charge_rate", "late_charge_grace_days", "late_charge_cap", "contract_clause",
     ),
     "invoices": ("customer_id", "issued_on", "due_on", "amount", "currency"),
     "payments": ("customer_id", "received_on", "amount", "invoice_id"),
@@ -250,6 +251,10 @@ class _Plan:
                     "segment": customer.segment.value,
                     "currency": customer.currency,
                     "collector": customer.collector,
+                    "late_charge_rate": customer.late_charge_rate,
+                    "late_charge_grace_days": customer.late_charge_grace_days,
+                    "late_charge_cap": customer.late_charge_cap,
+                    "contract_clause": customer.contract_clause,
                 }
         self._classify("customers", rows, existing)
         for row in rows:
@@ -474,7 +479,8 @@ class _Plan:
 
 
 def _customer_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    names = ("customer_id", "name", "locale", "country", "settlement", "payment_terms_days", "credit_limit", "segment", "currency", "collector")
+    names = ("customer_id", "name", "locale", "country", "settlement", "payment_terms_days", "credit_limit", "segment", "currency", "collector",
+             "late_charge_rate", "late_charge_grace_days", "late_charge_cap", "contract_clause")
     return {n: values[n] for n in names}
 
 

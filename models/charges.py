@@ -22,6 +22,7 @@ Conventions (each stated in the calculation it produces):
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -141,3 +142,50 @@ def late_charge(invoice_id: str, amount: Decimal, due_on: dt.date, payments: Ite
         amount=charged.quantize(CENT, rounding=ROUND_HALF_UP), uncapped=raw.quantize(CENT, rounding=ROUND_HALF_UP),
         capped=cap is not None and raw > cap, periods=tuple(periods), terms=terms,
     )
+
+
+# -- a customer's contract terms as the customers import file writes them --------------------
+
+_RATE = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,6})?)%/(day|year|日|天|年)")
+_PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,4})?)%")
+_PER = {"day": "day", "日": "day", "天": "day", "year": "year", "年": "year"}
+NO_CHARGE = "none"
+
+
+def _percent_text(fraction: Decimal) -> str:
+    return f"{(fraction * 100).normalize():f}%"
+
+
+def parse_rate(value: str) -> str:
+    """A late-payment rate as a contract states it: ``0.05%/day`` (万分之五), ``6%/year``, or ``none``; its canonical text."""
+    if value.strip().lower() in (NO_CHARGE, "无", "0"):
+        return NO_CHARGE
+    match = _RATE.fullmatch(value.strip().replace(" ", ""))
+    if match is None:
+        raise ValueError(f"{value!r} is not a rate; write a percentage per day or year, e.g. 0.05%/day or 6%/year, or none")
+    return f"{_percent_text(Decimal(match[1]) / 100)}/{_PER[match[2]]}"
+
+
+def parse_cap(value: str) -> str:
+    """A cap on the charge: a share of the invoice (``30%``) or an amount (``5000.00``); its canonical text."""
+    match = _PERCENT.fullmatch(value.strip())
+    if match is not None:
+        return _percent_text(Decimal(match[1]) / 100)
+    if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,2})?", value.strip()):
+        return f"{Decimal(value.strip()).quantize(CENT)}"
+    raise ValueError(f"{value!r} is not a cap; write a share of the invoice such as 30% or an amount such as 5000.00")
+
+
+def contract_terms(rate: str, grace_days: int | None = None, cap: str | None = None, clause: str | None = None) -> ChargeTerms | None:
+    """The ``ChargeTerms`` of canonical texts (``parse_rate``, ``parse_cap``); None for ``none``."""
+    if rate == NO_CHARGE:
+        return None
+    percent, per = rate.split("/")
+    cap_ratio = cap_amount = None
+    if cap:
+        if cap.endswith("%"):
+            cap_ratio = Decimal(cap[:-1]) / 100
+        else:
+            cap_amount = Decimal(cap)
+    return ChargeTerms(rate=Decimal(percent[:-1]) / 100, per=per, grace_days=grace_days or 0, cap_ratio=cap_ratio,
+                       cap_amount=cap_amount, clause=clause or None)

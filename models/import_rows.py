@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from models.enums import Locale, Segment, Settlement
+from models.charges import parse_cap, parse_rate
 
 # Explicit [0-9], never \d: Python's \d also matches full-width, Arabic-Indic and other digits.
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -263,6 +264,10 @@ CUSTOMERS = FileKind(
         Column("segment", parse_choice(Segment), required=False, default=Segment.ordinary.value),
         Column("currency", parse_code(3, "currency"), required=False, default="CNY"),
         Column("collector", parse_id, required=False),
+        Column("late_charge_rate", parse_rate, required=False),
+        Column("late_charge_grace_days", parse_days, required=False),
+        Column("late_charge_cap", parse_cap, required=False),
+        Column("contract_clause", parse_text(100), required=False),
     ),
 )
 

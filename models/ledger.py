@@ -68,6 +68,11 @@ class Customer(Base):
     segment: Mapped[Segment] = mapped_column(_enum(Segment), default=Segment.ordinary)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     collector: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The contract's late-payment terms (models.charges.contract_terms), as imported; no rate: the company file's.
+    late_charge_rate: Mapped[str | None] = mapped_column(String(20))  # "0.05%/day", "6%/year" or "none"
+    late_charge_grace_days: Mapped[int | None]
+    late_charge_cap: Mapped[str | None] = mapped_column(String(20))  # "30%" or "5000.00"
+    contract_clause: Mapped[str | None] = mapped_column(String(100))
     # The account's state is three facets, each changed with a history row (AccountChange):
     # the credit standing, the shipping lock and the credit limit (above).
     status: Mapped[CustomerStatus] = mapped_column(_enum(CustomerStatus), default=CustomerStatus.active)  # the credit standing

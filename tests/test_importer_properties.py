@@ -175,6 +175,7 @@ def entity_view(session: Session) -> dict[str, list[tuple]]:
         "customers": select(
             Customer.customer_id, Customer.name, Customer.locale, Customer.country, Customer.settlement, Customer.payment_terms_days,
             Customer.credit_limit, Customer.segment, Customer.currency, Customer.collector, Customer.status, Customer.locked_on,
+            Customer.late_charge_rate, Customer.late_charge_grace_days, Customer.late_charge_cap, Customer.contract_clause,
         ),
         "contacts": select(Contact.customer_id, Contact.name, Contact.title, Contact.email, Contact.phone, Contact.is_primary),
         "invoices": select(Invoice.invoice_id, Invoice.customer_id, Invoice.issued_on, Invoice.due_on, Invoice.amount, Invoice.currency, Invoice.statement_id),
@@ -217,6 +218,7 @@ COLUMN_TYPE = {
     "invoice_id": "id", "issued_on": "date", "due_on": "date", "amount": "amount",
     "payment_id": "id", "received_on": "date", "charge_id": "id", "delivered_on": "date",
     "description": "text300", "receipt_received_on": "date",
+    "late_charge_rate": "rate", "late_charge_grace_days": "days", "late_charge_cap": "cap", "contract_clause": "text100",
 }
 CHOICES = {
     "locale": ("zh_CN", "en"),
@@ -227,7 +229,11 @@ DEFAULTS = {
     "contact_title": None, "locale": "zh_CN", "country": "CN", "settlement": "monthly_statement", "payment_terms_days": 30,
     "credit_limit": None, "segment": "ordinary", "currency": "CNY", "collector": None,
     "invoice_id": None, "description": None, "receipt_received_on": None,
+    "late_charge_rate": None, "late_charge_grace_days": None, "late_charge_cap": None, "contract_clause": None,
 }
+# Contract terms in their canonical spelling (models.charges.parse_rate, parse_cap).
+RATES = ("0.05%/day", "6%/year", "none", "0.025%/day")
+CAPS = ("30%", "5000.00", "12.5%")
 REFERENCES = {("invoices", "customer_id"), ("payments", "customer_id"), ("charges", "customer_id"), ("payments", "invoice_id")}
 
 _ID_FORBIDDEN = re.compile(r"[;\s]")
@@ -380,12 +386,17 @@ def file_sets(draw, formats: tuple[str, ...] = ("csv", "csv", "xlsx")) -> FileSe
                 "segment": _optional_value(draw, "segment", header, st.sampled_from(CHOICES["segment"])),
                 "currency": _optional_value(draw, "currency", header, codes3),
                 "collector": _optional_value(draw, "collector", header, ids),
+                "late_charge_rate": _optional_value(draw, "late_charge_rate", header, st.sampled_from(RATES)),
+                "late_charge_grace_days": _optional_value(draw, "late_charge_grace_days", header, st.integers(0, 3650)),
+                "late_charge_cap": _optional_value(draw, "late_charge_cap", header, st.sampled_from(CAPS)),
+                "contract_clause": _optional_value(draw, "contract_clause", header, TEXTS[100]),
             }
             values["customers"].append(v)
             currency[customer_id] = v["currency"]
             expected["customers"].append((
                 customer_id, v["name"], v["locale"], v["country"], v["settlement"], v["payment_terms_days"], v["credit_limit"],
                 v["segment"], v["currency"], v["collector"], "active", None,
+                v["late_charge_rate"], v["late_charge_grace_days"], v["late_charge_cap"], v["contract_clause"],
             ))
             expected["contacts"].append((customer_id, v["contact_name"], v["contact_title"], v["email"], v["phone"], True))
     customer_pool = sorted(currency)
@@ -565,6 +576,8 @@ BAD_VALUES = {
     "amount": ["1,234.50", "-5.00", "10.005", "¥1200", "1.2E+05", "abc", "NaN", "Infinity", "1e999", "10000000000000000", "12 34", "--1", "0x10", "0", "-0", "0.00"],
     "limit": ["1,234.50", "-5.00", "10.005", "USD 12", "1.2e3", "abc", "sNaN", "-Infinity", "10000000000000000.00", "１,２３４"],
     "days": ["-1", "3651", "30.0", "abc", "三十", "²", "1e2"],
+    "rate": ["0.05", "5%", "0.05%/month", "-1%/day", "１%/day", "=1+1", "1000%/day"],
+    "cap": ["%30", "-5%", "abc", "30.005", "1e3", "３０%"],
     "code2": ["CHN", "C1", "中国", "C N"],
     "code3": ["RMB1", "YU", "人民币", "U$D"],
     "locale": ["zh-CN", "zh_cn", "EN", "fr"],

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from huikuan.cli import app
@@ -129,15 +130,36 @@ def test_the_charge_follows_the_open_principal_from_each_payment_s_date(session)
     assert all(i.charge is None and i.claim == i.open_amount for i in standing(session, D(2024, 3, 1), None).invoices)
 
 
-def test_the_company_file_gives_the_terms_and_a_customer_s_own_contract_overrides_them():
-    legal = LegalSection.model_validate({"charges": {"rate": "0.0005", "cap_ratio": "0.3", "clause": "合同第八条"},
-                                         "customers": {"C2": None, "C3": {"rate": "0.06", "per": "year"}}})
-    assert legal.terms_for("C1") == ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.3"), clause="合同第八条")
-    assert legal.terms_for("C2") is None
-    assert legal.terms_for("C3").daily_rate == Decimal("0.06") / 365
-    assert LegalSection().terms_for("C1") is None
+def test_the_company_file_gives_the_terms_and_a_customer_s_imported_contract_overrides_them():
+    from huikuan.company import Company, EXAMPLE
+    from huikuan.legal.standing import terms_for
+
+    company = Company.model_validate({**yaml.safe_load(EXAMPLE), "legal": {"charges": {"rate": "0.0005", "cap_ratio": "0.3", "clause": "合同第八条"}}})
+    standard = ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.3"), clause="合同第八条")
+    assert terms_for(Customer(customer_id="C1", name="a"), company) == standard
+    assert terms_for(Customer(customer_id="C1", name="a"), None) is None
+    assert terms_for(Customer(customer_id="C2", name="b", late_charge_rate="none"), company) is None
+    own = terms_for(Customer(customer_id="C3", name="c", late_charge_rate="6%/year", late_charge_cap="5000.00", contract_clause="第十二条"), company)
+    assert own == ChargeTerms(rate=Decimal("0.06"), per="year", cap_amount=Decimal("5000.00"), clause="第十二条")
+    assert terms_for(Customer(customer_id="C4", name="d", contract_clause="第九条"), company).clause == "第九条"
     with pytest.raises(ValueError, match="rate"):
         LegalSection.model_validate({"charges": {"rate": "-0.1"}})
+
+
+@pytest.mark.parametrize(("text", "canonical"), [
+    ("0.05%/day", "0.05%/day"), ("0.050%/日", "0.05%/day"), ("6%/year", "6%/year"), ("6 %/年", "6%/year"), ("none", "none"), ("无", "none")])
+def test_rates_as_contracts_write_them(text, canonical):
+    from models.charges import parse_rate
+
+    assert parse_rate(text) == canonical
+
+
+@pytest.mark.parametrize("text", ["0.0005", "5%", "0.05%/month", "-1%/day", "=1+1", "１%/day"])
+def test_a_rate_that_is_not_one_is_refused(text):
+    from models.charges import parse_rate
+
+    with pytest.raises(ValueError, match="is not a rate"):
+        parse_rate(text)
 
 
 def test_the_limitation_report_lists_debts_by_expiry_and_marks_expired_and_warned_ones(session):

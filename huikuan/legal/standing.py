@@ -14,16 +14,17 @@ Read from the ledger, decided by the pure rules (``models.charges.late_charge``,
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from huikuan.company import Company
 from huikuan.context import RunContext
 from huikuan.facts import load_facts
 from huikuan.legal.evidence import SentDocument, sent_documents
 from huikuan.records import get_customer
-from models.charges import Charge, ChargeTerms, late_charge
+from models.charges import Charge, ChargeTerms, contract_terms, late_charge
 from models.ledger import Customer
 from models.limitation import LegalEvent, Limitation, WorkingDays, events_of, limitation
 from models.money import ZERO
@@ -108,6 +109,19 @@ def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, t
     return CustomerStanding(customer.customer_id, customer.name, as_of, terms, tuple(standings), documents, events)
 
 
+def terms_for(customer: Customer, company: Company | None) -> ChargeTerms | None:
+    """The customer's own contract terms (imported), else the company's standard ones; None: no charge.
+
+    A customer with a clause but no rate of its own has the standard terms under its contract's clause.
+    """
+    if customer.late_charge_rate:
+        return contract_terms(customer.late_charge_rate, customer.late_charge_grace_days, customer.late_charge_cap, customer.contract_clause)
+    standard = company.legal.charges.terms() if company and company.legal.charges else None
+    if standard is not None and customer.contract_clause:
+        standard = replace(standard, clause=customer.contract_clause)
+    return standard
+
+
 def standing_of(session: Session, customer_id: str, as_of: dt.date, context: RunContext) -> CustomerStanding:
     """``customer_standing`` with the contract terms, calendar and time zone of the run's company.
 
@@ -115,6 +129,5 @@ def standing_of(session: Session, customer_id: str, as_of: dt.date, context: Run
         LedgerError: no such customer.
     """
     customer = get_customer(session, customer_id)
-    company = context.company
-    terms = company.legal.terms_for(customer.customer_id) if company else None
+    terms = terms_for(customer, context.company)
     return customer_standing(session, customer, as_of, terms=terms, working=context.calendar(customer.country))
