@@ -39,7 +39,7 @@ from flows.naming import dated
 from huikuan import approval_groups, execution
 from huikuan.collection import approval_runs_to_check, approvals_waiting_for_a_new_run, batches, missed_days, record_day
 from huikuan.db import session_scope
-from huikuan.escaping import artifact_key, markdown_code, markdown_text
+from huikuan.escaping import markdown_code, markdown_text
 from huikuan.settings import get_settings
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup
@@ -230,11 +230,12 @@ def missed(today: dt.date) -> list[dt.date]:
 @task(cache_policy=NO_CACHE, task_run_name="publish {day}")
 def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str]) -> None:
     """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
-    from huikuan.worklist import worklist, worklist_markdown
+    from huikuan.worklist import artifact_naming, worklist, worklist_markdown
 
+    people = company()
     with session_scope() as session:
         by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
-        items = worklist(session, day, policy=policy, company=company())
+        items = worklist(session, day, policy=policy, company=people)
     done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
         key="daily-collection",
@@ -248,7 +249,5 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
     for collector, own in sorted(by_collector.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
         shown = own[:WORKLIST_ROWS]
         more = f"\n\n… and {len(own) - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}" if len(own) > len(shown) else ""
-        create_markdown_artifact(
-            key=f"worklist-{artifact_key(collector or 'unassigned')}", markdown=worklist_markdown(shown, day) + more,
-            description=f"Worklist of {markdown_text(collector or 'unassigned accounts')} for {day}: {len(own)} to call or visit",
-        )
+        key, description = artifact_naming(collector, people, day, len(own))  # the key by id (stable), the description by name
+        create_markdown_artifact(key=key, markdown=worklist_markdown(shown, day, people) + more, description=description)

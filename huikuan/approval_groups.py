@@ -27,7 +27,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huikuan import execution
+from huikuan import execution, i18n
 from huikuan.company import Company
 from huikuan.documents import render_approval_list
 from huikuan.escaping import markdown_text
@@ -35,6 +35,7 @@ from huikuan.records import open_amounts
 from models.enums import ApprovalState
 from models.ledger import Approval, ApprovalGroup, Customer, Invoice, Statement
 from models.money import format_money
+from models.texts import Reason, Term, Text
 
 BRIEF_ROWS = 100  # rows in the form's description; the run's table artifact has them all
 EMAIL_ROWS = 50
@@ -47,13 +48,13 @@ class Row:
     customer_id: str
     name: str
     collector: str
-    about: str  # the statement's month, or the invoices
+    about: str  # the statement's month, or the invoices (a ``Text``: said in the reader's locale)
     amount: Decimal
     currency: str
     state: str
 
-    def cells(self) -> dict[str, str]:
-        return {"customer": self.customer_id, "name": self.name, "collector": self.collector, "about": self.about,
+    def cells(self, locale: str = i18n.SOURCE_LOCALE) -> dict[str, str]:
+        return {"customer": self.customer_id, "name": self.name, "collector": self.collector, "about": i18n.render(self.about, locale),
                 "amount": format_money(self.amount, self.currency), "state": self.state}
 
     def artifact_cells(self) -> dict[str, str]:
@@ -152,8 +153,9 @@ def rows_of(session: Session, members: list[Approval], as_of: dt.date) -> list[R
             named = {i for i in member.invoices.split(";") if i}
             still_open = {i: v for i, v in open_amounts(session, member.customer_id, as_of).items() if not named or i in named}
             due = [d for d in session.scalars(select(Invoice.due_on).where(Invoice.invoice_id.in_(still_open)))]
-            oldest = f" ({(as_of - min(due)).days} days overdue)" if due else ""
-            about, amount = (", ".join(sorted(still_open)) or "-") + oldest, sum(still_open.values(), Decimal("0.00"))
+            invoices = tuple(sorted(still_open))
+            about = Text("{invoices} ({days} days overdue)", invoices=invoices, days=(as_of - min(due)).days) if due else ", ".join(invoices) or "-"
+            amount = sum(still_open.values(), Decimal("0.00"))
         state = "held: asked alone" if member.held else member.state.value
         rows.append(Row(member.customer_id, customer.name, customer.collector or "-", about, amount, customer.currency, state))
     return rows
@@ -200,13 +202,16 @@ def send_group_code(session: Session, group: ApprovalGroup, rows: list[Row], com
     key = execution.code_round_key(group.key, group.runs_ended, round_)
     if execution.already_queued(session, key):
         return False
+    from huikuan.web.tokens import approval_link  # not at the top: the tokens module imports this one
+
     code = f"{secrets.randbelow(10**6):06d}"
     group.code_hash = execution.code_hash(code, group.key)
     group.code_sent_on = as_of
     for person in company.with_role(group.approver_role):
         email = render_approval_list(
             company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
-            rows=[r.cells() for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, code=code, form_url=form_url, key=group.key,
+            rows=[r.cells(company.locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, code=code, form_url=form_url, key=group.key,
+            web_url=approval_link(company, group.key, person.id, code, as_of),
         )
         execution.queue(session, f"{key}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
     session.flush()
@@ -292,11 +297,11 @@ def remind_or_expire_groups(session: Session, company: Company, as_of: dt.date) 
             for member in waiting:
                 member.state, member.decided_at = ApprovalState.expired, group.decided_at
             notes.append(f"{group.key} expired after {age} days ({len(waiting)} requests)")
-            _escalate(session, group, rows, company, "expired")
+            _escalate(session, group, rows, company, Reason("expired"), tag="expired")
         elif age >= company.approval_reminder_days * (group.reminders + 1):
             group.reminders += 1
             send_group_code(session, group, rows, company, as_of, round_=group.reminders)
-            _escalate(session, group, rows, company, f"reminder {group.reminders}")
+            _escalate(session, group, rows, company, Reason("reminder", count=group.reminders), tag=f"reminder {group.reminders}")
             notes.append(f"{group.key} re-sent ({group.reminders})")
     session.flush()
     return notes
@@ -311,9 +316,7 @@ def run_ended(session: Session, group: ApprovalGroup, company: Company, as_of: d
     group.code_hash = None  # the code of the ended run is no longer valid
     group.last_refused_attempt = 0  # the new run counts its answers from 1
     rows = rows_of(session, [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held], as_of)
-    _escalate(session, group, rows, company,
-              f"its waiting run {group.flow_run_id or ''} ended without a decision ({why}); the next daily run asks again with a new code",
-              tag=f"run {group.runs_ended} ended")
+    _escalate(session, group, rows, company, Reason("run_ended", run=group.flow_run_id or "", why=why), tag=f"run {group.runs_ended} ended")
     session.flush()
     return True
 
@@ -327,11 +330,13 @@ def renew_old_code(session: Session, group: ApprovalGroup, company: Company, as_
     return send_group_code(session, group, rows, company, as_of, round_="renewed")
 
 
-def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: str, tag: str | None = None) -> None:
-    reason = f"the list {group.key} ({len(rows)} requests to {group.action}, for the {group.approver_role}) since {group.requested_on} is unanswered: {what}"
+def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: Reason, tag: str | None = None) -> None:
+    """The GM is told, in the company's locale, that a list is unanswered (``what`` came of it); ``tag`` keys the email."""
+    reason = i18n.render(Reason("unanswered_list", key=group.key, count=len(rows), action=Term(group.action), role=Term(group.approver_role),
+                                requested_on=group.requested_on, what=what), company.locale)
     for person in company.with_role("gm"):
         email = render_approval_list(
             company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
-            rows=[r.cells() for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=reason, key=group.key,
+            rows=[r.cells(company.locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=reason, key=group.key,
         )
         execution.queue(session, f"{group.key}:unanswered:{tag or what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)

@@ -42,8 +42,14 @@ class _OneLineErrors(TyperGroup):
     """
 
     def invoke(self, ctx: click.Context):
+        from models.calendar import CalendarFallbackWarning
+
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                # A year without official calendar data is said only by the commands whose result is about
+                # a day in it (`_calendar_years`), not by every command that happens to look a date up in it.
+                warnings.filterwarnings("ignore", category=CalendarFallbackWarning)
+                return super().invoke(ctx)
         except Exception as exc:
             known = _error_line(exc)
             if known is None:
@@ -113,6 +119,23 @@ def parse_amount(value: str) -> Decimal:
     if not exact:
         raise fail(escape(f"amount {value} has more than 2 decimal places"))
     return amount
+
+
+@contextmanager
+def _calendar_years(first: dt.date, last: dt.date | None = None):
+    """Say that a year has no official calendar (CalendarFallbackWarning) when this command's days are in it.
+
+    The days a command is asked about (its --as-of, simulate's --from..--to) are what its
+    result is about: a plan for 2027-01-04 on statutory days off is worth a warning; a plan
+    for 2026-12-04 that looks a 2027 date up on the way (a cadence's next date, a limitation
+    date years ahead) is not, and says nothing (`_OneLineErrors` silences the rest).
+    """
+    from models.calendar import CalendarFallbackWarning
+
+    years = "|".join(str(year) for year in range(first.year, (last or first).year + 1))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("default", message=rf".* calendar for ({years}):", category=CalendarFallbackWarning)
+        yield
 
 
 def ensure_ledger() -> None:
@@ -197,12 +220,14 @@ def demo_command(
     ensure_ledger()
     target = directory or get_settings().data_dir / "demo"
     try:
-        with progress_bar() as track, session_scope() as session:
+        with _calendar_years(day), progress_bar() as track, session_scope() as session:
             loaded = load_demo(session, target, customers=customers, as_of=day, seed=seed, track=track)
     except ValueError as exc:
         raise fail(str(exc)) from None
     out.print(import_summary_view(loaded.summary))
-    out.print(f"{loaded.events} promises, disputes and contacts recorded; import files in {target}")
+    out.print(f"{loaded.events} promises, disputes and contacts recorded, {loaded.statements} statements made by the statement cycle; "
+              f"import files in {target}", highlight=False, soft_wrap=True)
+    _demo_guide(day, target)
 
 
 @app.command("start")
@@ -211,22 +236,30 @@ def start_command(
     as_of: AsOf = None,
     no_server: Annotated[bool, typer.Option("--no-server", help="only set up the ledger and show the portfolio (for scripts)")] = False,
     port: Annotated[int, typer.Option(min=1, max=65535, envvar="HUIKUAN_SERVER_PORT", help="the Prefect server's port on 127.0.0.1")] = 4200,
+    web_port: Annotated[int, typer.Option(min=1, max=65535, envvar="HUIKUAN_WEB_PORT", help="the web service's port on 127.0.0.1 (statement and approval pages, the ERP's API)")] = 4300,
 ) -> None:
     """The main job on the embedded default: the ledger (demo if empty), the portfolio, then the Prefect server,
-    the deployments and a worker until Ctrl-C."""
+    the deployments, a worker and the web service until Ctrl-C."""
     from huikuan.company import EXAMPLE, CompanyFileError, load_company
     from huikuan.demo import ledger_is_empty, load_demo
     from huikuan.portfolio import portfolio
 
     day = parse_day(as_of, "--as-of")
     ensure_ledger()
-    with progress_bar() as track, session_scope() as session:
+    demo_dir, loaded = get_settings().data_dir / "demo", None
+    with _calendar_years(day), progress_bar() as track, session_scope() as session:
         if ledger_is_empty(session):
             out.print(f"The ledger is empty: loading a demo portfolio of {customers} customers as of {day}.")
-            loaded = load_demo(session, get_settings().data_dir / "demo", customers=customers, as_of=day, track=track)
+            loaded = load_demo(session, demo_dir, customers=customers, as_of=day, track=track)
             out.print(import_summary_view(loaded.summary))
     with session_scope() as session:
         out.print(portfolio_view(portfolio(session, day)))
+    if loaded is not None:
+        _demo_guide(day, demo_dir)
+    else:
+        _adopt_note(day)
+        if (demo_dir / EXAMPLES_FILE).exists():
+            out.print(f"Commands to try on the demo: {demo_dir / EXAMPLES_FILE}", highlight=False, soft_wrap=True)
     if no_server:
         return
 
@@ -243,11 +276,13 @@ def start_command(
         load_company(settings.company_file)  # validated before anything runs on it
     except CompanyFileError as exc:
         raise fail(escape(str(exc))) from None
-    stack, generated = _local_stack(port, settings)
-    out.print(f"Starting the Prefect server at {stack.ui_url} and a worker (logs in {stack.home}) ...")
+    stack, generated = _local_stack(port, settings, web_port=web_port)
+    out.print(f"Starting the Prefect server at {stack.ui_url}, a worker and the web service (logs in {stack.home}) ...")
 
     def started() -> None:
         out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
+        out.print(f"Web: [bold]{stack.web_url}[/]  (the pages the emails link to; the ERP's API, docs {stack.web_url}api/docs)",
+                  highlight=False, soft_wrap=True)
         password_file = auth_file(stack.home)
         if generated:
             out.print(f"The UI asks for a password; this one was generated and is shown only now: [bold]{escape(stack.auth_string)}[/]", highlight=False)
@@ -260,14 +295,47 @@ def start_command(
         for note in stack.recovered:
             out.print(f"Interrupted by the last stop: {note}", highlight=False)
         _print_deployments(stack)
-        out.print("Approvals are answered in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
+        out.print("Approvals are answered from the email's link, in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
         out.print(f"for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url} "
                   f'PREFECT_API_AUTH_STRING="$(cat {password_file})"', highlight=False)
 
-    _run_until_stopped(stack, stack.start, started, "the worker and the server")
+    _run_until_stopped(stack, stack.start, started, "the web service, the worker and the server")
 
 
-def _local_stack(port: int, settings):
+EXAMPLES_FILE = "examples.txt"  # in the demo's folder: the commands `_demo_guide` printed
+
+
+def _demo_guide(day: dt.date, folder: Path) -> None:
+    """After loading the demo: the commands to try on it (also kept in the demo's folder), and the steps missed before huikuan."""
+    from huikuan.demo import demo_examples, examples_text
+
+    with _calendar_years(day), session_scope() as session:
+        text = examples_text(demo_examples(session, day))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EXAMPLES_FILE).write_text(text, encoding="utf-8")
+    out.print(f"\nTry it on the demo (its own customers and day; kept in {folder / EXAMPLES_FILE}):", highlight=False, soft_wrap=True)
+    out.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    _adopt_note(day)
+
+
+def _adopt_note(day: dt.date) -> None:
+    """Before the first daily run: how many one-time steps are already past (the escalations and stop-shipments of old debts) and the command."""
+    from sqlalchemy import select
+
+    from huikuan.demo import missed_steps_count
+    from models.ledger import CollectionDay
+
+    with _calendar_years(day), session_scope() as session:
+        if session.scalar(select(CollectionDay.day).limit(1)) is not None:
+            return  # huikuan runs daily on this ledger: adopting was for its first day
+        steps, customers = missed_steps_count(session, day)
+    if steps:
+        out.print(f"\n{steps} one-time step(s) for {customers} customer(s) fell due before {day} (escalations, notices, stop-shipments of "
+                  f"debts already old); the daily run takes only what falls due on its day. `huikuan adopt --dry-run --as-of {day}` lists them, "
+                  f"`huikuan adopt --as-of {day}` takes them once (it needs the company file).", highlight=False, soft_wrap=True)
+
+
+def _local_stack(port: int, settings, *, web_port: int | None = None):
     """The stack ``huikuan start`` runs, and whether its password was generated now.
 
     The server demands a ``user:password``: PREFECT_SERVER_API_AUTH_STRING when set, else
@@ -276,7 +344,7 @@ def _local_stack(port: int, settings):
     from huikuan.server import LocalStack, StackError, local_auth_string
 
     auth = _auth_from_env("PREFECT_SERVER_API_AUTH_STRING")
-    stack = LocalStack(port=port, settings=settings)
+    stack = LocalStack(port=port, settings=settings, web_port=web_port)
     generated = False
     if auth is None:
         try:
@@ -495,6 +563,26 @@ PolicyOption = Annotated[str, typer.Option("--policy", help="a built-in policy (
 class OutputFormat(str, Enum):
     csv = "csv"
     json = "json"
+    table = "table"
+    xlsx = "xlsx"
+
+
+class CsvEncoding(str, Enum):
+    utf_8_sig = "utf-8-sig"
+    gbk = "gbk"
+
+
+EncodingOption = Annotated[
+    Optional[CsvEncoding],
+    typer.Option("--encoding", help="CSV for Excel: utf-8-sig (UTF-8 with a BOM; the default for a file) or gbk (Excel on Chinese Windows); "
+                 "the terminal gets plain UTF-8 unless this is given"),
+]
+ActionsFormat = Annotated[
+    OutputFormat,
+    typer.Option("--format", help="csv (the contract's columns, for programs), json (with keys and reasons), "
+                 "table (the terminal, in the company's language) or xlsx (with --out)"),
+]
+ActionsOut = Annotated[Optional[Path], typer.Option("--out", help="write to this file (required for xlsx)")]
 
 
 class Approvals(str, Enum):
@@ -516,26 +604,85 @@ def _context(policy: str, *, need_company: bool = False):
         raise fail(escape(str(exc))) from None
 
 
-def _write_actions(actions, output_format: OutputFormat) -> None:
-    from huikuan.planning import write_csv, write_json
+def _check_output(output_format: Enum, output: Path | None, encoding: CsvEncoding | None) -> None:
+    """Options that do not go together fail before any work: --encoding is for CSV, xlsx needs --out, a table is for the terminal."""
+    if encoding is not None and output_format.value != "csv":
+        raise fail("--encoding is for CSV (--format csv)")
+    if output_format.value == "xlsx" and output is None:
+        raise fail("--format xlsx needs --out FILE.xlsx")
+    if output_format.value == "table" and output is not None:
+        raise fail("--format table is for the terminal; write a file with --format csv or xlsx")
 
-    (write_json if output_format is OutputFormat.json else write_csv)(actions, sys.stdout)
+
+def _write_csv(rows: list[list[str]], output: Path | None, encoding: CsvEncoding | None) -> None:
+    """CSV rows (header first): to ``output`` for Excel (UTF-8 with a BOM unless ``encoding`` says GBK), else to stdout (plain UTF-8 unless ``encoding``)."""
+    from huikuan.reports import CsvEncodingError, csv_text, encode_csv
+
+    if output is None and encoding is None:
+        sys.stdout.write(csv_text(rows))
+        return
+    try:
+        data = encode_csv(rows, (encoding or CsvEncoding.utf_8_sig).value)
+    except CsvEncodingError as exc:
+        raise fail(escape(str(exc))) from None
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+
+
+def _written(title, output: Path, locale: str) -> None:
+    from huikuan.i18n import render
+    from models.texts import Text
+
+    out.print(render(Text("{title} written to {path}", title=title, path=str(output)), locale), markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_actions(actions, output_format: OutputFormat, output: Path | None, encoding: CsvEncoding | None, *, title, day: dt.date, locale: str) -> None:
+    """The actions in ``output_format``: CSV and JSON for programs (ids, English), a table or XLSX for people (in ``locale``)."""
+    from huikuan.planning import actions_report, csv_rows, write_json
+    from huikuan.reports import to_xlsx
+    from huikuan.views import report_view
+
+    if output_format is OutputFormat.csv:
+        _write_csv(csv_rows(actions), output, encoding)
+        return
+    if output_format is OutputFormat.json:
+        if output is None:
+            write_json(actions, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as file:
+                write_json(actions, file)
+        return
+    report = actions_report("actions", title, day, actions)
+    if output_format is OutputFormat.xlsx:
+        to_xlsx(report, output, locale=locale)
+        _written(report.title, output, locale)
+        return
+    out.print(report_view(report, locale))
 
 
 @app.command("plan")
 def plan_command(
     as_of: AsOf = None,
     policy: PolicyOption = "handbook",
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="csv (the contract's columns) or json (with keys and reasons)")] = OutputFormat.csv,
+    output_format: ActionsFormat = OutputFormat.csv,
+    output: ActionsOut = None,
+    encoding: EncodingOption = None,
 ) -> None:
-    """The actions due on a day for the whole ledger; writes nothing."""
+    """The actions due on a day for the whole ledger; writes nothing to the ledger."""
+    from huikuan.i18n import company_locale
     from huikuan.planning import plan
+    from models.texts import Text
 
+    _check_output(output_format, output, encoding)
     day, context = parse_day(as_of, "--as-of"), _context(policy)
     ensure_ledger()
-    with progress_bar() as track, session_scope() as session:
+    with _calendar_years(day), progress_bar() as track, session_scope() as session:
         actions = plan(session, day, context.policy, calendars=context.calendars, progress=track.advance)
-    _write_actions(actions, output_format)
+    _write_actions(actions, output_format, output, encoding, title=Text("Actions due on {day}", day=day), day=day, locale=company_locale(context.company))
 
 
 @app.command("simulate")
@@ -544,20 +691,27 @@ def simulate_command(
     end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
     policy: PolicyOption = "handbook",
     approvals: Annotated[Approvals, typer.Option(help="approval requests are granted or denied on the day they are made")] = Approvals.grant,
-    output_format: Annotated[OutputFormat, typer.Option("--format", help="csv or json")] = OutputFormat.csv,
+    output_format: ActionsFormat = OutputFormat.csv,
+    output: ActionsOut = None,
+    encoding: EncodingOption = None,
 ) -> None:
-    """Day by day, every action the system would take if no customer paid, confirmed or replied; writes nothing."""
+    """Day by day, every action the system would take if no customer paid, confirmed or replied; writes nothing to the ledger."""
+    from huikuan.i18n import company_locale
     from huikuan.planning import simulate_ledger
+    from models.texts import Text
 
+    _check_output(output_format, output, encoding)
     first, last, context = parse_day(start, "--from"), parse_day(end, "--to"), _context(policy)
     if last < first:
         raise fail(f"--to {last} is before --from {first}")
     ensure_ledger()
-    with progress_bar() as track, session_scope() as session:
+    with _calendar_years(first, last), progress_bar() as track, session_scope() as session:
         actions = simulate_ledger(
             session, first, last, context.policy, grant_approvals=approvals is Approvals.grant, calendars=context.calendars, progress=track.advance
         )
-    _write_actions(actions, output_format)
+    granted = Text("approvals granted") if approvals is Approvals.grant else Text("approvals denied")
+    title = Text("Actions from {start} to {end} if no customer acts ({approvals})", start=first, end=last, approvals=granted)
+    _write_actions(actions, output_format, output, encoding, title=title, day=last, locale=company_locale(context.company))
 
 
 class AdoptFormat(str, Enum):
@@ -582,7 +736,8 @@ def adopt_command(
 
     day, context = parse_day(as_of, "--as-of"), _context(policy, need_company=not dry_run)
     ensure_ledger()
-    result = adopt(engine_for(), day, context.policy, context.company, dry_run=dry_run)
+    with _calendar_years(day):
+        result = adopt(engine_for(), day, context.policy, context.company, dry_run=dry_run)
     shown = result.actions if dry_run else result.taken
     notes = out
     if output_format is AdoptFormat.csv:
@@ -618,7 +773,7 @@ def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption =
 
     day, context = parse_day(as_of, "--as-of"), _context(policy)
     ensure_ledger()
-    with session_scope() as session:
+    with _calendar_years(day), session_scope() as session:
         try:
             explanations = explain_customer(session, customer_id, day, context.policy, calendars=context.calendars)
         except records.LedgerError as exc:
@@ -636,37 +791,42 @@ class ReportFormat(str, Enum):
 def report_command(
     name: Annotated[str, typer.Argument(help="aging, aging-segment, aging-collector, aging-credit, kpis, statements, approvals, limitation (诉讼时效), or management (the month's folder)")],
     as_of: AsOf = None,
-    output_format: Annotated[ReportFormat, typer.Option("--format", help="md (to the terminal), csv, or xlsx (with --out)")] = ReportFormat.md,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="md (to the terminal, in the company's language), csv (column ids, for programs), or xlsx (with --out)")
+    ] = ReportFormat.md,
     output: Annotated[
         Optional[Path], typer.Option("--out", help="write to this file (required for xlsx); for management, the folder that gets report-YYYY-MM/ (default: <data dir>/reports)")
     ] = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """A report on the ledger (aging, DSO, overdue and bad-debt ratios, CEI, the month's target, statements, approvals), or the monthly management report."""
-    from huikuan.reports import REPORTS, to_csv, to_markdown, to_xlsx
+    from huikuan.i18n import reader_locale
+    from huikuan.reports import REPORTS, csv_rows, to_markdown, to_xlsx
 
     if name == "management":
-        if output_format is not ReportFormat.md:
-            raise fail("the management report writes a folder (html, md, xlsx, png): leave out --format")
+        if output_format is not ReportFormat.md or encoding is not None:
+            raise fail("the management report writes a folder (html, md, xlsx, png): leave out --format and --encoding")
         _management_report(parse_day(as_of, "--as-of"), output or get_settings().data_dir / "reports")
         return
     if name not in REPORTS:
         raise fail(f"no report {name!r}; the reports are: {', '.join(REPORTS)}, management")
-    if output_format is ReportFormat.xlsx and output is None:
-        raise fail("--format xlsx needs --out FILE.xlsx")
-    day = parse_day(as_of, "--as-of")
+    _check_output(output_format, output, encoding)
+    day, locale = parse_day(as_of, "--as-of"), reader_locale()
     ensure_ledger()
-    with session_scope() as session:
+    with _calendar_years(day), session_scope() as session:
         report = REPORTS[name](session, day)
     if output_format is ReportFormat.xlsx:
-        to_xlsx(report, output)
-        out.print(f"{report.title} written to {output}")
-        return
-    text = to_markdown(report) if output_format is ReportFormat.md else to_csv(report)
-    if output is not None:
-        output.write_text(text, encoding="utf-8")
-        out.print(f"{report.title} written to {output}")
+        to_xlsx(report, output, locale=locale)
+        _written(report.title, output, locale)
+    elif output_format is ReportFormat.csv:
+        _write_csv(csv_rows(report), output, encoding)
+        if output is not None:
+            _written(report.title, output, locale)
+    elif output is not None:
+        output.write_text(to_markdown(report, locale), encoding="utf-8")
+        _written(report.title, output, locale)
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(to_markdown(report, locale))
 
 
 def _management_report(day: dt.date, folder: Path) -> None:
@@ -693,9 +853,9 @@ def worklist_command(
     day = parse_day(as_of, "--as-of")
     context = _context(policy)  # the company says whose list a manager's calls go on; without it, the role's name
     ensure_ledger()
-    with session_scope() as session:
+    with _calendar_years(day), session_scope() as session:
         items = worklist(session, day, policy=context.policy, collector=collector, company=context.company)
-    sys.stdout.write(worklist_markdown(items, day) + "\n")
+    sys.stdout.write(worklist_markdown(items, day, context.company) + "\n")
 
 
 @app.command("calendar")
@@ -745,7 +905,7 @@ def customers_show(customer_id: str, as_of: AsOf = None) -> None:
     from huikuan.legal.standing import standing_of
 
     day, context = parse_day(as_of, "--as-of"), _context("handbook")
-    with session_scope() as session:
+    with _calendar_years(day), session_scope() as session:
         try:
             shown = customer_file(session, customer_id, day)
             standing = standing_of(session, customer_id, day, context)
@@ -901,31 +1061,49 @@ def shipping_check(customer_id: str) -> None:
 
 
 @approvals_app.command("list")
-def approvals_list() -> None:
-    """Requests waiting for a decision, oldest first; a list of requests asked for together is one line."""
-    from huikuan.approval_groups import members_of, open_groups
-    from huikuan.execution import open_approvals
+def approvals_list(as_of: AsOf = None) -> None:
+    """Requests waiting for a decision, oldest first: the key to answer, the decision, since when, its run; the customer, the amount and what it is about.
 
+    A list of requests asked for together is one entry, with how many it holds, whose, and their total.
+    Each entry is two lines, never cut: the key is copied whole to `huikuan approvals answer`.
+    """
+    from huikuan.approval_groups import members_of, open_groups, rows_of, totals
+    from huikuan.execution import open_approvals
+    from models.money import format_money
+
+    day = parse_day(as_of, "--as-of")
     ensure_ledger()
+    entries: list[tuple[str, str]] = []
     with session_scope() as session:
         for group in open_groups(session):
             waiting = [m for m in members_of(session, group) if m.state.value == "requested" and not m.held]
-            out.print(f"{group.key}  {group.action} for the {group.approver_role}: a list of {len(waiting)}, since {group.requested_on}; "
-                      f"run {_run_shown(group)}")
+            rows = rows_of(session, waiting, day)
+            whose = ", ".join(f"{r.customer_id} {r.name}" for r in rows[:3]) + (f" and {len(rows) - 3} more" if len(rows) > 3 else "")
+            entries.append((f"{group.key}  {group.action} for the {group.approver_role}, since {group.requested_on}; run {_run_state(group)}",
+                            f"a list of {len(rows)}: {whose}; total {totals(rows)}"))
         for approval in open_approvals(session):
             if approval.group_key and not approval.held:
                 continue
-            out.print(f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {_run_shown(approval)}")
+            row = rows_of(session, [approval], day)[0]
+            entries.append((f"{approval.key}  {approval.action} for the {approval.approver_role}, since {approval.requested_on}; run {_run_state(approval)}",
+                            f"{row.customer_id} {row.name}: {format_money(row.amount, row.currency)}, {row.cells()['about']}"))
+    if not entries:
+        out.print(f"No request is waiting for a decision on {day}.", highlight=False)
+        return
+    out.print(f"{len(entries)} waiting for a decision on {day} (answer with `huikuan approvals answer KEY`):", highlight=False, soft_wrap=True)
+    for head, details in entries:
+        out.print(head, markup=False, highlight=False, soft_wrap=True)
+        out.print(f"    {details}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _run_state(request) -> str:
+    """A request's waiting run in `approvals list`: waiting (the form in the UI, named by the key), not started yet, or ended."""
+    if request.run_ended_at is not None:
+        return "ended: a new code comes with the next daily run"
+    return "waiting" if request.flow_run_id else "not started yet"
 
 
 RUN_ENDED = "the request's run has ended; the next daily run asks again with a new code"
-
-
-def _run_shown(request) -> str:
-    """A request's (or list's) waiting run as `approvals list` shows it."""
-    if request.run_ended_at is not None:
-        return f"{request.flow_run_id} (ended: the next daily run asks again with a new code)"
-    return request.flow_run_id or "(not started)"
 
 
 @approvals_app.command("answer")
@@ -936,12 +1114,18 @@ def approvals_answer(
     decision: Annotated[str, typer.Option(help="approve or deny (for a list: every request not held back)")],
     comment: Annotated[str, typer.Option(help="why")] = "",
     hold: Annotated[str, typer.Option(help="a list only: customer ids to hold back, each asked for again on its own")] = "",
+    wait: Annotated[float, typer.Option(min=0, help="seconds to wait for the run's verdict")] = 60,
 ) -> None:
-    """Answer a request or a list through the Prefect API, as the form in the UI does (the waiting run judges it)."""
+    """Answer a request or a list through the Prefect API, as the form in the UI does; says whether the waiting run accepted it.
+
+    Exit status 0: accepted (decided, and carried out when approved); 1: refused (nothing decided; the run waits for
+    another answer), or not judged within --wait seconds.
+    """
     import httpx
-    from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
-    from prefect.flow_runs import resume_flow_run
+    from prefect.exceptions import ObjectNotFound
     from sqlalchemy import select
+
+    from huikuan.server import RunNotWaiting, StackError, resume_waiting_run
 
     from huikuan.approval_groups import is_group_key
     from models.ledger import Approval, ApprovalGroup
@@ -964,60 +1148,90 @@ def approvals_answer(
         if request is not None and request.run_ended_at is not None:
             raise fail(RUN_ENDED)
         run_id = request.flow_run_id if request is not None else None
+        refusals = request.refusals if request is not None else 0
     if request is None:
         raise fail(f"no request {approval_key}: `huikuan approvals list` shows the open ones")
     if not run_id:
         raise fail(f"no waiting run for {approval_key}: is the server running (huikuan start, or huikuan server and a worker)?")
     answer = {"approver": approver, "code": code, "decision": decision, "comment": comment} | ({"hold": hold} if group else {})
     try:
-        with _local_server_client():
-            resume_flow_run(run_id, run_input=answer)
-    except (NotPausedError, FlowPauseTimeout):
-        raise fail(_not_waiting(run_id)) from None
+        resume_waiting_run(run_id, answer)
+    except RunNotWaiting as exc:
+        raise fail(RUN_ENDED if exc.ended else f"run {run_id} does not wait for an answer right now: it is judging an answer or starting; "
+                   "try again in a minute") from None
+    except StackError as exc:
+        raise fail(str(exc)) from None
     except ObjectNotFound:
         raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
     except (httpx.HTTPError, OSError) as exc:
         raise fail(f"cannot reach the Prefect server at {os.environ['PREFECT_API_URL']} ({exc}); start it with huikuan start (or huikuan server)") from None
-    except RuntimeError as exc:
-        raise fail(f"run {run_id} does not wait for an answer: {exc}") from None
-    out.print(f"answer sent to run {run_id}; the run judges it (see its logs)")
+    accepted, verdict = _verdict(approval_key, group, refusals, run_id, wait)
+    if accepted is None:
+        raise fail(f"the answer went to run {run_id}, which has not judged it within {wait:g} s: its logs in the Prefect UI say how it ends, "
+                   f"`huikuan approvals list` whether {approval_key} still waits")
+    if not accepted:
+        raise fail(f"refused: {verdict}; nothing was decided, and the run waits for another answer")
+    out.print(f"accepted: {verdict}", highlight=False, soft_wrap=True)
 
 
-@contextmanager
-def _local_server_client():
-    """Prefect's client in this process talks to the server ``huikuan start`` runs, unless the shell names another one.
+def _verdict(key: str, group: bool, refusals: int, run_id: str, wait: float) -> tuple[bool | None, str]:
+    """What the waiting run made of the answer it was given, read back from the ledger: (accepted, what) or (None, "") after ``wait`` seconds.
 
-    PREFECT_API_URL and PREFECT_API_AUTH_STRING from the environment win; otherwise the
-    local server (port HUIKUAN_SERVER_PORT) with the password kept in the data directory.
+    The run decides (the request leaves state ``requested``) or refuses (its count of
+    refused answers goes up; a single request's refusal is logged as an
+    ``approval_refused`` action, with the reason).
     """
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+    import time
 
-    from huikuan.server import auth_file
+    from sqlalchemy import select
 
-    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
-    updates = {PREFECT_API_URL: os.environ["PREFECT_API_URL"]}
-    password_file = auth_file(get_settings().data_dir / "prefect")
-    if not os.environ.get("PREFECT_API_AUTH_STRING") and password_file.exists():
-        try:
-            updates[PREFECT_API_AUTH_STRING] = password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise fail(f"cannot read the server's password in {password_file}: {exc.strerror}") from None
-    with temporary_settings(updates=updates):
-        yield
+    from models.ledger import ActionTaken, Approval, ApprovalGroup
+
+    model = ApprovalGroup if group else Approval
+    deadline = time.monotonic() + wait
+    while True:
+        with session_scope() as session:
+            request = session.scalar(select(model).where(model.key == key))
+            if request.state.value != "requested":
+                done = f"{key} {request.state.value} by {request.decided_by}"
+                if group:
+                    members = session.scalars(select(Approval).where(Approval.group_key == key)).all()
+                    held = sorted(m.customer_id for m in members if m.held)
+                    decided = [m for m in members if not m.held and m.state.value == request.state.value]
+                    done += f": {len(decided)} request(s) {request.state.value}" + (f", held back to be asked alone: {', '.join(held)}" if held else "")
+                elif request.state.value == "approved":
+                    done += " and carried out"
+                return True, done
+            if request.refusals > refusals:
+                why = None
+                if not group:
+                    why = session.scalar(
+                        select(ActionTaken.detail).where(ActionTaken.action == "approval_refused", ActionTaken.key.startswith(f"{key}:", autoescape=True))
+                        .order_by(ActionTaken.id.desc()).limit(1)
+                    )
+                return False, why or _refusal_logged(run_id, key) or "a wrong or old code, a person who may not decide this, or (a list) a held id not in it"
+        if time.monotonic() >= deadline:
+            return None, ""
+        time.sleep(0.5)
 
 
-def _not_waiting(run_id: str) -> str:
-    """Why a run does not take an answer: it has ended (a new run and code come), or it is judging the previous answer."""
-    from prefect.client.orchestration import get_client
-
+def _refusal_logged(run_id: str, key: str) -> str | None:
+    """The run's own words for a refused answer to a list (its log line ``KEY attempt N: why``), best effort."""
     try:
-        with _local_server_client(), get_client(sync_client=True) as client:
-            state = client.read_flow_run(run_id).state
-    except Exception:  # noqa: BLE001 - the reason is best effort; the answer was not taken either way
-        state = None
-    if state is None or state.is_final():
-        return RUN_ENDED
-    return f"run {run_id} does not wait for an answer right now ({state.name}: it is judging an answer or starting); try again in a minute"
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+        from prefect.client.schemas.sorting import LogSort
+
+        from huikuan.server import local_client_settings
+
+        with local_client_settings(), get_client(sync_client=True) as client:
+            logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), sort=LogSort.TIMESTAMP_DESC, limit=50)
+    except Exception:  # noqa: BLE001 - the reason is a courtesy; the refusal itself is read from the ledger
+        return None
+    for log in logs:
+        if log.message.startswith(f"{key} attempt ") and ": " in log.message:
+            return log.message.split(": ", 1)[1]
+    return None
 
 
 def _record(action) -> None:

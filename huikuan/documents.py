@@ -42,6 +42,8 @@ import jinja2
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from huikuan.i18n import label
+
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -55,11 +57,11 @@ LETTER_KINDS: tuple[str, ...] = (
 )
 # Kind-specific values of render_email: (required, optional).
 EMAIL_EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "send_statement": (("confirm_by",), ()),
-    "statement_follow_up": (("confirm_by",), ()),
+    "send_statement": (("confirm_by",), ("statement_url",)),  # statement_url: the customer's page (huikuan web)
+    "statement_follow_up": (("confirm_by",), ("statement_url",)),
     "escalation": (("action", "reason", "role"), ()),
     "lock_lifted": (("locked_on",), ("reason", "by")),  # by: the person who lifted it (else its debts were paid)  # the reason (the engine's, in English) is shown in English mail only
-    "approval_request": (("code", "decision", "form_url"), ("approver", "preview_text", "expires_on")),
+    "approval_request": (("code", "decision", "form_url"), ("approver", "preview_text", "expires_on", "web_url")),  # web_url: the approver's page
 }
 _STATEMENT_KINDS = ("send_statement", "statement_follow_up")
 # A letter lists its oldest invoices and sums up the rest in one row, so that it keeps to one page.
@@ -75,34 +77,6 @@ _HONORIFICS_ZH = (
     "副总经理", "总经理", "董事长", "总裁", "总监", "经理", "主管", "主任", "会计", "出纳",
     "律师", "部长", "处长", "科长", "厂长", "老板",
 )
-_LABELS = {
-    "zh_CN": {
-        "collector": "催收员", "supervisor": "主管", "manager": "经理", "gm": "总经理", "boss": "老板",
-        "finance": "财务", "system": "系统",
-        "escalate_supervisor": "提报主管跟进", "escalate_statement": "对账单提报主管跟进", "send_statement": "审核并发出对账单",
-        "notify_manager": "通知经理协助催收", "notify_gm": "通知总经理", "visit": "上门拜访",
-        "stop_shipment": "锁定账户、停止出库", "dunning_letter": "发出催账函", "statement_letter": "发出对账函",
-        "lawyer_letter": "委托律师发出律师函", "urgent_letter": "发出紧急催款函", "stern_letter": "发出严正催款函",
-        "final_notice": "发出最后催款通知", "suspend_credit": "暂停赊销", "stop_credit": "停止赊销",
-        "cut_credit_limit": "信用额度下调 40%", "blacklist": "列入黑名单、只接受现款", "litigation": "提起诉讼或委托催收机构",
-        "lift_lock": "解除锁定、恢复出库", "shipping": "仓储发货",
-        "limitation_warning": "诉讼时效即将届满，立即书面催款",
-    },
-    "en": {
-        "collector": "collector", "supervisor": "supervisor", "manager": "manager", "gm": "general manager",
-        "boss": "owner", "finance": "finance", "system": "system",
-        "escalate_supervisor": "escalation to the supervisor", "escalate_statement": "unconfirmed statement escalated to the supervisor",
-        "send_statement": "review and send the statement",
-        "notify_manager": "manager asked to help", "notify_gm": "general manager notified", "visit": "on-site visit",
-        "stop_shipment": "lock the account and stop shipments", "dunning_letter": "send a dunning letter",
-        "statement_letter": "send a statement-confirmation letter", "lawyer_letter": "have our lawyer send a lawyer's letter",
-        "urgent_letter": "send an urgent letter", "stern_letter": "send a stern letter", "final_notice": "send the final notice",
-        "suspend_credit": "suspend credit sales", "stop_credit": "stop credit sales", "cut_credit_limit": "cut the credit limit by 40%",
-        "blacklist": "blacklist the customer (cash only)", "litigation": "sue or hand over to a collection agency",
-        "limitation_warning": "limitation period ending: send a written demand now",
-        "lift_lock": "lift the lock and resume shipments", "shipping": "shipping",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -324,7 +298,8 @@ def _honorific(context: Context, party: dict[str, str]) -> str:
 
 @pass_context
 def _label(context: Context, value: str) -> str:
-    return _LABELS[context["locale"]].get(_defined(value), value)
+    """An action or role id (``notify_gm``, ``gm``) in the locale's words, from the message catalogue; other text as it is."""
+    return label(_defined(value), context["locale"])
 
 
 @pass_context
@@ -435,8 +410,11 @@ def render_email(context: DocumentContext, **extra: Any) -> RenderedEmail:
 
 
 def render_approval_list(locale: str, *, company: str, addressee: Party, action: str, requested_on: dt.date, rows: list[dict[str, str]],
-                         total: str, max_rows: int, key: str, code: str | None = None, form_url: str = "", reason: str | None = None) -> RenderedEmail:
+                         total: str, max_rows: int, key: str, code: str | None = None, form_url: str = "", reason: str | None = None,
+                         web_url: str = "") -> RenderedEmail:
     """The email with a list of requests decided together: to the approver with its one-time code, or (``reason``) to the GM when unanswered.
+
+    ``web_url``: the approver's page of the list (``huikuan web``), with the request.
 
     ``rows`` are already formatted (customer, name, about, amount, collector): a list mixes customers and currencies.
     """
@@ -447,6 +425,7 @@ def render_approval_list(locale: str, *, company: str, addressee: Party, action:
     variables = {
         "locale": locale, "currency": "CNY", "company": company, "addressee": _party(addressee), "action": action, "requested_on": requested_on,
         "rows": rows, "total": total, "max_rows": max_rows, "key": key, "form_url": form_url, "code": code, "reason": reason,
+        "web_url": web_url,
     }
     variables = {name: value for name, value in variables.items() if value is not None}
     subject = " ".join(_render(f"{locale}/approval_list.subject.j2", variables).split())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import account_state
+from huikuan import account_state, i18n
 from huikuan.company import Company, Person
 from huikuan.context import calendars_of
 from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
@@ -41,6 +41,7 @@ from models.ledger import (
     Statement,
 )
 from models.money import ZERO
+from models.texts import Reason, Term
 
 CUSTOMER_EMAILS = {"reminder", "follow_up", "statement_follow_up", "send_invoice_info", "payment_notice"}
 INTERNAL_ROLES = {"supervisor", "manager", "gm", "boss", "finance"}
@@ -107,8 +108,13 @@ def party(person: Person) -> Party:
     return Party(person.name, person.title, person.email, person.phone)
 
 
-def document_context(session: Session, customer: Customer, kind: str, company: Company, as_of: dt.date, *, invoices: tuple[str, ...] = ()) -> DocumentContext:
-    """What a document about ``customer`` says on ``as_of``: its open invoices, last contact, promise."""
+def document_context(session: Session, customer: Customer, kind: str, company: Company, as_of: dt.date, *, invoices: tuple[str, ...] = (),
+                     locale: str | None = None) -> DocumentContext:
+    """What a document about ``customer`` says on ``as_of``: its open invoices, last contact, promise.
+
+    ``locale``: the reader's; the customer's by default, the company's (``company.locale``) for our own people.
+    """
+    locale = locale or customer.locale.value
     still_open = open_amounts(session, customer.customer_id, as_of)
     wanted = [i for i in invoices if i in still_open] or list(still_open)
     lines = tuple(
@@ -127,7 +133,7 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
     cal = calendars_of(company).calendar(customer.country)
     return DocumentContext(
         kind=kind,
-        locale=customer.locale.value,
+        locale=locale,
         today=as_of,
         company=company.name,
         company_address=company.address,
@@ -137,8 +143,8 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
         currency=customer.currency,
         invoices=lines,
         pay_by=cal.roll_forward(as_of + dt.timedelta(days=PAY_WITHIN_DAYS)),
-        last_contact=_restate(last, customer.locale.value) if last else None,
-        promise=_promised(promise, customer.locale.value, customer.currency) if promise else None,
+        last_contact=_restate(last, locale) if last else None,
+        promise=_promised(promise, locale, customer.currency) if promise else None,
     )
 
 
@@ -194,6 +200,7 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
             return 0  # nothing to send: no statement awaits confirmation
         context = _with_statement(session, context, customer, month)
         extra["confirm_by"] = _confirm_by(month, as_of)
+        extra["statement_url"] = _statement_url(customer, month, company, as_of)
     if kind == "send_invoice_info":
         tracking = session.scalar(
             select(Statement.tracking_no).where(Statement.customer_id == customer.customer_id, Statement.month.in_(statements or ("",)))
@@ -205,6 +212,14 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
         return 0  # the customer owes nothing any more (paid before the email was due): no email asks for money
     email = render_email(context, **extra)
     return queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
+
+
+def _statement_url(customer: Customer, month: str, company: Company, as_of: dt.date) -> str:
+    """The customer's statement page (``huikuan web``): confirm or dispute from the email's link."""
+    from huikuan.web.tokens import base_url, default_expiry, statement_link  # not at the top: the tokens module imports this one
+
+    expires_at = default_expiry(month, company.timezone, emailed_on=as_of)
+    return statement_link(customer.customer_id, month, base_url(company), expires_at=expires_at)
 
 
 def _about_statement(session: Session, approval: Approval, customer: Customer, context: DocumentContext) -> DocumentContext:
@@ -250,15 +265,15 @@ def queue_letter(session: Session, customer: Customer, kind: str, key: str, comp
 def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
     """Escalations and notices to the supervisor, manager, GM or finance: one email each."""
     if action.action == "lift_lock":
-        return tell_shipping(session, customer, action.key, company, as_of, locked_on=action_lock_day(action), invoices=action.invoices, reason="; ".join(action.reasons))
-    context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices)
+        return tell_shipping(session, customer, action.key, company, as_of, locked_on=action_lock_day(action), invoices=action.invoices, reason=action.reasons)
+    context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices, locale=company.locale)
     if action.statements:
         context = _with_statement(session, context, customer, action.statements[0])
     elif not context.invoices and action.invoices:  # about debts now paid (the credit policy's resumption): list them, paid
         context = replace(context, invoices=_paid_lines(session, action.invoices, as_of))
     queued = 0
     for person in company.with_role(action.role):
-        email = render_email(replace(context, addressee=party(person)), action=action.action, reason="; ".join(action.reasons), role=action.role)
+        email = render_email(replace(context, addressee=party(person)), action=action.action, reason=i18n.render_all(action.reasons, company.locale), role=action.role)
         queued += queue(session, f"{action.key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
 
@@ -278,12 +293,15 @@ def _paid_lines(session: Session, invoices: tuple[str, ...], as_of: dt.date) -> 
 
 
 def tell_shipping(session: Session, customer: Customer, key: str, company: Company, as_of: dt.date, *, locked_on: dt.date,
-                  invoices: tuple[str, ...], reason: str, by: Person | None = None) -> int:
-    """The lock is lifted (its debts paid, or ``by`` a person): finance and the people who ship (role ``shipping``) are told, once each."""
-    context = replace(document_context(session, customer, "lock_lifted", company, as_of), invoices=_paid_lines(session, invoices, as_of))
+                  invoices: tuple[str, ...], reason: str | tuple[str, ...], by: Person | None = None) -> int:
+    """The lock is lifted (its debts paid, or ``by`` a person): finance and the people who ship (role ``shipping``) are told, once each, in the company's locale."""
+    context = document_context(session, customer, "lock_lifted", company, as_of, locale=company.locale)
+    context = replace(context, invoices=_paid_lines(session, invoices, as_of))
+    said = i18n.render_all(reason if isinstance(reason, tuple) else (reason,), company.locale)
+    who = (f"{by.name}（{by.title}）" if company.locale == "zh_CN" else f"{by.name} ({by.title})") if by and by.title else by.name if by else None
     queued = 0
     for person in company.with_role("finance") + [p for p in company.with_role("shipping") if "finance" not in p.roles]:
-        email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=reason, by=f"{by.name}（{by.title}）" if by else None)
+        email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=said, by=who)
         queued += queue(session, f"{key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
 
@@ -425,13 +443,17 @@ def send_code(session: Session, approval: Approval, company: Company, as_of: dt.
     approval.code_sent_on = as_of
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
-    context = _about_statement(session, approval, customer, document_context(session, customer, "approval_request", company, as_of, invoices=invoices))
+    context = document_context(session, customer, "approval_request", company, as_of, invoices=invoices, locale=company.locale)
+    context = _about_statement(session, approval, customer, context)
     preview = ""
     if approval.action in LETTER_KINDS:
         preview = render_letter(document_context(session, customer, approval.action, company, as_of, invoices=invoices)).text
+    from huikuan.web.tokens import approval_link  # not at the top: the tokens module imports this one
+
     for person in company.with_role(approval.approver_role):
         email = render_email(
-            replace(context, addressee=party(person)), code=code, decision=approval.action, form_url=form_url, approver=party(person), preview_text=preview or None
+            replace(context, addressee=party(person)), code=code, decision=approval.action, form_url=form_url, approver=party(person), preview_text=preview or None,
+            web_url=approval_link(company, approval.key, person.id, code, as_of),
         )
         queue(session, f"{key}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     session.flush()
@@ -504,7 +526,7 @@ def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.
     if approval.action == "lift_lock":
         locked_on = customer.locked_on or as_of
         if account_state.unlock(session, customer, as_of, cause=approval.key, reason=f"approved by {approval.decided_by}"):
-            tell_shipping(session, customer, key, company, as_of, locked_on=locked_on, invoices=invoices, reason=f"lift approved by {approval.decided_by}")
+            tell_shipping(session, customer, key, company, as_of, locked_on=locked_on, invoices=invoices, reason=Reason("lift_approved_by", person=approval.decided_by))
     elif approval.action == "send_statement":
         months = [s.month for s in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.sent_on.is_(None)))]
         for statement in session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month.in_(months))):
@@ -533,7 +555,7 @@ def lift_lock_by(session: Session, customer_id: str, *, person: str, reason: str
     cause = f"person:{person}"
     account_state.unlock(session, customer, as_of, cause=cause, reason=reason)
     tell_shipping(session, customer, f"{customer_id}:lift_lock:{as_of.isoformat()}:{person}", company, as_of, locked_on=locked_on,
-                  invoices=invoices, reason=f"lifted by {person}: {reason}", by=company.person(person))
+                  invoices=invoices, reason=Reason("lifted_by", person=person, note=reason), by=company.person(person))
     return f"{customer_id} {customer.name}: the lock of {locked_on} is lifted by {person}; finance and shipping are told"
 
 
@@ -554,23 +576,24 @@ def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list
             approval.state = ApprovalState.expired
             approval.decided_at = now()
             notes.append(f"{approval.key} expired after {age} days")
-            _escalate_unanswered(session, approval, customer, company, as_of, "expired")
+            _escalate_unanswered(session, approval, customer, company, as_of, Reason("expired"), tag="expired")
         elif age >= company.approval_reminder_days * (approval.reminders + 1):
             approval.reminders += 1
             send_code(session, approval, company, as_of, round_=approval.reminders)
-            _escalate_unanswered(session, approval, customer, company, as_of, f"reminder {approval.reminders}")
+            _escalate_unanswered(session, approval, customer, company, as_of, Reason("reminder", count=approval.reminders), tag=f"reminder {approval.reminders}")
             notes.append(f"{approval.key} re-sent ({approval.reminders})")
     session.flush()
     return notes
 
 
-def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: str,
+def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: Reason,
                          tag: str | None = None) -> None:
-    context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i))
+    """The GM is told, in the company's locale, that a request is unanswered (``what`` came of it); ``tag`` keys the email."""
+    context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i), locale=company.locale)
     context = _about_statement(session, approval, customer, context)
-    reason = f"the request to {approval.action} (for the {approval.approver_role}) since {approval.requested_on} is unanswered: {what}"
+    reason = Reason("unanswered", action=Term(approval.action), role=Term(approval.approver_role), requested_on=approval.requested_on, what=what)
     for person in company.with_role("gm"):
-        email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=reason, role="gm")
+        email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=i18n.render(reason, company.locale), role="gm")
         queue(session, f"{approval.key}:unanswered:{tag or what}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
 
 
@@ -589,7 +612,7 @@ def run_ended(session: Session, approval: Approval, company: Company, as_of: dt.
     approval.code_hash = None  # the code of the ended run is no longer valid
     customer = get_customer(session, approval.customer_id)
     _escalate_unanswered(session, approval, customer, company, as_of,
-                         f"its waiting run {approval.flow_run_id or ''} ended without a decision ({why}); the next daily run asks again with a new code",
+                         Reason("run_ended", run=approval.flow_run_id or "", why=why),
                          tag=f"run {approval.runs_ended} ended")
     session.flush()
     return True

@@ -125,6 +125,8 @@ _CODE_IN_TEXT = re.compile(r"(?:one-time code|验证码)\s*(\d{6}(?!\d)|\*{6})",
 # A six-digit number standing alone: not part of an invoice number, an amount, a date, a time or a word.
 _STANDING_ALONE = r"(?<![\w.,:/-]){}(?![\w.,:/-])"
 CODE_MASK = "******"
+# An approver's link (huikuan.web.tokens.approval_link) answers with the code: masked with it.
+_APPROVAL_LINK = re.compile(r"(/a/)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 def carries_code(key: str) -> bool:
@@ -133,12 +135,14 @@ def carries_code(key: str) -> bool:
 
 
 def mask_codes(text: str, html: str | None) -> tuple[str, str | None]:
-    """``text`` and ``html`` with the one-time code replaced by ``******``, everything else kept.
+    """``text`` and ``html`` with the one-time code (and the approver's link) replaced by ``******``, everything else kept.
 
     The code is the six digits where the approval templates write it; should a
     template say it otherwise, every six-digit number standing alone is masked
     (better a masked number too many than a code kept).
     """
+    text = _APPROVAL_LINK.sub(r"\g<1>" + CODE_MASK, text)
+    html = _APPROVAL_LINK.sub(r"\g<1>" + CODE_MASK, html) if html is not None else None
     found = set(_CODE_IN_TEXT.findall(text))
     codes = sorted(found - {CODE_MASK})
     if found and not codes:

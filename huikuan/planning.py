@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from huikuan.facts import load_facts
 from huikuan.records import get_customer
 from huikuan.context import calendars_of
+from huikuan.reports import Report
 from models.calendar import CalendarBook
 from models.engine import Action, Evaluator, simulate
 from models.explain import Explanation, explain
 from models.policy import Policy
+from models.texts import Term, Text
 
 COLUMNS = ("date", "customer_id", "action", "invoices", "channel", "role", "needs_approval")
 
@@ -74,6 +76,20 @@ def write_csv(actions: Iterable[Action], out: IO[str]) -> None:
     writer.writeheader()
     for action in actions:
         writer.writerow(row(action))
+
+
+def csv_rows(actions: Iterable[Action]) -> list[list[str]]:
+    """The CSV's header and rows (as ``write_csv`` writes them), for a file in another encoding (``reports.encode_csv``)."""
+    return [list(COLUMNS)] + [list(row(action).values()) for action in actions]
+
+
+def actions_report(name: str, title: Text, as_of: dt.date, actions: Iterable[Action]) -> Report:
+    """The actions as a table for people (the terminal, XLSX): the CSV's columns and the reasons, said in the reader's locale when shown."""
+    rows = [
+        [a.on, a.customer_id, Term(a.action), ";".join(a.invoices), Term(a.channel), Term(a.role), a.needs_approval, tuple(a.reasons)]
+        for a in actions
+    ]
+    return Report(name, title, as_of, [*COLUMNS, "reasons"], rows)
 
 
 def json_rows(actions: Iterable[Action]) -> Iterator[dict]:

@@ -35,6 +35,41 @@ class LedgerError(ValueError):
     """A request the ledger refuses, with the reason in words."""
 
 
+# The 统一社会信用代码 (unified social credit code, GB 32100-2015): 18 characters from 0-9 and
+# the capitals without I, O, S, V, Z; the 3rd to 8th are the administrative division code
+# (digits); the 18th is a check character over the first 17, modulo 31.
+USCC_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))  # 1, 3, 9, 27, 19, 26, 16, ...
+
+
+def normal_tax_id(text: str) -> str:
+    """A tax id as typed, in the form it is checked and kept: full-width characters made ASCII, letters capitalised, no spaces."""
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
+
+
+def uscc_check_character(first17: str) -> str:
+    """The 18th character of a 统一社会信用代码 whose first 17 are ``first17`` (GB 32100-2015)."""
+    total = sum(USCC_CHARACTERS.index(c) * w for c, w in zip(first17, USCC_WEIGHTS, strict=True))
+    return USCC_CHARACTERS[(31 - total % 31) % 31]
+
+
+def tax_id_problem(code: str) -> str | None:
+    """What makes ``code`` (normalised, see ``normal_tax_id``) not a 统一社会信用代码, in words; None when it is one."""
+    if len(code) != 18:
+        return f"a 统一社会信用代码 has 18 characters, this has {len(code)}"
+    wrong = [c for c in code if c not in USCC_CHARACTERS]
+    if wrong:
+        return f"{wrong[0]!r} is not used in a 统一社会信用代码 (digits and capitals without I, O, S, V, Z)"
+    if not code[2:8].isdigit():
+        return f"characters 3-8 are the administrative division code, digits only, not {code[2:8]!r}"
+    expected = uscc_check_character(code[:17])
+    if code[17] != expected:
+        return f"the check character (the 18th) is {code[17]!r}, the first 17 give {expected!r}: a character is mistyped"
+    return None
+
+
 def get_customer(session: Session, customer_id: str) -> Customer:
     customer = session.get(Customer, customer_id)
     if customer is None:
@@ -204,26 +239,27 @@ def confirm_statement(
 ) -> "Statement":
     """The customer confirmed the month's statement and gave its invoicing info (开票信息)."""
     from models.enums import StatementState
-    from models.ledger import Charge, Statement
+    from models.ledger import Statement
 
     get_customer(session, customer_id)
     if not invoice_title.strip() or not tax_id.strip():
         raise LedgerError("a confirmation needs the invoice title and the tax id")
+    code = normal_tax_id(tax_id)
+    problem = tax_id_problem(code)
+    if problem is not None:
+        raise LedgerError(f"tax id (税号) {tax_id.strip()!r}: {problem}")
     statement = session.scalar(select(Statement).where(Statement.customer_id == customer_id, Statement.month == month))
     if statement is None:
-        charges = [c for c in session.scalars(select(Charge).where(Charge.customer_id == customer_id)) if c.delivered_on.strftime("%Y-%m") == month]
-        if not charges:
-            raise LedgerError(f"customer {customer_id} has no statement and no charges for {month}")
-        statement = Statement(customer_id=customer_id, month=month, amount=sum((c.amount for c in charges), ZERO), prepared_on=on)
-        session.add(statement)
-        session.flush()
-        for charge in charges:
-            charge.statement_id = statement.id
+        raise LedgerError(f"customer {customer_id} has no {month} statement: a statement is confirmed only once it was prepared and sent")
     if statement.confirmed_on is not None:
         raise LedgerError(f"the {month} statement of {customer_id} was confirmed on {statement.confirmed_on}")
+    if statement.sent_on is None:
+        raise LedgerError(f"the {month} statement of {customer_id} has not been sent yet ({statement.state.value}): it can be confirmed once it is sent")
+    if on < statement.sent_on:
+        raise LedgerError(f"the {month} statement of {customer_id} was sent on {statement.sent_on}: it cannot be confirmed on {on}, before it was sent")
     statement.confirmed_on = on
     statement.state = StatementState.confirmed
-    statement.invoice_title, statement.tax_id = invoice_title.strip(), tax_id.strip()
+    statement.invoice_title, statement.tax_id = invoice_title.strip(), code
     statement.invoice_address, statement.invoice_bank = address, bank
     session.flush()
     return statement

@@ -2,6 +2,12 @@
 
 Each builder returns a `Report` (columns, rows of plain values, notes that define
 the numbers); `to_markdown`, `to_csv` and `to_xlsx` render any of them.
+
+CSV is for programs: the column ids and the values as they are (``Label``s and
+``Term``s as their ids), in any locale. Markdown and XLSX are for people: the
+title, the headers, the notes and the report's own words in the reader's locale,
+from the message catalogue (``huikuan.i18n``); the ledger's text (names, ids) as
+it is, escaped.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ import calendar
 import csv
 import datetime as dt
 import io
+import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from huikuan import i18n
 from huikuan.escaping import markdown_text, spreadsheet_text, xlsx_text
 from huikuan.portfolio import OpenItem, open_items
 from models.aging import AGING_BUCKETS
@@ -26,6 +34,7 @@ from models.enums import ApprovalState, CustomerStatus
 from models.ledger import Allocation, Approval, Customer, Invoice, Payment, Statement
 from models.metrics import bad_debt_ratio, collection_effectiveness, dso_count_back, overdue_ratio, target_progress
 from models.money import ZERO
+from models.texts import N_, Term, Text
 
 
 class Ratio(Decimal):
@@ -35,13 +44,15 @@ class Ratio(Decimal):
 
 
 class Label(str):
-    """The report's own words in a row (a measure's name, "total"): shown as written, where text from the ledger is escaped."""
+    """The report's own words in a row (a measure's name, "total"): in the reader's locale, where text from the ledger is as it is, escaped."""
 
     __slots__ = ()
 
 
 @dataclass
 class Report:
+    """A table: ``columns`` are ids (CSV's header); ``title`` and ``notes`` are texts (``models.texts.Text``) for people."""
+
     name: str
     title: str
     as_of: dt.date
@@ -52,22 +63,22 @@ class Report:
 
 # (label, first day overdue, last day overdue or None), like models.aging.AGING_BUCKETS.
 CREDIT_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
-    ("not due", -(10**6), 0),
+    (N_("not due"), -(10**6), 0),
     ("1-15", 1, 15),
     ("16-30", 16, 30),
     ("31-60", 31, 60),
-    ("over 60", 61, None),
+    (N_("over 60"), 61, None),
 )
 BUCKET_SETS = {"standard": AGING_BUCKETS, "credit": CREDIT_BUCKETS}
 BAD_DEBT_DAYS = 180
 DSO_MONTHS = 24
 TARGET_SHARE = Decimal("0.70")
 # Names of the KPI measures that other modules (the charts) read from kpi_measures().
-TOTAL_OPEN = "total open"
-DSO = "DSO (days, count-back)"
-TARGET = "month target (70% of overdue at start)"
-COLLECTED = "collected on that overdue"
-PROGRESS = "target progress"
+TOTAL_OPEN = N_("total open")
+DSO = N_("DSO (days, count-back)")
+TARGET = N_("month target (70% of overdue at start)")
+COLLECTED = N_("collected on that overdue")
+PROGRESS = N_("target progress")
 
 
 def _bucket(buckets, days: int) -> str:
@@ -105,7 +116,7 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
         if by == "customer":
             return (item.customer_id, item.customer_name)
         if by == "segment":
-            return (customer.segment.value,)
+            return (Term(customer.segment.value),)
         return (customer.collector or Label("(none)"),)
 
     table: dict[str, dict[tuple, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: ZERO)))
@@ -128,14 +139,19 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
         rows.append(([currency] if several else []) + [Label("total"), *blanks] + total_row + [sum(total_row, ZERO)])
     if not table:
         rows.append([Label("total")] + [""] * (len(key_columns) - 1) + [ZERO] * (len(labels) + 1))
-    kind = "standard buckets" if buckets == "standard" else "credit-management buckets (PROCESS §3)"
+    kind = Text("standard buckets") if buckets == "standard" else Text("credit-management buckets (PROCESS §3)")
     notes = [
-        f"Open amount of every invoice issued by {as_of.isoformat()}, after payments received by that day.",
-        f"Age = calendar days past the due date on {as_of.isoformat()}; {kind}: {', '.join(labels)}.",
+        Text("Open amount of every invoice issued by {day}, after payments received by that day.", day=as_of),
+        Text("Age = calendar days past the due date on {day}; {kind}: {buckets}.", day=as_of, kind=kind, buckets=tuple(Label(b) for b in labels)),
     ]
     if several:
-        notes.append("One block with its own total per currency; amounts are not converted.")
-    title = f"Aging by {by}" + (" (credit buckets)" if buckets == "credit" else "")
+        notes.append(Text("One block with its own total per currency; amounts are not converted."))
+    titles = {
+        ("customer", "standard"): Text("Aging by customer"), ("segment", "standard"): Text("Aging by segment"),
+        ("collector", "standard"): Text("Aging by collector"), ("customer", "credit"): Text("Aging by customer (credit buckets)"),
+        ("segment", "credit"): Text("Aging by segment (credit buckets)"), ("collector", "credit"): Text("Aging by collector (credit buckets)"),
+    }
+    title = titles[by, buckets]
     name = "aging" + ("" if by == "customer" else f"-{by}") + ("-credit" if buckets == "credit" else "")
     return Report(name, title, as_of, columns, rows, notes)
 
@@ -200,13 +216,13 @@ def kpi_measures(session: Session, as_of: dt.date) -> dict[str, dict[str, Decima
         target, progress = target_progress(start_overdue, collected[currency], TARGET_SHARE)
         result[currency] = {
             TOTAL_OPEN: total,
-            "overdue open": overdue,
-            "overdue ratio": Ratio(overdue_ratio(overdue, total)),
-            "bad debt": bad,
-            "bad-debt ratio": Ratio(bad_debt_ratio(bad, total)),
+            N_("overdue open"): overdue,
+            N_("overdue ratio"): Ratio(overdue_ratio(overdue, total)),
+            N_("bad debt"): bad,
+            N_("bad-debt ratio"): Ratio(bad_debt_ratio(bad, total)),
             DSO: dso_count_back(total, months),
-            "CEI month to date (%)": collection_effectiveness(beginning, month_sales, total, current),
-            "overdue at start of month": start_overdue,
+            N_("CEI month to date (%)"): collection_effectiveness(beginning, month_sales, total, current),
+            N_("overdue at start of month"): start_overdue,
             TARGET: target,
             COLLECTED: collected[currency],
             PROGRESS: Ratio(progress),
@@ -221,23 +237,23 @@ def kpis(session: Session, as_of: dt.date) -> Report:
     rows = [([currency] if several else []) + [Label(measure), value] for currency, values in measures.items() for measure, value in values.items()]
     first = _month_start(as_of)
     previous_end = first - dt.timedelta(days=1)
-    d = as_of.isoformat()
-    p = previous_end.isoformat()
+    d, p, f = as_of, previous_end, first
     notes = [
-        f"Open = invoices issued by the day, less payments received by that day; overdue = past its due date on {d}.",
-        f"Bad debt = open more than {BAD_DEBT_DAYS} days past due, or owed by a customer blacklisted now "
-        "(the customer's current status, not its status on the day).",
-        f"DSO by count-back: the open total on {d} is matched against invoices issued (credit sales) per calendar month, "
-        f"this month to {d} ({as_of.day} days) first, then whole months back (at most {DSO_MONTHS}); "
-        "the month where it runs out adds remainder / sales x its days. Receivables beyond all those sales add nothing more.",
-        f"CEI = (beginning AR + credit sales - ending AR) / (beginning AR + credit sales - ending current AR) x 100, "
-        f"with beginning AR = open on {p}, credit sales = invoices issued {first.isoformat()}..{d}, "
-        f"ending AR = open on {d}, ending current AR = open and not yet due on {d}; empty when the denominator is 0.",
-        f"Target = 70% of what was open and overdue on {p} (the start of the month); collected = payments received "
-        f"{first.isoformat()}..{d} applied to those invoices; progress = collected / target.",
+        Text("Open = invoices issued by the day, less payments received by that day; overdue = past its due date on {d}.", d=d),
+        Text("Bad debt = open more than {days} days past due, or owed by a customer blacklisted now "
+             "(the customer's current status, not its status on the day).", days=BAD_DEBT_DAYS),
+        Text("DSO by count-back: the open total on {d} is matched against invoices issued (credit sales) per calendar month, "
+             "this month to {d} ({days} days) first, then whole months back (at most {months}); "
+             "the month where it runs out adds remainder / sales x its days. Receivables beyond all those sales add nothing more.",
+             d=d, days=as_of.day, months=DSO_MONTHS),
+        Text("CEI = (beginning AR + credit sales - ending AR) / (beginning AR + credit sales - ending current AR) x 100, "
+             "with beginning AR = open on {p}, credit sales = invoices issued {f}..{d}, "
+             "ending AR = open on {d}, ending current AR = open and not yet due on {d}; empty when the denominator is 0.", d=d, p=p, f=f),
+        Text("Target = 70% of what was open and overdue on {p} (the start of the month); collected = payments received "
+             "{f}..{d} applied to those invoices; progress = collected / target.", d=d, p=p, f=f),
     ]
     columns = (["currency"] if several else []) + ["measure", "value"]
-    return Report("kpis", "Receivables KPIs", as_of, columns, rows, notes)
+    return Report("kpis", Text("Receivables KPIs"), as_of, columns, rows, notes)
 
 
 # -- statements ----------------------------------------------------------------
@@ -245,23 +261,27 @@ def kpis(session: Session, as_of: dt.date) -> Report:
 STATEMENT_STEPS = (("prepared", 5), ("sent", 8), ("confirmed", 20), ("invoiced", 30))
 
 
-def _deadline(month: str, day: int) -> dt.date:
-    """``day`` of the month after billing month ``month`` (YYYY-MM), the month's last day if shorter."""
-    year, number = int(month[:4]), int(month[5:7])
-    year, number = (year + 1, 1) if number == 12 else (year, number + 1)
-    return dt.date(year, number, min(day, calendar.monthrange(year, number)[1]))
-
-
 def statement_status(session: Session, as_of: dt.date) -> Report:
-    """Per billing month: statements at each step by ``as_of``, and how many are late per deadline."""
+    """Per billing month: statements at each step by ``as_of``, and how many are late per deadline.
+
+    A deadline is the policy's (``models.engine.statement_deadline``): the day of the
+    month after the billing month, moved off a day off to the next working day of the
+    customer's country in the run's calendar, so a 5th on a Saturday is met on Monday.
+    """
+    from huikuan.context import calendars_of
+    from models.engine import statement_deadline
+
+    calendars = calendars_of(None)
     current = as_of.strftime("%Y-%m")
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for statement in session.scalars(select(Statement).where(Statement.month <= current)):
+    query = select(Statement, Customer.country).join(Customer, Customer.customer_id == Statement.customer_id).where(Statement.month <= current)
+    for statement, country in session.execute(query):
         row = counts[statement.month]
         row["statements"] += 1
+        calendar = calendars.calendar(country or "CN")
         for step, day in STATEMENT_STEPS:
             done_on = getattr(statement, f"{step}_on")
-            deadline = _deadline(statement.month, day)
+            deadline = statement_deadline(statement.month, day, calendar)
             done = done_on is not None and done_on <= as_of
             if done:
                 row[step] += 1
@@ -271,13 +291,14 @@ def statement_status(session: Session, as_of: dt.date) -> Report:
     columns = ["month", "statements", *steps, *(f"{s} late" for s in steps)]
     rows = [[month] + [counts[month][c] for c in columns[1:]] for month in sorted(counts)]
     notes = [
-        "Deadlines in the month after the billing month: prepared by the 5th, sent by the 8th, confirmed by the 20th, "
-        "invoiced by the 30th (the last day of a shorter month). Plain calendar days: no rolling over weekends or holidays.",
-        f"A step counts as done when its date is on or before {as_of.isoformat()}; it is late when done after its deadline, "
-        f"or not done when the deadline is before {as_of.isoformat()}.",
-        "Only statements in the ledger are counted (billing months up to this one); a statement never created does not appear.",
+        Text("Deadlines in the month after the billing month: prepared by the 5th, sent by the 8th, confirmed by the 20th, "
+             "invoiced by the 30th (the last day of a shorter month); a deadline on a weekend or holiday of the customer's country "
+             "moves to the next working day, as the policy moves it."),
+        Text("A step counts as done when its date is on or before {day}; it is late when done after its deadline, "
+             "or not done when the deadline is before {day}.", day=as_of),
+        Text("Only statements in the ledger are counted (billing months up to this one); a statement never created does not appear."),
     ]
-    return Report("statements", "Monthly statement status", as_of, columns, rows, notes)
+    return Report("statements", Text("Monthly statement status"), as_of, columns, rows, notes)
 
 
 # -- approvals -----------------------------------------------------------------
@@ -292,15 +313,15 @@ def pending_approvals(session: Session, as_of: dt.date) -> Report:
         .order_by(Approval.requested_on, Approval.id)
     )
     rows = [
-        [a.id, a.customer_id, name, Label(a.action), Label(a.approver_role), a.requested_on, (as_of - a.requested_on).days, a.reminders, a.refusals]
+        [a.id, a.customer_id, name, Term(a.action), Term(a.approver_role), a.requested_on, (as_of - a.requested_on).days, a.reminders, a.refusals]
         for a, name in session.execute(query)
     ]
     columns = ["id", "customer_id", "customer", "action", "approver role", "requested on", "age (days)", "reminders", "refusals"]
     notes = [
-        f"Requests in state 'requested' made on or before {as_of.isoformat()}; age = calendar days since requested.",
-        "Refusals = wrong codes and unauthorised approvers, each logged.",
+        Text("Requests in state 'requested' made on or before {day}; age = calendar days since requested.", day=as_of),
+        Text("Refusals = wrong codes and unauthorised approvers, each logged."),
     ]
-    return Report("approvals", "Pending approvals", as_of, columns, rows, notes)
+    return Report("approvals", Text("Pending approvals"), as_of, columns, rows, notes)
 
 
 REPORTS: dict[str, Callable[[Session, dt.date], Report]] = {
@@ -323,47 +344,73 @@ def _limitation_report(session: Session, as_of: dt.date) -> Report:
 
 # -- rendering -----------------------------------------------------------------
 
+SOURCE = i18n.SOURCE_LOCALE
+MIN_WIDTH, MAX_WIDTH = 8, 50  # an XLSX column's width in Excel's character widths: Excel's default at least, longer text cut off at most
+CSV_ENCODINGS = ("utf-8-sig", "gbk")
 
-def display(value) -> str:
-    """A value as people read it: 1,234.50, 25.00%, 2026-03-15, n/a for None."""
+
+def say(text, locale: str = SOURCE) -> str:
+    """The report's own words (its title, a note, a label, a term) in ``locale``; a plain text as the catalogue has it, else as written."""
+    if isinstance(text, (Text, Term)):
+        return i18n.render(text, locale)
+    return i18n.gettext(str(text), locale)
+
+
+def display(value, locale: str = SOURCE) -> str:
+    """A value as people read it: 1,234.50, 25.00%, 2026-03-15, n/a for None; the report's own words in ``locale``."""
     if value is None:
-        return "n/a"
+        return say(N_("n/a"), locale)
+    if isinstance(value, bool):
+        return i18n.yes_no(value, locale)
     if isinstance(value, Ratio):
         return f"{value * 100:.2f}%"
     if isinstance(value, Decimal):
         return f"{value:,.2f}"
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, (Label, Term, Text)):
+        return say(value, locale)
+    if isinstance(value, tuple):  # an action's reasons
+        return i18n.render_all(value, locale)
     return str(value)
+
+
+def headers(report: Report, locale: str = SOURCE) -> list[str]:
+    """The column headers people read: the catalogue's words for the column ids (English: the ids)."""
+    return [i18n.column(column, locale) for column in report.columns]
 
 
 def numeric_columns(report: Report) -> list[bool]:
     """Per column: does it hold numbers (to be right-aligned)?"""
-    return [any(isinstance(row[i], (int, Decimal)) for row in report.rows) for i in range(len(report.columns))]
+    return [any(isinstance(row[i], (int, Decimal)) and not isinstance(row[i], bool) for row in report.rows) for i in range(len(report.columns))]
 
 
-def markdown_cell(value) -> str:
-    """A value in a Markdown table: text from the ledger (names, ids: data, not markup) escaped; labels, numbers and dates as displayed."""
-    if isinstance(value, Label):
-        return value
-    return markdown_text(value) if isinstance(value, str) else display(value)
+def markdown_cell(value, locale: str = SOURCE) -> str:
+    """A value in a Markdown table: text from the ledger (names, ids: data, not markup) escaped; our own words, numbers and dates as displayed."""
+    if isinstance(value, (Label, Term, Text)):
+        return say(value, locale)
+    if isinstance(value, tuple):
+        return markdown_text(display(value, locale))  # reasons carry the ledger's ids
+    return markdown_text(value) if isinstance(value, str) else display(value, locale)
 
 
-def to_markdown(report: Report) -> str:
-    """A GitHub table under the title, the notes as a list below it."""
+def to_markdown(report: Report, locale: str = SOURCE) -> str:
+    """A GitHub table under the title, the notes as a list below it, in ``locale``."""
 
     def line(cells) -> str:
         return "| " + " | ".join(cells) + " |"
 
     numeric = numeric_columns(report)
-    out = [f"## {report.title}", "", f"As of {report.as_of.isoformat()}", "", line(markdown_text(c) for c in report.columns)]
+    as_of = say(Text("As of {day}", day=report.as_of), locale)
+    out = [f"## {say(report.title, locale)}", "", as_of, "", line(markdown_text(c) for c in headers(report, locale))]
     out.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-    out.extend(line(markdown_cell(v) for v in row) for row in report.rows)
+    out.extend(line(markdown_cell(v, locale) for v in row) for row in report.rows)
     if not report.rows:  # a header alone renders as nothing in some viewers (the Prefect UI): say it is empty
-        out += ["", f"*None on {report.as_of.isoformat()}.*"]
+        none = Text("None on {day}.", day=report.as_of)
+        out += ["", f"*{say(none, locale)}*"]
     if report.notes:
         out.append("")
-        out.extend(f"- {note}" for note in report.notes)
+        out.extend(f"- {say(note, locale)}" for note in report.notes)
     return "\n".join(out) + "\n"
 
 
@@ -374,7 +421,14 @@ def _plain(value) -> str:
         return format(value, "f")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, tuple):
+        return spreadsheet_text("; ".join(value))
     return spreadsheet_text(value) if isinstance(value, str) else str(value)
+
+
+def csv_rows(report: Report) -> list[list[str]]:
+    """The header (the column ids) and the rows as plain values (1234.50, 0.2500, 2026-03-15), escaped for spreadsheets."""
+    return [list(report.columns)] + [[_plain(v) for v in row] for row in report.rows]
 
 
 def to_csv(report: Report) -> str:
@@ -382,22 +436,52 @@ def to_csv(report: Report) -> str:
 
     Text a spreadsheet would evaluate (``=HYPERLINK(…)`` as a customer's name) starts
     with a ``'`` and its line breaks are quoted (``huikuan.escaping.spreadsheet_text``);
-    the header keeps the column ids.
+    the header keeps the column ids, in any locale (CONTRACT "Report files").
     """
+    return csv_text(csv_rows(report))
+
+
+def csv_text(rows: Iterable[Sequence[str]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(report.columns)
-    writer.writerows([_plain(v) for v in row] for row in report.rows)
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
 
 
-def to_xlsx(report: Report, path: Path | str) -> Path:
-    """One sheet: bold header in row 1, numbers as numbers, the notes two rows below the table."""
-    return to_xlsx_book([report], path)
+class CsvEncodingError(ValueError):
+    """A cell's text has a character the chosen encoding cannot hold; the message names its row (the header is row 1) and column."""
 
 
-def to_xlsx_book(reports: Sequence[Report], path: Path | str) -> Path:
-    """One sheet per report, named after it (as :func:`to_xlsx` lays out each), in the order given."""
+def encode_csv(rows: Sequence[Sequence[str]], encoding: str) -> bytes:
+    """``rows`` (the header first) as a CSV file for Excel: ``utf-8-sig`` (UTF-8 with the BOM Excel needs) or ``gbk`` (Chinese Windows).
+
+    Raises:
+        CsvEncodingError: a cell cannot be written in ``encoding`` (checked before anything is written).
+        ValueError: an encoding other than those of ``CSV_ENCODINGS``.
+    """
+    if encoding not in CSV_ENCODINGS:
+        raise ValueError(f"encoding {encoding!r}: one of {', '.join(CSV_ENCODINGS)}")
+    header = rows[0] if rows else []
+    for number, row in enumerate(rows, start=1):
+        for index, cell in enumerate(row):
+            try:
+                cell.encode(encoding)
+            except UnicodeEncodeError as exc:
+                char = cell[exc.start]
+                column = header[index] if index < len(header) else str(index + 1)
+                raise CsvEncodingError(
+                    f"row {number}, column {column}: {char!r} (U+{ord(char):04X}) cannot be written in {encoding.upper()}; "
+                    "write the file with --encoding utf-8-sig"
+                ) from None
+    return csv_text(rows).encode(encoding)
+
+
+def to_xlsx(report: Report, path: Path | str, *, locale: str = SOURCE) -> Path:
+    """One sheet: bold, frozen header in row 1, numbers as numbers, the notes two rows below the table."""
+    return to_xlsx_book([report], path, locale=locale)
+
+
+def to_xlsx_book(reports: Sequence[Report], path: Path | str, *, locale: str = SOURCE) -> Path:
+    """One sheet per report, named after it (as :func:`to_xlsx` lays out each), in the order given, for people reading ``locale``."""
     from openpyxl import Workbook
 
     if len({report.name[:31] for report in reports}) != len(reports):
@@ -405,34 +489,67 @@ def to_xlsx_book(reports: Sequence[Report], path: Path | str) -> Path:
     workbook = Workbook()
     for index, report in enumerate(reports):
         sheet = workbook.active if index == 0 else workbook.create_sheet()
-        _fill_sheet(sheet, report)
+        _fill_sheet(sheet, report, locale)
     path = Path(path)
     workbook.save(path)
     return path
 
 
-def _fill_sheet(sheet, report: Report) -> None:
+def text_width(text: str) -> int:
+    """How many character widths ``text`` takes in a spreadsheet column: a Chinese (wide) character counts two."""
+    return sum(2 if unicodedata.east_asian_width(char) in ("W", "F") else 1 for char in text)
+
+
+def _fill_sheet(sheet, report: Report, locale: str) -> None:
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
 
     sheet.title = report.name[:31]
-    _append_text(sheet, report.columns)
+    header = headers(report, locale)
+    _append_text(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"  # the header stays in sight when scrolling
+    widths = [text_width(text) for text in header]
     for row in report.rows:
-        sheet.append([Decimal(v) if isinstance(v, Decimal) else None if isinstance(v, str) else v for v in row])
-        for cell, value in zip(sheet[sheet.max_row], row):
-            if isinstance(value, str):
-                xlsx_text(cell, value)  # a string cell, never a formula (a customer named "=HYPERLINK(…)")
-            elif isinstance(value, Ratio):
-                cell.number_format = "0.00%"
+        sheet.append([None] * len(row))
+        for index, (cell, value) in enumerate(zip(sheet[sheet.max_row], row)):
+            if value is None:
+                continue
+            if isinstance(value, (str, tuple)):
+                shown = display(value, locale) if isinstance(value, (Label, Term, Text, tuple)) else value
+                xlsx_text(cell, shown)  # a string cell, never a formula (a customer named "=HYPERLINK(…)")
+            elif isinstance(value, bool):
+                shown = display(value, locale)
+                xlsx_text(cell, shown)
             elif isinstance(value, Decimal):
-                cell.number_format = "#,##0.00"
+                shown = display(value, locale)
+                _exact_number(cell, value)
+                cell.number_format = "0.00%" if isinstance(value, Ratio) else "#,##0.00"
             elif isinstance(value, dt.date):
+                shown = display(value, locale)
+                cell.value = value
                 cell.number_format = "yyyy-mm-dd"
+            else:
+                shown = display(value, locale)
+                cell.value = value
+            widths[index] = max(widths[index], max((text_width(part) for part in str(shown).splitlines()), default=0))
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = max(MIN_WIDTH, min(MAX_WIDTH, width + 2))
     sheet.append([])
-    _append_text(sheet, [f"{report.title}, as of {report.as_of.isoformat()}"])
+    _append_text(sheet, [say(Text("{title}, as of {day}", title=report.title, day=report.as_of), locale)])
     for note in report.notes:
-        _append_text(sheet, [note])
+        _append_text(sheet, [say(note, locale)])
+
+
+def _exact_number(cell, amount: Decimal) -> None:
+    """A number cell holding the decimal's own digits.
+
+    openpyxl writes a number through a float with 16 digits (986.81 becomes
+    986.8099999999999 in the file); a money cell keeps what the ledger holds.
+    """
+    cell.value = amount  # a number cell (type "n")
+    cell._value = format(amount, "f")  # written to the file as it is
 
 
 def _append_text(sheet, texts: Sequence[str]) -> None:

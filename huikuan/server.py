@@ -22,6 +22,11 @@ deployments' pull step ``enter_work_dir``), not in the server's.
 Both processes run in their own session: a Ctrl-C at the terminal reaches
 ``huikuan start`` alone, which then stops them in order.
 
+``huikuan start`` also runs the web service beside them (``web_port``: the
+customers' statement pages, the approvers' pages and the ERP's API,
+``huikuan.web``); the approvers' pages answer the waiting runs through this
+server (``resume_waiting_run``), as ``huikuan approvals answer`` does.
+
 A server started here is closed to other web pages (issue #12): it demands a
 ``user:password`` (``huikuan start`` generates one on its first start and keeps
 it in ``<data dir>/prefect/auth-string``, mode 0600: ``local_auth_string``),
@@ -63,6 +68,14 @@ AUTH_FILE_NAME = "auth-string"  # in PREFECT_HOME (<data dir>/prefect): the loca
 
 class StackError(RuntimeError):
     """The server or the worker did not start, or stopped; the message ends with its log's last lines."""
+
+
+class RunNotWaiting(RuntimeError):
+    """The run takes no answer now: it has ``ended`` (the next daily run asks again with a new code), or it is judging the last one."""
+
+    def __init__(self, run_id: str, *, ended: bool) -> None:
+        super().__init__(f"run {run_id} does not wait for an answer ({'ended' if ended else 'busy'})")
+        self.run_id, self.ended = run_id, ended
 
 
 @dataclass(frozen=True)
@@ -167,6 +180,62 @@ def local_auth_string(home: Path) -> tuple[str, bool]:
     return value, True
 
 
+@contextlib.contextmanager
+def local_client_settings() -> Iterator[None]:
+    """Prefect's client in this process talks to the server ``huikuan start`` runs, unless the environment names another one.
+
+    PREFECT_API_URL and PREFECT_API_AUTH_STRING from the environment win (a stack sets them
+    for its processes); otherwise the local server (port HUIKUAN_SERVER_PORT) with the
+    password kept in the data directory.
+
+    Raises:
+        StackError: the password file is there but cannot be read.
+    """
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{os.environ.get('HUIKUAN_SERVER_PORT', '4200')}/api")
+    updates = {PREFECT_API_URL: os.environ["PREFECT_API_URL"]}
+    password_file = auth_file(get_settings().data_dir / "prefect")
+    if not os.environ.get("PREFECT_API_AUTH_STRING") and password_file.exists():
+        try:
+            updates[PREFECT_API_AUTH_STRING] = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise StackError(f"cannot read the server's password in {password_file}: {exc.strerror}") from None
+    with temporary_settings(updates=updates):
+        yield
+
+
+def resume_waiting_run(run_id: str, answer: dict[str, str]) -> None:
+    """Give ``answer`` to the run waiting for it, as the Resume form of the Prefect UI does; the run judges it.
+
+    Raises:
+        RunNotWaiting: the run does not wait for an answer now (ended, or judging the previous one).
+        prefect.exceptions.ObjectNotFound: the server has no such run.
+        StackError: the server's password cannot be read.
+        httpx.HTTPError, OSError: the server cannot be reached.
+    """
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError
+    from prefect.flow_runs import resume_flow_run
+
+    with local_client_settings():
+        try:
+            resume_flow_run(run_id, run_input=answer)
+        except (NotPausedError, FlowPauseTimeout, RuntimeError):
+            raise RunNotWaiting(run_id, ended=_run_ended(run_id)) from None
+
+
+def _run_ended(run_id: str) -> bool:
+    """Whether the run has ended (or cannot be read): no answer will reach it any more."""
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run_id).state
+    except Exception:  # noqa: BLE001 - the reason is best effort; the answer was not taken either way
+        return True
+    return state is None or state.is_final()
+
+
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL: what a browser sends as ``Origin``."""
     from urllib.parse import urlsplit
@@ -226,6 +295,9 @@ class LocalStack:
         public_url: how browsers on other machines reach the server (``http://host:4200``), when it
             listens on every interface; the UI calls the API there.
         worker_name: the worker's name in the pool: one name per machine.
+        web_port: the web service's port on ``web_host`` (``huikuan web``), started by ``start()``
+            after the worker; None: no web service here.
+        web_host: where the web service listens (this machine only by default; a TLS proxy in front for the internet).
     """
 
     port: int = 4200
@@ -242,12 +314,15 @@ class LocalStack:
     server_url: str | None = None
     public_url: str | None = None
     worker_name: str = WORKER_NAME
+    web_port: int | None = None
+    web_host: str = "127.0.0.1"
     server: subprocess.Popen | None = field(default=None, init=False)
     worker: subprocess.Popen | None = field(default=None, init=False)
+    web: subprocess.Popen | None = field(default=None, init=False)
     deployments: dict[str, UUID] = field(default_factory=dict, init=False)  # ids by full name
     recovered: list[str] = field(default_factory=list, init=False)  # interrupted runs found at start
     _logs: list[IO] = field(default_factory=list, init=False)
-    _roles: list[str] = field(default_factory=list, init=False)  # "server", "worker": what runs here
+    _roles: list[str] = field(default_factory=list, init=False)  # "server", "worker", "web": what runs here
 
     def __post_init__(self) -> None:
         self.settings = self.settings or get_settings()
@@ -293,12 +368,22 @@ class LocalStack:
         return origins
 
     @property
+    def web_url(self) -> str | None:
+        """The web service's address on this machine (statement and approval pages, the API), when it runs here."""
+        host = "127.0.0.1" if self.web_host in _ANY_ADDRESS else self.web_host
+        return f"http://{host}:{self.web_port}/" if self.web_port else None
+
+    @property
     def server_log(self) -> Path:
         return self.home / "server.log"
 
     @property
     def worker_log(self) -> Path:
         return self.home / "worker.log"
+
+    @property
+    def web_log(self) -> Path:
+        return self.home / "web.log"
 
     def prefect_environment(self) -> dict[str, str]:
         """What points a Prefect process at this server (and keeps it from installing anything)."""
@@ -332,6 +417,8 @@ class LocalStack:
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         env.update(huikuan_environment(self.settings, self.cwd))
         env[WORK_DIR_VARIABLE] = str(self.cwd)
+        if self.web_port:  # the links in the emails the worker sends name this port (without web.base_url in the company file)
+            env["HUIKUAN_WEB_PORT"] = str(self.web_port)
         env.update(self.extra_env)
         return env
 
@@ -349,11 +436,13 @@ class LocalStack:
     # -- start and stop ------------------------------------------------------------
 
     def start(self) -> LocalStack:
-        """Server, work pool, deployments, worker; on any failure what was started is stopped again."""
+        """Server, work pool, deployments, worker (and the web service); on any failure what was started is stopped again."""
         try:
             self.start_server()
             self.register(recover=True)
             self.start_worker()
+            if self.web_port:
+                self.start_web()
         except BaseException:
             self.stop()
             raise
@@ -398,20 +487,41 @@ class LocalStack:
         self._wait_worker_online()
         return self
 
+    def start_web(self) -> LocalStack:
+        """The web service (``huikuan web``) with this stack's settings, until it answers; its answers to approvals reach this server."""
+        if not port_is_free(self.web_host, self.web_port):
+            raise StackError(f"port {self.web_port} on {self.web_host} is in use: is another `huikuan web` running? "
+                             "Stop it, or choose another port (--web-port or HUIKUAN_WEB_PORT).")
+        self._roles.append("web")
+        self.web = self._popen(["huikuan.cli", "web", "--host", self.web_host, "--port", str(self.web_port)], self.web_log, module=None)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.web.poll() is not None:
+                raise StackError(f"the web service exited with status {self.web.returncode}; {self.web_log}:\n{log_tail(self.web_log)}")
+            try:
+                with urllib.request.urlopen(f"{self.web_url}health", timeout=5) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.3)
+        raise StackError(f"the web service did not answer {self.web_url}health within {self.startup_timeout:.0f}s; {self.web_log}:\n{log_tail(self.web_log)}")
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def _popen(self, args: list[str], log: Path) -> subprocess.Popen:
+    def _popen(self, args: list[str], log: Path, module: str | None = "prefect") -> subprocess.Popen:
+        """``python -m prefect ARGS`` (or ``python -m ARGS`` without ``module``) in its own session, logging to ``log``."""
         log.parent.mkdir(parents=True, exist_ok=True)
         out = open(log, "a", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._logs.append(out)
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(args)}\n")
         out.flush()
         return subprocess.Popen(
-            [sys.executable, "-m", "prefect", *args], env=self.environment(), cwd=self.cwd,
+            [sys.executable, "-m", *([module] if module else []), *args], env=self.environment(), cwd=self.cwd,
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
 
@@ -538,7 +648,7 @@ class LocalStack:
     def _processes(self) -> list[tuple[str, subprocess.Popen | None, Path]]:
         """What this stack runs here: the server, the worker, or both (``start()``)."""
         roles = self._roles or ["server", "worker"]
-        known = {"server": (self.server, self.server_log), "worker": (self.worker, self.worker_log)}
+        known = {"server": (self.server, self.server_log), "worker": (self.worker, self.worker_log), "web": (self.web, self.web_log)}
         return [(role, *known[role]) for role in dict.fromkeys(roles)]
 
     def alive(self) -> bool:
@@ -553,8 +663,8 @@ class LocalStack:
         return None
 
     def stop(self) -> None:
-        """Stop the worker, then the server: SIGTERM, then SIGKILL (to their whole session) after ``stop_timeout``."""
-        for process in (self.worker, self.server):
+        """Stop the web service and the worker, then the server: SIGTERM, then SIGKILL (to their whole session) after ``stop_timeout``."""
+        for process in (self.web, self.worker, self.server):
             if process is not None:
                 _terminate(process, self.stop_timeout)
         for log in self._logs:

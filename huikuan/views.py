@@ -39,7 +39,7 @@ def portfolio_view(p: Portfolio) -> Group:
     aging.add_row("[bold]total[/]", *totals, str(sum(p.invoices_by_bucket.values())), style="bold")
     oldest = Table(title="Oldest debts", title_justify="left", box=box.SIMPLE_HEAD)
     oldest.add_column("customer", no_wrap=True, min_width=8)
-    oldest.add_column("name", max_width=18, overflow="ellipsis", no_wrap=True)
+    oldest.add_column("name", overflow="fold", min_width=10)  # whole: a long name wraps in a narrow terminal, never cut off
     oldest.add_column("invoice", no_wrap=True, min_width=15)
     oldest.add_column("due", no_wrap=True, min_width=10)
     oldest.add_column("days", justify="right", no_wrap=True)
@@ -126,4 +126,16 @@ def explain_view(customer_id: str, day, policy_name: str, explanations) -> Table
         table.add_row(item.step, item.subject, "[bold green]due[/]" if item.fires else "[dim]no[/]", item.why)
     if not explanations:
         table.caption = "no invoices or statements: nothing to evaluate"
+    return table
+
+
+def report_view(report, locale: str) -> Table:
+    """A report (``huikuan.reports.Report``) as a terminal table for people: title, headers and our own words in ``locale``."""
+    from huikuan.reports import display, headers, numeric_columns, say
+
+    table = Table(title=say(report.title, locale), title_justify="left", box=box.SIMPLE_HEAD)
+    for header, numeric in zip(headers(report, locale), numeric_columns(report)):
+        table.add_column(escape(header), justify="right" if numeric else "left", overflow="fold")
+    for row in report.rows:
+        table.add_row(*(escape(display(value, locale)) for value in row))
     return table

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
@@ -26,7 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from huikuan.company import Company
 from huikuan.planning import plan
 from huikuan.context import calendars_of
-from huikuan.escaping import markdown_text, one_line
+from huikuan.escaping import artifact_key, markdown_text, one_line
 from models.calendar import BusinessCalendar, CalendarBook, CallWindow, call_windows
 from models.engine import Action
 from models.enums import Locale
@@ -499,12 +499,33 @@ def _entry(item: WorkItem) -> list[str]:
     return [_line(head)] + [f"{indent}- {label}: {_line(text)}" for label, text in details if text]
 
 
-def _group(name: str | None, group: list[WorkItem]) -> list[str]:
+def collector_name(collector: str | None, company: Company | None) -> str:
+    """Whose list, as people read it: the person's name with the id (``张伟 (c01)``), the id when the company file
+    names nobody by it (or there is none), ``(unassigned)`` for accounts without a collector."""
+    if not collector:
+        return UNASSIGNED
+    person = next((p for p in company.people if p.id == collector), None) if company is not None else None
+    return f"{person.name} ({collector})" if person is not None and person.name != collector else collector
+
+
+def artifact_naming(collector: str | None, company: Company | None, day: dt.date, count: int) -> tuple[str, str]:
+    """(key, description) of a collector's worklist artifact in the daily run.
+
+    The key is what Prefect allows (lowercase letters, digits, dashes) and stays the same
+    every day, so each collector's lists are one artifact with a history: the id
+    (``worklist-c01``), which ``huikuan worklist --collector`` also takes. What people
+    read, the description, starts with the person's name: ``张伟 (c01): worklist for …``.
+    """
+    key = f"worklist-{artifact_key(collector or 'unassigned')}"
+    return key, f"{markdown_text(collector_name(collector, company))}: worklist for {day}, {count} to call or visit"
+
+
+def _group(name: str | None, group: list[WorkItem], names: Mapping[str, str] | None = None) -> list[str]:
     """One collector's section: heading with the count and the amounts open, the table, then the numbered texts."""
     total: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for item in group:
         total[item.currency] += item.amount_open
-    whose = markdown_text(name) if name else UNASSIGNED
+    whose = markdown_text((names or {}).get(name, name)) if name else UNASSIGNED
     lines = [f"## {whose} ({len(group)}; {', '.join(money(v, c) for c, v in sorted(total.items()))} open)", ""]
     lines += ["| " + " | ".join(COLUMNS) + " |", ALIGN, *(_row(i) for i in group), ""]
     for item in group:
@@ -512,14 +533,18 @@ def _group(name: str | None, group: list[WorkItem]) -> list[str]:
     return lines + [""]
 
 
-def worklist_markdown(items: list[WorkItem], as_of: dt.date) -> str:
-    """One section per collector (unassigned last), items in rank order: a narrow table, then each row's texts by its number."""
+def worklist_markdown(items: list[WorkItem], as_of: dt.date, company: Company | None = None) -> str:
+    """One section per collector (unassigned last), items in rank order: a narrow table, then each row's texts by its number.
+
+    With the company file, a section is headed by the person's name and id (``collector_name``), else by the id.
+    """
     lines = [f"# Worklist {as_of.isoformat()}", ""]
     if not items:
         return "\n".join(lines + ["Nobody to call or visit today.", ""])
     groups: dict[str | None, list[WorkItem]] = defaultdict(list)
     for item in items:
         groups[item.collector].append(item)
+    names = {name: collector_name(name, company) for name in groups if name} if company is not None else None
     for name in sorted(groups, key=lambda c: (c is None, c or "")):
-        lines += _group(name, sorted(groups[name], key=lambda i: i.rank))
+        lines += _group(name, sorted(groups[name], key=lambda i: i.rank), names)
     return "\n".join(lines)

@@ -675,9 +675,7 @@ class Evaluator:
 
     @staticmethod
     def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:
-        first = statement.first_of_next_month
-        last = add_months(first, 1) - ONE_DAY
-        return first.replace(day=min(day_of_month, last.day))
+        return billing_month_day(statement.month, day_of_month)
 
     def actions_on(self, day: dt.date) -> list[Action]:
         """Every action due on ``day``, merged per action."""
@@ -703,6 +701,26 @@ _STATUS_OF_EFFECT = {
 }
 _SEVERITY = {CustomerStatus.credit_suspended: 1, CustomerStatus.cash_only: 2, CustomerStatus.blacklisted: 3}
 _SEVERITY_OF_EFFECT = {Effect.suspend_credit: 1, Effect.cash_only: 2, Effect.blacklist: 3}
+
+
+def billing_month_day(month: str, day_of_month: int) -> dt.date:
+    """The nominal ``day_of_month`` of the month after billing month ``month`` (YYYY-MM), its last day if shorter."""
+    year, number = (int(p) for p in month.split("-"))
+    first = add_months(dt.date(year, number, 1), 1)
+    last = add_months(first, 1) - ONE_DAY
+    return first.replace(day=min(day_of_month, last.day))
+
+
+def statement_deadline(month: str, day_of_month: int, calendar: BusinessCalendar, how: Roll = Roll.forward) -> dt.date:
+    """When a statement step ``by the day_of_month`` of billing month ``month`` is due: the policy's rule.
+
+    The nominal day (``billing_month_day``) moved off a non-working day of ``calendar``,
+    to the next working day (顺延) or, ``how`` backward, to the previous one; the same
+    rule the evaluator applies to a ``{anchor: billing_month, day_of_month: N}`` step,
+    and the one the statement report and the demo's statement cycle use.
+    """
+    day = billing_month_day(month, day_of_month)
+    return calendar.roll_forward(day) if how is Roll.forward else calendar.roll_backward(day)
 
 
 def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> Reason:

@@ -179,7 +179,7 @@ def test_a_day_with_many_requests_of_one_kind_asks_for_them_as_a_list(ledger):
     assert [(r.customer_id, r.about, r.amount) for r in request.rows] == [
         ("C2", "I2 (93 days overdue)", Decimal("6000.00")), ("C3", "I3 (93 days overdue)", Decimal("700.00"))]
     mail = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key == f"{key}:code:0:boss"))
-    assert "【待审批】锁定账户、停止出库：2 项" in mail.subject and "I2 (93 days overdue)" in mail.text
+    assert "【待审批】锁定账户、停止出库：2 项" in mail.subject and "I2（逾期 93 天）" in mail.text  # the company's locale (zh_CN)
     decision = decide(ledger, key, code=code_in(ledger, key, "boss@huikuan-demo.example.cn"), approver="boss", hold=["C3"])
     assert decision.accepted and decision.message == "1 approved by boss, 1 held back: C3"
     assert not execution.may_ship(ledger, "C2")[0] and execution.may_ship(ledger, "C3")[0]

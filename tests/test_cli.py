@@ -130,7 +130,7 @@ def test_the_installed_command_runs(tmp_path, ledger_url):
 def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
     assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
     kpis = run("report", "kpis", "--as-of", "2026-11-22")
-    assert kpis.exit_code == 0 and "DSO (days, count-back)" in kpis.stdout and "target progress" in kpis.stdout
+    assert kpis.exit_code == 0 and "应收账款周转天数（DSO，倒推法）" in kpis.stdout and "目标完成率" in kpis.stdout  # the company's locale (zh_CN)
     aging = run("report", "aging-collector", "--as-of", "2026-11-22", "--format", "csv")
     assert aging.stdout.splitlines()[0].startswith(("collector,not due", "currency,collector,not due"))
     book = tmp_path / "aging.xlsx"

@@ -16,6 +16,7 @@ from huikuan.company import company_from
 from huikuan.db import engine_for, session_scope
 from huikuan.demo import load_demo
 from huikuan.settings import get_settings
+from models.enums import StatementState
 from models.ledger import ActionTaken, Approval, Invoice, OutboxMessage, Statement
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
@@ -121,7 +122,9 @@ def test_the_statement_cycle_and_the_recording_forms(demo):
         prepared = session.scalars(select(Statement).where(Statement.prepared_on == day)).all()
         assert prepared and all(s.state.value == "prepared" for s in prepared)
         customer_id, month = prepared[0].customer_id, prepared[0].month
-    assert confirm_statement(customer_id, month, "某某有限公司", "91310000XXXX", on=dt.date(2026, 11, 18)) == f"confirmation recorded for {customer_id}"
+        prepared[0].reviewed_on = prepared[0].sent_on = dt.date(2026, 11, 9)  # the supervisor approved it: sent (confirmed only once sent)
+        prepared[0].state = StatementState.sent
+    assert confirm_statement(customer_id, month, "某某有限公司", "91310000MA1FL0000N", on=dt.date(2026, 11, 18)) == f"confirmation recorded for {customer_id}"
     assert record_contact(customer_id, "phone", "promised", note="答应月底付", on=day).startswith("contact recorded")
     from huikuan.records import open_amounts
 

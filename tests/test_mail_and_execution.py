@@ -17,7 +17,7 @@ from huikuan.mail import OutboxFolder, SmtpServer, dispatch
 from huikuan.records import LedgerError, confirm_statement, record_payment
 from models.calendar import calendar_for
 from models.engine import Evaluator
-from models.enums import ApprovalState, CustomerStatus
+from models.enums import ApprovalState, CustomerStatus, StatementState
 from models.ledger import ActionTaken, Approval, Customer, OutboxMessage, Statement
 from models.policy import load_policy
 
@@ -207,13 +207,28 @@ def test_a_payment_is_applied_oldest_first_and_recorded_once(ledger):
         record_payment(ledger, "P2", "C1", amount=Decimal("3000.01"), received_on=D(2026, 11, 2))
 
 
+TAX_ID = "91330100MA2B0F8X10"  # a 统一社会信用代码 with its check character (GB 32100-2015)
+
+
+def sent_statement(session, customer_id: str, month: str, on: dt.date) -> Statement:
+    """The month's statement prepared and sent on ``on``, as the statement cycle leaves it once the supervisor approved."""
+    statement = execution.prepare_statement(session, session.get(Customer, customer_id), month, on)
+    statement.reviewed_on = statement.sent_on = on
+    statement.state = StatementState.sent
+    session.flush()
+    return statement
+
+
 def test_a_confirmation_records_the_invoicing_info(ledger):
-    statement = confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id="91330100MA2XXXX", on=D(2026, 11, 18))
-    assert (statement.state.value, statement.amount, statement.tax_id) == ("confirmed", Decimal("1500.00"), "91330100MA2XXXX")
+    with pytest.raises(LedgerError, match="has no 2026-10 statement"):
+        confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id=TAX_ID, on=D(2026, 11, 18))
+    sent_statement(ledger, "C1", "2026-10", D(2026, 11, 9))
+    statement = confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id=TAX_ID, on=D(2026, 11, 18))
+    assert (statement.state.value, statement.amount, statement.tax_id) == ("confirmed", Decimal("1500.00"), TAX_ID)
     with pytest.raises(LedgerError, match="was confirmed on 2026-11-18"):
-        confirm_statement(ledger, "C1", month="2026-10", invoice_title="x", tax_id="y", on=D(2026, 11, 19))
-    with pytest.raises(LedgerError, match="no statement and no charges for 2026-09"):
-        confirm_statement(ledger, "C1", month="2026-09", invoice_title="x", tax_id="y", on=D(2026, 11, 19))
+        confirm_statement(ledger, "C1", month="2026-10", invoice_title="x", tax_id=TAX_ID, on=D(2026, 11, 19))
+    with pytest.raises(LedgerError, match="has no 2026-09 statement"):
+        confirm_statement(ledger, "C1", month="2026-09", invoice_title="x", tax_id=TAX_ID, on=D(2026, 11, 19))
 
 
 # -- delivery --------------------------------------------------------------------------
@@ -252,7 +267,8 @@ def test_an_invoiced_statement_s_mailing_is_reported_to_the_customer(ledger):
 
     with pytest.raises(LedgerError, match="is not confirmed yet"):
         record_invoice_issued(ledger, "C1", month="2026-10", on=D(2026, 11, 27))
-    confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id="91330100MA2XXXX", on=D(2026, 11, 18))
+    sent_statement(ledger, "C1", "2026-10", D(2026, 11, 9))
+    confirm_statement(ledger, "C1", month="2026-10", invoice_title="杭州华信贸易有限公司", tax_id=TAX_ID, on=D(2026, 11, 18))
     assert {o.action for o in take_all(ledger, "C1", D(2026, 11, 30))} >= {"issue_invoice"}
     finance = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key.like("C1:issue_invoice:2026-11-30:to:fin")))
     assert finance.to_address == "finance@huikuan-demo.example.cn"

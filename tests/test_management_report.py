@@ -41,9 +41,9 @@ KPIS_CNY = {
 
 
 def add_statements_and_approvals(session) -> None:
-    # A's February statement: prepared 03-04 (by the 5th), sent 03-09 (late: the 8th), never confirmed
-    # (the 20th has passed: late) nor invoiced (the 30th has passed: late).
-    session.add(Statement(customer_id="A", month="2026-02", amount=M("1500.00"), prepared_on=D(2026, 3, 4), sent_on=D(2026, 3, 9)))
+    # A's February statement: prepared 03-04 (by the 5th), sent 03-10 (late: the 8th is a Sunday, moved to Monday
+    # the 9th as the policy moves it), never confirmed (the 20th has passed: late) nor invoiced (the 30th has passed: late).
+    session.add(Statement(customer_id="A", month="2026-02", amount=M("1500.00"), prepared_on=D(2026, 3, 4), sent_on=D(2026, 3, 10)))
     for key, customer, action, state, on in [
         ("k1", "B", "stop_shipment", ApprovalState.requested, D(2026, 3, 25)),  # pending, 6 days on 03-31
         ("k2", "D", "lawyer_letter", ApprovalState.requested, D(2026, 4, 1)),  # after the month: not in March's report

@@ -62,8 +62,8 @@ from huikuan.context import calendars_of
 from huikuan.importer import import_files
 from huikuan.planning import plan
 from huikuan.settings import get_settings
-from models.enums import ApprovalState
-from models.ledger import ActionTaken, Approval, EventTaken, OutboxMessage
+from models.enums import ApprovalState, StatementState
+from models.ledger import ActionTaken, Approval, Customer, EventTaken, OutboxMessage, Statement
 from models.policy import load_policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
@@ -245,6 +245,30 @@ def _statement_events(rng: random.Random, event, cid: str, month: str) -> None:
         event(max(invoiced + dt.timedelta(days=rng.randint(0, 3)), confirm_recorded), "invoiced", customer_id=cid, month=month, on=invoiced)
 
 
+def _statement(session: Session, customer_id: str, month: str) -> Statement | None:
+    return session.scalar(select(Statement).where(Statement.customer_id == customer_id, Statement.month == month))
+
+
+def _confirmable_on(session: Session, event: Event) -> dt.date | None:
+    """The day the customer's confirmation counts from: a statement is confirmed only once it was sent.
+
+    A month before the run's first day had its statement sent before huikuan took the
+    ledger over (prepared on the 5th, sent on the 8th: history, written here). A month
+    of the run has it sent by the cycle once the supervisor approved; a confirmation
+    dated before that counts from the day it was sent, and none is recorded for a
+    statement not sent by the day the confirmation is recorded.
+    """
+    d = event.data
+    statement = _statement(session, d["customer_id"], d["month"])
+    if statement is None and event.recorded < START:
+        statement = execution.prepare_statement(session, session.get(Customer, d["customer_id"]), d["month"], _month_day(d["month"], 1, 5))
+        statement.reviewed_on = statement.sent_on = _month_day(d["month"], 1, 8)
+        statement.state = StatementState.sent
+    if statement is None or statement.sent_on is None or statement.sent_on > event.recorded:
+        return None
+    return max(d["on"], statement.sent_on)
+
+
 def record(session: Session, event: Event) -> None:
     """Record one event with the function the CLI uses for it."""
     d = event.data
@@ -257,8 +281,13 @@ def record(session: Session, event: Event) -> None:
     elif event.kind == "dispute_resolve":
         records.resolve_dispute(session, d["invoice_id"], on=d["on"], resolution="补发送货单")
     elif event.kind == "confirm":
-        records.confirm_statement(session, d["customer_id"], month=d["month"], invoice_title=f"{d['customer_id']} 有限公司", tax_id="91310000MA1FL0000X", on=d["on"])
+        on = _confirmable_on(session, event)
+        if on is not None:
+            records.confirm_statement(session, d["customer_id"], month=d["month"], invoice_title=f"{d['customer_id']} 有限公司", tax_id="91310000MA1FL0000N", on=on)
     elif event.kind == "invoiced":
+        statement = _statement(session, d["customer_id"], d["month"])
+        if statement is None or statement.confirmed_on is None:
+            return  # never confirmed (see `_confirmable_on`): nothing to invoice
         records.record_invoice_issued(session, d["customer_id"], month=d["month"], on=d["on"], tracking_no=f"SF{d['customer_id']}{d['month'].replace('-', '')}")
     else:
         raise AssertionError(event.kind)

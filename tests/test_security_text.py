@@ -153,7 +153,7 @@ def report(*args: str) -> None:
 def test_a_formula_name_is_text_in_the_csv_report(cli_ledger):
     out = cli_ledger / "aging.csv"
     report("aging", "--as-of", AS_OF.isoformat(), "--format", "csv", "--out", str(out))
-    with out.open(encoding="utf-8", newline="") as f:
+    with out.open(encoding="utf-8-sig", newline="") as f:  # a file for Excel: UTF-8 with a BOM
         rows = list(csv.reader(f))
     assert rows[0][:3] == ["customer_id", "customer", "not due"]  # the header keeps the column ids
     by_id = {row[0]: row for row in rows[1:]}

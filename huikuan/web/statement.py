@@ -18,7 +18,6 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -28,7 +27,9 @@ from sqlalchemy.orm import Session
 from huikuan import records
 from huikuan.documents import environment
 from huikuan.execution import party, queue
+from huikuan.web import pages
 from huikuan.web.app import WebContext, context_of
+from huikuan.web.pages import address, one
 from huikuan.web.tokens import LinkRefused, StatementLink, csrf_matches, csrf_token, read_statement_token, token_tag
 from models.enums import Channel, ContactResult
 from models.ledger import Charge, Customer, Dispute, Invoice, Statement
@@ -36,8 +37,6 @@ from models.money import ZERO
 
 log = logging.getLogger("huikuan.web.statement")
 router = APIRouter(prefix="/s", include_in_schema=False)
-LOCALES = ("zh_CN", "en")
-MAX_FORM_BYTES = 16_384
 LIMITS = {"invoice_title": 200, "tax_id": 50, "address": 300, "bank": 300, "reason": 1000}
 RECORDED_BY = "statement-page"
 
@@ -61,44 +60,19 @@ class Page:
         return sum((amount for _day, _what, amount, _id in self.lines), ZERO)
 
 
-def _locale(request: Request, customer: Customer | None = None) -> str:
-    if customer is not None:
-        return customer.locale.value
-    wanted = request.headers.get("accept-language", "").lower()
-    return "en" if wanted.startswith("en") else "zh_CN"
-
-
-def _html(name: str, locale: str, status: int = 200, **variables) -> HTMLResponse:
-    template = environment().get_template(f"web/{locale}/{name}.html.j2")
-    response = HTMLResponse(template.render(locale=locale, **variables), status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the link is the credential: never send it to another site
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    return response
-
-
 def _error(request: Request, kind: str, status: int, customer: Customer | None = None) -> HTMLResponse:
-    return _html("error", _locale(request, customer), status, kind=kind)
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "?"
+    return pages.error(request, kind, status, customer.locale.value if customer is not None else None)
 
 
 def _open_link(request: Request, token: str, *, posting: bool) -> StatementLink | HTMLResponse:
     """The link's customer and month, or the error page: rate limits first, then the signature and expiry."""
-    web: WebContext = context_of(request)
-    address = _address(request)
-    if web.refused.over(address) or not web.per_address.allow(address) or (posting and not web.per_link.allow(token_tag(token))):
-        log.warning("statement page: too many attempts from %s (link %s)", address, token_tag(token))
-        return _error(request, "too_many", 429)
+    too_many = pages.held_back(request, token, posting=posting)
+    if too_many is not None:
+        return too_many
     try:
-        return read_statement_token(token, now=web.now())
+        return read_statement_token(token, now=context_of(request).now())
     except LinkRefused as refused:
-        web.refused.allow(address)
-        log.warning("statement link refused from %s: %s (link %s)", address, refused, token_tag(token))
-        return _error(request, "expired" if refused.expired else "invalid", 410 if refused.expired else 403)
+        return pages.refused(request, token, "expired" if refused.expired else "invalid", 410 if refused.expired else 403, str(refused), about="statement")
 
 
 def _month_range(month: str) -> tuple[dt.date, dt.date]:
@@ -139,27 +113,13 @@ def _show(request: Request, token: str, page: Page, status: int = 200) -> HTMLRe
         form |= {"invoice_title": previous.invoice_title or "", "tax_id": previous.tax_id or "",
                  "address": previous.invoice_address or "", "bank": previous.invoice_bank or ""}
     form |= page.form
-    return _html(
+    return pages.html(
         "statement", customer.locale.value, status,
         customer_name=customer.name, month=page.month, currency=customer.currency, lines=page.lines, total=page.total,
         statement=page.statement, open_invoices=page.open_invoices, message=page.message, errors=page.errors, form=form,
         csrf=csrf_token(token), confirm_url=f"/s/{token}/confirm", dispute_url=f"/s/{token}/dispute",
         company=context_of(request).company.name if context_of(request).company else "",
     )
-
-
-async def _form(request: Request) -> dict[str, list[str]] | None:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        return None
-    try:
-        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
-def _one(form: dict[str, list[str]], name: str) -> str:
-    return (form.get(name) or [""])[0].strip()
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -179,11 +139,11 @@ async def _posted(request: Request, token: str) -> tuple[StatementLink, dict[str
     link = _open_link(request, token, posting=True)
     if isinstance(link, HTMLResponse):
         return link
-    form = await _form(request)
+    form = await pages.read_form(request)
     if form is None:
         return _error(request, "invalid", 400)
-    if not csrf_matches(token, _one(form, "csrf")):
-        log.warning("statement form without its token from %s (link %s)", _address(request), token_tag(token))
+    if not csrf_matches(token, one(form, "csrf")):
+        log.warning("statement form without its token from %s (link %s)", address(request), token_tag(token))
         return _error(request, "invalid", 403)
     return link, form
 
@@ -206,7 +166,7 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
     if isinstance(posted, HTMLResponse):
         return posted
     link, raw = posted
-    values = {name: _one(raw, name) for name in ("invoice_title", "tax_id", "address", "bank")}
+    values = {name: one(raw, name) for name in ("invoice_title", "tax_id", "address", "bank")}
     web = context_of(request)
     today = web.today()
     with web.session() as session:
@@ -223,12 +183,16 @@ async def confirm(token: str, request: Request) -> HTMLResponse:
         if page.errors:
             page.form = values
             return _show(request, token, page, 400)
-        statement = records.confirm_statement(
-            session, page.customer.customer_id, month=link.month, invoice_title=values["invoice_title"], tax_id=values["tax_id"],
-            on=today, address=values["address"] or None, bank=values["bank"] or None,
-        )
+        try:
+            statement = records.confirm_statement(
+                session, page.customer.customer_id, month=link.month, invoice_title=values["invoice_title"], tax_id=values["tax_id"],
+                on=today, address=values["address"] or None, bank=values["bank"] or None,
+            )
+        except records.LedgerError as refused:  # checked before anything is written: e.g. a mistyped tax id, a statement not sent yet
+            page.errors, page.form = [{"zh_CN": "无法确认：{}", "en": "The statement cannot be confirmed: {}"}[locale].format(refused)], values
+            return _show(request, token, page, 400)
         _tell_collector(session, web, page, "confirmed", key=f"web:statement:{page.customer.customer_id}:{link.month}:confirmed", info=values)
-        log.info("statement %s of %s confirmed on its page from %s", link.month, page.customer.customer_id, _address(request))
+        log.info("statement %s of %s confirmed on its page from %s", link.month, page.customer.customer_id, address(request))
         page.statement, page.message = statement, "confirmed"
         return _show(request, token, page)
 
@@ -239,7 +203,7 @@ async def dispute(token: str, request: Request) -> HTMLResponse:
     if isinstance(posted, HTMLResponse):
         return posted
     link, raw = posted
-    reason = _one(raw, "reason")
+    reason = one(raw, "reason")
     web = context_of(request)
     today = web.today()
     with web.session() as session:
@@ -273,7 +237,7 @@ async def dispute(token: str, request: Request) -> HTMLResponse:
         digest = hashlib.sha256("\n".join([*lines, *invoices, reason]).encode()).hexdigest()[:12]
         _tell_collector(session, web, page, "disputed", key=f"web:statement:{page.customer.customer_id}:{link.month}:disputed:{digest}",
                         items=lines + invoices, reason=reason)
-        log.info("statement %s of %s disputed on its page from %s: %s", link.month, page.customer.customer_id, _address(request), lines + invoices)
+        log.info("statement %s of %s disputed on its page from %s: %s", link.month, page.customer.customer_id, address(request), lines + invoices)
         refreshed = _page(session, link, today)
         refreshed.message = "disputed"
         return _show(request, token, refreshed)
