@@ -75,6 +75,8 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("flows.recording.confirm_statement", "confirm-statement", ("record", "form", "statement")),
     Definition("flows.recording.record_invoice", "record-invoice", ("record", "form", "statement")),
     Definition("flows.recording.record_payment", "record-payment", ("record", "form", "payment")),
+    Definition("flows.bank.import_statement", "import-bank-statement", ("bank", "form", "payment")),
+    Definition("flows.bank.match_bank_line", "match-bank-line", ("bank", "form", "payment")),
     Definition("flows.legal.record_letter_delivery", "record-letter-delivery", ("record", "form", "legal")),
     Definition("flows.legal.prepare_case", "prepare-case", ("legal", "form"),
                schedule_note="on demand (the Run form), and started when the boss approves a lawyer's letter"),

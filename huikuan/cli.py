@@ -1251,6 +1251,8 @@ from huikuan.legal.command import case_command, letter_app  # noqa: E402 - `huik
 
 app.command("case")(case_command)
 app.add_typer(letter_app, name="letter")
+from huikuan.bank.command import bank_app  # noqa: E402 - `huikuan bank`: the bank's statement applied as payments (huikuan/bank/)
+app.add_typer(bank_app, name="bank")
 
 
 # -- one line for a database or configuration error ----------------------------------------

@@ -210,6 +210,25 @@ class LegalSection(BaseModel):
     charges: ChargeTermsSection | None = Field(default=None, description="the standard contract's late-payment terms")
 
 
+BankField = Literal["date", "credit", "debit", "amount", "direction", "payer", "payer_account", "reference", "transaction_id", "currency"]
+
+
+class BankSection(BaseModel):
+    """The ``bank`` section: the header words of a bank whose statement export names its columns otherwise.
+
+    Each field lists the bank's header words, tried before the usual ones
+    (``huikuan.bank.statement_files.HEADER_WORDS``); ``amount`` with ``direction``
+    is the layout with one amount column and a mark (交易金额 + 借贷标志), whose
+    marks for money in and out the bank may spell its own way.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    headers: dict[BankField, list[str]] = Field(default_factory=dict, description="field -> the header words of your bank's export")
+    credit_marks: list[str] = Field(default_factory=list, description="what the direction column says for money in, besides 贷/收/C/CR")
+    debit_marks: list[str] = Field(default_factory=list, description="what it says for money out, besides 借/支/D/DR")
+
+
 class Company(BaseModel):
     """The company file, validated."""
 
@@ -237,6 +256,7 @@ class Company(BaseModel):
     calendar: CalendarSection | None = Field(default=None, description="closing days and the holiday schedules the company declares")
     web: WebSection | None = Field(default=None, description="the web service: API keys of the ERP, the public address")
     legal: LegalSection = Field(default_factory=LegalSection, description="the contracts' late-payment terms")
+    bank: BankSection = Field(default_factory=BankSection, description="the header words of your bank's statement export (huikuan bank import)")
 
     @model_validator(mode="after")
     def _consistent(self) -> Company:

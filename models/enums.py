@@ -80,3 +80,11 @@ class ActionState(StrEnum):
     started = "started"  # claimed by its key; the side effect may or may not have happened
     done = "done"
     failed = "failed"
+
+
+class BankLineState(StrEnum):
+    """Where an incoming line of the bank's statement stands (huikuan bank)."""
+
+    applied = "applied"  # recorded as a payment of one customer
+    waiting = "waiting"  # for finance: customer or invoices not certain
+    ignored = "ignored"  # not a customer's payment (a refund, interest, a transfer between own accounts)

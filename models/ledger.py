@@ -27,6 +27,7 @@ from models.base import AwareDateTime, Base
 from models.enums import (
     ActionState,
     ApprovalState,
+    BankLineState,
     Channel,
     ContactResult,
     CustomerStatus,
@@ -451,3 +452,57 @@ class CollectionDay(Base):
     taken: Mapped[int] = mapped_column(default=0)  # the day's actions in the ledger when it was last noted done
     problems: Mapped[int] = mapped_column(default=0)  # accounts whose actions could not be taken
     finished_at: Mapped[dt.datetime] = mapped_column(AwareDateTime())
+
+
+class BankLine(Base):
+    """An incoming transfer on the company's bank statement, stored once under its key.
+
+    ``key`` is ``tx:<transaction id>``, or without one a hash of the date, amount,
+    payer, reference and its position among identical lines of the statement, so
+    that importing a statement again, or one that overlaps it, finds the same row.
+    An applied line became the payments in ``payments``; ``note`` says why it was
+    applied or why it waits.
+    """
+
+    __tablename__ = "bank_lines"
+    __table_args__ = (Index("ix_bank_lines_state_booked", "state", "booked_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), unique=True)
+    transaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    booked_on: Mapped[dt.date]
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    payer: Mapped[str] = mapped_column(String(200), default="")
+    payer_account: Mapped[str] = mapped_column(String(64), default="", index=True)
+    reference: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(300))  # the file and row it was first read from
+    state: Mapped[BankLineState] = mapped_column(_enum(BankLineState), default=BankLineState.waiting)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # "auto" or the person who matched it
+    decided_on: Mapped[dt.date | None]
+    imported_at: Mapped[dt.datetime] = _created_at()
+
+    payments: Mapped[list[BankLinePayment]] = relationship(cascade="all, delete-orphan", order_by="BankLinePayment.payment_id")
+
+
+class BankLinePayment(Base):
+    """A payment an applied bank line became (one, or one per invoice when it paid invoices that oldest-first would not)."""
+
+    __tablename__ = "bank_line_payments"
+
+    line_id: Mapped[int] = mapped_column(ForeignKey("bank_lines.id"), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.payment_id"), primary_key=True, unique=True)
+
+
+class PayerAccount(Base):
+    """A bank account known to pay for a customer: remembered when finance matches a line from it."""
+
+    __tablename__ = "payer_accounts"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True, index=True)
+    payer: Mapped[str] = mapped_column(String(200), default="")  # the name the bank gave with it
+    remembered_on: Mapped[dt.date]
+    remembered_by: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,110 @@
+"""``huikuan bank import|review|match|ignore`` as finance runs them (CONTRACT.md, "Bank statements")."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from huikuan.cli import app
+from huikuan.db import engine_for, session_scope
+from huikuan.settings import get_settings
+from models.ledger import Allocation, BankLine, Payment
+from tests.test_bank_cash import CUSTOMERS, INVOICES, LINES, gbk_csv
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ledger(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
+    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
+    get_settings.cache_clear()
+    engine_for.cache_clear()
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,name,email,phone,contact_name\n" + "".join(f"{c},{n},{c}@x.cn,1,王\n" for c, n in CUSTOMERS.items()), encoding="utf-8")
+    invoices = tmp_path / "invoices.csv"
+    invoices.write_text("invoice_id,customer_id,issued_on,due_on,amount\n" + "".join(f"{i},{c},{a},{b},{m}\n" for i, c, a, b, m in INVOICES), encoding="utf-8")
+    assert run("import", "--customers", str(customers), "--invoices", str(invoices)).exit_code == 0
+    yield tmp_path
+    engine_for.cache_clear()
+    get_settings.cache_clear()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "250"})
+
+
+def count(model) -> int:
+    with session_scope() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_import_review_match(ledger):
+    path = str(gbk_csv(ledger / "stmt.csv"))
+    result = run("bank", "import", path, "--on", "2026-11-30")
+    assert result.exit_code == 0, result.output
+    assert "7 incoming line(s), 1 outgoing ignored; 7 new, 0 imported before" in result.stdout
+    assert "applied TX002 2026-11-06 2000.00 to C2" in result.stdout
+    assert "4 applied, 3 waiting for finance" in result.stdout
+
+    again = run("bank", "import", path, "--format", "csv", "--on", "2026-11-30")
+    assert "0 new, 7 imported before" in again.stdout and "0 applied, 3 waiting" in again.stdout
+
+    review = run("bank", "review")
+    assert review.exit_code == 0
+    assert "Bank lines waiting: 3" in review.stdout
+    for expected in ("TX004", "TX005", "TX007", "C4 北京星辰科技有限公司", "--invoices 'XC4-01'", "2 sets"):
+        assert expected in review.stdout
+
+    match = run("bank", "match", "TX005", "C5", "--invoices", "NF-2", "--on", "2026-11-30", "--by", "fin")
+    assert match.exit_code == 0, match.output
+    assert "bank line TX005 of 600.00 applied to C5: NF-2 600.00" in match.stdout
+    assert "payer account 6222000055 (广州南方物流有限公司) remembered for C5" in match.stdout
+    with session_scope() as session:
+        assert session.scalar(select(Allocation.amount).where(Allocation.invoice_id == "NF-2")) == 600
+    assert "Bank lines waiting: 2" in run("bank", "review").stdout
+
+    refused = run("bank", "match", "TX005", "C5")
+    assert refused.exit_code == 1 and "already applied to C5" in refused.stderr
+
+    ignored = run("bank", "ignore", "TX007", "--reason", "退回的押金")
+    assert ignored.exit_code == 0 and "bank line TX007 ignored" in ignored.stdout
+
+
+def test_a_line_without_a_transaction_id_is_named_as_review_shows_it(ledger):
+    run("bank", "import", str(gbk_csv(ledger / "stmt.csv", LINES[4:5], transaction_ids=False)))
+    with session_scope() as session:
+        line_id = session.scalar(select(BankLine.id))
+    assert f"L{line_id}" in run("bank", "review").stdout
+    assert run("bank", "match", f"L{line_id}", "C5").exit_code == 0  # oldest first: NF-1
+    with session_scope() as session:
+        assert session.scalar(select(Allocation.invoice_id)) == "NF-1"
+
+
+def test_a_bad_statement_exits_2_with_one_line_per_problem_and_writes_nothing(ledger):
+    lines = LINES[:2] + [("20261131", "1.001", "", "x", "", "", "TX9")]
+    path = str(gbk_csv(ledger / "bad.csv", lines))
+    result = run("bank", "import", path)
+    assert result.exit_code == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith(path)] == [
+        f"{path}:8:交易日期: 2026-11-31 is not a date of the calendar",
+        f"{path}:8:贷方金额: 1.001 has more than 2 decimal places",
+    ]
+    assert "nothing was imported" in result.stderr
+    assert count(BankLine) == count(Payment) == 0
+
+
+def test_the_company_files_header_words_are_used(ledger):
+    (ledger / "company.yaml").write_text(
+        __import__("huikuan.company", fromlist=["EXAMPLE"]).EXAMPLE
+        + "bank:\n  headers:\n    date: [入账时间]\n    credit: [来账金额]\n    payer: [汇款人]\n",
+        encoding="utf-8",
+    )
+    get_settings.cache_clear()
+    path = ledger / "other.csv"
+    path.write_text("入账时间,来账金额,汇款人\n2026-11-05,1000.00,上海华信机械有限公司\n", encoding="utf-8")
+    result = run("bank", "import", str(path))
+    assert result.exit_code == 0, result.output
+    assert "1 applied, 0 waiting" in result.stdout
