@@ -39,7 +39,11 @@ measurement; their count is reported. The Prefect scheduler service is off
 (the deployments' cron schedules would start runs of the real today).
 
 Figures go to stdout as a table and, with ``--json``, to a file (written after
-every measurement, so an interrupted run keeps what finished).
+every measurement, so an interrupted run keeps what finished). A measurement
+that failed (``failure``: not finished, a flow run not Completed, failed
+accounts, no action at all, another count than its floor's) is marked FAILED
+instead of its figures, and the benchmark then exits with status 1. A flow's
+figure is printed beside its floor's, with the ratio.
 """
 
 from __future__ import annotations
@@ -204,7 +208,7 @@ def profile_floor(url: str, run: str, work: str, out: str, top: int) -> dict:
     stats = pstats.Stats(out)
     stats.sort_stats("cumulative")
     rows = []
-    for (filename, line, name), (cc, nc, tt, ct, _callers) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3]):
+    for (filename, line, name), (_cc, nc, tt, ct, _callers) in sorted(stats.stats.items(), key=lambda kv: -kv[1][3]):
         where = filename.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
         if name in ("<module>", "runcall", "floor") or where.startswith("<") or "bench/daily_bench" in where:
             continue
@@ -839,6 +843,27 @@ def add_shares(measurements: list[dict]) -> None:
         m["check"] = "ok" if m["actions"] == f["actions"] else f"MISMATCH: {m['actions']} actions, the floor took {f['actions']}"
 
 
+def failure(m: dict) -> str | None:
+    """Why measurement ``m`` does not count, or None when it does: a failed run fails the benchmark.
+
+    Not finished (stopped, a child that failed), a flow run that did not end
+    Completed, accounts that failed, no action at all (every run of the bench's
+    ledger takes thousands: none means it ran on something else) or another
+    count than its floor's.
+    """
+    if not m.get("finished"):
+        return m.get("note") or "did not finish"
+    if m.get("mode") == "flow" and m.get("state") != "Completed":
+        return f"the flow run ended {m.get('state')}"
+    if m.get("problems"):
+        return f"{m['problems']} accounts failed"
+    if not m.get("actions"):
+        return "no action taken"
+    if str(m.get("check", "")).startswith("MISMATCH"):
+        return m["check"]
+    return None
+
+
 def print_table(figures: dict) -> None:
     rows = figures["measurements"]
     print()
@@ -847,7 +872,7 @@ def print_table(figures: dict) -> None:
     for m in sorted(rows, key=lambda m: (m["size"], m["backend"], m["run"], m["mode"])):
         if not m.get("finished"):
             print(f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {'-':>8} {'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>8} "
-                  f"{m.get('load_1min', '-'):>5}  {m.get('note', 'did not finish')}")
+                  f"{m.get('load_1min', '-'):>5}  FAILED: {failure(m)}")
             continue
         if m["mode"] == "floor":
             peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
@@ -860,11 +885,15 @@ def print_table(figures: dict) -> None:
             note = f"{m.get('check', 'no floor to check against')}; wall {m['wall_seconds_from_trigger']}s from trigger"
             if m.get("batch_runs"):
                 note += f"; {m['batch_runs']} collect-batch runs (peak {m.get('batch_process_peak_rss_mib')} MiB each, {m['flow_runs_peak_total_rss_mib']} MiB at once)"
+        if failure(m):
+            note = f"FAILED: {failure(m)}; {note}"
+        elif m["mode"] == "flow" and m.get("floor_seconds"):
+            note = f"{m['seconds'] / m['floor_seconds']:.2f} x the floor's {m['floor_seconds']} s; {note}"
         print(f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {m['seconds']:>8.1f} {m['actions']:>8} {m['actions_per_second']:>7} "
               f"{peak:>9} {cpu:>7} {share:>6} {cpu_share:>8} {m.get('load_1min', ''):>5}  {note}")
-    mismatches = [m for m in rows if str(m.get("check", "")).startswith("MISMATCH")]
-    for m in mismatches:
-        print(f"!!! {m['size']} {m['backend']} {m['run']}: {m['check']} !!!")
+    for m in rows:
+        if failure(m):
+            print(f"!!! {m['size']} {m['backend']} {m['run']} {m['mode']}: FAILED: {failure(m)} !!!")
 
 
 def markdown(figures: dict) -> str:
@@ -876,7 +905,7 @@ def markdown(figures: dict) -> str:
     for m in sorted(figures["measurements"], key=lambda m: (m["size"], m["backend"], m["run"], m["mode"])):
         head = f"| {m['size']:,} | {m['backend']} | {m['run']} | {m['mode']} |"
         if not m.get("finished"):
-            lines.append(f"{head} – | – | – | – | – | – | – | {m.get('load_1min', '')} | {m.get('note', 'did not finish')} |")
+            lines.append(f"{head} – | – | – | – | – | – | – | {m.get('load_1min', '')} | FAILED: {failure(m)} |")
             continue
         if m["mode"] == "floor":
             note = f"plan {m['plan_seconds']} s, collect {m['collect_seconds']} s, dispatch {m['dispatch_seconds']} s (+ flow's other work {m['extras_seconds']} s)"
@@ -891,6 +920,8 @@ def markdown(figures: dict) -> str:
                 note += f"; {m['batch_runs']} collect-batch runs, {m['flow_runs_peak_total_rss_mib']} MiB of flow-run processes at once"
             if m.get("approval_runs_held"):
                 note += f"; {m['approval_runs_held']} approval runs held"
+        if failure(m):
+            note = f"FAILED: {failure(m)}; {note}"
         lines.append(f"{head} {m['seconds']} | {m['actions']:,} | {m['actions_per_second']} | {peak} | {cpu} | {share} | {cpu_share} | "
                      f"{m.get('load_1min', '')} | {note} |")
     return "\n".join(lines)
@@ -954,8 +985,11 @@ def main() -> None:
         figures["profile"] = old.get("profile")
         figures["earlier_machine"] = old.get("machine")
     if args.keep:
+        args.keep = args.keep.resolve()  # the children work in directories of their own: a relative path would name another place
         args.keep.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="huikuan-daily-bench-", dir=args.keep))
+    measured: list[dict] = []  # this run's measurements (not those kept by --merge): any failed one fails the benchmark
+    profile_failed = False
     pg: Postgres | None = None
     try:
         if "postgres" in args.backends:
@@ -986,12 +1020,13 @@ def main() -> None:
                                  "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
                         figures["measurements"] = [m for m in figures["measurements"]
                                                    if (m["size"], m["backend"], m["run"], m["mode"]) != (size, backend, run, mode)] + [entry]
+                        measured.append(entry)
                         add_shares(figures["measurements"])
                         write_json(args.json, figures)
-                        if result.get("finished"):
-                            print(f"{result['seconds']} s, {result['actions']} actions" + (f" [{entry['check']}]" if "check" in entry else ""), flush=True)
+                        if failure(entry):
+                            print(f"FAILED: {failure(entry)}", flush=True)
                         else:
-                            print(result.get("note"), flush=True)
+                            print(f"{result['seconds']} s, {result['actions']} actions" + (f" [{entry['check']}]" if "check" in entry else ""), flush=True)
                 if backend == "postgres":
                     pg.drop(ledger.source)
                 else:
@@ -1005,6 +1040,7 @@ def main() -> None:
                                  cwd=ROOT, capture_output=True, text=True, check=False)
             if out.returncode:
                 sys.stderr.write(out.stderr[-5000:])
+                profile_failed = True
             else:
                 profile = json.loads(out.stdout.strip().splitlines()[-1])
                 profile.pop("profile_file", None)
@@ -1023,6 +1059,9 @@ def main() -> None:
         print(f"\ncProfile, daily floor, {p['size']:,} customers on SQLite (under the profiler: {p['floor']['seconds']} s), top by cumulative time:")
         for row in p["top_cumulative"]:
             print(f"  {row['cumtime']:8.2f} s cum {row['tottime']:7.2f} s own {row['calls']:>9}  {row['function']}")
+    failed = [m for m in measured if failure(m)]
+    if failed or profile_failed:
+        raise SystemExit(f"{len(failed)} of {len(measured)} measurements failed{' and the profile failed' * profile_failed}: the benchmark failed")
 
 
 if __name__ == "__main__":

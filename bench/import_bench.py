@@ -3,7 +3,10 @@
     python -m bench.import_bench [--invoices 300000] [--customers 100000] [--database-url URL]
 
 Prints rows per second for the invoices file, the whole time, and the peak
-memory (resident set size) of the importing process. The import runs in a
+memory (resident set size) of the importing process; on SQLite, beside them,
+the floor measured in the same run (the same invoices file read with ``csv``
+and inserted with plain ``sqlite3`` ``executemany`` in one transaction, in a
+process of its own) and the ratios; and the load average. The import runs in a
 child process so that its peak memory is its own. Figures go to stdout and,
 with --json, to a file.
 """
@@ -69,26 +72,84 @@ def run_import(url: str, customers: Path, invoices: Path) -> dict:
     }
 
 
+def prepare_floor(url: str, customers: Path) -> dict:
+    """In this (child) process: a fresh ledger with the customers, for the floor of the invoices file."""
+    from huikuan.db import make_engine, session_scope
+    from huikuan.importer import import_files
+    from huikuan.migrate import upgrade
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        import_files(session, {"customers": customers})
+    return {}
+
+
+def floor(path: str, invoices: Path) -> dict:
+    """In this (child) process: the minimum of the invoices file, read with ``csv`` and inserted by plain ``sqlite3`` ``executemany``.
+
+    One transaction, the rows streamed from the file (no checks, no re-import
+    comparison, no allocation): what the database and the CSV module cost.
+    """
+    import csv
+    import sqlite3
+
+    def rows():
+        with invoices.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for invoice_id, customer_id, issued_on, due_on, amount in reader:
+                whole, _dot, cents = amount.partition(".")
+                yield invoice_id, customer_id, issued_on, due_on, int(whole) * 100 + int(cents or 0), "CNY"
+
+    started = time.perf_counter()
+    connection = sqlite3.connect(path)
+    with connection:
+        connection.executemany(
+            "INSERT INTO invoices (invoice_id, customer_id, issued_on, due_on, amount, currency) VALUES (?, ?, ?, ?, ?, ?)", rows()
+        )
+    connection.close()
+    return {
+        "floor_invoices_seconds": round(time.perf_counter() - started, 2),
+        "floor_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _child(*args: str) -> dict:
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.import_bench", "--child", *args],
+        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ,
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--invoices", type=int, default=300_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--database-url", help="default: a new SQLite file in a temporary directory")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_import(*args.child[:1], Path(args.child[1]), Path(args.child[2]))))
+        if args.child[0] == "prepare-floor":
+            print(json.dumps(prepare_floor(args.child[1], Path(args.child[2]))))
+        elif args.child[0] == "floor":
+            print(json.dumps(floor(args.child[1], Path(args.child[2]))))
+        else:
+            print(json.dumps(run_import(*args.child[:1], Path(args.child[1]), Path(args.child[2]))))
         return
+    load_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="huikuan-bench-") as tmp:
         directory = Path(tmp)
         customers, invoices = write_files(directory, args.customers, args.invoices)
         url = args.database_url or f"sqlite:///{directory / 'ledger.db'}"
-        child = subprocess.run(
-            [sys.executable, "-m", "bench.import_bench", "--child", url, str(customers), str(invoices)],
-            check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ,
-        )
-        figures = json.loads(child.stdout.strip().splitlines()[-1])
+        figures = _child(url, str(customers), str(invoices))
+        if url.startswith("sqlite:///"):  # the floor, in the same run: bare executemany of the same invoices file
+            floor_db = directory / "floor.db"
+            _child("prepare-floor", f"sqlite:///{floor_db}", str(customers))
+            figures.update(_child("floor", str(floor_db), str(invoices)))
+    figures.update(load_average_start=load_start, load_average_end=[round(x, 2) for x in os.getloadavg()])
     figures.update(
         database="sqlite" if url.startswith("sqlite") else url.split(":")[0],
         invoices=args.invoices,
@@ -101,6 +162,16 @@ def main() -> None:
     print(f"  invoices file:    {figures['invoices_seconds']:8.2f} s  = {figures['invoice_rows_per_second']:,} rows/s")
     print(f"  re-import (no-op):{figures['reimport_seconds']:8.2f} s  ({figures['reimport_unchanged']:,} unchanged)")
     print(f"  peak memory:      {figures['peak_rss_mib']:8.1f} MiB (RSS of the importing process)")
+    if "floor_invoices_seconds" in figures:
+        floor_seconds = figures["floor_invoices_seconds"]
+        figures["invoices_over_floor"] = round(figures["invoices_seconds"] / floor_seconds, 2) if floor_seconds else None
+        figures["floor_invoice_rows_per_second"] = round(args.invoices / floor_seconds) if floor_seconds else None
+        print(f"  floor, invoices:  {floor_seconds:8.2f} s  = {figures['floor_invoice_rows_per_second']:,} rows/s (csv + sqlite3 executemany, no checks);"
+              f" the import takes {figures['invoices_over_floor']:.2f} x")
+        print(f"  floor memory:     {figures['floor_peak_rss_mib']:8.1f} MiB (RSS of the floor's process); the import takes"
+              f" {figures['peak_rss_mib'] / figures['floor_peak_rss_mib']:.2f} x")
+    print(f"  load average:     {' '.join(map(str, figures['load_average_start']))} at the start,"
+          f" {' '.join(map(str, figures['load_average_end']))} at the end ({figures['cpus']} cpus)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -12,10 +12,13 @@ already exists (the sizes given are then ignored: the figures count what is in i
 
 Then, in a child process so that its peak memory is its own:
 
+the floor, the same rows read through plain ``sqlite3`` with no types;
 (a) the time to merely read the rows into facts (``load_facts``, counting
-    customers and invoices), (b) the time of ``plan(session, as_of, handbook)``,
-(c) their ratio, the engine's overhead over reading, (d) the number of actions,
-(e) the peak resident set size of that process.
+    customers and invoices) and its ratio to the floor, (b) the time of
+``iter_plan(session, as_of, handbook)``, consumed one action at a time as the
+CLI writes them, and its ratio to the floor, (c) plan over (a), the engine's
+overhead over reading, (d) the number of actions, (e) the peak resident set
+size of that process; and the load average at the start and at the end.
 
 Figures go to stdout and, with ``--json``, to a file.
 """
@@ -158,25 +161,59 @@ def _peak_rss_mib() -> dict:
     return figures
 
 
+BARE_READS = (  # the rows load_facts reads, as the database gives them: no types, no objects
+    "SELECT customer_id, segment, settlement, status, locked_on, country, lock_invoices, standing_since, standing_invoices FROM customers",
+    "SELECT i.customer_id, i.invoice_id, i.issued_on, i.due_on, i.amount, s.month FROM invoices i LEFT JOIN statements s ON s.id = i.statement_id",
+    "SELECT a.invoice_id, p.received_on, a.amount FROM allocations a JOIN payments p ON p.payment_id = a.payment_id",
+    "SELECT d.invoice_id, d.opened_on, d.resolved_on FROM disputes d",
+    "SELECT id, customer_id, made_on, due_on, amount FROM promises",
+    "SELECT promise_id, invoice_id FROM promise_invoices",
+    "SELECT customer_id, delivered_on, receipt_received_on FROM charges",
+    "SELECT customer_id, month, prepared_on, reviewed_on, sent_on, confirmed_on, invoiced_on, mailed_on FROM statements",
+    "SELECT customer_id, event_key, taken_on FROM events_taken",
+)
+
+
+def bare_read(path: str) -> float:
+    """The floor of reading: every row ``load_facts`` reads, fetched through plain ``sqlite3``, in seconds."""
+    import sqlite3
+
+    started = time.perf_counter()
+    with sqlite3.connect(path) as connection:
+        for query in BARE_READS:
+            for _row in connection.execute(query):
+                pass
+    seconds = time.perf_counter() - started
+    connection.close()
+    return seconds
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
-    """In a child process: (a) read the ledger into facts, (b) plan, best of ``repeat``."""
+    """In a child process: (a) read the ledger into facts, (b) plan, beside the bare read; best of ``repeat``."""
     import warnings
 
     from sqlalchemy.orm import Session
 
     from huikuan.db import make_engine
     from huikuan.facts import load_facts
-    from huikuan.planning import plan
+    from huikuan.planning import iter_plan
     from models.calendar import CalendarFallbackWarning
     from models.policy import load_policy
 
     warnings.simplefilter("ignore", CalendarFallbackWarning)
     engine = make_engine(url)
     policy = load_policy("handbook")
-    read_times, plan_times = [], []
-    customers = invoices = 0
-    actions = []
+    read_times, plan_times, bare_times = [], [], []
+    customers = invoices = actions = 0
+    by_action: Counter = Counter()
+    with_actions: set[str] = set()
+    load = load_average()
     for _ in range(repeat):
+        bare_times.append(bare_read(url.removeprefix("sqlite:///")))
         with Session(engine) as session:
             started = time.perf_counter()
             customers = invoices = 0
@@ -186,18 +223,26 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
             read_times.append(time.perf_counter() - started)
         with Session(engine) as session:
             started = time.perf_counter()
-            actions = plan(session, as_of, policy)
+            actions, by_action, with_actions = 0, Counter(), set()
+            for action in iter_plan(session, as_of, policy):  # as the CLI writes them: one at a time
+                actions += 1
+                by_action[action.action] += 1
+                with_actions.add(action.customer_id)
             plan_times.append(time.perf_counter() - started)
-    read_seconds, plan_seconds = min(read_times), min(plan_times)
-    by_action = Counter(a.action for a in actions)
+    read_seconds, plan_seconds, bare_seconds = min(read_times), min(plan_times), min(bare_times)
     return {
         "customers": customers,
         "invoices": invoices,
+        "bare_read_seconds": round(bare_seconds, 2),
         "read_seconds": round(read_seconds, 2),
+        "read_over_bare": round(read_seconds / bare_seconds, 2),
         "plan_seconds": round(plan_seconds, 2),
         "plan_over_read": round(plan_seconds / read_seconds, 2),
-        "actions": len(actions),
-        "customers_with_actions": len({a.customer_id for a in actions}),
+        "plan_over_bare": round(plan_seconds / bare_seconds, 2),
+        "load_average_start": load,
+        "load_average_end": load_average(),
+        "actions": actions,
+        "customers_with_actions": len(with_actions),
         "actions_by_kind": dict(by_action.most_common()),
         "read_runs": [round(t, 2) for t in read_times],
         "plan_runs": [round(t, 2) for t in plan_times],
@@ -257,13 +302,16 @@ def main() -> None:
         build = figures["build"]
         print(f"  ledger built:      {build['import_seconds']:8.2f} s import ({build['payments_created']:,} partial payments, {build['charges_created']:,} charges)"
               f" + {build['records_seconds']:.2f} s for {build['disputes']:,} disputes and {build['promises']:,} promises")
-    print(f"  (a) read facts:    {figures['read_seconds']:8.2f} s  (load_facts, every customer and invoice)")
-    print(f"  (b) plan:          {figures['plan_seconds']:8.2f} s")
+    print(f"  floor, bare read:  {figures['bare_read_seconds']:8.2f} s  (the same rows through plain sqlite3, no types)")
+    print(f"  (a) read facts:    {figures['read_seconds']:8.2f} s  = {figures['read_over_bare']:.2f} x the floor (load_facts, every customer and invoice)")
+    print(f"  (b) plan:          {figures['plan_seconds']:8.2f} s  = {figures['plan_over_bare']:.2f} x the floor")
     print(f"  (c) plan / read:   {figures['plan_over_read']:8.2f} x  (the engine's overhead over reading)")
     print(f"  (d) actions:       {figures['actions']:8,}  for {figures['customers_with_actions']:,} customers")
     print(f"  (e) peak memory:   {figures['peak_rss_mib']:8.1f} MiB (RSS of the measuring process)")
     kinds = ", ".join(f"{k} {v:,}" for k, v in figures["actions_by_kind"].items())
     print(f"      by action:     {kinds}")
+    print(f"  load average:      {' '.join(map(str, figures['load_average_start']))} at the start, {' '.join(map(str, figures['load_average_end']))} at the end"
+          f" ({figures['cpus']} cpus)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
 

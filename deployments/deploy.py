@@ -20,7 +20,6 @@ the installed ``flows`` package (module entrypoints), not from that directory.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -103,8 +102,8 @@ def build_deployments(work_pool: str = WORK_POOL, timezone: str | None = None, w
             schedules=[CronSchedule(cron=cron, timezone=timezone) for cron in definition.crons],
             paused=False, tags=["huikuan", *definition.tags],
         )
-        # The flows' docstrings (trigger, inputs, effects) are on their modules: show them on the deployment page.
-        deployment.description = deployment.description or importlib.import_module(definition.entrypoint.rpartition(".")[0]).__doc__
+        # The deployment page shows the flow function's docstring (what it does, its Args); Prefect takes it as the
+        # flow's description. The module's docstring says when it runs and what it changes, for readers of the code.
         if deployment.flow_name != definition.flow_name:
             raise ValueError(f"{definition.entrypoint} is the flow {deployment.flow_name!r}, not {definition.flow_name!r}: was it renamed?")
         deployments.append(deployment)

@@ -55,6 +55,15 @@ class Answer(RunInput):
 
 @flow(name="request-approval", flow_run_name="{approval_key}", log_prints=True)
 def request_approval(approval_key: str, as_of: dt.date | None = None) -> str:
+    """Ask for one decision and wait for it: the code emailed, the run suspended until an authorised person answers.
+
+    Args:
+        approval_key: the approval request's key (customer, action, day).
+        as_of: the day of the request (default: today in the company's time zone).
+
+    Returns:
+        The request's final state: approved, denied, expired, or requested when the waiting run ran out.
+    """
     day = as_of or get_settings().today()
     request = open_request(approval_key, day, str(get_run_context().flow_run.id))
     dispatch_outbox()
@@ -87,6 +96,15 @@ class ListAnswer(RunInput):
 
 @flow(name="request-group-approval", flow_run_name="{group_key}", log_prints=True)
 def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
+    """Ask for one decision on a list of requests and wait for it: approve all, deny all, or all but the customers held back.
+
+    Args:
+        group_key: the list's key (approver role, action, day).
+        as_of: the day of the request (default: today in the company's time zone).
+
+    Returns:
+        The list's final state; held requests continue alone in their own request-approval runs.
+    """
     day = as_of or get_settings().today()
     request = open_group(group_key, day, str(get_run_context().flow_run.id))
     create_table_artifact(

@@ -25,6 +25,16 @@ from tasks.ledger import collect_batch, dispatch_outbox, due_for
 
 @flow(name="collect-account", flow_run_name=dated("{customer_id} {as_of} collection"))
 def collect_account(customer_id: str, as_of: dt.date | None = None, policy: str | None = None) -> dict:
+    """Take one customer's actions due on a day, each once, and show the account's next action date.
+
+    Args:
+        customer_id: the customer to collect.
+        as_of: the day (default: today in the company's time zone).
+        policy: the policy's name or file (default: the settings' policy).
+
+    Returns:
+        The actions due, the ones taken, and the next action date.
+    """
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy
     actions = due_for(customer_id, day, policy)
@@ -38,7 +48,8 @@ def collect_account(customer_id: str, as_of: dt.date | None = None, policy: str 
         key=f"account-{artifact_key(customer_id)}", markdown=account_markdown(customer_id, day, actions, upcoming),
         description=f"{markdown_text(customer_id)}: actions of {day} and the next action date",
     )
-    return {"customer_id": customer_id, "as_of": day.isoformat(), "taken": len(account.taken), "next_action_on": upcoming.isoformat() if upcoming else None}
+    return ({"customer_id": customer_id, "as_of": day.isoformat(), "taken": len(account.taken), "next_action_on": upcoming.isoformat() if upcoming else None}
+            | ({"not emailed": account.held} if account.held else {}))  # its address bounces: the collector is told
 
 
 def account_markdown(customer_id: str, day: dt.date, actions: list[Action], upcoming: dt.date | None) -> str:

@@ -34,10 +34,21 @@ def _name() -> str:
 
 @flow(name="collect-batch", flow_run_name=_name)
 def collect_batch_of_accounts(customer_ids: list[str], as_of: dt.date | None = None, policy: str | None = None) -> dict:
+    """Take a batch of accounts' actions due on a day (each account in its own transaction) and deliver its emails.
+
+    Args:
+        customer_ids: the batch's customers.
+        as_of: the day (default: today in the company's time zone).
+        policy: the policy's name or file (default: the settings' policy).
+
+    Returns:
+        What was due and taken per account; the run fails when an account could not be collected.
+    """
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy
     result = collect_batch(customer_ids, day, policy)
     dispatch_outbox()  # on this worker, beside the others: the daily run delivers what is left
     if result.failed:
         raise AccountsNotCollected("; ".join(f"{a.customer_id}: {a.error}" for a in result.failed[:20]))
-    return {"as_of": day.isoformat(), "accounts": len(result.accounts), "taken": result.taken}
+    held = [note for a in result.accounts for note in a.held]  # customer emails to bouncing addresses: the collector is told instead
+    return {"as_of": day.isoformat(), "accounts": len(result.accounts), "taken": result.taken} | ({"not emailed": held} if held else {})

@@ -54,6 +54,17 @@ WORKLIST_ROWS = 200  # per collector in the artifact; the whole list: `huikuan w
 
 @flow(name="daily-collection", flow_run_name=dated("daily collection {as_of}"))
 def daily_collection(as_of: dt.date | None = None, policy: str | None = None, batch_size: int = BATCH_SIZE, spread_over_workers: bool = False) -> dict:
+    """Collect every account with something due, the approvals' reminders and the outbox, for the day (and any missed days).
+
+    Args:
+        as_of: the day to collect (default: today, after the days missed since the last finished day).
+        policy: the policy's name or file (default: the settings' policy).
+        batch_size: accounts per batch (one task run, or one collect-batch run, per batch).
+        spread_over_workers: run the batches as collect-batch flow runs that workers on several machines share.
+
+    Returns:
+        The day's summary: accounts, actions due and taken, approvals, emails, failures.
+    """
     settings = get_settings()
     policy = policy or settings.policy
     days = [as_of] if as_of else [*missed(settings.today()), settings.today()]
@@ -78,6 +89,7 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
         results = [collect_batch(ids, day, policy) for ids in parts]
         taken = sum(r.taken for r in results)
         problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
+    held = [] if spread_over_workers and parts else [note for r in results for a in r.accounts for note in a.held]  # bouncing addresses (each batch's run says its own)
     restart_ended_approval_runs(day)  # before the reminders: a request whose run ended gets its new run (and code) first
     # Starting the approval runs is round trips to the server: done beside the delivery, which is work here.
     approvals = start_waiting_approval_runs.submit()
@@ -85,8 +97,19 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
     dispatch_outbox()
     approvals.result()
     note_day_done(day, policy, accounts=len(due), problems=len(problems))
-    publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems)
-    return {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders, "problems": problems}
+    bank_waiting = bank_lines_waiting()
+    publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems, bank_waiting=bank_waiting)
+    return ({"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders}
+            | ({"bank lines waiting": bank_waiting, "bank review": "huikuan bank review"} if bank_waiting else {})
+            | ({"not emailed": held} if held else {}) | {"problems": problems})
+
+
+def bank_lines_waiting() -> int:
+    """The bank statement's lines waiting for finance (`huikuan bank review`): the day's summary says how many."""
+    from huikuan.bank.cash import count_waiting
+
+    with session_scope() as session:
+        return count_waiting(session)
 
 
 def on_workers(parts: list[list[str]], day: dt.date, policy: str, poll_seconds: float = 2.0) -> tuple[int | None, list[str]]:
@@ -228,7 +251,7 @@ def missed(today: dt.date) -> list[dt.date]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="publish {day}")
-def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str]) -> None:
+def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str], bank_waiting: int = 0) -> None:
     """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
     from huikuan.worklist import artifact_naming, worklist, worklist_markdown
 
@@ -241,7 +264,8 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
         key="daily-collection",
         table=[{"action": kind, "taken for the day": count} for kind, count in sorted(by_kind.items())] or [{"action": "nothing due", "taken for the day": 0}],
         description=f"Daily collection of {day}: {accounts} accounts with something due in {batches} batches; {done_now}; "
-        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20])),
+        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20]))
+        + (f"\n\n{bank_waiting} bank line(s) waiting for finance: {markdown_code('huikuan bank review')}" if bank_waiting else ""),
     )
     by_collector = defaultdict(list)
     for item in items:

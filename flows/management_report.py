@@ -25,6 +25,14 @@ from tasks.reports import write_management_report
 
 @flow(name="management-report", flow_run_name=dated("management report {as_of}"))
 def management_report(as_of: dt.date | None = None) -> dict:
+    """Write the month's receivables report (HTML, Markdown, XLSX, charts) and publish its summary as artifacts.
+
+    Args:
+        as_of: a day of the month after the report's month (default: today).
+
+    Returns:
+        Where the report's files are and its key figures.
+    """
     day = as_of or get_settings().today()
     report = write_management_report(day, get_settings().data_dir / "reports")
     create_markdown_artifact(key="management-report", markdown=artifact_markdown(report), description=f"KPIs, charts, aging, statements and approvals at {report.period_end.isoformat()}")

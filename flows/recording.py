@@ -33,7 +33,18 @@ def record_contact(
     next_step: str = "",
     on: dt.date | None = None,
 ) -> str:
-    """A call, email or visit and its result; the excuse is one of 躲 duo, 拉 la, 赖 lai, 拖 tuo, 推 tui, 磨 mo."""
+    """A call, email or visit and its result, in the customer's contact log.
+
+    Args:
+        customer_id: the customer contacted.
+        channel: phone, email or visit.
+        result: reached, unreachable, promised, disputed or refused.
+        note: what was said (internal: never shown to the customer).
+        person_reached: whom you spoke to.
+        excuse: the excuse heard, one of 躲 duo, 拉 la, 赖 lai, 拖 tuo, 推 tui, 磨 mo.
+        next_step: what you will do next.
+        on: the day of the contact (default: today).
+    """
     return record("contact", customer_id, {
         "channel": channel, "result": result, "on": _today(on), "note": note or None, "person": person_reached or None,
         "excuse": excuse or None, "next_step": next_step or None,
@@ -42,13 +53,28 @@ def record_contact(
 
 @flow(name="record-promise", flow_run_name="{customer_id} promises {amount} by {by}")
 def record_promise(customer_id: str, amount: Decimal, by: dt.date, invoices: str = "", on: dt.date | None = None) -> str:
-    """A promise to pay (还款承诺): an amount by a date; invoices joined by ';' (default: all open ones)."""
+    """A promise to pay (还款承诺): an amount by a date.
+
+    Args:
+        customer_id: the customer who promised.
+        amount: the amount promised (e.g. 50000.00).
+        by: the day it is promised by.
+        invoices: the invoices it covers, joined by ';' (default: all open ones).
+        on: the day the promise was made (default: today).
+    """
     return record("promise", customer_id, {"amount": amount, "by": by, "on": _today(on), "invoices": [i for i in invoices.split(";") if i]})
 
 
 @flow(name="record-dispute", flow_run_name="{invoice_id} dispute {change}")
 def record_dispute(invoice_id: str, change: Literal["open", "resolve"], reason: str = "", on: dt.date | None = None) -> str:
-    """Open a dispute on an invoice (with its reason), or resolve it."""
+    """Open a dispute on an invoice (with its reason), or resolve it.
+
+    Args:
+        invoice_id: the invoice disputed.
+        change: open or resolve.
+        reason: why it is disputed (open), or how it was resolved (resolve).
+        on: the day (default: today).
+    """
     if change == "open":
         return record("dispute_open", invoice_id, {"reason": reason, "on": _today(on)})
     return record("dispute_resolve", invoice_id, {"on": _today(on), "resolution": reason or None})
@@ -56,7 +82,17 @@ def record_dispute(invoice_id: str, change: Literal["open", "resolve"], reason: 
 
 @flow(name="confirm-statement", flow_run_name="{customer_id} confirms {month}")
 def confirm_statement(customer_id: str, month: str, invoice_title: str, tax_id: str, address: str = "", bank: str = "", on: dt.date | None = None) -> str:
-    """The customer confirmed the month's statement and returned its invoicing info (开票信息)."""
+    """The customer confirmed the month's statement and returned its invoicing info (开票信息).
+
+    Args:
+        customer_id: the customer who confirmed.
+        month: the statement's month (YYYY-MM).
+        invoice_title: the invoice title (发票抬头).
+        tax_id: the 18-character unified social credit code (统一社会信用代码).
+        address: address and phone for the invoice (optional).
+        bank: bank and account for the invoice (optional).
+        on: the day of the confirmation (default: today).
+    """
     return record("confirmation", customer_id, {
         "month": month, "invoice_title": invoice_title, "tax_id": tax_id, "on": _today(on), "address": address or None, "bank": bank or None,
     })
@@ -64,11 +100,27 @@ def confirm_statement(customer_id: str, month: str, invoice_title: str, tax_id: 
 
 @flow(name="record-invoice", flow_run_name="{customer_id} {month} invoiced")
 def record_invoice(customer_id: str, month: str, invoice_id: str = "", tracking_no: str = "", on: dt.date | None = None) -> str:
-    """Finance issued the confirmed statement's invoice (发票); with its tracking number the customer is told."""
+    """Finance issued the confirmed statement's invoice (发票); with its tracking number the customer is told.
+
+    Args:
+        customer_id: the customer invoiced.
+        month: the statement's month (YYYY-MM).
+        invoice_id: the invoice's number (optional).
+        tracking_no: the courier's tracking number of the mailed invoice (optional).
+        on: the day it was issued (default: today).
+    """
     return record("invoice_issued", customer_id, {"month": month, "on": _today(on), "invoice_id": invoice_id or None, "tracking_no": tracking_no or None})
 
 
 @flow(name="record-payment", flow_run_name="{payment_id} {customer_id} {amount}")
 def record_payment(payment_id: str, customer_id: str, amount: Decimal, invoice_id: str = "", received_on: dt.date | None = None) -> str:
-    """A payment received: applied to the invoice named, else to the oldest open invoices."""
+    """A payment received: applied to the invoice named, else to the oldest open invoices.
+
+    Args:
+        payment_id: the payment's id (e.g. the bank's transaction id).
+        customer_id: the customer who paid.
+        amount: the amount received (e.g. 50000.00).
+        invoice_id: the invoice it pays (default: the oldest open invoices first).
+        received_on: the day the money arrived (default: today).
+    """
     return record("payment", customer_id, {"payment_id": payment_id, "amount": amount, "received_on": _today(received_on), "invoice_id": invoice_id or None})

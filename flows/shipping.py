@@ -20,6 +20,14 @@ class ShipmentBlocked(Exception):
 
 @flow(name="shipping-check", flow_run_name="may {customer_id} ship")
 def shipping_check(customer_id: str) -> str:
+    """Answer whether goods may leave for the customer on credit; the run fails when they may not.
+
+    Args:
+        customer_id: the customer the goods are for.
+
+    Returns:
+        Why goods may leave (the run raises ShipmentBlocked with the reason when they may not).
+    """
     allowed, why = shipping_allowed(customer_id)
     if not allowed:
         raise ShipmentBlocked(why)

@@ -27,6 +27,16 @@ BATCH_SIZE = 500
 
 @flow(name="statement-cycle", flow_run_name=dated("statement cycle {as_of}"))
 def statement_cycle(as_of: dt.date | None = None, policy: str | None = None, batch_size: int = BATCH_SIZE) -> dict:
+    """Take the month's statement actions due on the day (prepare, send, follow up, invoice), each once.
+
+    Args:
+        as_of: the day (default: today in the company's time zone).
+        policy: the policy's name or file (default: the settings' policy).
+        batch_size: accounts per batch.
+
+    Returns:
+        The cycle's status: statements prepared, sent, confirmed and invoiced, and the actions taken.
+    """
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy
     kinds = sorted(STATEMENT_KINDS)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from huikuan import execution, i18n
+from huikuan.approval_check import check_answer, code_hash, new_code, note_refused
 from huikuan.company import Company
 from huikuan.documents import render_approval_list
 from huikuan.escaping import markdown_text
@@ -198,19 +198,20 @@ def brief(group: ApprovalGroup, rows: list[Row]) -> str:
 
 
 def send_group_code(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, as_of: dt.date, *, round_: int | str = 0, form_url: str = "") -> bool:
-    """Email the list and a fresh one-time code to each person who may decide it; once per round (0: the request)."""
+    """Email the list and a fresh one-time code to each person who may decide it, in their language; once per round (0: the request)."""
     key = execution.code_round_key(group.key, group.runs_ended, round_)
     if execution.already_queued(session, key):
         return False
     from huikuan.web.tokens import approval_link  # not at the top: the tokens module imports this one
 
-    code = f"{secrets.randbelow(10**6):06d}"
-    group.code_hash = execution.code_hash(code, group.key)
+    code = new_code()
+    group.code_hash = code_hash(code, group.key)
     group.code_sent_on = as_of
     for person in company.with_role(group.approver_role):
+        locale = i18n.person_locale(company, person)
         email = render_approval_list(
-            company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
-            rows=[r.cells(company.locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, code=code, form_url=form_url, key=group.key,
+            locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
+            rows=[r.cells(locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, code=code, form_url=form_url, key=group.key,
             web_url=approval_link(company, group.key, person.id, code, as_of),
         )
         execution.queue(session, f"{key}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
@@ -240,23 +241,15 @@ def decide_group(session: Session, key: str, *, approver: str, code: str, approv
     if attempt <= group.last_refused_attempt:
         return GroupDecision(False, group.state, "this answer was refused before", [], [])
     members = [m for m in members_of(session, group) if m.state is ApprovalState.requested and not m.held]
-    problem, at = None, execution.now()
-    blocked = execution.answers_blocked_until(group.recent_refusals, approver, at)
-    if blocked is not None:
-        problem = execution.blocked_message(approver, blocked)
-    elif not company.may_approve(approver, group.action):
-        problem = f"{approver!r} may not decide {group.action} (it is for the {group.approver_role})"
-    elif not execution.code_matches(code, group.key, group.code_hash):
-        problem = "the code is wrong or no longer valid"
-    else:
+    at = execution.now()
+    problem, blocked = check_answer(group, approver=approver, code=code, company=company, at=at)
+    if problem is None:
         unknown = sorted(set(hold) - {m.customer_id for m in members})
         if unknown:
             problem = f"not in this list (nothing was decided; correct the ids to hold): {', '.join(unknown)}"
     if problem is not None:
-        group.refusals += 1
         group.last_refused_attempt = attempt
-        if blocked is None:
-            group.recent_refusals = execution.note_refusal(group.recent_refusals, approver, at)
+        note_refused(group, approver=approver, at=at, blocked=blocked)
         session.flush()
         return GroupDecision(False, group.state, problem, [], [])
     decided, held = [], []
@@ -331,12 +324,13 @@ def renew_old_code(session: Session, group: ApprovalGroup, company: Company, as_
 
 
 def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: Company, what: Reason, tag: str | None = None) -> None:
-    """The GM is told, in the company's locale, that a list is unanswered (``what`` came of it); ``tag`` keys the email."""
-    reason = i18n.render(Reason("unanswered_list", key=group.key, count=len(rows), action=Term(group.action), role=Term(group.approver_role),
-                                requested_on=group.requested_on, what=what), company.locale)
+    """The GM is told, in their locale (``i18n.person_locale``), that a list is unanswered (``what`` came of it); ``tag`` keys the email."""
+    unanswered = Reason("unanswered_list", key=group.key, count=len(rows), action=Term(group.action), role=Term(group.approver_role),
+                        requested_on=group.requested_on, what=what)
     for person in company.with_role("gm"):
+        locale = i18n.person_locale(company, person)
         email = render_approval_list(
-            company.locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
-            rows=[r.cells(company.locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=reason, key=group.key,
+            locale, company=company.name, addressee=execution.party(person), action=group.action, requested_on=group.requested_on,
+            rows=[r.cells(locale) for r in rows], total=totals(rows), max_rows=EMAIL_ROWS, reason=i18n.render(unanswered, locale), key=group.key,
         )
         execution.queue(session, f"{group.key}:unanswered:{tag or what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)

@@ -130,11 +130,15 @@ def _calendar_years(first: dt.date, last: dt.date | None = None):
     for 2026-12-04 that looks a 2027 date up on the way (a cadence's next date, a limitation
     date years ahead) is not, and says nothing (`_OneLineErrors` silences the rest).
     """
+    from huikuan.legal.standing import LimitationCalendarWarning
     from models.calendar import CalendarFallbackWarning
 
     years = "|".join(str(year) for year in range(first.year, (last or first).year + 1))
     with warnings.catch_warnings():
         warnings.filterwarnings("default", message=rf".* calendar for ({years}):", category=CalendarFallbackWarning)
+        # A limitation date shown (customers show, report limitation, case) in a year without official data: only
+        # the legal side's standing says it (huikuan.legal.standing.warn_uncovered_years), so other commands never do.
+        warnings.filterwarnings("default", category=LimitationCalendarWarning)
         yield
 
 
@@ -260,6 +264,7 @@ def start_command(
         _adopt_note(day)
         if (demo_dir / EXAMPLES_FILE).exists():
             out.print(f"Commands to try on the demo: {demo_dir / EXAMPLES_FILE}", highlight=False, soft_wrap=True)
+            _bank_statement_hint(demo_dir)
     if no_server:
         return
 
@@ -315,7 +320,24 @@ def _demo_guide(day: dt.date, folder: Path) -> None:
     (folder / EXAMPLES_FILE).write_text(text, encoding="utf-8")
     out.print(f"\nTry it on the demo (its own customers and day; kept in {folder / EXAMPLES_FILE}):", highlight=False, soft_wrap=True)
     out.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    _bank_statement_hint(folder, day)
     _adopt_note(day)
+
+
+def _bank_statement_hint(folder: Path, day: dt.date | None = None) -> None:
+    """The demo's bank statement and the commands that apply it (the demo writes it; importing it is the user's step)."""
+    import shlex
+
+    from huikuan.demo import BANK_STATEMENT_FILE
+
+    path = folder / BANK_STATEMENT_FILE
+    if not path.exists():
+        return
+    on = f" --on {day.isoformat()}" if day is not None else ""
+    out.print(f"\nThe bank's statement of the demo's customers paying (GBK CSV, as a bank exports it): {path}\n"
+              f"huikuan bank import {shlex.quote(str(path))}{on}  # applied where certain; the rest waits for finance\n"
+              "huikuan bank review  # the lines waiting, with suggestions; then: huikuan bank match LINE CUSTOMER",
+              markup=False, highlight=False, soft_wrap=True)
 
 
 def _adopt_note(day: dt.date) -> None:
@@ -767,7 +789,10 @@ def adopt_command(
 
 @app.command("explain")
 def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption = "handbook") -> None:
-    """Each rule of the policy for one customer on a day: fired or not, and why."""
+    """Each rule of the policy for one customer on a day: fired or not, and why; with late-payment terms in the contract,
+    each open invoice's charge to the day and the total claim (the table of `customers show`)."""
+    from huikuan.legal.command import standing_table
+    from huikuan.legal.standing import standing_of, terms_for
     from huikuan.planning import explain_customer
     from huikuan.views import explain_view
 
@@ -776,9 +801,14 @@ def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption =
     with _calendar_years(day), session_scope() as session:
         try:
             explanations = explain_customer(session, customer_id, day, context.policy, calendars=context.calendars)
+            customer = records.get_customer(session, customer_id)
+            standing = standing_of(session, customer_id, day, context) if terms_for(customer, context.company) is not None else None
         except records.LedgerError as exc:
             raise fail(str(exc)) from None
+        currency = customer.currency
     out.print(explain_view(customer_id, day, context.policy.name, explanations))
+    if standing is not None and standing.invoices:
+        out.print(standing_table(standing, currency))
 
 
 class ReportFormat(str, Enum):
@@ -798,10 +828,13 @@ def report_command(
         Optional[Path], typer.Option("--out", help="write to this file (required for xlsx); for management, the folder that gets report-YYYY-MM/ (default: <data dir>/reports)")
     ] = None,
     encoding: EncodingOption = None,
+    charges: Annotated[
+        bool, typer.Option("--charges", help="aging reports: add the late-payment charge to the day under each customer's contract, and principal + charge (claim)")
+    ] = False,
 ) -> None:
     """A report on the ledger (aging, DSO, overdue and bad-debt ratios, CEI, the month's target, statements, approvals), or the monthly management report."""
     from huikuan.i18n import reader_locale
-    from huikuan.reports import REPORTS, csv_rows, to_markdown, to_xlsx
+    from huikuan.reports import AGING_REPORTS, REPORTS, csv_rows, to_markdown, to_xlsx
 
     if name == "management":
         if output_format is not ReportFormat.md or encoding is not None:
@@ -810,11 +843,18 @@ def report_command(
         return
     if name not in REPORTS:
         raise fail(f"no report {name!r}; the reports are: {', '.join(REPORTS)}, management")
+    if charges and name not in AGING_REPORTS:
+        raise fail(f"--charges is for the aging reports ({', '.join(AGING_REPORTS)}), not {name}")
     _check_output(output_format, output, encoding)
     day, locale = parse_day(as_of, "--as-of"), reader_locale()
     ensure_ledger()
     with _calendar_years(day), session_scope() as session:
-        report = REPORTS[name](session, day)
+        if charges:
+            from huikuan.legal.standing import open_invoice_charges
+
+            report = REPORTS[name](session, day, charges=open_invoice_charges(session, day, _context("handbook").company))
+        else:
+            report = REPORTS[name](session, day)
     if output_format is ReportFormat.xlsx:
         to_xlsx(report, output, locale=locale)
         _written(report.title, output, locale)
@@ -943,6 +983,19 @@ def contact_log(
     """Record a call, email or visit and its result."""
     _record(lambda s: records.log_contact(s, customer_id, channel=channel, result=result, on=parse_day(on, "--on"), note=note, excuse=excuse, person=person))
     out.print(f"contact with {customer_id} recorded")
+
+
+@contact_app.command("bounced")
+def contact_bounced(customer_id: str, email: str, on: On = None) -> None:
+    """Mark a contact's email address as bouncing: no customer email goes to it, the collector is told instead (a new address clears it)."""
+    from huikuan.bounces import mark_bounced
+
+    day, today, company = parse_day(on, "--on"), get_settings().today(), _context("handbook").company
+    done: list[tuple[int, int]] = []
+    _record(lambda s: done.append(mark_bounced(s, customer_id, email, on=day, company=company, as_of=today)))
+    marked, held = done[0]
+    out.print(f"{email} of {customer_id} {'marked bounced since ' + day.isoformat() if marked else 'was already marked bounced'}"
+              + (f"; {held} queued email(s) to it held back, the collector is told" if held else ""), markup=False)
 
 
 @app.command("promise")
@@ -1127,6 +1180,7 @@ def approvals_answer(
 
     from huikuan.server import RunNotWaiting, StackError, resume_waiting_run
 
+    from huikuan.approval_check import wait_for_verdict
     from huikuan.approval_groups import is_group_key
     from models.ledger import Approval, ApprovalGroup
 
@@ -1165,54 +1219,19 @@ def approvals_answer(
         raise fail(f"the Prefect server at {os.environ['PREFECT_API_URL']} has no run {run_id}; is this the server huikuan start runs?") from None
     except (httpx.HTTPError, OSError) as exc:
         raise fail(f"cannot reach the Prefect server at {os.environ['PREFECT_API_URL']} ({exc}); start it with huikuan start (or huikuan server)") from None
-    accepted, verdict = _verdict(approval_key, group, refusals, run_id, wait)
-    if accepted is None:
+    verdict = wait_for_verdict(session_scope, approval_key, refusals_before=refusals, wait=wait)
+    if verdict.accepted is None:
         raise fail(f"the answer went to run {run_id}, which has not judged it within {wait:g} s: its logs in the Prefect UI say how it ends, "
                    f"`huikuan approvals list` whether {approval_key} still waits")
-    if not accepted:
-        raise fail(f"refused: {verdict}; nothing was decided, and the run waits for another answer")
-    out.print(f"accepted: {verdict}", highlight=False, soft_wrap=True)
-
-
-def _verdict(key: str, group: bool, refusals: int, run_id: str, wait: float) -> tuple[bool | None, str]:
-    """What the waiting run made of the answer it was given, read back from the ledger: (accepted, what) or (None, "") after ``wait`` seconds.
-
-    The run decides (the request leaves state ``requested``) or refuses (its count of
-    refused answers goes up; a single request's refusal is logged as an
-    ``approval_refused`` action, with the reason).
-    """
-    import time
-
-    from sqlalchemy import select
-
-    from models.ledger import ActionTaken, Approval, ApprovalGroup
-
-    model = ApprovalGroup if group else Approval
-    deadline = time.monotonic() + wait
-    while True:
-        with session_scope() as session:
-            request = session.scalar(select(model).where(model.key == key))
-            if request.state.value != "requested":
-                done = f"{key} {request.state.value} by {request.decided_by}"
-                if group:
-                    members = session.scalars(select(Approval).where(Approval.group_key == key)).all()
-                    held = sorted(m.customer_id for m in members if m.held)
-                    decided = [m for m in members if not m.held and m.state.value == request.state.value]
-                    done += f": {len(decided)} request(s) {request.state.value}" + (f", held back to be asked alone: {', '.join(held)}" if held else "")
-                elif request.state.value == "approved":
-                    done += " and carried out"
-                return True, done
-            if request.refusals > refusals:
-                why = None
-                if not group:
-                    why = session.scalar(
-                        select(ActionTaken.detail).where(ActionTaken.action == "approval_refused", ActionTaken.key.startswith(f"{key}:", autoescape=True))
-                        .order_by(ActionTaken.id.desc()).limit(1)
-                    )
-                return False, why or _refusal_logged(run_id, key) or "a wrong or old code, a person who may not decide this, or (a list) a held id not in it"
-        if time.monotonic() >= deadline:
-            return None, ""
-        time.sleep(0.5)
+    if not verdict.accepted:
+        why = verdict.logged or _refusal_logged(run_id, approval_key) or "a wrong or old code, a person who may not decide this, or (a list) a held id not in it"
+        raise fail(f"refused: {why}; nothing was decided, and the run waits for another answer")
+    done = f"{approval_key} {verdict.outcome} by {verdict.decided_by}"
+    if group:
+        done += f": {verdict.decided} request(s) {verdict.outcome}" + (f", held back to be asked alone: {', '.join(verdict.held)}" if verdict.held else "")
+    elif verdict.outcome == "approved":
+        done += " and carried out"
+    out.print(f"accepted: {done}", highlight=False, soft_wrap=True)
 
 
 def _refusal_logged(run_id: str, key: str) -> str | None:

@@ -46,6 +46,7 @@ class AccountResult:
     approvals: list[str] = field(default_factory=list)  # approval requests this run opened
     next_action_on: dt.date | None = None
     error: str | None = None
+    held: list[str] = field(default_factory=list)  # customer emails not sent, their address bouncing: the collector is told
 
     def row(self) -> dict:
         """A line of the batch's table artifact (the Prefect UI renders its cells as Markdown: ids and problems escaped)."""
@@ -55,6 +56,7 @@ class AccountResult:
             "taken now": len(self.taken),
             "next action": self.next_action_on.isoformat() if self.next_action_on else "-",
             "problem": markdown_text(self.error) if self.error else "",
+            "not emailed": markdown_text("; ".join(self.held)) if self.held else "",
         }
 
 
@@ -122,6 +124,7 @@ def take_for_customer(factory: sessionmaker, account: AccountResult, actions: It
             return
     account.taken = [o.key for o in outcomes if o.taken]
     account.approvals = [o.approval_key for o in outcomes if o.taken and o.approval_key]
+    account.held = [o.held for o in outcomes if o.taken and o.held]
 
 
 def collect(

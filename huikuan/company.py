@@ -50,7 +50,7 @@ class Person(BaseModel):
     email: Email
     phone: str = ""
     roles: list[Role] = Field(min_length=1)
-    locale: Literal["zh_CN", "en"] | None = Field(default=None, description="the language of this person's pages (huikuan web); default the company's")
+    locale: Literal["zh_CN", "en"] | None = Field(default=None, description="the language of this person's approval emails and pages (huikuan web); default the company's")
 
 
 class SmtpSettings(BaseModel):

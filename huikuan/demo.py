@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import random
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huikuan.demo_data import DemoFiles, generate_demo
+from huikuan.bank.sample import SampleLine, full_width, sample_statement, write_bank_csv
+from huikuan.demo_data import _REGIONS, _SUFFIXES, DemoFiles, generate_demo
 from huikuan.importer import ImportSummary, Track, no_tracking, import_files
 from huikuan.records import log_contact, open_dispute, record_promise, resolve_dispute, uscc_check_character
 from models.calendar import CalendarBook
@@ -35,12 +37,19 @@ from models.ledger import Charge, Customer, Dispute, InstalmentPlan, Promise, St
 README_DAY = dt.date(2026, 11, 12)
 
 
+#: The demo's bank statement, in the demo's folder: `huikuan bank import` it to see cash application and the review list.
+BANK_STATEMENT_FILE = "bank_statement.csv"
+BANK_STATEMENT_DAYS = 14  # the statement covers the days before the demo's day
+
+
 @dataclass
 class DemoLoad:
     files: DemoFiles
     summary: ImportSummary
     events: int
     statements: int = 0  # statements the cycle had prepared (and sent) by the demo's day
+    bank_statement: Path | None = None  # the bank's statement written for the user to import (not applied)
+    bank_lines: list[SampleLine] = field(default_factory=list)  # its lines, each saying who really paid it
 
 
 def ledger_is_empty(session: Session) -> bool:
@@ -71,7 +80,66 @@ def load_demo(
 
         calendars = calendars_of(None)
     statements = replay_statement_cycle(session, as_of, calendars)
-    return DemoLoad(files, summary, len(lines), statements)
+    bank_lines = demo_bank_lines(session, as_of, seed=seed)
+    bank_statement = write_bank_csv(bank_lines, Path(out_dir) / BANK_STATEMENT_FILE, company="演示回款有限公司")
+    return DemoLoad(files, summary, len(lines), statements, bank_statement, bank_lines)
+
+
+def demo_bank_lines(session: Session, as_of: dt.date, *, seed: int = 2026, share: float = 0.35) -> list[SampleLine]:
+    """The bank's statement of the ``BANK_STATEMENT_DAYS`` before ``as_of``: about ``share`` of the customers billed in yuan pay.
+
+    Each pays its (at most three) oldest invoices open and issued before the
+    statement's first day (those with Latin names always pay), as customers do
+    (`huikuan.bank.sample.sample_statement`): one invoice by name (the name as the
+    bank prints it: `demo_payer_variant`), one from a person's account naming the
+    invoice, two invoices in one transfer, a part; a few strangers' transfers and
+    payments out are mixed in. Nothing is recorded: the user imports the file.
+    The same ledger and seed give the same lines.
+    """
+    from huikuan.bank.cash import load_book
+
+    start = as_of - dt.timedelta(days=BANK_STATEMENT_DAYS)
+    book = load_book(session)
+    rng = random.Random(f"bank-{seed}")
+    names: dict[str, str] = {}
+    paying: dict[str, list[tuple[str, dt.date, Decimal]]] = {}
+    for customer_id in sorted(book.customers):
+        customer = book.customers[customer_id]
+        invoices = [(i.invoice_id, i.due_on, i.open) for i in book.open_invoices(customer_id) if i.issued_on <= start][:3]
+        # Customers with Latin names billed in yuan (a foreign company's Chinese subsidiary) always pay: their names vary most.
+        if (rng.random() < share or customer.name.isascii()) and customer.currency == "CNY" and invoices:
+            names[customer_id], paying[customer_id] = customer.name, invoices
+    return sample_statement(names, paying, start=start, days=BANK_STATEMENT_DAYS, seed=rng.randrange(2**31),
+                            strangers=0.08, outgoing=0.1, variant=demo_payer_variant)
+
+
+_DEMO_REGIONS = tuple(sorted((region for region, _pinyin in _REGIONS), key=len, reverse=True))
+_DEMO_SUFFIXES = tuple(sorted(_SUFFIXES.items, key=len, reverse=True))
+
+
+def demo_payer_variant(name: str, rng: random.Random) -> str:
+    """A demo customer's name as a bank prints it.
+
+    Latin names: as registered, upper-case or in full-width letters. Chinese names
+    (no brackets or letters in the demo): as registered, spaced (half-width or
+    full-width), or with the city moved into half-width brackets after the trade
+    name (海天汽配(重庆)有限公司: not the registered name, so the line waits for a
+    person, who sees the customer suggested).
+    """
+    kind = rng.random()
+    if name.isascii():
+        if kind < 0.3:
+            return name
+        return name.upper() if kind < 0.6 else full_width(name)
+    region = next((r for r in _DEMO_REGIONS if name.startswith(r)), None)
+    suffix = next((s for s in _DEMO_SUFFIXES if name.endswith(s)), None)
+    if kind < 0.65 or region is None or suffix is None:
+        return name
+    if kind < 0.8:
+        return f"{name[:-len(suffix)]} {suffix}"
+    if kind < 0.92:
+        return region + "\u3000" + name[len(region):]
+    return f"{name[len(region):-len(suffix)]}({region}){suffix}"
 
 
 def statement_days() -> tuple[int, int]:

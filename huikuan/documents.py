@@ -20,7 +20,10 @@ laid out as a one-page A4 PDF by :func:`letter_pdf`:
 - ``<table>`` of ``<tr>`` (class ``total`` for a sum row) with ``<th>``/``<td>``
   (class ``num`` right-aligns a number);
 - ``<div class="signature">`` (right half of the page), ``<div class="slip">``
-  (a boxed reply slip), ``<hr class="cut"/>`` (a dashed cut line), ``<article>``.
+  (a boxed reply slip), ``<hr class="cut"/>`` (a dashed cut line), ``<article>``;
+- ``<div class="schedule">`` last: a schedule (附件) on the pages after the letter,
+  e.g. every open invoice of a statement-confirmation letter; the letter itself
+  still keeps to one page.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from huikuan.i18n import label
+from models import money
+from models.charges import Charge, percent_text
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,7 @@ class DocumentContext:
     tracking_no: str | None = None
     last_contact: str | None = None
     promise: str | None = None
+    charges: tuple[Charge, ...] = ()  # a letter's late-payment charges to ``today`` (huikuan.legal.standing.letter_charges); () without terms
 
     @property
     def total_open(self) -> Decimal:
@@ -183,13 +189,8 @@ def _check_money(value: Any) -> Decimal:
 
 
 def format_money(value: Decimal | int, locale: str, currency: str = "CNY") -> str:
-    """``¥1,234.50`` in Chinese for yuan, ``CNY 1,234.50`` in English (and for other currencies)."""
-    amount = _check_money(value)
-    sign = "-" if amount < 0 else ""
-    digits = f"{abs(amount):,.2f}"
-    if locale == "zh_CN" and currency == "CNY":
-        return f"{sign}¥{digits}"
-    return f"{sign}{currency} {digits}"
+    """``models.money.format_money`` (the one money format) in the documents' argument order."""
+    return money.format_money(value, currency, locale)
 
 
 def format_date(day: dt.date, locale: str) -> str:
@@ -346,6 +347,8 @@ def _variables(context: DocumentContext, extra: dict[str, Any], max_rows: int) -
     if oldest_first:
         variables["first_due"] = oldest_first[0].due_on
         variables["oldest_days"] = max(line.days_overdue for line in oldest_first)
+    if context.charges:
+        variables["charges"] = _charges(context.charges)
     if context.statement_lines:
         variables["statement_lines"] = sorted(context.statement_lines, key=lambda line: line[0])
         variables["statement_total"] = sum((line[2] for line in context.statement_lines), Decimal("0"))
@@ -354,6 +357,24 @@ def _variables(context: DocumentContext, extra: dict[str, Any], max_rows: int) -
         raise TypeError(f"extra values may not replace the context's: {clash}")
     variables.update({key: _party(value) if isinstance(value, Party) else value for key, value in extra.items()})
     return {key: value for key, value in variables.items() if value is not None}
+
+
+def _charges(charges: tuple[Charge, ...]) -> dict[str, Any] | None:
+    """What ``_charges.letter.j2`` shows: the principal, the charge to the letter's day, the total, and the contract's terms.
+
+    None (nothing shown) when nothing is charged yet (within the grace days).
+    """
+    charge = sum((c.amount for c in charges), Decimal("0"))
+    if charge <= 0:
+        return None
+    terms = charges[0].terms
+    principal = sum((c.principal_open for c in charges), Decimal("0"))
+    return {
+        "as_of": charges[0].as_of, "principal": principal, "amount": charge, "total": principal + charge,
+        "rate": percent_text(terms.rate), "per": terms.per, "grace_days": terms.grace_days,
+        "cap_ratio": percent_text(terms.cap_ratio) if terms.cap_ratio is not None else None, "cap_amount": terms.cap_amount,
+        "capped": any(c.capped for c in charges), "clause": terms.clause,
+    }
 
 
 def _render(name: str, variables: dict[str, Any]) -> str:
@@ -749,7 +770,7 @@ def _invoice_table(block: _Block, styles: dict[str, Any], width: float) -> Any:
 
 def _flowables(blocks: list[_Block], styles: dict[str, Any], width: float) -> list[Any]:
     from reportlab.lib import colors
-    from reportlab.platypus import HRFlowable, Spacer, Table, TableStyle
+    from reportlab.platypus import HRFlowable, PageBreak, Spacer, Table, TableStyle
 
     flowables: list[Any] = []
     for block in blocks:
@@ -757,6 +778,8 @@ def _flowables(blocks: list[_Block], styles: dict[str, Any], width: float) -> li
             flowables += [_invoice_table(block, styles, width), Spacer(1, 6)]
         elif block.tag == "hr":
             flowables.append(HRFlowable(width="100%", thickness=0.6, color=colors.grey, dash=(4, 3), spaceBefore=8, spaceAfter=2))
+        elif block.tag == "div" and block.cls == "schedule":
+            flowables += [PageBreak(), *_flowables(block.children, styles, width)]
         elif block.tag == "div" and block.cls == "signature":
             inner = _flowables(block.children, {**styles, "body": styles["sign"]}, width / 2)
             table = Table([[inner]], colWidths=[width / 2], hAlign="RIGHT")
@@ -822,9 +845,12 @@ def letter_pdf(letter: RenderedLetter, context: DocumentContext) -> bytes:
     """
     font, _ = cjk_font()
     blocks = _parse_letter(letter.html)
+    letter_blocks = [b for b in blocks if not (b.tag == "div" and b.cls == "schedule")]
     pages = 0
     for scale in _SCALES:
-        pdf, pages = _build_pdf(letter, context, blocks, _styles(font, context.locale, scale))
+        pdf, pages = _build_pdf(letter, context, letter_blocks, _styles(font, context.locale, scale))
         if pages == 1:
+            if len(letter_blocks) < len(blocks):  # the schedule follows on pages of its own
+                pdf, _ = _build_pdf(letter, context, blocks, _styles(font, context.locale, scale))
             return pdf
     raise ValueError(f"{letter.title}: needs {pages} pages even set smaller; a letter is one page at most")

@@ -11,21 +11,21 @@ decides and the one-time code emailed to them.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import os
-import secrets
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import account_state, i18n
+from huikuan import account_state, bounces, i18n
+from huikuan.approval_check import (  # noqa: F401 - also read as execution.<name> by older callers
+    HASH_PREFIX, REFUSALS_PER_HOUR, answers_blocked_until, blocked_message, check_answer, code_hash, code_matches, is_old_hash, new_code,
+    note_refusal, note_refused, server_secret, who,
+)
 from huikuan.company import Company, Person
 from huikuan.context import calendars_of
 from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, format_date, format_money, letter_pdf, render_email, render_letter
+from huikuan.legal.standing import letter_charges
 from huikuan.records import LedgerError, get_customer, open_amounts
-from huikuan.settings import get_settings
 from models.engine import Action
 from models.enums import ActionState, ApprovalState, StatementState
 from models.ledger import (
@@ -47,6 +47,10 @@ CUSTOMER_EMAILS = {"reminder", "follow_up", "statement_follow_up", "send_invoice
 INTERNAL_ROLES = {"supervisor", "manager", "gm", "boss", "finance"}
 PAY_WITHIN_DAYS = 7  # the calendar date a customer is asked to pay by: a week on, rolled to a working day
 CONFIRM_BY_DAY = 20
+WHOLE_BALANCE = {"statement_letter"}  # documents that list every open invoice, not only those of their action
+# Documents our own people read: they restate the last contact with its result and the collector's note.
+# Every other document is read by the customer and quotes only the day and channel of the last contact (and a promise).
+INTERNAL_KINDS = {"escalation", "approval_request", "lock_lifted"}
 
 
 def now() -> dt.datetime:
@@ -61,6 +65,7 @@ class Outcome:
     taken: bool  # False: the key was already taken, nothing was done
     messages: int = 0
     approval_key: str | None = None
+    held: str | None = None  # the customer's email or letter was not sent: its address bounces, the collector is told
 
 
 def take_action(session: Session, action: Action, *, company: Company, as_of: dt.date) -> Outcome:
@@ -98,7 +103,17 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
         queued += queue_internal_notice(session, customer, action, company, as_of)
     if action.effect is not None:
         apply_status_effect(session, customer, action.effect.value, as_of, reason="; ".join(action.reasons), cause=action.key, invoices=action.invoices)
-    return Outcome(action.key, action.action, customer.customer_id, True, messages=queued)
+    return Outcome(action.key, action.action, customer.customer_id, True, messages=queued, held=_held(session, customer, action.key))
+
+
+def _held(session: Session, customer: Customer, key: str) -> str | None:
+    """What the flow says when the action's customer email or letter went to the collector instead (its address bounces)."""
+    contact = customer.primary_contact
+    for suffix in (":email", ":letter"):
+        if already_queued(session, f"{key}{suffix}{bounces.NOTICE.rstrip(':')}"):
+            since = bounces.bounced_on(session, customer.customer_id, contact.email if contact else None)
+            return f"{key}: not emailed, {contact.email if contact else 'the address'} bounced on {since}; the collector is told"
+    return None
 
 
 # -- documents -----------------------------------------------------------------
@@ -112,11 +127,14 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
                      locale: str | None = None) -> DocumentContext:
     """What a document about ``customer`` says on ``as_of``: its open invoices, last contact, promise.
 
-    ``locale``: the reader's; the customer's by default, the company's (``company.locale``) for our own people.
+    ``locale``: the reader's; the customer's by default; for our own people the company's (``company.locale``),
+    or an approver's own (``i18n.person_locale``).
     """
     locale = locale or customer.locale.value
     still_open = open_amounts(session, customer.customer_id, as_of)
-    wanted = [i for i in invoices if i in still_open] or list(still_open)
+    # A statement-confirmation letter (对账函) is the customer's acknowledgement of the whole balance: every open invoice,
+    # whichever ones called for it; the other documents speak of the invoices of their action.
+    wanted = list(still_open) if kind in WHOLE_BALANCE else [i for i in invoices if i in still_open] or list(still_open)
     lines = tuple(
         InvoiceLine(i.invoice_id, i.issued_on, i.due_on, i.amount, still_open[i.invoice_id], (as_of - i.due_on).days)
         for i in session.scalars(select(Invoice).where(Invoice.invoice_id.in_(wanted)).order_by(Invoice.due_on, Invoice.invoice_id))
@@ -143,8 +161,9 @@ def document_context(session: Session, customer: Customer, kind: str, company: C
         currency=customer.currency,
         invoices=lines,
         pay_by=cal.roll_forward(as_of + dt.timedelta(days=PAY_WITHIN_DAYS)),
-        last_contact=_restate(last, locale) if last else None,
+        last_contact=_restate(last, locale, internal=kind in INTERNAL_KINDS) if last else None,
         promise=_promised(promise, locale, customer.currency) if promise else None,
+        charges=letter_charges(session, customer, company, as_of, [line.invoice_id for line in lines]) if kind in LETTER_KINDS else (),
     )
 
 
@@ -156,8 +175,21 @@ _CONTACT_WORDS = {
 }
 
 
-def _restate(entry: ContactLog, locale: str) -> str:
-    """The last contact, restated in the customer's language (PROCESS.md §5)."""
+_TO_CUSTOMER = {  # the last contact as a customer reads it: its day and channel, never its result or note
+    "zh_CN": {"phone": "{day} 电话联系", "email": "{day} 邮件联系", "visit": "{day} 上门拜访"},
+    "en": {"phone": "our call of {day}", "email": "our email of {day}", "visit": "our visit of {day}"},
+}
+
+
+def _restate(entry: ContactLog, locale: str, *, internal: bool = False) -> str:
+    """The last contact, restated in the reader's language (PROCESS.md §5).
+
+    ``internal``: for our own people, with its result and the collector's note. A customer
+    reads only its day and channel: the note is the collector's (a bounced address, an
+    excuse, a judgement) and the result is ours to tell; what the customer agreed is the promise.
+    """
+    if not internal:
+        return _TO_CUSTOMER.get(locale, _TO_CUSTOMER["en"])[entry.channel.value].format(day=format_date(entry.contacted_on, locale))
     words = _CONTACT_WORDS.get(locale, _CONTACT_WORDS["en"])
     said = f"{format_date(entry.contacted_on, locale)} {words[entry.channel.value]}，{words[entry.result.value]}" if locale == "zh_CN" else (
         f"{words[entry.channel.value]} on {format_date(entry.contacted_on, locale)}: {words[entry.result.value]}")
@@ -211,6 +243,10 @@ def queue_customer_email(session: Session, customer: Customer, kind: str, key: s
     if not context.invoices and kind not in ("send_statement", "statement_follow_up"):
         return 0  # the customer owes nothing any more (paid before the email was due): no email asks for money
     email = render_email(context, **extra)
+    since = bounces.bounced_on(session, customer.customer_id, context.addressee.email)
+    if since is not None:  # the address bounces: not mailed, the collector is told
+        return bounces.tell_collector(session, customer, f"{key}:email", context.addressee.email or "", since, company, as_of, kind=kind,
+                                      invoices=tuple(line.invoice_id for line in context.invoices), month=context.statement_month)
     return queue(session, f"{key}:email", customer.customer_id, context.addressee, email.subject, email.text, email.html)
 
 
@@ -259,21 +295,36 @@ def queue_letter(session: Session, customer: Customer, kind: str, key: str, comp
         return 0  # paid in full since the letter was asked for: no demand for money
     letter = render_letter(context)
     pdf = letter_pdf(letter, context)
-    return queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf))
+    attachment = (f"{kind}-{customer.customer_id}-{as_of}.pdf", pdf)
+    since = bounces.bounced_on(session, customer.customer_id, context.addressee.email)
+    if since is not None:  # the address bounces: kept as the letter of record (posted, `letter delivered`) but never emailed; the collector gets it to post
+        queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, attachment)
+        bounces.hold(session, f"{key}:letter")
+        return bounces.tell_collector(session, customer, f"{key}:letter", context.addressee.email or "", since, company, as_of, kind=kind,
+                                      invoices=tuple(line.invoice_id for line in context.invoices), attachment=attachment)
+    return queue(session, f"{key}:letter", customer.customer_id, context.addressee, letter.title, letter.text, None, attachment)
 
 
 def queue_internal_notice(session: Session, customer: Customer, action: Action, company: Company, as_of: dt.date) -> int:
     """Escalations and notices to the supervisor, manager, GM or finance: one email each."""
     if action.action == "lift_lock":
         return tell_shipping(session, customer, action.key, company, as_of, locked_on=action_lock_day(action), invoices=action.invoices, reason=action.reasons)
-    context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices, locale=company.locale)
-    if action.statements:
-        context = _with_statement(session, context, customer, action.statements[0])
-    elif not context.invoices and action.invoices:  # about debts now paid (the credit policy's resumption): list them, paid
-        context = replace(context, invoices=_paid_lines(session, action.invoices, as_of))
+    def context_in(locale: str) -> DocumentContext:
+        context = document_context(session, customer, "escalation", company, as_of, invoices=action.invoices, locale=locale)
+        if action.statements:
+            return _with_statement(session, context, customer, action.statements[0])
+        if not context.invoices and action.invoices:  # about debts now paid (the credit policy's resumption): list them, paid
+            return replace(context, invoices=_paid_lines(session, action.invoices, as_of))
+        return context
+
+    contexts: dict[str, DocumentContext] = {}  # by the reader's locale (i18n.person_locale)
     queued = 0
     for person in company.with_role(action.role):
-        email = render_email(replace(context, addressee=party(person)), action=action.action, reason=i18n.render_all(action.reasons, company.locale), role=action.role)
+        locale = i18n.person_locale(company, person)
+        if locale not in contexts:
+            contexts[locale] = context_in(locale)
+        context = contexts[locale]
+        email = render_email(replace(context, addressee=party(person)), action=action.action, reason=i18n.render_all(action.reasons, locale), role=action.role)
         queued += queue(session, f"{action.key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
 
@@ -294,13 +345,15 @@ def _paid_lines(session: Session, invoices: tuple[str, ...], as_of: dt.date) -> 
 
 def tell_shipping(session: Session, customer: Customer, key: str, company: Company, as_of: dt.date, *, locked_on: dt.date,
                   invoices: tuple[str, ...], reason: str | tuple[str, ...], by: Person | None = None) -> int:
-    """The lock is lifted (its debts paid, or ``by`` a person): finance and the people who ship (role ``shipping``) are told, once each, in the company's locale."""
-    context = document_context(session, customer, "lock_lifted", company, as_of, locale=company.locale)
-    context = replace(context, invoices=_paid_lines(session, invoices, as_of))
-    said = i18n.render_all(reason if isinstance(reason, tuple) else (reason,), company.locale)
-    who = (f"{by.name}（{by.title}）" if company.locale == "zh_CN" else f"{by.name} ({by.title})") if by and by.title else by.name if by else None
+    """The lock is lifted (its debts paid, or ``by`` a person): finance and the people who ship (role ``shipping``) are told, once each,
+    each in their own locale (``i18n.person_locale``: theirs, else the company's)."""
+    paid = _paid_lines(session, invoices, as_of)
     queued = 0
     for person in company.with_role("finance") + [p for p in company.with_role("shipping") if "finance" not in p.roles]:
+        locale = i18n.person_locale(company, person)
+        context = replace(document_context(session, customer, "lock_lifted", company, as_of, locale=locale), invoices=paid)
+        said = i18n.render_all(reason if isinstance(reason, tuple) else (reason,), locale)
+        who = (f"{by.name}（{by.title}）" if locale == "zh_CN" else f"{by.name} ({by.title})") if by and by.title else by.name if by else None
         email = render_email(replace(context, addressee=party(person)), locked_on=locked_on, reason=said, by=who)
         queued += queue(session, f"{key}:to:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
     return queued
@@ -332,97 +385,6 @@ def prepare_statement(session: Session, customer: Customer, month: str, as_of: d
 # -- approvals -------------------------------------------------------------------
 
 
-SECRET_ENV = "HUIKUAN_SECRET_KEY"
-SECRET_FILE = "secret.key"  # in the data directory, mode 0600
-HASH_PREFIX = "hmac-sha256:"  # a stored hash without it is an older version's plain SHA-256: never matches
-REFUSALS_PER_HOUR = 5  # refused answers per approver and request in an hour; more are refused without checking the code
-REFUSAL_WINDOW = dt.timedelta(hours=1)
-
-
-def server_secret() -> bytes:
-    """The key of the code hashes, the same for every process of the machine (the worker, the CLI, the server).
-
-    ``HUIKUAN_SECRET_KEY`` when set; otherwise ``<data dir>/secret.key``, made
-    once (256 random bits, mode 0600) by whichever process needs it first.
-    """
-    configured = os.environ.get(SECRET_ENV, "")
-    if configured.strip():
-        return configured.strip().encode()
-    path = get_settings().data_dir / SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_hex(32) + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            try:
-                os.link(draft, path)  # whole or not at all; a process that made it first wins, and this one reads its
-            except FileExistsError:
-                pass
-        finally:
-            draft.unlink(missing_ok=True)
-    key = path.read_text(encoding="ascii").strip()
-    if not key:
-        raise RuntimeError(f"the secret key file {path} is empty: delete it (a new one is made; codes already emailed stop working) or set {SECRET_ENV}")
-    return key.encode()
-
-
-def code_hash(code: str, salt: str) -> str:
-    """What the ledger keeps of a one-time code: an HMAC-SHA256 keyed by the server's secret, salted by the request's key."""
-    digest = hmac.new(server_secret(), f"{salt}\n{code}".encode(), hashlib.sha256).hexdigest()
-    return HASH_PREFIX + digest
-
-
-def code_matches(code: str, salt: str, stored: str | None) -> bool:
-    """The answer's code is the one whose hash is ``stored`` (constant time); an old plain SHA-256 never matches."""
-    if not stored or not stored.startswith(HASH_PREFIX):
-        return False
-    return hmac.compare_digest(code_hash(code.strip(), salt), stored)
-
-
-def is_old_hash(stored: str | None) -> bool:
-    """A hash of an earlier version (plain SHA-256 of the code): no answer matches it, a new code must be sent."""
-    return bool(stored) and not stored.startswith(HASH_PREFIX)
-
-
-def _refusal_entries(log: str) -> list[tuple[str, dt.datetime]]:
-    entries = []
-    for line in (log or "").splitlines():
-        who, _, at = line.partition("\t")
-        try:
-            entries.append((who, dt.datetime.fromisoformat(at)))
-        except ValueError:
-            continue
-    return entries
-
-
-def _who(approver: str) -> str:
-    return " ".join(approver.split())[:64]
-
-
-def answers_blocked_until(log: str, approver: str, at: dt.datetime) -> dt.datetime | None:
-    """When ``approver`` may answer again, if their refused answers to this request in the last hour reached the limit."""
-    recent = sorted(when for who, when in _refusal_entries(log) if who == _who(approver) and at - when < REFUSAL_WINDOW)
-    if len(recent) < REFUSALS_PER_HOUR:
-        return None
-    return recent[-REFUSALS_PER_HOUR] + REFUSAL_WINDOW
-
-
-def note_refusal(log: str, approver: str, at: dt.datetime) -> str:
-    """The log of refused answers with this one, only the last hour kept."""
-    kept = [(who, when) for who, when in _refusal_entries(log) if at - when < REFUSAL_WINDOW]
-    return "\n".join(f"{who}\t{when.isoformat()}" for who, when in [*kept, (_who(approver), at)])
-
-
-def blocked_message(approver: str, until: dt.datetime) -> str:
-    local = until.astimezone(get_settings().tz)
-    return (f"too many refused answers from {approver!r} to this request in an hour ({REFUSALS_PER_HOUR}); the code was not checked: "
-            f"try again after {local:%Y-%m-%d %H:%M} ({get_settings().timezone})")
-
-
 def already_queued(session: Session, key: str) -> bool:
     """Some message keyed ``key:…`` is in the outbox (a round of codes is queued once, to every approver)."""
     return session.scalar(select(OutboxMessage.id).where(OutboxMessage.key.startswith(key + ":", autoescape=True)).limit(1)) is not None
@@ -434,25 +396,30 @@ def code_round_key(key: str, runs_ended: int, round_: int | str) -> str:
 
 
 def send_code(session: Session, approval: Approval, company: Company, as_of: dt.date, *, round_: int | str = 0, form_url: str = "") -> bool:
-    """Email a fresh one-time code to the people who may decide; once per round (0: the request)."""
+    """Email a fresh one-time code to the people who may decide, each in their language; once per round (0: the request)."""
     key = code_round_key(approval.key, approval.runs_ended, round_)
     if already_queued(session, key):
         return False
-    code = f"{secrets.randbelow(10**6):06d}"
+    code = new_code()
     approval.code_hash = code_hash(code, approval.key)
     approval.code_sent_on = as_of
     customer = get_customer(session, approval.customer_id)
     invoices = tuple(i for i in approval.invoices.split(";") if i)
-    context = document_context(session, customer, "approval_request", company, as_of, invoices=invoices, locale=company.locale)
-    context = _about_statement(session, approval, customer, context)
+    contexts: dict[str, DocumentContext] = {}  # by the approver's locale (i18n.person_locale)
     preview = ""
     if approval.action in LETTER_KINDS:
         preview = render_letter(document_context(session, customer, approval.action, company, as_of, invoices=invoices)).text
     from huikuan.web.tokens import approval_link  # not at the top: the tokens module imports this one
 
     for person in company.with_role(approval.approver_role):
+        locale = i18n.person_locale(company, person)
+        if locale not in contexts:
+            contexts[locale] = _about_statement(
+                session, approval, customer, document_context(session, customer, "approval_request", company, as_of, invoices=invoices, locale=locale)
+            )
         email = render_email(
-            replace(context, addressee=party(person)), code=code, decision=approval.action, form_url=form_url, approver=party(person), preview_text=preview or None,
+            replace(contexts[locale], addressee=party(person)), code=code, decision=approval.action, form_url=form_url, approver=party(person),
+            preview_text=preview or None,
             web_url=approval_link(company, approval.key, person.id, code, as_of),
         )
         queue(session, f"{key}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
@@ -486,21 +453,13 @@ def decide(session: Session, approval_key: str, *, approver: str, code: str, app
         return Decision(False, approval.state, "this answer was refused before")
     if approval.state is not ApprovalState.requested:
         return Decision(True, approval.state, f"already {approval.state.value} by {approval.decided_by}")
-    problem, at = None, now()
-    blocked = answers_blocked_until(approval.recent_refusals, approver, at)
-    if blocked is not None:
-        problem = blocked_message(approver, blocked)
-    elif not company.may_approve(approver, approval.action):
-        problem = f"{approver!r} may not decide {approval.action} (it is for the {approval.approver_role})"
-    elif not code_matches(code, approval.key, approval.code_hash):
-        problem = "the code is wrong or no longer valid"
+    at = now()
+    problem, blocked = check_answer(approval, approver=approver, code=code, company=company, at=at)
     if problem is not None:
-        approval.refusals += 1
-        if blocked is None:
-            approval.recent_refusals = note_refusal(approval.recent_refusals, approver, at)
+        note_refused(approval, approver=approver, at=at, blocked=blocked)
         session.add(ActionTaken(
             key=refusal_key, customer_id=approval.customer_id, action="approval_refused", due_on=as_of, channel="system", role="system",
-            invoices=approval.invoices, state=ActionState.done, detail=f"{approval.action}: answer of {_who(approver)!r}: {problem}", finished_at=at,
+            invoices=approval.invoices, state=ActionState.done, detail=f"{approval.action}: answer of {who(approver)!r}: {problem}", finished_at=at,
         ))
         session.flush()
         return Decision(False, approval.state, problem)
@@ -588,12 +547,13 @@ def remind_or_expire(session: Session, company: Company, as_of: dt.date) -> list
 
 def _escalate_unanswered(session: Session, approval: Approval, customer: Customer, company: Company, as_of: dt.date, what: Reason,
                          tag: str | None = None) -> None:
-    """The GM is told, in the company's locale, that a request is unanswered (``what`` came of it); ``tag`` keys the email."""
-    context = document_context(session, customer, "escalation", company, as_of, invoices=tuple(i for i in approval.invoices.split(";") if i), locale=company.locale)
-    context = _about_statement(session, approval, customer, context)
+    """The GM is told, in their locale (``i18n.person_locale``), that a request is unanswered (``what`` came of it); ``tag`` keys the email."""
+    invoices = tuple(i for i in approval.invoices.split(";") if i)
     reason = Reason("unanswered", action=Term(approval.action), role=Term(approval.approver_role), requested_on=approval.requested_on, what=what)
     for person in company.with_role("gm"):
-        email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=i18n.render(reason, company.locale), role="gm")
+        locale = i18n.person_locale(company, person)
+        context = _about_statement(session, approval, customer, document_context(session, customer, "escalation", company, as_of, invoices=invoices, locale=locale))
+        email = render_email(replace(context, addressee=party(person)), action=approval.action, reason=i18n.render(reason, locale), role="gm")
         queue(session, f"{approval.key}:unanswered:{tag or what}:{person.id}", customer.customer_id, party(person), email.subject, email.text, email.html)
 
 

@@ -10,8 +10,10 @@ extracts the messages from the code and the built-in policies and checks that th
 catalogue translates each one with the same fields.
 
 Who reads decides the locale: the company's people (internal emails, reports, the
-terminal tables) read the company file's ``locale`` (zh_CN by default); customers
-read their own, from the templates (``templates/<locale>/``).
+terminal tables) read the company file's ``locale`` (zh_CN by default); an approver
+reads the approval emails and pages, and a collector the web service's notices, in
+their own ``locale:`` when the company file gives one (``person_locale``);
+customers read their own, from the templates (``templates/<locale>/``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from babel.messages.pofile import read_po
 from models.texts import N_, Term, Text
 
 if TYPE_CHECKING:
-    from huikuan.company import Company
+    from huikuan.company import Company, Person
 
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
@@ -135,6 +137,11 @@ def yes_no(flag: bool, locale: str) -> str:
 def company_locale(company: Company | None) -> str:
     """The locale of the company's people: the company file's ``locale``, zh_CN without a company file."""
     return company.locale if company is not None else DEFAULT_LOCALE
+
+
+def person_locale(company: Company, person: Person) -> str:
+    """The locale one of the company's people reads (their emails and pages): their own ``locale:`` in the company file, else the company's."""
+    return person.locale or company.locale
 
 
 def reader_locale() -> str:

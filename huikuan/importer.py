@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from huikuan import account_state
 from huikuan.settings import get_settings
 from huikuan.tables import UnreadableFile, read_table
+from models.allocation import AllocationRefused, OpenInvoice, allocate
 from models.import_rows import FILE_KINDS, FileKind, check_header
 from models.ledger import Allocation, Charge, Contact, Customer, Invoice, Payment
 from models.money import ZERO
@@ -228,13 +229,12 @@ class _Plan:
 
     def _check_customers(self) -> None:
         rows = self._rows("customers")
-        ids = [r.values["customer_id"] for r in rows]
-        existing: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids):
+        for chunk in _chunks(rows):  # classified a chunk at a time: the ledger's customers are never all in memory
+            existing: dict[str, dict[str, Any]] = {}
             query = (
                 select(Customer, Contact)
                 .outerjoin(Contact, (Contact.customer_id == Customer.customer_id) & Contact.is_primary)
-                .where(Customer.customer_id.in_(chunk))
+                .where(Customer.customer_id.in_([r.values["customer_id"] for r in chunk]))
             )
             for customer, contact in self.session.execute(query):
                 existing[customer.customer_id] = {
@@ -256,7 +256,7 @@ class _Plan:
                     "late_charge_cap": customer.late_charge_cap,
                     "contract_clause": customer.contract_clause,
                 }
-        self._classify("customers", rows, existing)
+            self._classify("customers", chunk, existing)
         for row in rows:
             self.customer_currency[row.values["customer_id"]] = row.values["currency"]
 
@@ -289,14 +289,20 @@ class _Plan:
             return False
         return True
 
-    def _existing(self, model, id_column: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-        fields = (id_column, *_COMPARED[model.__tablename__])
+    def _classify_existing(self, model, id_column: str, rows: list[Row]) -> dict[str, str]:
+        """Classify ``rows`` against the ledger (``_classify``) a chunk at a time, so that the ledger's
+        rows are never all in memory at once; the customer of each row already in the ledger."""
+        kind = model.__tablename__
+        fields = (id_column, *_COMPARED[kind])
         columns = [getattr(model, f) for f in fields]
-        existing: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids):
-            for values in self.session.execute(select(*columns).where(getattr(model, id_column).in_(chunk))):
+        owners: dict[str, str] = {}
+        for chunk in _chunks(rows):
+            existing: dict[str, dict[str, Any]] = {}
+            for values in self.session.execute(select(*columns).where(getattr(model, id_column).in_([r.values[id_column] for r in chunk]))):
                 existing[values[0]] = dict(zip(fields, values))
-        return existing
+            self._classify(kind, chunk, existing)
+            owners.update((row_id, old["customer_id"]) for row_id, old in existing.items())
+        return owners
 
     def _check_invoices(self, known: set[str]) -> None:
         rows = []
@@ -307,16 +313,14 @@ class _Plan:
             if row.values["currency"] is None:
                 row.values["currency"] = self.customer_currency[row.values["customer_id"]]
             rows.append(row)
-        existing = self._existing(Invoice, "invoice_id", [r.values["invoice_id"] for r in rows])
-        self._classify("invoices", rows, existing)
-        for invoice_id, old in existing.items():
-            self.invoice_customer[invoice_id] = old["customer_id"]
+        owners = self._classify_existing(Invoice, "invoice_id", rows)
+        self.invoice_customer.update(owners)
         changed = self.changed.get("invoices", [])
         paid = self._allocated({r.values["invoice_id"] for r in changed})
         for row in changed:
             invoice_id = row.values["invoice_id"]
-            if row.values["customer_id"] != existing[invoice_id]["customer_id"]:
-                self.problem(row, "customer_id", f"invoice {invoice_id} belongs to {existing[invoice_id]['customer_id']}; an invoice cannot move to another customer")
+            if row.values["customer_id"] != owners[invoice_id]:
+                self.problem(row, "customer_id", f"invoice {invoice_id} belongs to {owners[invoice_id]}; an invoice cannot move to another customer")
             elif row.values["amount"] < paid.get(invoice_id, ZERO):
                 self.problem(row, "amount", f"{row.values['amount']} is less than the {paid[invoice_id]} already paid on invoice {invoice_id}")
         for row in rows:
@@ -351,10 +355,9 @@ class _Plan:
                 self.problem(row, "invoice_id", f"invoice {invoice_id} belongs to customer {self.invoice_customer[invoice_id]}, not {customer_id}")
                 continue
             checked.append(row)
-        existing = self._existing(Payment, "payment_id", [r.values["payment_id"] for r in checked])
-        self._classify("payments", checked, existing)
+        owners = self._classify_existing(Payment, "payment_id", checked)
         for row in self.changed.get("payments", []):
-            old_customer = existing[row.values["payment_id"]]["customer_id"]
+            old_customer = owners[row.values["payment_id"]]
             if row.values["customer_id"] != old_customer:
                 self.problem(row, "customer_id", f"payment {row.values['payment_id']} belongs to {old_customer}; a payment cannot move to another customer")
 
@@ -364,8 +367,7 @@ class _Plan:
             customer_ok = self._customer_ok(row, known)
             if self._dates_ok(row, "delivered_on", "receipt_received_on", "delivery date") and customer_ok and row.ok:
                 rows.append(row)
-        existing = self._existing(Charge, "charge_id", [r.values["charge_id"] for r in rows])
-        self._classify("charges", rows, existing)
+        self._classify_existing(Charge, "charge_id", rows)
 
     # -- payment allocation -------------------------------------------------
 
@@ -379,32 +381,18 @@ class _Plan:
         for row in self.track(sorted(payments, key=lambda r: (r.values["received_on"], r.values["payment_id"])), "allocating payments"):
             values = row.values
             invoices = open_by_customer[values["customer_id"]]
-            amount = values["amount"]
-            if values["invoice_id"]:
-                target = invoices.get(values["invoice_id"])
-                still_open = target[2] if target else ZERO
-                if amount > still_open:
-                    self.problem(row, "amount", f"{amount} is more than the {still_open} still open on invoice {values['invoice_id']}")
-                    continue
-                targets = [values["invoice_id"]]
-            else:
-                owed = sum((entry[2] for entry in invoices.values()), ZERO)
-                if amount > owed:
-                    self.problem(row, "amount", f"{amount} is more than customer {values['customer_id']} owes ({owed} open)")
-                    continue
-                targets = [i for i, entry in sorted(invoices.items(), key=lambda item: (item[1][0], item[1][1], item[0])) if entry[2] > 0]
-            remaining = amount
-            for invoice_id in targets:
-                applied = min(remaining, invoices[invoice_id][2])
-                if applied <= 0:
-                    break
-                invoices[invoice_id][2] -= applied
-                remaining -= applied
-                self.allocations.append({"payment_id": values["payment_id"], "invoice_id": invoice_id, "amount": applied})
+            try:
+                parts = allocate(values["amount"], invoices.values(), customer_id=values["customer_id"], invoice_id=values["invoice_id"] or None)
+            except AllocationRefused as refused:
+                self.problem(row, "amount", str(refused))
+                continue
+            for invoice_id, part in parts:
+                invoices[invoice_id] = replace(invoices[invoice_id], open=invoices[invoice_id].open - part)
+                self.allocations.append({"payment_id": values["payment_id"], "invoice_id": invoice_id, "amount": part})
 
-    def _open_invoices(self, customer_ids: set[str], reallocated: set[str]) -> dict[str, dict[str, list]]:
-        """customer -> invoice -> [due_on, issued_on, open amount], ledger and files together."""
-        invoices: dict[str, dict[str, list]] = defaultdict(dict)
+    def _open_invoices(self, customer_ids: set[str], reallocated: set[str]) -> dict[str, dict[str, OpenInvoice]]:
+        """customer -> invoice -> what is open on it, ledger and files together."""
+        invoices: dict[str, dict[str, OpenInvoice]] = defaultdict(dict)
         paid_on: dict[str, Decimal] = {}
         paid = select(Allocation.invoice_id, func.sum(Allocation.amount).label("paid"))
         if reallocated:
@@ -418,12 +406,12 @@ class _Plan:
             )
             for customer_id, invoice_id, due_on, issued_on, amount, paid_amount in self.session.execute(query):
                 paid_on[invoice_id] = paid_amount or ZERO
-                invoices[customer_id][invoice_id] = [due_on, issued_on, amount - paid_on[invoice_id]]
+                invoices[customer_id][invoice_id] = OpenInvoice(invoice_id, due_on, issued_on, amount - paid_on[invoice_id])
         for row in self.new.get("invoices", []) + self.changed.get("invoices", []):
             values = row.values
             if values["customer_id"] in customer_ids:
                 open_amount = values["amount"] - paid_on.get(values["invoice_id"], ZERO)
-                invoices[values["customer_id"]][values["invoice_id"]] = [values["due_on"], values["issued_on"], open_amount]
+                invoices[values["customer_id"]][values["invoice_id"]] = OpenInvoice(values["invoice_id"], values["due_on"], values["issued_on"], open_amount)
         return invoices
 
     # -- write --------------------------------------------------------------
@@ -451,6 +439,9 @@ class _Plan:
             session.execute(update(Customer).where(Customer.customer_id == customer_id).values(_only(_customer_fields(row.values), row.present)))
             contact = _only(_contact_fields(row.values), row.present, renamed={"name": "contact_name", "title": "contact_title"})
             if contact:
+                if contact.get("email"):  # a new address is no longer known to bounce (huikuan.bounces)
+                    session.execute(update(Contact).where(Contact.customer_id == customer_id, Contact.is_primary, Contact.email != contact["email"])
+                                    .values(email_bounced_on=None))
                 session.execute(update(Contact).where(Contact.customer_id == customer_id, Contact.is_primary).values(contact))
         self._write_simple("invoices", Invoice, "invoice_id", summary)
         self._write_simple("charges", Charge, "charge_id", summary)

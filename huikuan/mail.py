@@ -38,12 +38,14 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from huikuan import bounces
 from huikuan.company import Company, SmtpSettings
+from huikuan.settings import get_settings
 from models.ledger import OutboxMessage
 
 
 class Transport(Protocol):
-    def send(self, message: Message) -> None: ...
+    def send(self, message: Message) -> str | None: ...  # the server's acceptance (its reply to DATA), when there is a server
 
 
 class OutboxFolder:
@@ -52,13 +54,14 @@ class OutboxFolder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> str | None:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when made here; an existing folder is left as it is
         key = str(make_header(decode_header(message["X-Huikuan-Key"])))  # decoded, should the key be non-ASCII
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key) + ".eml"
         partial = self.folder / (name + ".partial")
         _write_private(partial, bytes(message))
         partial.replace(self.folder / name)  # whole files only, and rewriting the same key replaces it
+        return None  # no server: the file is the record
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -75,6 +78,33 @@ def _write_private(path: Path, data: bytes) -> None:
 
 class PlainLoginRefused(smtplib.SMTPException):
     """A login was asked for over an unencrypted connection that the company file does not allow."""
+
+
+class _KeepsAcceptance:
+    """``smtplib``'s client keeping the server's reply to DATA, its acceptance with the queue id
+    (``250 2.0.0 Ok: queued as 4F1A2B``), which ``send_message`` does not return."""
+
+    data_reply: tuple[int, bytes] | None = None
+
+    def data(self, msg):  # type: ignore[no-untyped-def]
+        self.data_reply = super().data(msg)  # type: ignore[misc]
+        return self.data_reply
+
+
+class _SMTP(_KeepsAcceptance, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_KeepsAcceptance, smtplib.SMTP_SSL):
+    pass
+
+
+def acceptance(reply: tuple[int, bytes] | None) -> str | None:
+    """The reply to DATA as one line of text (``250 2.0.0 Ok: queued as 4F1A2B``), as the ledger keeps it."""
+    if reply is None:
+        return None
+    code, text = reply
+    return " ".join(f"{code} {text.decode('utf-8', 'replace')}".split())[:500]
 
 
 class SmtpServer:
@@ -96,7 +126,8 @@ class SmtpServer:
             raise FileNotFoundError(f"smtp.ca_file {ca_file} in the company file does not exist (working directory {Path.cwd()})")
         return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)  # CERT_REQUIRED, check_hostname
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> str | None:
+        """Hand ``message`` over; the server's acceptance (``acceptance``), kept as the email's delivery record."""
         s = self.settings
         if s.username and not (s.ssl or s.starttls or s.allow_plain_login):  # the company file's validation says so too
             raise PlainLoginRefused(
@@ -105,15 +136,16 @@ class SmtpServer:
             )
         context = self.tls_context() if (s.ssl or s.starttls) else None
         if s.ssl:
-            server = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
+            server: _SMTP | _SMTP_SSL = _SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
         else:
-            server = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
+            server = _SMTP(s.host, s.port, timeout=self.timeout)
         with server:
             if s.starttls:
                 server.starttls(context=context)
             if s.username:
                 server.login(s.username, s.password.get_secret_value() if s.password else "")
             server.send_message(message)
+            return acceptance(server.data_reply)
 
 
 # The outbox keys of messages with a one-time code: execution.code_round_key + ":<person>",
@@ -220,6 +252,7 @@ def _pdf(data: bytes, filename: str) -> MIMEApplication:
 class Dispatched:
     sent: int = 0
     failed: int = 0
+    bounced: int = 0  # refused for good (5xx to RCPT): not retried, the collector told (huikuan.bounces)
     errors: list[str] | None = None
 
 
@@ -235,7 +268,8 @@ def dispatch(sessions: Callable[[], Session], company: Company, transport: Trans
     transport = transport or transport_for(company)
     result = Dispatched(errors=[])
     with sessions() as session:
-        pending = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None)).order_by(OutboxMessage.id).limit(limit)))
+        pending = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None), OutboxMessage.bounced_at.is_(None))
+                                       .order_by(OutboxMessage.id).limit(limit)))
     # The ledger's share is about 0.9 ms a message on SQLite (bench/mail_bench.py), and
     # measured, it does not shrink: one session for all the transactions costs the same,
     # and UPDATE .. RETURNING would save a twentieth. The commit is cheap already (WAL,
@@ -252,13 +286,19 @@ def dispatch(sessions: Callable[[], Session], company: Company, transport: Trans
                 continue  # another dispatcher sent it
             row = session.get(OutboxMessage, message_id, populate_existing=True)
             try:
-                transport.send(build_message(row, company))
+                accepted = transport.send(build_message(row, company))
             except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a message that cannot be written, e.g. a non-ASCII address
+                if (reply := bounces.permanent_refusal(exc)) is not None:  # refused for good: never retried, the address marked bounced
+                    bounces.refused(session, row, company, get_settings().today(), reply)
+                    result.bounced += 1
+                    result.errors.append(f"{row.key}: {row.last_error}")
+                    continue
                 row.last_error = f"{type(exc).__name__}: {exc}"
                 result.failed += 1
                 result.errors.append(f"{row.key}: {row.last_error}")
                 continue
             row.sent_at = dt.datetime.now(dt.UTC)
+            row.server_reply = accepted if isinstance(accepted, str) else None  # the mail server's acceptance, with sent_at
             row.last_error = None
             if carries_code(row.key):
                 row.text, row.html = mask_codes(row.text, row.html)

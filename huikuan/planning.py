@@ -26,17 +26,38 @@ COLUMNS = ("date", "customer_id", "action", "invoices", "channel", "role", "need
 def plan(
     session: Session, as_of: dt.date, policy: Policy, *, calendars: CalendarBook | None = None, progress: Callable[[int], None] | None = None
 ) -> list[Action]:
-    """Every action due on ``as_of`` across the ledger, sorted by customer and action.
+    """Every action due on ``as_of`` across the ledger, sorted by customer and action (``iter_plan``, as a list).
 
     ``calendars``: the run's calendar book (default: the company file's with ``HUIKUAN_CLOSED_DAYS``).
     """
+    return list(iter_plan(session, as_of, policy, calendars=calendars, progress=progress))
+
+
+def iter_plan(
+    session: Session, as_of: dt.date, policy: Policy, *, calendars: CalendarBook | None = None, progress: Callable[[int], None] | None = None
+) -> Iterator[Action]:
+    """``plan``'s actions one customer at a time, in the same order, without holding them all.
+
+    Every action of the day is dated ``as_of``, so ``Action.sort_key`` (day,
+    customer, action) orders by customer first; ``load_facts`` gives the
+    customers in that order, so sorting each customer's actions (stably, as the
+    whole list was sorted) gives the whole list's order. A customer out of
+    order, or an action of another day, would break that: it is an error, not
+    a silently different order.
+    """
     calendars = calendars or calendars_of(None)
-    actions: list[Action] = []
+    previous = None
     for facts, country in load_facts(session):
-        actions.extend(Evaluator(facts, policy, calendars.calendar(country)).actions_on(as_of))
+        if previous is not None and facts.customer_id <= previous:
+            raise RuntimeError(f"load_facts gave customer {facts.customer_id!r} after {previous!r}: not in id order")
+        previous = facts.customer_id
+        actions = sorted(Evaluator(facts, policy, calendars.calendar(country)).actions_on(as_of), key=Action.sort_key)
+        for action in actions:
+            if action.on != as_of or action.customer_id != facts.customer_id:
+                raise RuntimeError(f"action {action.action} of {action.customer_id} on {action.on}, planning {facts.customer_id} on {as_of}")
+        yield from actions
         if progress:
             progress(1)
-    return sorted(actions, key=Action.sort_key)
 
 
 def simulate_ledger(

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from huikuan import account_state
-from huikuan.records import get_customer, open_amounts
+from huikuan.records import get_customer, open_amounts, unapplied_credit
 from models.aging import AGING_BUCKETS, aging_bucket, days_overdue
 from models.ledger import AccountChange, Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise
 from models.money import ZERO
@@ -107,10 +107,16 @@ class CustomerFile:
     promises: list[Promise]
     contacts: list[ContactLog]
     changes: list[AccountChange] = field(default_factory=list)  # the account's state, facet by facet, oldest first
+    credit: Decimal = ZERO  # unapplied credit: received beyond the invoices it paid (huikuan.records.unapplied_credit)
 
     @property
     def balance(self) -> Decimal:
         return sum((amount for _invoice, amount, _days, _dispute in self.invoices), ZERO)
+
+    @property
+    def net(self) -> Decimal:
+        """What the customer owes once its unapplied credit is counted (below 0: the company owes it)."""
+        return self.balance - self.credit
 
 
 def customer_file(session: Session, customer_id: str, as_of: dt.date, *, contacts: int = 5) -> CustomerFile:
@@ -143,4 +149,5 @@ def customer_file(session: Session, customer_id: str, as_of: dt.date, *, contact
             .order_by(ContactLog.contacted_on.desc(), ContactLog.id.desc()).limit(contacts)
         )
     )
-    return CustomerFile(customer, as_of, invoices, promises, recent, account_state.history(session, customer_id))
+    return CustomerFile(customer, as_of, invoices, promises, recent, account_state.history(session, customer_id),
+                        unapplied_credit(session, customer_id, as_of))

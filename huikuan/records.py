@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.enums import Channel, ContactResult, Excuse
+from models.enums import Channel, ContactResult, Excuse, StatementState
 from models.ledger import (
     Allocation,
     ContactLog,
@@ -26,7 +26,10 @@ from models.ledger import (
     Payment,
     Promise,
     PromiseInvoice,
+    Statement,
+    UnappliedCredit,
 )
+from models.allocation import AllocationRefused, OpenInvoice, allocate, oldest_first
 from models.import_rows import parse_id
 from models.money import ZERO, to_money
 
@@ -94,12 +97,27 @@ def open_amounts(session: Session, customer_id: str, as_of: dt.date | None = Non
         select(Invoice.invoice_id, Invoice.amount, paid.c.paid)
         .outerjoin(paid, paid.c.invoice_id == Invoice.invoice_id)
         .where(Invoice.customer_id == customer_id)
-        .order_by(Invoice.due_on, Invoice.invoice_id)
+        .order_by(Invoice.due_on, Invoice.issued_on, Invoice.invoice_id)  # oldest first: models.allocation.oldest_first
     )
     if as_of is not None:
         query = query.where(Invoice.issued_on <= as_of)
     amounts = {invoice_id: amount - (paid_amount or ZERO) for invoice_id, amount, paid_amount in session.execute(query)}
     return {invoice_id: amount for invoice_id, amount in amounts.items() if amount > 0}
+
+
+def open_invoices(session: Session, customer_id: str, as_of: dt.date | None = None) -> list[OpenInvoice]:
+    """The customer's open invoices with what is open on each, oldest first (the allocation's order)."""
+    amounts = open_amounts(session, customer_id, as_of)
+    invoices = session.execute(select(Invoice.invoice_id, Invoice.due_on, Invoice.issued_on).where(Invoice.invoice_id.in_(amounts)))
+    return sorted((OpenInvoice(i, due_on, issued_on, amounts[i]) for i, due_on, issued_on in invoices), key=oldest_first)
+
+
+def unapplied_credit(session: Session, customer_id: str, as_of: dt.date | None = None) -> Decimal:
+    """The customer's unapplied credit (kept from over-payments, less what was applied to invoices), by ``as_of`` if given."""
+    query = select(func.sum(UnappliedCredit.amount)).where(UnappliedCredit.customer_id == customer_id)
+    if as_of is not None:
+        query = query.where(UnappliedCredit.recorded_on <= as_of)
+    return session.scalar(query) or ZERO
 
 
 def log_contact(
@@ -236,11 +254,8 @@ def _open_dispute(session: Session, invoice_id: str) -> Dispute | None:
 def confirm_statement(
     session: Session, customer_id: str, *, month: str, invoice_title: str, tax_id: str, on: dt.date,
     address: str | None = None, bank: str | None = None,
-) -> "Statement":
+) -> Statement:
     """The customer confirmed the month's statement and gave its invoicing info (开票信息)."""
-    from models.enums import StatementState
-    from models.ledger import Statement
-
     get_customer(session, customer_id)
     if not invoice_title.strip() or not tax_id.strip():
         raise LedgerError("a confirmation needs the invoice title and the tax id")
@@ -287,40 +302,25 @@ def record_payment(
         if not same:
             raise LedgerError(f"payment {payment_id} is already recorded with other details")
         return [(a.invoice_id, a.amount) for a in existing.allocations]
-    still_open = open_amounts(session, customer_id)
     if invoice_id is not None:
         invoice = get_invoice(session, invoice_id)
         if invoice.customer_id != customer_id:
             raise LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
-        if amount > still_open.get(invoice_id, ZERO):
-            raise LedgerError(f"{amount} is more than the {still_open.get(invoice_id, ZERO)} still open on invoice {invoice_id}")
-        targets = [invoice_id]
-    else:
-        owed = sum(still_open.values(), ZERO)
-        if amount > owed:
-            raise LedgerError(f"{amount} is more than customer {customer_id} owes ({owed} open)")
-        targets = list(still_open)  # open_amounts is ordered by due date: oldest first
+    try:
+        applied = allocate(amount, open_invoices(session, customer_id), customer_id=customer_id, invoice_id=invoice_id)
+    except AllocationRefused as refused:
+        raise LedgerError(str(refused)) from None
     session.add(Payment(payment_id=payment_id, customer_id=customer_id, received_on=received_on, amount=amount, invoice_id=invoice_id))
     session.flush()
-    applied, remaining = [], amount
-    for target in targets:
-        part = min(remaining, still_open[target])
-        if part <= 0:
-            break
-        session.add(Allocation(payment_id=payment_id, invoice_id=target, amount=part))
-        applied.append((target, part))
-        remaining -= part
+    session.add_all(Allocation(payment_id=payment_id, invoice_id=target, amount=part) for target, part in applied)
     session.flush()
     return applied
 
 
 def record_invoice_issued(
     session: Session, customer_id: str, *, month: str, on: dt.date, invoice_id: str | None = None, tracking_no: str | None = None,
-) -> "Statement":
+) -> Statement:
     """Finance issued the confirmed statement's invoice (发票) and, with a tracking number, mailed it."""
-    from models.enums import StatementState
-    from models.ledger import Statement
-
     get_customer(session, customer_id)
     statement = session.scalar(select(Statement).where(Statement.customer_id == customer_id, Statement.month == month))
     if statement is None or statement.confirmed_on is None:

@@ -103,8 +103,12 @@ def _previous_month(first: dt.date) -> dt.date:
 # -- aging ---------------------------------------------------------------------
 
 
-def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str = "standard") -> Report:
-    """Open amounts by age, one row per customer / segment / collector, with totals."""
+def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str = "standard", charges: dict[str, Decimal] | None = None) -> Report:
+    """Open amounts by age, one row per customer / segment / collector, with totals.
+
+    ``charges`` (invoice id -> late-payment charge, ``huikuan.legal.standing.open_invoice_charges``): two more
+    columns at the end, ``charge`` and ``claim`` (total + charge); a claim beside the balance, never in it.
+    """
     if by not in ("customer", "segment", "collector"):
         raise ValueError(f"aging by customer, segment or collector, not {by!r}")
     bucket_set = BUCKET_SETS[buckets]
@@ -120,8 +124,13 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
         return (customer.collector or Label("(none)"),)
 
     table: dict[str, dict[tuple, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: ZERO)))
+    charged: dict[str, dict[tuple, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for item in open_items(session, as_of):
         table[item.currency][group(item)][_bucket(bucket_set, item.days_overdue)] += item.open_amount
+        charged[item.currency][group(item)] += (charges or {}).get(item.invoice_id, ZERO)
+
+    def with_charge(row: list, charge: Decimal) -> list:  # the charge columns, only when asked for
+        return row if charges is None else row + [charge, row[-1] + charge]
     several = len(table) > 1
     key_columns = ["customer_id", "customer"] if by == "customer" else [by]
     columns = (["currency"] if several else []) + key_columns + labels + ["total"]
@@ -133,12 +142,15 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
             row = [amounts[label] for label in labels]
             for label in labels:
                 totals[label] += amounts[label]
-            rows.append(([currency] if several else []) + list(key) + row + [sum(row, ZERO)])
+            rows.append(with_charge(([currency] if several else []) + list(key) + row + [sum(row, ZERO)], charged[currency][key]))
         total_row = [totals[label] for label in labels]
         blanks = [""] * (len(key_columns) - 1)
-        rows.append(([currency] if several else []) + [Label("total"), *blanks] + total_row + [sum(total_row, ZERO)])
+        rows.append(with_charge(([currency] if several else []) + [Label("total"), *blanks] + total_row + [sum(total_row, ZERO)],
+                                sum(charged[currency].values(), ZERO)))
     if not table:
-        rows.append([Label("total")] + [""] * (len(key_columns) - 1) + [ZERO] * (len(labels) + 1))
+        rows.append(with_charge([Label("total")] + [""] * (len(key_columns) - 1) + [ZERO] * (len(labels) + 1), ZERO))
+    if charges is not None:
+        columns += ["charge", "claim"]  # new columns at the end only (CONTRACT.md "Report files")
     kind = Text("standard buckets") if buckets == "standard" else Text("credit-management buckets (PROCESS §3)")
     notes = [
         Text("Open amount of every invoice issued by {day}, after payments received by that day.", day=as_of),
@@ -146,6 +158,9 @@ def aging(session: Session, as_of: dt.date, by: str = "customer", buckets: str =
     ]
     if several:
         notes.append(Text("One block with its own total per currency; amounts are not converted."))
+    if charges is not None:
+        notes.append(Text("charge: the late-payment charge to {day} under each customer's contract terms, counted per invoice on the principal "
+                          "open each day; claim = total + charge. A claim, never part of the balance.", day=as_of))
     titles = {
         ("customer", "standard"): Text("Aging by customer"), ("segment", "standard"): Text("Aging by segment"),
         ("collector", "standard"): Text("Aging by collector"), ("customer", "credit"): Text("Aging by customer (credit buckets)"),
@@ -324,16 +339,19 @@ def pending_approvals(session: Session, as_of: dt.date) -> Report:
     return Report("approvals", Text("Pending approvals"), as_of, columns, rows, notes)
 
 
-REPORTS: dict[str, Callable[[Session, dt.date], Report]] = {
-    "aging": lambda session, as_of: aging(session, as_of),
-    "aging-segment": lambda session, as_of: aging(session, as_of, by="segment"),
-    "aging-collector": lambda session, as_of: aging(session, as_of, by="collector"),
-    "aging-credit": lambda session, as_of: aging(session, as_of, buckets="credit"),
+REPORTS: dict[str, Callable[..., Report]] = {
+    "aging": lambda session, as_of, **options: aging(session, as_of, **options),
+    "aging-segment": lambda session, as_of, **options: aging(session, as_of, by="segment", **options),
+    "aging-collector": lambda session, as_of, **options: aging(session, as_of, by="collector", **options),
+    "aging-credit": lambda session, as_of, **options: aging(session, as_of, buckets="credit", **options),
     "kpis": kpis,
     "statements": statement_status,
     "approvals": pending_approvals,
     "limitation": lambda session, as_of: _limitation_report(session, as_of),
 }
+
+
+AGING_REPORTS = ("aging", "aging-segment", "aging-collector", "aging-credit")  # these take charges= (``report aging --charges``)
 
 
 def _limitation_report(session: Session, as_of: dt.date) -> Report:

@@ -56,7 +56,8 @@ def _read_csv(path: Path) -> Table:
         raise UnreadableFile(row, f"not UTF-8 text ({_guess_encoding(data)}); save the file as 'CSV UTF-8' and import it again") from None
     if "\x00" in text:
         raise UnreadableFile(_record_at(text[: text.index("\x00")]), "the file contains NUL bytes; it is not a text CSV file")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    del text  # checked; the rows are decoded as they are read (a StringIO of the text would hold it again, at 4 bytes a character)
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline=""), strict=True)
     try:
         header = next(reader, [])
     except csv.Error as exc:

@@ -62,7 +62,8 @@ def customer_view(f: CustomerFile) -> Group:
         ("shipping", escape(shipping.why.removeprefix(f"{c.customer_id} {c.name} "))),
         ("segment", c.segment.value), ("settlement", c.settlement.value),
         ("terms", f"{c.payment_terms_days} days"), ("credit limit", format_money(c.credit_limit, c.currency) if c.credit_limit is not None else "none"),
-        ("collector", c.collector or "none"), ("contact", who), ("balance", f"[bold]{format_money(f.balance, c.currency)}[/] on {f.as_of}"),
+        ("collector", c.collector or "none"), ("contact", who), ("balance", f"[bold]{format_money(f.balance, c.currency)}[/] on {f.as_of}"
+                       + (f"; unapplied credit {format_money(f.credit, c.currency)}, net {format_money(f.net, c.currency)}" if f.credit else "")),
     ):
         facts.add_row(f"[dim]{label}[/]", value)
     invoices = Table(title="Open invoices", title_justify="left", box=box.SIMPLE_HEAD)

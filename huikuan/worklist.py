@@ -23,17 +23,24 @@ from typing import TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from huikuan import i18n
 from huikuan.company import Company
-from huikuan.planning import plan
+from huikuan.documents import environment
+from huikuan.legal.standing import open_invoice_charges, terms_for
+from huikuan.planning import iter_plan
 from huikuan.context import calendars_of
 from huikuan.escaping import artifact_key, markdown_text, one_line
 from models.calendar import BusinessCalendar, CalendarBook, CallWindow, call_windows
 from models.engine import Action
 from models.enums import Locale
 from models.ledger import Allocation, Contact, ContactLog, Customer, Invoice, Payment, Promise, PromiseInvoice
+from models.money import format_money
 from models.policy import Policy, load_policy
+from models.texts import Reason, Text
 
 PERSON_CHANNELS = ("visit", "phone", "email+phone")  # by precedence when a customer's actions are merged
+LIMITATION_WARNING = "limitation_warning"  # the policy's warning that a debt's limitation period ends: on the collector's list too
+WRITTEN_DEMAND = "letter"  # the channel of an item that is only a limitation warning: a written demand, no call
 ZERO = Decimal("0.00")
 UNASSIGNED = "(unassigned)"
 CHUNK = 2000  # customer ids per bulk query: well under the bound-parameter limits of SQLite and PostgreSQL
@@ -58,6 +65,7 @@ class WorkItem:
     excuses: tuple[str, ...]  # excuse labels given so far, first occurrence order
     say: str
     contacts: tuple[str, ...] = ()  # whom to ask for: "name (title): phone, email", the primary contact first
+    demand: str | None = None  # "send a written demand now", the invoices and their limitation dates, in the company's locale
 
     @property
     def priority(self) -> tuple:
@@ -66,11 +74,8 @@ class WorkItem:
 
 
 def money(value: Decimal, currency: str) -> str:
-    """``¥1,234.56`` for yuan, ``USD 1,234.56`` for other currencies."""
-    amount = Decimal(value).quantize(Decimal("0.01"))
-    sign = "-" if amount < 0 else ""
-    digits = f"{abs(amount):,.2f}"
-    return f"{sign}¥{digits}" if currency == "CNY" else f"{sign}{currency} {digits}"
+    """``¥1,234.56`` for yuan, ``USD 1,234.56`` for other currencies: ``models.money.format_money``."""
+    return format_money(value, currency)
 
 
 def call_hours(day: dt.date, cal: BusinessCalendar) -> str:
@@ -88,7 +93,26 @@ def call_hours(day: dt.date, cal: BusinessCalendar) -> str:
 
 def _merge_channel(channels: Iterable[str]) -> str:
     present = set(channels)
-    return next(c for c in PERSON_CHANNELS if c in present)
+    return next((c for c in PERSON_CHANNELS if c in present), WRITTEN_DEMAND)
+
+
+def _demand(actions: list[Action], locale: str) -> str | None:
+    """The policy's limitation warnings among ``actions`` as the collector reads them, in ``locale``: send a written demand now,
+    with each invoice and the day its limitation period ends (the date the warning counted from); None without a warning."""
+    ends: dict[str, dt.date] = {}
+    for action in actions:
+        if action.action != LIMITATION_WARNING:
+            continue
+        for reason in action.reasons:
+            if isinstance(reason, Reason) and reason.code == "limitation_date":
+                about = reason.params.get("reason")
+                invoice = about.params.get("invoice") if isinstance(about, Text) else None
+                for each in (invoice,) if invoice else action.invoices:
+                    ends[each] = reason.params["date"]
+    if not ends:
+        return None
+    each = tuple(Text("invoice {invoice}, limitation period ends {date}", invoice=i, date=d) for i, d in sorted(ends.items(), key=lambda e: (e[1], e[0])))
+    return i18n.render(Text("Send a written demand now (a letter with a delivery record): {invoices}", invoices=each), locale)
 
 
 T = TypeVar("T")
@@ -264,79 +288,70 @@ class Account:
     last_contact: ContactLog | None
     excuses: tuple[str, ...]
     people: tuple[str, ...]
+    charge: Decimal = ZERO  # the late-payment charge to the day on its open invoices (``_charges``)
 
 
-def _accounts(session: Session, ids: Sequence[str], as_of: dt.date) -> dict[str, Account]:
-    """The accounts of ``ids`` on ``as_of``: a few queries for them all."""
+def _charges(session: Session, customers: Iterable[Customer], as_of: dt.date, company: Company | None) -> dict[str, Decimal]:
+    """Invoice -> its late-payment charge at the end of ``as_of``: ``huikuan.legal.standing.open_invoice_charges``, the one rule
+    the letters, ``customers show`` and the aging report count by. {} (and no read) when no customer of ``customers`` has
+    late-payment terms (``terms_for``: its contract's, or the company's standard ones)."""
+    if not any(terms_for(c, company) is not None for c in customers):
+        return {}
+    return open_invoice_charges(session, as_of, company)
+
+
+def _accounts(session: Session, ids: Sequence[str], as_of: dt.date, charges: Mapping[str, Decimal] | None = None) -> dict[str, Account]:
+    """The accounts of ``ids`` on ``as_of``: a few queries for them all; ``charges`` (invoice -> charge, ``_charges``) summed per account."""
     still_open = _open_invoices(session, ids, as_of)
     promises = _promise_states(session, ids, as_of)
     last = _latest(session, ContactLog, ContactLog.contacted_on, ids, as_of)
     excuses = _excuses(session, ids, as_of)
     people = _people(session, ids)
+    charges = charges or {}
     return {
-        i: Account(still_open.get(i, {}), promises.get(i), last.get(i), excuses.get(i, ()), people.get(i, ()))
+        i: Account(still_open.get(i, {}), promises.get(i), last.get(i), excuses.get(i, ()), people.get(i, ()),
+                   sum((charges.get(invoice, ZERO) for invoice in still_open.get(i, {})), ZERO))
         for i in ids
     }
 
 
 @dataclass(frozen=True)
 class Talk:
-    """What the collector is to say, before it is put into words in the customer's language."""
+    """What the collector is to say, before it is put into words in the customer's language (``call_script``)."""
 
     name: str
-    amount: str  # everything open
-    part: str | None  # the part on the invoices concerned, when not everything
+    amount: Decimal  # everything open
+    part: Decimal | None  # the part on the invoices concerned, when not everything
     invoices: tuple[str, ...]
     months: tuple[str, ...]  # unconfirmed statements
     oldest: int  # days overdue
     last_contact: str | None
     promise: PromiseState | None
     currency: str
+    charge: Decimal = ZERO  # the late-payment charge to the day on everything open, under the contract's terms
 
 
-def _say(t: Talk) -> str:
-    if t.invoices:
-        what = f"{t.name} owes {t.amount}" + (f" in all, {t.part} of it" if t.part else "") + f" on {', '.join(t.invoices)}"
-        what += f", the oldest {t.oldest} days overdue" if t.oldest > 0 else ""
-    else:
-        what = f"{t.name} owes {t.amount}"
-    if t.months:
-        what += f"; statement {', '.join(t.months)} is still unconfirmed"
-    first = what + "."
+def call_script(t: Talk, locale: str) -> str:
+    """What the collector says to the customer, in its language: the template ``<locale>/call_script.txt.j2`` (Chinese for
+    ``zh_CN``, English otherwise), rendered by the documents' environment (``huikuan.documents.environment``).
+
+    Amounts come in the list's money format (``money``); the charge is said only when above zero, with the total
+    claim (everything open plus the charge). Plain text, on one line: the customer's text in it is escaped where the
+    list is shown (``_entry``).
+    """
+    folder = Locale.zh_CN.value if locale == Locale.zh_CN else Locale.en.value
+    variables: dict[str, object] = {"name": t.name, "amount": money(t.amount, t.currency), "invoices": t.invoices, "months": t.months, "oldest": t.oldest}
+    if t.part is not None:
+        variables["part"] = money(t.part, t.currency)
     if t.last_contact:
-        first = f"Last time ({t.last_contact}). " + first
-    p = t.promise
-    if p is not None and p.broken:
-        kept = f" ({money(p.paid, t.currency)} paid)" if p.paid > 0 else ""
-        second = f"They promised {money(p.amount, t.currency)} by {p.by.isoformat()}, not kept{kept}: ask why, and for full payment now with a specific date."
-    elif p is not None:
-        second = f"They promised {money(p.amount, t.currency)} by {p.by.isoformat()}: confirm it back and ask for the rest."
-    else:
-        second = "Ask for full payment and get a specific amount and date."
-    return f"{first} {second}"
-
-
-def _say_zh(t: Talk) -> str:
-    """The same, in Chinese: what a collector says to a Chinese customer."""
-    if t.invoices:
-        what = f"{t.name}共欠{t.amount}" + (f"，其中{t.part}" if t.part else "") + f"在{'、'.join(t.invoices)}上"
-        what += f"，最早的已逾期{t.oldest}天" if t.oldest > 0 else ""
-    else:
-        what = f"{t.name}共欠{t.amount}"
-    if t.months:
-        what += f"；{'、'.join(t.months)}对账单尚未确认"
-    first = what + "。"
-    if t.last_contact:
-        first = f"上次联系：{t.last_contact}。" + first
-    p = t.promise
-    if p is not None and p.broken:
-        kept = f"（已付{money(p.paid, t.currency)}）" if p.paid > 0 else ""
-        second = f"对方承诺{p.by.isoformat()}前付{money(p.amount, t.currency)}，未兑现{kept}：问清原因，要求立即全额付款并给出具体日期。"
-    elif p is not None:
-        second = f"对方承诺{p.by.isoformat()}前付{money(p.amount, t.currency)}：再次确认，并催收其余款项。"
-    else:
-        second = "要求全额付款，并落实具体金额和付款日期。"
-    return first + second
+        variables["last_contact"] = t.last_contact
+    if t.promise is not None:
+        p = t.promise
+        paid = {"paid": money(p.paid, t.currency)} if p.broken and p.paid > 0 else {}
+        variables["promise"] = {"amount": money(p.amount, t.currency), "by": p.by, "broken": p.broken, **paid}
+    if t.charge > 0:
+        variables["charge"] = {"amount": money(t.charge, t.currency), "total": money(t.amount + t.charge, t.currency)}
+    return environment().get_template(f"{folder}/call_script.txt.j2").render(variables)
 
 
 def owner_of(customer: Customer, actions: list[Action], company: Company | None) -> str | None:
@@ -353,7 +368,8 @@ def owner_of(customer: Customer, actions: list[Action], company: Company | None)
     return f"({role})"
 
 
-def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt.date, owner: str | None, hours: Callable[[str], str]) -> WorkItem:
+def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt.date, owner: str | None, hours: Callable[[str], str],
+          locale: str = i18n.DEFAULT_LOCALE) -> WorkItem:
     """One customer's item (rank 0 until ranked), from its merged actions and its account."""
     still_open = {i: amount for i, (amount, _due) in account.open.items()}
     due_dates = {i: due for i, (_amount, due) in account.open.items()}
@@ -370,8 +386,8 @@ def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt
     last = account.last_contact
     chinese = customer.locale == Locale.zh_CN
     last_contact = restate(last) if last else None
-    talk = Talk(customer.name, money(amount, customer.currency), money(part, customer.currency) if part != amount else None, invoices, months, oldest,
-                (restate_zh(last) if chinese else last_contact) if last else None, account.promise, customer.currency)
+    talk = Talk(customer.name, amount, part if part != amount else None, invoices, months, oldest,
+                (restate_zh(last) if chinese else last_contact) if last else None, account.promise, customer.currency, account.charge)
     return WorkItem(
         rank=0,
         customer_id=customer.customer_id,
@@ -379,7 +395,7 @@ def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt
         collector=owner,
         channel=channel,
         actions=tuple(dict.fromkeys(a.action for a in actions)),
-        when="" if channel == "visit" else hours(customer.country),
+        when="" if channel in ("visit", WRITTEN_DEMAND) else hours(customer.country),
         amount_open=amount,
         currency=customer.currency,
         invoices=invoices,
@@ -388,8 +404,9 @@ def _item(customer: Customer, actions: list[Action], account: Account, as_of: dt
         open_promise=running,
         last_contact=last_contact,
         excuses=account.excuses,
-        say=_say_zh(talk) if chinese else _say(talk),
+        say=call_script(talk, customer.locale),
         contacts=account.people,
+        demand=_demand(actions, locale),
     )
 
 
@@ -421,17 +438,19 @@ def worklist(
     rules = policy if isinstance(policy, Policy) else load_policy(policy)
     calendars = calendars_of(company)
     by_customer: dict[str, list[Action]] = defaultdict(list)
-    for action in plan(session, as_of, rules, calendars=calendars):
-        if action.channel in PERSON_CHANNELS:
+    for action in iter_plan(session, as_of, rules, calendars=calendars):
+        if action.channel in PERSON_CHANNELS or action.action == LIMITATION_WARNING:
             by_customer[action.customer_id].append(action)
     if not by_customer:
         return []
-    owners = {c.customer_id: (c, owner_of(c, by_customer[c.customer_id], company)) for c in _customers(session, list(by_customer))}
+    owners = {c.customer_id: (c, owner_of(c, [a for a in by_customer[c.customer_id] if a.action != LIMITATION_WARNING], company))
+              for c in _customers(session, list(by_customer))}
     if collector is not None:  # only that list's accounts are read further
         owners = {i: (c, owner) for i, (c, owner) in owners.items() if owner == collector}
-    accounts = _accounts(session, list(owners), as_of)
+    accounts = _accounts(session, list(owners), as_of, _charges(session, (c for c, _owner in owners.values()), as_of, company))
     hours = _hours_on(as_of, calendars)
-    items = [_item(c, by_customer[i], accounts[i], as_of, owner, hours) for i, (c, owner) in owners.items()]
+    locale = i18n.company_locale(company)
+    items = [_item(c, by_customer[i], accounts[i], as_of, owner, hours, locale) for i, (c, owner) in owners.items()]
     ranked: list[WorkItem] = []
     groups: dict[str | None, list[WorkItem]] = defaultdict(list)
     for item in items:
@@ -466,8 +485,8 @@ def _to_do(item: WorkItem) -> str:
 
     The whole call hours, and why there are no calls, are in the item's entry under the table.
     """
-    if item.channel == "visit":
-        return "visit"
+    if item.channel in ("visit", WRITTEN_DEMAND):
+        return "visit" if item.channel == "visit" else "written demand"
     if item.when.startswith(NO_CALLS):
         return NO_CALLS
     windows = [w for w in item.when.split(", ") if w]
@@ -494,6 +513,7 @@ def _entry(item: WorkItem) -> list[str]:
     head = f"{number}**{_who(item)}**: {item.channel}, {', '.join(item.actions)}"
     promise = f"**{item.broken_promise}**" if item.broken_promise else item.open_promise
     details = [("Contacts", markdown_text("; ".join(item.contacts))), ("When", item.when), ("Say", markdown_text(item.say)), ("Promise", promise)]
+    details.insert(0, ("Limitation", f"**{markdown_text(item.demand)}**" if item.demand else None))
     details += [("Invoices", markdown_text(", ".join(item.invoices))), ("Last contact", markdown_text(item.last_contact or "")),
                 ("Excuses", ", ".join(item.excuses))]
     return [_line(head)] + [f"{indent}- {label}: {_line(text)}" for label, text in details if text]

@@ -152,7 +152,8 @@ _PER = {"day": "day", "日": "day", "天": "day", "year": "year", "年": "year"}
 NO_CHARGE = "none"
 
 
-def _percent_text(fraction: Decimal) -> str:
+def percent_text(fraction: Decimal) -> str:
+    """0.0005 → "0.05%", 0.3 → "30%": as a contract writes it, without float noise or trailing zeros."""
     return f"{(fraction * 100).normalize():f}%"
 
 
@@ -163,14 +164,14 @@ def parse_rate(value: str) -> str:
     match = _RATE.fullmatch(value.strip().replace(" ", ""))
     if match is None:
         raise ValueError(f"{value!r} is not a rate; write a percentage per day or year, e.g. 0.05%/day or 6%/year, or none")
-    return f"{_percent_text(Decimal(match[1]) / 100)}/{_PER[match[2]]}"
+    return f"{percent_text(Decimal(match[1]) / 100)}/{_PER[match[2]]}"
 
 
 def parse_cap(value: str) -> str:
     """A cap on the charge: a share of the invoice (``30%``) or an amount (``5000.00``); its canonical text."""
     match = _PERCENT.fullmatch(value.strip())
     if match is not None:
-        return _percent_text(Decimal(match[1]) / 100)
+        return percent_text(Decimal(match[1]) / 100)
     if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,2})?", value.strip()):
         return f"{Decimal(value.strip()).quantize(CENT)}"
     raise ValueError(f"{value!r} is not a cap; write a share of the invoice such as 30% or an amount such as 5000.00")

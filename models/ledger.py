@@ -103,6 +103,9 @@ class Contact(Base):
     email: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(50))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The day ``email`` was known to bounce (``huikuan contact bounced``, or the mail server refused it for good):
+    # no customer email goes to it, the collector is told instead (huikuan.bounces). A new address clears it.
+    email_bounced_on: Mapped[dt.date | None]
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
 
@@ -419,6 +422,12 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The SMTP server's reply to DATA, its acceptance ("250 2.0.0 Ok: queued as 4F1A2B"), at sent_at: the delivery
+    # record of an email (huikuan.legal.evidence); None when the outbox folder got it.
+    server_reply: Mapped[str | None] = mapped_column(String(500))
+    # When the recipient's server refused it for good (5xx to RCPT), or its address was marked bounced before it went:
+    # never sent, never retried (huikuan.bounces).
+    bounced_at: Mapped[dt.datetime | None]
 
 
 class LetterDelivery(Base):
@@ -506,3 +515,27 @@ class PayerAccount(Base):
     payer: Mapped[str] = mapped_column(String(200), default="")  # the name the bank gave with it
     remembered_on: Mapped[dt.date]
     remembered_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class UnappliedCredit(Base):
+    """A movement of a customer's unapplied credit: money received beyond what it paid on invoices.
+
+    ``amount`` > 0: kept, when finance matched a bank line (``line_id``) that paid
+    more than was open (the open invoices paid oldest first, the rest kept here).
+    ``amount`` < 0: used, when finance applied the credit to invoices as the payment
+    ``payment_id``. The customer's credit is the sum. ``key`` (``line:<id>``,
+    ``used:<payment id>``) makes each movement recorded once.
+    """
+
+    __tablename__ = "unapplied_credits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120), unique=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    amount: Mapped[Decimal]
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("bank_lines.id"))
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.payment_id"))
+    recorded_on: Mapped[dt.date]
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_at: Mapped[dt.datetime] = _created_at()

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
 
-from models.enums import CustomerStatus, Segment, Settlement, StatementState
+from models.enums import CustomerStatus, Segment, Settlement
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 

@@ -97,6 +97,8 @@ REASONS: dict[str, str] = {
     "run_ended": N_("its waiting run {run} ended without a decision ({why}); the next daily run asks again with a new code"),
     "lift_approved_by": N_("lift approved by {person}"),
     "lifted_by": N_("lifted by {person}: {note}"),
+    # A customer email not sent: its address is known to bounce (to the collector, huikuan.bounces).
+    "email_bounced": N_("{address} bounced on {since}: the {action} was not emailed to the customer; reach them another way and correct the address"),
 }
 
 

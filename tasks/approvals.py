@@ -27,6 +27,7 @@ from huikuan.escaping import markdown_quote, markdown_quote_lines, markdown_text
 from huikuan.portfolio import customer_file
 from models.ledger import Approval, ApprovalGroup
 from models.money import format_money
+from tasks import SERVER_TIMEOUT
 from tasks.ledger import company
 
 APPROVAL_DEPLOYMENT = "request-approval/request-approval"
@@ -146,7 +147,7 @@ def start_run(key: str, as_of: dt.date, number: int = 0) -> str | None:
     return str(run.id)
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, timeout_seconds=SERVER_TIMEOUT)
 def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
     """One waiting run per request or list of requests (``review:…`` keys).
 
@@ -165,7 +166,7 @@ def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
     return [run_id for run_id in started if run_id]
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)  # two runs forming the same list at once: one retries and finds it
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, timeout_seconds=SERVER_TIMEOUT)  # two runs forming the same list at once: one retries and finds it
 def start_waiting_approval_runs() -> list[str]:
     """A waiting run for every open request or list that has none yet: those opened today, and any whose start a crash lost.
 

@@ -35,7 +35,8 @@ def match_bank_line(line: str, customer_id: str, invoices: list[str], on: dt.dat
         result = match_line(session, line, customer_id, invoices=invoices, on=on, by=by)
         applied = ", ".join(f"{invoice_id} {amount}" for invoice_id, amount in result.applied)
         also = f"; {len(result.also_applied)} more line(s) from that account applied" if result.also_applied else ""
-        return f"bank line {line_ref(result.line)} of {result.line.amount} applied to {customer_id}: {applied}{also}"
+        credit = f"; {result.credit} kept as unapplied credit" if result.credit else ""
+        return f"bank line {line_ref(result.line)} of {result.line.amount} applied to {customer_id}: {applied}{credit}{also}"
 
 
 @task(cache_policy=NO_CACHE, task_run_name="lines waiting")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -17,7 +16,7 @@ from huikuan.company import Company, company_from
 from huikuan.db import engine_for, session_scope
 from huikuan.facts import load_facts
 from huikuan.mail import Dispatched, dispatch
-from huikuan.planning import plan
+from huikuan.planning import iter_plan
 from huikuan.settings import get_settings
 from huikuan.context import calendars_of
 from models.engine import Action, Evaluator
@@ -38,7 +37,7 @@ def _retry_delay() -> float:
 def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -> list[str]:
     """The customers with something due on ``as_of`` (of ``kinds``, if given), in id order."""
     with session_scope() as session:
-        actions = plan(session, as_of, load_policy(policy), calendars=calendars_of(company()))
+        actions = iter_plan(session, as_of, load_policy(policy), calendars=calendars_of(company()))
         return sorted({a.customer_id for a in actions if kinds is None or is_of(a, kinds)})
 
 
@@ -66,6 +65,8 @@ def collect_batch(customer_ids: list[str], as_of: dt.date, policy: str, kinds: l
             logger.error("%s: %s", account.customer_id, account.error)
         elif account.taken:
             logger.info("%s: took %s", account.customer_id, ", ".join(account.taken))
+        for held in account.held:
+            logger.warning("%s: %s", account.customer_id, held)
     create_table_artifact(
         table=[a.row() for a in result.accounts],
         description=f"Collection of {as_of}: {len(result.accounts)} accounts, {result.taken} actions taken now, {len(result.failed)} with a problem",

@@ -19,6 +19,7 @@ from huikuan.legal.standing import standing_of
 from huikuan.records import get_customer
 from huikuan.settings import get_settings
 from models.money import format_money
+from tasks import SERVER_TIMEOUT
 
 CASE_DEPLOYMENT = "prepare-case/prepare-case"
 
@@ -53,7 +54,7 @@ def record_delivery(key: str, tracking_no: str, delivered_on: dt.date, courier: 
         return f"{'recorded' if new else 'already recorded'}: {delivery.document_key} delivered on {delivery.delivered_on}"
 
 
-@task(cache_policy=NO_CACHE, task_run_name="start the case run of {customer_id}")
+@task(cache_policy=NO_CACHE, task_run_name="start the case run of {customer_id}", timeout_seconds=SERVER_TIMEOUT)
 def start_case_run(customer_id: str, as_of: dt.date, cause: str) -> str | None:
     """Start ``prepare-case`` for the customer once per ``cause`` (the approved lawyer's letter); None without the deployment."""
     try:

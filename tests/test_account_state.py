@@ -19,7 +19,7 @@ from huikuan.collection import collect
 from huikuan.company import EXAMPLE, parse_company
 from huikuan.planning import explain_customer, plan
 from models.enums import ApprovalState, CustomerStatus, Segment
-from models.ledger import AccountChange, ActionTaken, Approval, Customer, EventTaken, OutboxMessage
+from models.ledger import ActionTaken, Approval, Customer, EventTaken, OutboxMessage
 from models.policy import load_policy, parse_policy, POLICY_DIR
 from tests.test_collection import ledger  # noqa: F401 - the fixture
 

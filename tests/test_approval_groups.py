@@ -19,6 +19,7 @@ from models.engine import Evaluator
 from models.enums import ApprovalState
 from models.ledger import Approval, ApprovalGroup, OutboxMessage, Statement
 from models.policy import load_policy
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -39,10 +40,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     import_files(session, paths)
     session.commit()
     return session

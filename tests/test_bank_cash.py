@@ -18,6 +18,7 @@ from huikuan.bank.cash import count_waiting, ignore_line, import_statement, matc
 from huikuan.importer import ImportFailed
 from models.enums import BankLineState
 from models.ledger import Allocation, BankLine, Customer, Invoice, PayerAccount, Payment, Promise, Statement
+from tests.ledger_files import write_files
 
 D = dt.date
 ON = D(2026, 11, 30)
@@ -229,8 +230,8 @@ def test_bank_match_refuses_what_the_ledger_cannot_hold(ledger, tmp_path):
         match_line(ledger, "TX007", "C404", on=ON, by="fin")
     with pytest.raises(records.LedgerError, match="belongs to customer C4, not C3"):
         match_line(ledger, "TX004", "C3", invoices=["XC4-01"], on=ON, by="fin")
-    with pytest.raises(records.LedgerError, match="keeps no unapplied credit"):
-        match_line(ledger, "TX007", "C4", on=ON, by="fin")  # 999.00 to a customer owing 100.00
+    with pytest.raises(records.LedgerError, match="HX-001 is not open"):
+        match_line(ledger, "TX007", "C1", invoices=["HX-001"], on=ON, by="fin")  # paid by TX001 already
     with pytest.raises(records.LedgerError, match="no bank line TX404"):
         match_line(ledger, "TX404", "C4", on=ON, by="fin")
     assert count_waiting(ledger) == 3
@@ -327,10 +328,7 @@ def test_a_bank_line_is_a_payment_like_any_other_it_lifts_the_lock_its_debt_caus
     from tests.test_account_state import approve, customer, run
     from tests.test_collection import FILES
 
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     with Session(ledger_engine) as session, session.begin():
         import_files(session, paths)
     assert "C1:stop_shipment:2026-11-11" in run(ledger_engine, D(2026, 11, 11))
@@ -342,3 +340,45 @@ def test_a_bank_line_is_a_payment_like_any_other_it_lifts_the_lock_its_debt_caus
         assert [l.customer_id for l in import_statement(session, gbk_csv(tmp_path / "s.csv", lines), on=D(2026, 11, 23)).applied] == ["C1"]
     assert "C1:lift_lock:2026-11-23" in run(ledger_engine, D(2026, 11, 23))
     assert account_state.shipping_answer(customer(ledger_engine, "C1")).may_ship
+
+
+def test_finance_matching_an_over_payment_pays_the_oldest_first_and_keeps_the_rest_as_unapplied_credit(ledger, tmp_path):
+    from huikuan.portfolio import customer_file
+    from models.ledger import UnappliedCredit
+
+    over = [("20261110", "1600.00", "", "上海华信机械有限公司", "6222999", "货款", "TX301"),  # C1 owes 1,500.00
+            ("20261111", "1200.00", "", "张三", "6217000033", "付HX-001", "TX302")]  # names an invoice of 1,000.00
+    result = import_statement(ledger, gbk_csv(tmp_path / "over.csv", over), on=ON)
+    assert result.applied == [] and result.waiting == 2  # never applied on its own: it waits for finance
+    assert "an over-payment waits for finance" in ledger.scalar(select(BankLine.note).where(BankLine.transaction_id == "TX301"))
+    assert count(ledger, Payment) == 0
+
+    done = match_line(ledger, "TX301", "C1", on=ON, by="fin")
+    assert done.credit == Decimal("100.00")
+    assert allocations(ledger, "C1") == {"HX-001": Decimal("1000.00"), "HX-002": Decimal("500.00")}  # oldest first, all that was open
+    assert "100.00 kept as unapplied credit" in done.line.note
+    assert records.unapplied_credit(ledger, "C1") == Decimal("100.00")
+    assert records.unapplied_credit(ledger, "C1", as_of=D(2026, 11, 29)) == Decimal("0")  # recorded on ON
+    file = customer_file(ledger, "C1", ON)
+    assert (file.balance, file.credit, file.net) == (Decimal("0.00"), Decimal("100.00"), Decimal("-100.00"))
+    with pytest.raises(records.LedgerError, match="already applied"):
+        match_line(ledger, "TX301", "C1", on=ON, by="fin")
+    assert count(ledger, UnappliedCredit) == 1
+
+    # Nothing open any more: all of it is the customer's credit.
+    match_line(ledger, "TX302", "C1", on=ON, by="fin")
+    assert records.unapplied_credit(ledger, "C1") == Decimal("1300.00")
+    assert count(ledger, Payment) == 1
+
+
+def test_an_over_payment_matched_to_invoices_pays_them_and_keeps_the_rest(ledger, tmp_path):
+    import_statement(ledger, gbk_csv(tmp_path / "stmt.csv"), on=ON)
+    done = match_line(ledger, "TX007", "C5", invoices=["NF-2"], on=ON, by="fin")  # 999.00 for NF-2 of 600.00
+    assert [(i, str(a)) for i, a in done.applied] == [("NF-2", "600.00")] and done.credit == Decimal("399.00")
+    assert allocations(ledger, "C5") == {"NF-2": Decimal("600.00")}
+    assert records.unapplied_credit(ledger, "C5") == Decimal("399.00")
+    assert records.unapplied_credit(ledger, "C4") == Decimal("0")
+
+
+def count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))

@@ -108,3 +108,32 @@ def test_the_company_files_header_words_are_used(ledger):
     result = run("bank", "import", str(path))
     assert result.exit_code == 0, result.output
     assert "1 applied, 0 waiting" in result.stdout
+
+
+def test_an_over_payment_matched_by_finance_is_kept_as_credit_shown_in_the_balance_and_applied_on_request(ledger):
+    over = [("20261110", "1600.00", "", "上海华信机械有限公司", "6222999", "货款", "TX301")]  # C1 owes 1,500.00
+    imported = run("bank", "import", str(gbk_csv(ledger / "over.csv", over)), "--on", "2026-11-30")
+    assert "0 applied, 1 waiting for finance" in imported.stdout
+    match = run("bank", "match", "TX301", "C1", "--on", "2026-11-30")
+    assert match.exit_code == 0, match.output
+    assert "applied to C1: HX-001 1000.00, HX-002 500.00" in match.stdout
+    assert "100.00 paid beyond what was open: kept as C1's unapplied credit" in match.stdout
+    shown = run("customers", "show", "C1", "--as-of", "2026-11-30")
+    assert "¥0.00 on 2026-11-30; unapplied credit ¥100.00, net -¥100.00" in shown.stdout
+
+    refused = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
+    assert refused.exit_code == 1 and "cannot be applied: 100.00 is more than the 0.00 open" in refused.stderr
+    # A new invoice: finance applies the credit to it (never done on its own).
+    invoices = ledger / "more.csv"
+    invoices.write_text("invoice_id,customer_id,issued_on,due_on,amount\nHX-003,C1,2026-12-01,2026-12-31,250.00\n", encoding="utf-8")
+    assert run("import", "--invoices", str(invoices)).exit_code == 0
+    assert "unapplied credit ¥100.00, net ¥150.00" in run("customers", "show", "C1", "--as-of", "2026-12-01").stdout
+    applied = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
+    assert applied.exit_code == 0, applied.output
+    assert "100.00 of C1's unapplied credit applied: HX-003 100.00; 0.00 left" in applied.stdout
+    with session_scope() as session:
+        assert session.scalar(select(Allocation.amount).where(Allocation.invoice_id == "HX-003")) == 100
+    again = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
+    assert again.exit_code == 1 and "C1 has no unapplied credit" in again.stderr
+    shown = run("customers", "show", "C1", "--as-of", "2026-12-01").stdout
+    assert "¥150.00 on 2026-12-01" in shown and "unapplied credit" not in shown

@@ -45,3 +45,35 @@ def test_import_then_match_as_forms(ledger, prefect):  # noqa: F811
     waiting = artifacts["bank-lines-waiting"]
     assert waiting.description.startswith("2 bank line(s) waiting for finance")
     assert "TX004" in str(waiting.data) and "TX005" not in str(waiting.data)
+
+
+def test_the_daily_runs_summary_says_how_many_bank_lines_wait(ledger, prefect):  # noqa: F811
+    import datetime as dt
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from flows.bank import import_statement, match_bank_line
+    from flows.daily_collection import daily_collection
+    from huikuan.company import EXAMPLE, company_from
+
+    (ledger / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
+    company_from.cache_clear()
+
+    def summary() -> str:
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["daily-collection"])), sort=ArtifactSort.CREATED_DESC)
+        return found[0].description
+
+    try:
+        none_yet = daily_collection(as_of=dt.date(2026, 11, 27))
+        assert "bank lines waiting" not in none_yet and "bank line" not in summary()
+        import_statement(str(gbk_csv(ledger / "stmt.csv")))
+        # An over-payment matched in the form: the invoice paid, the rest kept as the customer's credit.
+        assert match_bank_line("TX007", "C4", by="fin") == "bank line TX007 of 999.00 applied to C4: XC4-01 100.00; 899.00 kept as unapplied credit"
+        result = daily_collection(as_of=dt.date(2026, 11, 30))
+        assert result["bank lines waiting"] == 2 and result["bank review"] == "huikuan bank review"
+        assert summary().endswith("2 bank line(s) waiting for finance: `huikuan bank review`")
+    finally:
+        company_from.cache_clear()

@@ -25,6 +25,7 @@ from models.engine import next_action_day, simulate
 from models.enums import ActionState
 from models.ledger import ActionTaken, CollectionDay, OutboxMessage
 from models.policy import load_policy
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -41,10 +42,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, ledger_engine):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     with Session(ledger_engine) as session, session.begin():
         import_files(session, paths)
     return ledger_engine

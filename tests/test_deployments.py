@@ -130,3 +130,27 @@ def test_the_forms_ask_for_what_the_flows_need(deployments):
     assert required("record-payment") == ["payment_id", "customer_id", "amount"]
     assert required("record-invoice") == ["customer_id", "month"]
     assert required("daily-collection") == []
+
+
+def test_each_deployment_page_shows_its_flow_functions_docstring_with_its_arguments(deployments):
+    """Prefect shows the flow function's docstring on the deployment's page: what it does and what each input means."""
+    import inspect
+
+    for definition in DEFINITIONS:
+        module, _, attribute = definition.entrypoint.rpartition(".")
+        function = getattr(importlib.import_module(module), attribute).fn
+        doc = inspect.getdoc(function)
+        assert doc, f"{definition.entrypoint} has no docstring"
+        for parameter in inspect.signature(function).parameters:
+            assert f"{parameter}:" in doc.split("Args:", 1)[-1], f"{definition.entrypoint}: Args does not explain {parameter}"
+        deployment = next(d for d in deployments.values() if d.name == definition.name)
+        assert deployment.description == doc
+
+
+def test_the_tasks_that_start_runs_on_the_server_give_up_in_time():
+    from tasks import SERVER_TIMEOUT
+    from tasks.approvals import start_approval_runs, start_waiting_approval_runs
+    from tasks.legal import start_case_run
+
+    for started in (start_approval_runs, start_waiting_approval_runs, start_case_run):
+        assert started.timeout_seconds == SERVER_TIMEOUT, started.name

@@ -64,6 +64,7 @@ from sqlalchemy.orm import Session
 
 from huikuan.importer import ImportFailed, import_files
 from huikuan.tables import read_table
+from models.allocation import OpenInvoice, allocate
 from models.import_rows import FILE_KINDS
 from models.ledger import Allocation, Charge, Contact, Customer, Invoice, Payment
 
@@ -436,24 +437,19 @@ def file_sets(draw, formats: tuple[str, ...] = ("csv", "csv", "xlsx")) -> FileSe
             if named:
                 invoice_id = sorted(invoices)[pick % len(invoices)]
                 available = invoices[invoice_id][2]
-                targets = [invoice_id]
             else:
                 invoice_id = None
                 available = sum(entry[2] for entry in invoices.values())
-                targets = [i for i, entry in sorted(invoices.items(), key=lambda item: (item[1][0], item[1][1], item[0])) if entry[2] > 0]
             if available < 1:
                 continue
             amount = min(max(1, available * percent // 100), 10**18 - 1)  # one row's amount stays below 10^16
             values["payments"].append({"payment_id": payment_id, "customer_id": customer_id, "received_on": received_on, "amount": money(amount), "invoice_id": invoice_id})
             expected["payments"].append((payment_id, customer_id, received_on, money(amount), invoice_id))
-            remaining = amount
-            for target in targets:
-                applied = min(remaining, invoices[target][2])
-                if applied <= 0:
-                    break
-                invoices[target][2] -= applied
-                remaining -= applied
-                expected["allocations"].append((payment_id, target, money(applied)))
+            # The expected parts come from the ledger's one allocation rule (tested on its own in tests/test_allocation.py).
+            still_open = [OpenInvoice(i, entry[0], entry[1], money(entry[2])) for i, entry in invoices.items()]
+            for target, part in allocate(money(amount), still_open, customer_id=customer_id, invoice_id=invoice_id):
+                invoices[target][2] -= int(part * 100)
+                expected["allocations"].append((payment_id, target, part))
 
     if "charges" in kinds:
         header = head["charges"]

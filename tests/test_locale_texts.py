@@ -38,7 +38,8 @@ from models.engine import Evaluator
 from models.enums import ApprovalState, Segment
 from models.ledger import Approval, OutboxMessage
 from models.policy import load_policy
-from models.texts import REASONS, Reason, Term, Text, step_text
+from models.texts import REASONS, Reason, Term, step_text
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -130,10 +131,7 @@ def test_the_engine_gives_reasons_as_codes_and_values_with_the_english_text_unch
 
 @pytest.fixture
 def ledger(tmp_path, sqlite_engine):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     with Session(sqlite_engine) as session:
         import_files(session, paths)
         session.commit()
@@ -213,10 +211,7 @@ def cli_ledger(tmp_path, monkeypatch):
     get_settings.cache_clear()
     engine_for.cache_clear()
     assert runner.invoke(app, ["db", "upgrade"], catch_exceptions=False).exit_code == 0
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     args = [item for kind, path in paths.items() for item in (f"--{kind}", str(path))]
     assert runner.invoke(app, ["import", *args], catch_exceptions=False).exit_code == 0
     yield tmp_path

@@ -25,6 +25,7 @@ from models.engine import PromiseFacts, StatementFacts
 from models.enums import CustomerStatus
 from models.ledger import Customer, Statement
 from models.policy import load_policy
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -42,10 +43,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     import_files(session, paths)
     record_promise(session, "C1", amount=Decimal("200.00"), by=D(2026, 10, 20), on=D(2026, 10, 8), invoices=["I2"])
     open_dispute(session, "I3", reason="数量不符", on=D(2026, 9, 20))

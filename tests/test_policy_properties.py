@@ -38,7 +38,6 @@ import copy
 import datetime as dt
 import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -448,7 +447,7 @@ def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Ex
             step["trigger"] = {"cadence": {"start": 1, "every": 0}}
             return dump(doc), doc, Expect((*at, "trigger", "cadence", "every"))
         path = draw(st.sampled_from(candidates))
-        name, value = path[-1], _get(doc, path)
+        name = path[-1]
         said.append(f"{path}")
         if name == "end":  # before start
             _set(doc, path, _get(doc, path[:-1])["start"] - draw(st.integers(1, 10)))

@@ -15,6 +15,7 @@ from huikuan.reports import REPORTS, Ratio, Report, aging, kpis, pending_approva
 from models.enums import ApprovalState, CustomerStatus
 from models.ledger import Approval, Customer, Statement
 from models.metrics import bad_debt_ratio, collection_effectiveness, dso_count_back, overdue_ratio, target_progress
+from tests.ledger_files import write_files
 
 D = dt.date
 M = Decimal
@@ -49,10 +50,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     import_files(session, paths)
     session.execute(update(Customer).where(Customer.customer_id == "C").values(status=CustomerStatus.blacklisted))
     session.commit()

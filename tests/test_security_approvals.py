@@ -18,13 +18,14 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
-from huikuan import approval_groups, execution
+from huikuan import approval_check, approval_groups, execution
 from huikuan.company import EXAMPLE, company_from, parse_company
 from huikuan.db import engine_for, session_scope
 from huikuan.importer import import_files
 from huikuan.settings import get_settings
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup, OutboxMessage
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -68,10 +69,7 @@ def env(tmp_path, monkeypatch):
     from huikuan.migrate import upgrade
 
     upgrade(engine_for())
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     with session_scope() as session:
         import_files(session, paths)
     yield tmp_path
@@ -380,7 +378,7 @@ def test_a_list_is_rate_limited_the_same_way(env, monkeypatch):
 
 
 def test_the_stored_hash_is_keyed_by_a_server_secret_and_salted_by_the_request(env, monkeypatch):
-    monkeypatch.setattr(execution.secrets, "randbelow", lambda n: 123456)
+    monkeypatch.setattr(approval_check.secrets, "randbelow", lambda n: 123456)
     with session_scope() as session:
         from tests.test_approval_groups import take_day
 

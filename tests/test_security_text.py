@@ -19,7 +19,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -30,6 +30,7 @@ from huikuan.records import log_contact
 from huikuan.settings import get_settings
 from models.enums import ApprovalState, Channel, ContactResult
 from models.ledger import Approval, ApprovalGroup, Customer
+from tests.ledger_files import write_files
 
 D = dt.date
 AS_OF = D(2026, 11, 16)
@@ -111,10 +112,7 @@ def assert_note_shown_as_text(markdown: str, words: list[str] = NOTE_WORDS, imag
 # -- the ledger -------------------------------------------------------------------------------
 
 def _import(session: Session, tmp_path) -> None:
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     import_files(session, paths)
 
 

@@ -185,7 +185,7 @@ def test_the_supervisor_approves_the_day_s_statements_as_one_list_holding_one_ba
     for day in ("2026-11-05", "2026-11-09"):
         with stack.client_settings():
             cycle = run_deployment("statement-cycle/statement-cycle", parameters={"as_of": day}, timeout=0)
-        state = wait_for(stack, f"the statement cycle of {day}", lambda: (s := flow_run_state(stack, cycle.id)).is_final() and s)
+        state = wait_for(stack, f"the statement cycle of {day}", lambda cycle=cycle: (s := flow_run_state(stack, cycle.id)).is_final() and s)
         assert state.is_completed(), state
     key = "review:send_statement:supervisor:2026-11-09:1"
     with ledger(stack) as session:

@@ -21,6 +21,7 @@ from huikuan.importer import import_files
 from huikuan.web.app import create_app
 from huikuan.web.tokens import api_key_hash, matching_key
 from models.ledger import Customer
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -48,10 +49,7 @@ FILES = {
 def web_ledger(tmp_path, sqlite_engine, monkeypatch):
     """The ledger above, with W2 cash only and W3 locked, and a fixed server secret."""
     monkeypatch.setenv("HUIKUAN_SECRET_KEY", "test-secret-" + "0" * 40)
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     with Session(sqlite_engine) as session, session.begin():
         import_files(session, paths)
         account_state.apply_effect(session, session.get(Customer, "W2"), "cash_only", dt.date(2026, 11, 2), cause="W2:cash_only:2026-11-02", reason="test")
@@ -182,3 +180,17 @@ def test_huikuan_web_key_prints_a_key_and_the_line_that_matches_it():
     assert line == api_key_hash(key)
     company = parse_company(EXAMPLE + f"web:\n  api_keys:\n    - {{name: erp, key_hash: \"{line}\"}}\n")
     assert matching_key(key, [(k.name, k.key_hash) for k in company.web.api_keys]) == "erp"
+
+
+def test_the_account_gives_the_unapplied_credit_of_an_over_payment_and_the_net(client, web_ledger, tmp_path):
+    from huikuan.bank.cash import import_statement, match_line
+    from tests.test_bank_cash import gbk_csv
+
+    line = [("20261105", "300.00", "", "无欠款有限公司", "6222000044", "货款", "TX1")]  # W4 owes nothing
+    with Session(web_ledger) as session, session.begin():
+        assert import_statement(session, gbk_csv(tmp_path / "stmt.csv", line), on=TODAY).waiting == 1
+        match_line(session, "TX1", "W4", on=TODAY, by="fin")
+    body = ask(client, "/api/v1/customers/W4").json()
+    assert (body["balance"], body["unapplied_credit"], body["net"]) == ("0.00", "300.00", "-300.00")
+    body = ask(client, "/api/v1/customers/W1").json()
+    assert (body["balance"], body["unapplied_credit"], body["net"]) == ("15000.00", "0.00", "15000.00")

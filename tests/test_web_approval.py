@@ -319,18 +319,66 @@ def test_an_english_approver_gets_the_page_in_english_with_the_letters_preview(l
         assert session.scalar(select(OutboxMessage.attachment_name).where(OutboxMessage.key == f"{key.removeprefix('approval:')}:letter"))
 
 
-@pytest.fixture
-def review_list(ledger):
-    """W1's and W5's October statements prepared, and the supervisor asked to review them as one list (its run noted, the link emailed)."""
+DEPUTY = "deputy@huikuan-demo.example.cn"
+SPOKEN = {  # how each locale's approval email and page begin, and the last contact as they restate it
+    "zh_CN": {"subject": "【待审批】", "code": "验证码", "contact": "2026年11月3日 电话，承诺付款", "page": '<html lang="zh-CN">'},
+    "en": {"subject": "[Approval needed]", "code": "one-time code", "contact": "call on 3 November 2026: promised to pay", "page": '<html lang="en">'},
+}
+
+
+def speaking(company, locale: str, **own: str):
+    """``company`` in ``locale``, the people ``own`` names (id=locale) in their own, and a second boss (孙立) with none of his own."""
+    people = [p.model_copy(update={"locale": own[p.id]}) if p.id in own else p for p in company.people]
+    deputy = company.person("boss").model_copy(update={"id": "boss2", "name": "孙立", "email": DEPUTY, "locale": None})
+    return company.model_copy(update={"locale": locale, "people": [*people, deputy]})
+
+
+@pytest.mark.parametrize(("company_locale", "own"), [("zh_CN", "en"), ("en", "zh_CN")])
+def test_an_approval_email_is_in_the_approvers_own_language_else_the_companys_as_the_page_is(ledger, company_locale, own):
     with Session(ledger) as session, session.begin():
+        records.log_contact(session, "W5", channel=Channel.phone, result=ContactResult.promised, on=dt.date(2026, 11, 3), recorded_by="c02")
+    company = speaking(COMPANY, company_locale, boss=own)
+    key = open_request(ledger, "W5", "dunning_letter", "I5", company=company)
+    client = TestClient(create_app(engine=ledger, company=company, today=lambda: TODAY, now=lambda: NOW, resume=WaitingRuns(ledger, company)))
+    for to, locale in ((BOSS, own), (DEPUTY, company_locale)):  # the boss reads his own language, his deputy the company's
+        mail, words = emailed(ledger, to, key), SPOKEN[locale]
+        assert mail.subject.startswith(words["subject"]) and words["code"] in mail.text and words["contact"] in mail.text, (to, mail.text)
+        assert words["page"] in client.get(link_in(ledger, to, key)).text
+
+
+def test_a_list_is_emailed_and_shown_in_the_approvers_own_language_else_the_companys(ledger):
+    company = speaking(COMPANY, "zh_CN", boss="en").model_copy(update={"asked_together": ["dunning_letter"]})
+    with Session(ledger) as session, session.begin():
+        for customer_id, invoice in (("W1", "I1"), ("W5", "I5")):
+            session.add(Approval(key=f"approval:{customer_id}:dunning_letter:{TODAY}", customer_id=customer_id, action="dunning_letter",
+                                 approver_role="boss", requested_on=TODAY, invoices=invoice))
+        session.flush()
+        (key,) = approval_groups.form_groups(session, company)
+        approval_groups.open_group(session, key, company, TODAY, "run-list", form_url="http://127.0.0.1:4200/runs/flow-run/run-list")
+    client = TestClient(create_app(engine=ledger, company=company, today=lambda: TODAY, now=lambda: NOW, resume=WaitingRuns(ledger, company)))
+    for to, locale, overdue in ((BOSS, "en", "I1 (41 days overdue)"), (DEPUTY, "zh_CN", "I1（逾期 41 天）")):
+        mail = emailed(ledger, to, key)
+        assert mail.subject.startswith(SPOKEN[locale]["subject"]) and overdue in mail.text, (to, mail.text)
+        page = client.get(link_in(ledger, to, key)).text
+        assert SPOKEN[locale]["page"] in page and overdue in visible(page), (to, visible(page))
+
+
+def ask_for_review(engine, company=COMPANY) -> str:
+    """W1's and W5's October statements prepared, and the supervisor asked to review them as one list (its run noted, the link emailed)."""
+    with Session(engine) as session, session.begin():
         for customer_id in ("W1", "W5"):
             execution.prepare_statement(session, session.get(Customer, customer_id), "2026-10", dt.date(2026, 11, 5))
             session.add(Approval(key=f"approval:{customer_id}:send_statement:{TODAY}", customer_id=customer_id, action="send_statement",
                                  approver_role="supervisor", requested_on=TODAY, invoices=""))
         session.flush()
-        (key,) = approval_groups.form_groups(session, COMPANY)
-        approval_groups.open_group(session, key, COMPANY, TODAY, "run-list", form_url="http://127.0.0.1:4200/runs/flow-run/run-list")
+        (key,) = approval_groups.form_groups(session, company)
+        approval_groups.open_group(session, key, company, TODAY, "run-list", form_url="http://127.0.0.1:4200/runs/flow-run/run-list")
     return key
+
+
+@pytest.fixture
+def review_list(ledger):
+    return ask_for_review(ledger)
 
 
 def test_a_list_is_approved_from_its_page_holding_one_back(client, ledger, runs, review_list):

@@ -1,4 +1,4 @@
-"""``huikuan start`` runs the web service beside the Prefect server and prints its address beside the UI's.
+"""``huikuan start`` runs the web service beside the Prefect server and prints its address beside the UI's; ``huikuan web`` runs it alone.
 
 The stack itself is faked here (tests/test_browser_web.py starts a real one, web
 service included): what is checked is the command's wiring, the port it asks for
@@ -78,3 +78,20 @@ def test_the_web_port_is_an_option_and_a_setting(started):
     assert started("--web-port", "4411").exit_code == 0
     assert started(HUIKUAN_WEB_PORT="4412").exit_code == 0
     assert [stack.web_port for stack in Stack.made] == [4411, 4412]
+
+
+def test_huikuan_web_serves_the_app_alone_on_this_machine_without_an_access_log(started, monkeypatch):
+    """The pages' paths are their links, credentials: uvicorn must not log them; the address printed is the one served."""
+    import uvicorn
+    from fastapi.testclient import TestClient
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append((app, options)))
+    alone = CliRunner().invoke(app, ["web"], catch_exceptions=False)
+    assert alone.exit_code == 0, alone.output
+    assert alone.stdout.startswith("huikuan web: http://127.0.0.1:4300/") and "http://127.0.0.1:4300/api/docs" in alone.stdout
+    moved = CliRunner().invoke(app, ["web", "--port", "4321"], env={"HUIKUAN_WEB_HOST": "0.0.0.0"}, catch_exceptions=False)
+    assert moved.exit_code == 0 and "http://0.0.0.0:4321/" in moved.stdout
+    assert [(options["host"], options["port"], options["access_log"]) for _app, options in served] == [("127.0.0.1", 4300, False), ("0.0.0.0", 4321, False)]
+    client = TestClient(served[0][0])
+    assert [client.get(path).status_code for path in ("/api/docs", "/a/garbage", "/s/garbage")] == [200, 403, 403]

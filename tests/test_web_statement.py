@@ -102,6 +102,20 @@ def test_confirming_records_it_as_statement_confirm_does_and_the_policy_stops_fo
         assert "issue_invoice" in [a.action for a in plan(session, dt.date(2026, 11, 30), load_policy("handbook")) if a.customer_id == "W1"]
 
 
+def test_the_collector_is_told_in_their_own_language_else_the_companys(ledger):
+    """Like an approver, a collector with a ``locale:`` of their own reads the notice in it; the others the company's."""
+    english = COMPANY.model_copy(update={"people": [p.model_copy(update={"locale": "en"}) if p.id == "c02" else p for p in COMPANY.people]})
+    with Session(ledger) as session, session.begin():
+        execution.prepare_statement(session, session.get(Customer, "W5"), "2026-10", dt.date(2026, 11, 5)).sent_on = SENT_ON
+    client = TestClient(create_app(engine=ledger, company=english, today=lambda: TODAY, now=lambda: NOW))
+    for customer_id in ("W1", "W5"):  # W1's collector is c01 (none of his own), W5's c02 (English); W5 reads English, W1 Chinese
+        assert client.post(path_of(customer_id) + "/confirm", data={"csrf": csrf_of(client.get(path_of(customer_id)).text), **INFO}).status_code == 200
+    with Session(ledger) as session:
+        told = {m.to_address: m.subject for m in session.scalars(select(OutboxMessage).where(OutboxMessage.key.like("web:statement:%")))}
+    assert told["c01@huikuan-demo.example.cn"] == "杭州华信贸易有限公司（W1）已在线确认2026年10月对账单"
+    assert told["c02@huikuan-demo.example.cn"].endswith("(W5) confirmed the October 2026 statement online")
+
+
 def test_a_replayed_confirmation_is_already_confirmed_and_changes_nothing(client, ledger):
     form = {"csrf": csrf_of(client.get(path_of()).text), **INFO}
     assert client.post(path_of() + "/confirm", data=form).status_code == 200

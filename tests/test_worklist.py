@@ -14,6 +14,7 @@ from huikuan.worklist import WorkItem, call_hours, money, worklist, worklist_mar
 from models.calendar import calendar_for
 from models.enums import Channel, ContactResult, Excuse
 from models.ledger import Statement
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -42,10 +43,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = tmp_path / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
+    paths = write_files(tmp_path, FILES)
     import_files(session, paths)
     # A: promised everything by 2026-11-12, paid nothing: broken.
     record_promise(session, "A", amount=Decimal("8464.39"), by=D(2026, 11, 12), on=D(2026, 11, 2), invoices=["A-1"])

@@ -34,6 +34,7 @@ from huikuan.bank.matching import (
     Wait,
     decide,
     normal_account,
+    over_payment,
     plan_payments,
     suggest,
 )
@@ -49,6 +50,7 @@ from models.ledger import (
     Payment,
     Promise,
     Statement,
+    UnappliedCredit,
 )
 from models.money import ZERO
 
@@ -250,12 +252,15 @@ class MatchResult:
     applied: list[tuple[str, Decimal]]
     remembered: bool  # the payer's account is now known for the customer
     also_applied: list[BankLine]  # other waiting lines from that account, certain now
+    credit: Decimal = ZERO  # what the line paid beyond the open invoices, kept as the customer's unapplied credit
 
 
 def match_line(session: Session, ref: str, customer_id: str, *, invoices: Sequence[str] = (), on: dt.date, by: str) -> MatchResult:
     """Finance says who paid a waiting (or ignored) line, and perhaps which invoices: it is applied, and the payer's account remembered.
 
     Without invoices the amount goes to the oldest open invoices first, as ``huikuan payment`` does.
+    What it pays beyond what is open (on the invoices named) is kept as the
+    customer's unapplied credit (`UnappliedCredit`), shown in its balance.
     """
     line = find_line(session, ref)
     if line.state == BankLineState.applied:
@@ -267,8 +272,15 @@ def match_line(session: Session, ref: str, customer_id: str, *, invoices: Sequen
             raise records.LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
     if line.currency and line.currency != customer.currency:
         raise records.LedgerError(f"bank line {line_ref(line)} is in {line.currency}, customer {customer_id} is billed in {customer.currency}")
-    book = load_book(session, [customer_id])
-    planned = plan_payments(book.open_invoices(customer_id), line.amount, set(invoices) if invoices else None)
+    open_invoices = load_book(session, [customer_id]).open_invoices(customer_id)
+    named = set(invoices) if invoices else None
+    credit = over_payment(open_invoices, line.amount, named)  # paid beyond what is open (on the invoices named): kept as credit
+    if credit < line.amount:
+        planned = plan_payments(open_invoices, line.amount - credit, named)
+    elif named:  # invoices named with nothing open on them: plan_payments says which
+        planned = plan_payments(open_invoices, line.amount, named)
+    else:  # the customer owes nothing: all of it is credit
+        planned = (), ()
     if isinstance(planned, str):
         raise records.LedgerError(f"bank line {line_ref(line)} of {line.amount} cannot be applied to {customer_id}: {planned}")
     payments, paid = planned
@@ -277,7 +289,13 @@ def match_line(session: Session, ref: str, customer_id: str, *, invoices: Sequen
     except _NotAsPlanned as exc:
         raise records.LedgerError(f"bank line {line_ref(line)}: {exc}; name the invoices with --invoices") from None
     what = f"; invoices {';'.join(invoices)}" if invoices else ""
-    line.state, line.customer_id, line.note = BankLineState.applied, customer_id, f"matched by {by}{what}"
+    kept = f"; {credit} kept as unapplied credit" if credit > 0 else ""
+    if credit > 0:
+        session.add(UnappliedCredit(
+            key=f"line:{line.id}", customer_id=customer_id, amount=credit, line_id=line.id, recorded_on=on, recorded_by=by,
+            note=f"bank line {line_ref(line)} of {line.amount} paid {line.amount - credit} on open invoices",
+        ))
+    line.state, line.customer_id, line.note = BankLineState.applied, customer_id, f"matched by {by}{what}{kept}"
     line.decided_by, line.decided_on = by, on
     remembered = remember_account(session, line, customer_id, on=on, by=by)
     also: list[BankLine] = []
@@ -286,7 +304,7 @@ def match_line(session: Session, ref: str, customer_id: str, *, invoices: Sequen
         if others:
             also = apply_certain(session, others, load_book(session), on=on)
     session.flush()
-    return MatchResult(line, applied, remembered, also)
+    return MatchResult(line, applied, remembered, also, credit)
 
 
 def remember_account(session: Session, line: BankLine, customer_id: str, *, on: dt.date, by: str) -> bool:
@@ -333,3 +351,52 @@ def count_waiting(session: Session) -> int:
 
 def payments_of(session: Session, line: BankLine) -> list[Payment]:
     return list(session.scalars(select(Payment).join(BankLinePayment, BankLinePayment.payment_id == Payment.payment_id).where(BankLinePayment.line_id == line.id)))
+
+
+# -- unapplied credit ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CreditApplied:
+    customer_id: str
+    applied: list[tuple[str, Decimal]]  # (invoice, amount) paid from the credit
+    used: Decimal
+    left: Decimal  # the credit still unapplied
+
+
+def apply_credit(session: Session, customer_id: str, *, invoices: Sequence[str] = (), on: dt.date, by: str) -> CreditApplied:
+    """Finance applies a customer's unapplied credit to its open invoices (the ones named, else oldest first), as far as it goes.
+
+    Each part is a payment of the customer received ``on`` (``credit-<customer>-<n>``),
+    recorded by `huikuan.records.record_payment` like any other, and the credit is
+    that much less. Nothing is auto-allocated: only this, when finance says so.
+    """
+    records.get_customer(session, customer_id)
+    for invoice_id in invoices:
+        invoice = records.get_invoice(session, invoice_id)
+        if invoice.customer_id != customer_id:
+            raise records.LedgerError(f"invoice {invoice_id} belongs to customer {invoice.customer_id}, not {customer_id}")
+    credit = records.unapplied_credit(session, customer_id)
+    if credit <= 0:
+        raise records.LedgerError(f"customer {customer_id} has no unapplied credit")
+    open_invoices = load_book(session, [customer_id]).open_invoices(customer_id)
+    named = set(invoices) if invoices else None
+    owed = sum((i.open for i in open_invoices if named is None or i.invoice_id in named), ZERO)
+    amount = min(credit, owed) if owed > 0 else credit  # nothing open: plan_payments says why it cannot be applied
+    planned = plan_payments(open_invoices, amount, named)
+    if isinstance(planned, str):
+        raise records.LedgerError(f"the unapplied credit of {customer_id} ({credit}) cannot be applied: {planned}")
+    payments, _paid = planned
+    used_before = session.scalar(select(func.count()).select_from(UnappliedCredit).where(UnappliedCredit.customer_id == customer_id, UnappliedCredit.amount < 0)) or 0
+    base = f"credit-{customer_id}" if len(customer_id) <= 40 else f"credit-{hashlib.sha256(customer_id.encode()).hexdigest()[:16]}"
+    applied: list[tuple[str, Decimal]] = []
+    for number, payment in enumerate(payments, used_before + 1):
+        payment_id = f"{base}-{number}"
+        parts = records.record_payment(session, payment_id, customer_id, amount=payment.amount, received_on=on, invoice_id=payment.invoice_id)
+        applied += parts
+        session.add(UnappliedCredit(
+            key=f"used:{payment_id}", customer_id=customer_id, amount=-payment.amount, payment_id=payment_id, recorded_on=on, recorded_by=by,
+            note="applied to " + ", ".join(f"{i} {a}" for i, a in parts),
+        ))
+    session.flush()
+    return CreditApplied(customer_id, applied, amount, credit - amount)

@@ -116,10 +116,34 @@ def match_command(
     line = result.line
     out.print(f"bank line {escape(_ref(line))} of {line.amount} applied to {escape(customer_id)}: "
               + ", ".join(f"{escape(i)} {a}" for i, a in result.applied), highlight=False, soft_wrap=True)
+    if result.credit:
+        out.print(f"{result.credit} paid beyond what was open: kept as {escape(customer_id)}'s unapplied credit "
+                  f"(huikuan customers show {escape(customer_id)}; huikuan bank apply-credit {escape(customer_id)} applies it to invoices)",
+                  highlight=False, soft_wrap=True)
     if result.remembered:
         out.print(f"payer account {escape(line.payer_account)} ({escape(line.payer)}) remembered for {escape(customer_id)}", highlight=False, soft_wrap=True)
     for other in result.also_applied:
         out.print(f"  and {escape(_ref(other))} {other.booked_on} {other.amount} from the same account: {escape(other.note)}", highlight=False, soft_wrap=True)
+
+
+@bank_app.command("apply-credit")
+def apply_credit_command(
+    customer_id: Annotated[str, typer.Argument(help="the customer whose unapplied credit (from an over-payment) is applied")],
+    invoices: Annotated[Optional[str], typer.Option("--invoices", help="the invoices it pays, joined by ';' (default: the oldest open ones first)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
+    by: Annotated[str, typer.Option("--by", help="who decides (kept with the credit)")] = "finance",
+) -> None:
+    """Apply a customer's unapplied credit to its open invoices, as far as it goes (never done on its own)."""
+    from huikuan.bank.cash import apply_credit
+    from huikuan.cli import _record, out, parse_day
+
+    day = parse_day(on, "--on")
+    named = [i.strip() for i in (invoices or "").split(";") if i.strip()]
+    results = []
+    _record(lambda s: results.append(apply_credit(s, customer_id, invoices=named, on=day, by=by)))
+    result = results[0]
+    out.print(f"{result.used} of {escape(customer_id)}'s unapplied credit applied: " + ", ".join(f"{escape(i)} {a}" for i, a in result.applied)
+              + f"; {result.left} left", highlight=False, soft_wrap=True)
 
 
 @bank_app.command("ignore")

@@ -299,7 +299,8 @@ def decide(line: LineFacts, book: Book) -> Apply | Wait:
     if len(sets) > 1:
         return Wait(f"the payer is {payer} ({how}); {len(sets)} sets of its open invoices add up to {line.amount}")
     if line.amount > total:
-        return Wait(f"the payer is {payer} ({how}); {line.amount} is more than the {total} it owes, and the ledger keeps no unapplied credit")
+        return Wait(f"the payer is {payer} ({how}); {line.amount} is more than the {total} it owes: an over-payment waits for finance "
+                    "(`bank match` pays its invoices and keeps the rest as unapplied credit)")
     return Wait(f"the payer is {payer} ({how}); {line.amount} is part of the {total} it owes and pays no set of its invoices exactly")
 
 
@@ -369,8 +370,9 @@ def plan_payments(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice
     The ledger allocates a payment to one named invoice or to the open invoices
     oldest first (`huikuan.records.record_payment`); a set of invoices is paid by
     one payment when oldest-first pays exactly that set, else by one payment per
-    invoice, each paid in full. Neither can pay more than is open: the ledger keeps
-    no unapplied credit.
+    invoice, each paid in full. Neither pays more than is open: what a line pays
+    beyond it (`over_payment`) is kept as unapplied credit only when finance
+    matches the line, never by `decide`.
     """
     ordered = list(open_invoices)
     total = sum((i.open for i in ordered), ZERO)
@@ -378,7 +380,7 @@ def plan_payments(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice
         return "the amount is not above 0"
     if invoice_ids is None:
         if amount > total:
-            return f"{amount} is more than the {total} open, and the ledger keeps no unapplied credit"
+            return f"{amount} is more than the {total} open"
         return (PlannedPayment(None, amount),), _oldest_touched(ordered, amount)
     chosen = [i for i in ordered if i.invoice_id in invoice_ids]
     missing = sorted(invoice_ids - {i.invoice_id for i in chosen})
@@ -396,6 +398,16 @@ def plan_payments(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice
         return tuple(PlannedPayment(i.invoice_id, i.open) for i in chosen), ids
     return (f"{amount} is less than the {owed} open on {', '.join(ids)} and oldest-first would pay others: "
             "name the invoices it pays in full, or the one invoice it pays a part of")
+
+
+def over_payment(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice_ids: set[str] | None = None) -> Decimal:
+    """What ``amount`` pays beyond what is open on ``invoice_ids`` (None: on all the open invoices); ZERO when it pays no more.
+
+    Finance's match pays what is open (oldest first, or the invoices named) and
+    keeps this as the customer's unapplied credit.
+    """
+    owed = sum((i.open for i in open_invoices if invoice_ids is None or i.invoice_id in invoice_ids), ZERO)
+    return max(amount - owed, ZERO)
 
 
 def _oldest_touched(ordered: Sequence[OpenInvoice], amount: Decimal) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,11 @@ class SampleLine:
     paid_by: str | None  # the customer it really came from (None: a stranger or money out)
 
 
+def full_width(text: str) -> str:
+    """The text's printable ASCII as full-width forms (Ａ for A), as some banks print Latin names."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
 def payer_variant(name: str, rng: random.Random) -> str:
     """The name as a bank may print it: as registered, brackets half-width, letters full-width, spaced."""
     kind = rng.random()
@@ -41,7 +46,7 @@ def payer_variant(name: str, rng: random.Random) -> str:
     if kind < 0.8:
         return name.replace("（", "(").replace("）", ")")
     if kind < 0.9:
-        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in name)  # ASCII as full-width forms
+        return full_width(name)
     return name.replace("有限公司", " 有限公司")
 
 
@@ -54,8 +59,12 @@ def sample_statement(
     seed: int = 7,
     strangers: float = 0.02,
     outgoing: float = 0.05,
+    variant: Callable[[str, random.Random], str] = payer_variant,
 ) -> list[SampleLine]:
-    """Lines paying the customers' open invoices (customer -> [(invoice id, due date, open amount)], oldest first)."""
+    """Lines paying the customers' open invoices (customer -> [(invoice id, due date, open amount)], oldest first).
+
+    ``variant``: how the bank prints a customer's name (default `payer_variant`).
+    """
     rng = random.Random(seed)
     accounts = {c: f"6222{rng.randrange(10**11, 10**12)}" for c in customers}
     lines: list[SampleLine] = []
@@ -73,18 +82,18 @@ def sample_statement(
             style = rng.random()
             if style < 0.55:  # one invoice, by name
                 invoice_id, _due, amount = rest.pop(0)
-                add(amount, None, payer_variant(name, rng), accounts[customer_id], "货款", "", customer_id)
+                add(amount, None, variant(name, rng), accounts[customer_id], "货款", "", customer_id)
             elif style < 0.75:  # one invoice, from a person's account, naming it
                 invoice_id, _due, amount = rest.pop(0)
                 add(amount, None, rng.choice(("王经理", "财务部", "李会计")), f"6217{rng.randrange(10**11, 10**12)}", "转账", f"付发票{invoice_id}", customer_id)
             elif style < 0.9 and len(rest) >= 2:  # the two oldest together
                 paid = [rest.pop(0), rest.pop(0)]
-                add(sum((a for _i, _d, a in paid), Decimal("0")), None, payer_variant(name, rng), accounts[customer_id], "货款", "", customer_id)
+                add(sum((a for _i, _d, a in paid), Decimal("0")), None, variant(name, rng), accounts[customer_id], "货款", "", customer_id)
             elif style < 0.95:  # a part, no reference
                 invoice_id, _due, amount = rest.pop(0)
                 part = (amount * Decimal(rng.choice(("0.3", "0.5", "0.7")))).quantize(Decimal("0.01"))
                 if part > 0:
-                    add(part, None, payer_variant(name, rng), accounts[customer_id], "部分货款", "", customer_id)
+                    add(part, None, variant(name, rng), accounts[customer_id], "部分货款", "", customer_id)
             else:  # not paid in this statement
                 rest.pop(0)
     incoming = len(lines)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from huikuan.escaping import markdown_text, spreadsheet_text
 from huikuan.legal.standing import CustomerStanding
+from models.charges import percent_text
 from models.ledger import Allocation, ContactLog, Customer, Invoice, Payment, Promise, PromiseInvoice, Statement
 from models.money import format_money
 
@@ -63,19 +64,14 @@ def _csv(header: Iterable[str], rows: Iterable[Iterable[object]]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")  # Excel on Chinese Windows reads UTF-8 only with the BOM
 
 
-def _percent(fraction: Decimal) -> str:
-    """0.0005 → "0.05%", 0.3 → "30%": as the contract writes it, without float noise or trailing zeros."""
-    return f"{(fraction * 100).normalize():f}%"
-
-
 def _rate(standing: CustomerStanding) -> str:
     terms = standing.terms
     if terms is None:
         return "合同未约定违约金（不主张）"
-    rate = f"每日 {_percent(terms.rate)}" if terms.per == "day" else f"年 {_percent(terms.rate)}（按 {terms.days_in_year} 天折算日利率）"
+    rate = f"每日 {percent_text(terms.rate)}" if terms.per == "day" else f"年 {percent_text(terms.rate)}（按 {terms.days_in_year} 天折算日利率）"
     parts = [rate, "自到期日次日起算" + (f"，宽限 {terms.grace_days} 天" if terms.grace_days else "")]
     if terms.cap_ratio is not None:
-        parts.append(f"以发票金额的 {_percent(terms.cap_ratio)} 为上限")
+        parts.append(f"以发票金额的 {percent_text(terms.cap_ratio)} 为上限")
     if terms.cap_amount is not None:
         parts.append(f"每张发票以 {format_money(terms.cap_amount)} 为上限")
     if terms.clause:
@@ -266,12 +262,15 @@ def write_case_file(session: Session, standing: CustomerStanding, customer: Cust
     ))
     sent = [d for d in standing.documents if d.queued_at.astimezone(zone).date() <= as_of]
     for document in sent:
-        files[f"documents/{document.file_name}"] = (f"{document.kind or 'message'} to {document.to_address}, as sent", document.body)
+        accepted = ("; not sent" if document.sent_at is None else f"; accepted by the mail server at {document.acceptance(zone)}"
+                    if document.server_reply else f"; sent at {document.acceptance(zone)}")
+        files[f"documents/{document.file_name}"] = (f"{document.kind or 'message'} to {document.to_address}, as sent{accepted}", document.body)
     files["documents.csv"] = ("each email and letter sent: what it was, its delivery record and SHA-256", _csv(
-        ["file", "kind", "demand", "subject", "to", "queued_at", "delivered_at", "sha256", "posted_delivered_on", "courier", "tracking_no", "key"],
+        ["file", "kind", "demand", "subject", "to", "queued_at", "delivered_at", "sha256", "posted_delivered_on", "courier", "tracking_no", "key",
+         "server_reply", "queue_id"],
         ([f"documents/{d.file_name}", d.kind, "yes" if d.is_demand else "no", d.subject, d.to_address,
           d.queued_at.astimezone(zone), d.sent_at.astimezone(zone) if d.sent_at else "not sent", d.sha256,
-          *(d.courier or (None, None, None)), d.key] for d in sent),
+          *(d.courier or (None, None, None)), d.key, d.server_reply, d.queue_id] for d in sent),
     ))
 
     if folder.exists():

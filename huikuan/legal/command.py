@@ -47,7 +47,7 @@ def case_command(
     from zoneinfo import ZoneInfo
 
     from huikuan import records
-    from huikuan.cli import _context, ensure_ledger, fail, out as console, parse_day
+    from huikuan.cli import _calendar_years, _context, ensure_ledger, fail, out as console, parse_day
     from huikuan.db import session_scope
     from huikuan.legal.case_file import write_case_file
     from huikuan.legal.standing import standing_of
@@ -57,7 +57,7 @@ def case_command(
     context = _context("handbook")
     folder = out or get_settings().data_dir / "cases"
     ensure_ledger()
-    with session_scope() as session:
+    with _calendar_years(day), session_scope() as session:  # a limitation date in a year without official calendar data is said
         try:
             standing = standing_of(session, customer_id, day, context)
         except records.LedgerError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -25,6 +26,8 @@ from models.limitation import DEMAND_EMAILS, DEMAND_LETTERS
 
 # The outbox key of a customer document: the action's (or approval's) key and what it is.
 _SUFFIXES = (":letter", ":email")
+# The queue id in an SMTP server's acceptance: "250 2.0.0 Ok: queued as 4F1A2B" (Postfix), "250 OK id=1abc-2def" (Exim).
+_QUEUE_ID = re.compile(r"(?:queued as|id=)\s*<?([A-Za-z0-9._@-]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,19 @@ class SentDocument:
     file_name: str  # a name for the case file
     sha256: str
     courier: tuple[dt.date, str, str] | None = None  # a posted letter's delivery: (day, courier, tracking number)
+    server_reply: str | None = None  # the SMTP server's acceptance at ``sent_at`` ("250 2.0.0 Ok: queued as 4F1A2B")
+
+    @property
+    def queue_id(self) -> str | None:
+        """The mail server's id of the message in its queue, from its acceptance (``queued as 4F1A2B``), when it gave one."""
+        found = _QUEUE_ID.search(self.server_reply or "")
+        return found[1] if found else None
+
+    def acceptance(self, zone: ZoneInfo) -> str:
+        """The delivery record in words: when the mail server accepted it (in ``zone``) and its reply, or ``not sent``."""
+        if self.sent_at is None:
+            return "not sent"
+        return self.sent_at.astimezone(zone).isoformat() + (f" ({self.server_reply})" if self.server_reply else "")
 
     @property
     def is_letter(self) -> bool:
@@ -92,12 +108,13 @@ def sent_documents(session: Session, customer_id: str) -> Iterator[SentDocument]
         yield SentDocument(
             key=message.key, kind=kind, invoices=invoices, to_address=message.to_address, subject=message.subject,
             queued_at=message.queued_at, sent_at=message.sent_at, body=body, file_name=name,
-            sha256=hashlib.sha256(body).hexdigest(), courier=couriers.get(message.key),
+            sha256=hashlib.sha256(body).hexdigest(), courier=couriers.get(message.key), server_reply=message.server_reply,
         )
 
 
 def _email_as_text(message: OutboxMessage) -> str:
     """An email as the customer got it: its headers and plain text."""
     sent = message.sent_at.isoformat() if message.sent_at else "not sent"
+    accepted = f"Accepted: {message.server_reply}\n" if message.server_reply else ""  # the mail server's reply to DATA
     return (f"Message-ID: <{message.key}>\nTo: {message.to_name} <{message.to_address}>\nSubject: {message.subject}\n"
-            f"Sent: {sent}\n\n{message.text}")
+            f"Sent: {sent}\n{accepted}\n{message.text}")

@@ -33,7 +33,7 @@ def limitation_rows(session: Session, as_of: dt.date, context: RunContext) -> li
     warn_days = max((-step.trigger.days for step in context.policy.steps if step.trigger.anchor is Anchor.limitation), default=0)
     rows = []
     for customer_id in customers:
-        standing = standing_of(session, customer_id, as_of, context)
+        standing = standing_of(session, customer_id, as_of, context, shown_until=as_of + dt.timedelta(days=HORIZON_DAYS))
         for invoice in standing.invoices:
             left = invoice.limitation.days_left(as_of)
             if left > HORIZON_DAYS:

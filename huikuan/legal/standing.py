@@ -14,9 +14,12 @@ Read from the ledger, decided by the pure rules (``models.charges.late_charge``,
 from __future__ import annotations
 
 import datetime as dt
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from huikuan.company import Company
@@ -24,9 +27,11 @@ from huikuan.context import RunContext
 from huikuan.facts import load_facts
 from huikuan.legal.evidence import SentDocument, sent_documents
 from huikuan.records import get_customer
+from models.calendar import BusinessCalendar, CalendarFallbackWarning
 from models.charges import Charge, ChargeTerms, contract_terms, late_charge
+from models.engine import InvoiceFacts
 from models.ledger import Customer
-from models.limitation import LegalEvent, Limitation, WorkingDays, events_of, limitation
+from models.limitation import LONGEST_YEARS, YEARS, LegalEvent, Limitation, WorkingDays, events_of, limitation, years_later
 from models.money import ZERO
 
 
@@ -99,7 +104,7 @@ def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, t
         open_amount = invoice.open_on(as_of)
         if open_amount <= 0:
             continue
-        charge = late_charge(invoice.invoice_id, invoice.amount, invoice.due_on, invoice.payments, as_of, terms) if terms else None
+        charge = invoice_charge(invoice, as_of, terms) if terms else None
         standings.append(InvoiceStanding(
             invoice_id=invoice.invoice_id, issued_on=invoice.issued_on, due_on=invoice.due_on, amount=invoice.amount,
             open_amount=open_amount, currency=customer.currency, charge=charge,
@@ -107,6 +112,46 @@ def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, t
         ))
     standings.sort(key=lambda s: (s.limitation.expires_on, s.due_on, s.invoice_id))
     return CustomerStanding(customer.customer_id, customer.name, as_of, terms, tuple(standings), documents, events)
+
+
+def invoice_charge(invoice: InvoiceFacts, as_of: dt.date, terms: ChargeTerms) -> Charge:
+    """The late-payment charge on one invoice to the end of ``as_of``, on its payments as received: what every reader shows."""
+    return late_charge(invoice.invoice_id, invoice.amount, invoice.due_on, invoice.payments, as_of, terms)
+
+
+def letter_charges(session: Session, customer: Customer, company: Company | None, as_of: dt.date,
+                   invoice_ids: Iterable[str]) -> tuple[Charge, ...]:
+    """The charges a letter dated ``as_of`` claims on ``invoice_ids`` (those still open), under the customer's terms (``terms_for``).
+
+    () when the contract claims no charge. The same charge as ``customers show`` and the case file count
+    (``invoice_charge``); a claim beside the principal, never part of the balance.
+    """
+    terms = terms_for(customer, company)
+    wanted = set(invoice_ids)
+    if terms is None or not wanted:
+        return ()
+    facts = next(facts for facts, _country in load_facts(session, only=[customer.customer_id]))
+    return tuple(
+        invoice_charge(invoice, as_of, terms) for invoice in facts.invoices
+        if invoice.invoice_id in wanted and invoice.issued_on <= as_of and invoice.open_on(as_of) > 0
+    )
+
+
+def open_invoice_charges(session: Session, as_of: dt.date, company: Company | None) -> dict[str, Decimal]:
+    """Every invoice open at the end of ``as_of`` whose customer's contract claims a charge: invoice id -> its charge (``invoice_charge``).
+
+    For the aging report's charge column; invoices under no terms are absent.
+    """
+    customers = {c.customer_id: c for c in session.scalars(select(Customer))}
+    charges: dict[str, Decimal] = {}
+    for facts, _country in load_facts(session):
+        terms = terms_for(customers[facts.customer_id], company)
+        if terms is None:
+            continue
+        for invoice in facts.invoices:
+            if invoice.issued_on <= as_of and invoice.open_on(as_of) > 0:
+                charges[invoice.invoice_id] = invoice_charge(invoice, as_of, terms).amount
+    return charges
 
 
 def terms_for(customer: Customer, company: Company | None) -> ChargeTerms | None:
@@ -122,12 +167,49 @@ def terms_for(customer: Customer, company: Company | None) -> ChargeTerms | None
     return standard
 
 
-def standing_of(session: Session, customer_id: str, as_of: dt.date, context: RunContext) -> CustomerStanding:
+def standing_of(session: Session, customer_id: str, as_of: dt.date, context: RunContext, *, shown_until: dt.date | None = None) -> CustomerStanding:
     """``customer_standing`` with the contract terms, calendar and time zone of the run's company.
+
+    A limitation date (up to ``shown_until``: those the caller shows) in a year the calendar has no official
+    data for is warned about (``warn_uncovered_years``).
 
     Raises:
         LedgerError: no such customer.
     """
     customer = get_customer(session, customer_id)
     terms = terms_for(customer, context.company)
-    return customer_standing(session, customer, as_of, terms=terms, working=context.calendar(customer.country))
+    calendar = context.calendar(customer.country)
+    standing = customer_standing(session, customer, as_of, terms=terms, working=calendar)
+    warn_uncovered_years(standing, calendar, until=shown_until)
+    return standing
+
+
+class LimitationCalendarWarning(CalendarFallbackWarning):
+    """A limitation date shown was moved off days off in a year the calendar has no official data for.
+
+    Said by the commands that show limitation dates (``customers show``, ``report limitation``,
+    ``huikuan case``: the CLI's ``_calendar_years`` lets it through), never by the others,
+    which look the same years up on the way and say nothing.
+    """
+
+
+def _years_looked_up(expiry: Limitation) -> range:
+    """The years whose days off decided ``expiry``: from the nominal last day (3 years on) to the day it was moved to."""
+    start = expiry.restarted_by.on if expiry.restarted_by else expiry.due_on
+    nominal = min(years_later(start, YEARS), years_later(expiry.due_on, LONGEST_YEARS))
+    return range(min(nominal, expiry.expires_on).year, expiry.expires_on.year + 1)
+
+
+def warn_uncovered_years(standing: CustomerStanding, calendar: BusinessCalendar | WorkingDays, *, until: dt.date | None = None) -> None:
+    """A ``LimitationCalendarWarning`` for each year without official calendar data that one of ``standing``'s limitation dates
+    (up to ``until``) fell in; none for working days that are not a ``BusinessCalendar`` (they know no years)."""
+    if not isinstance(calendar, BusinessCalendar):
+        return
+    shown = [i.limitation for i in standing.invoices if until is None or i.limitation.expires_on <= until]
+    years = {year for expiry in shown for year in _years_looked_up(expiry)} & calendar.fallback_years
+    for year in sorted(years):
+        days_off = ("the statutory days off (全国年节及纪念日放假办法) without make-up working days" if calendar.source_of(year) == "statutory"
+                    else "weekends and the configured closing days only")
+        warnings.warn(LimitationCalendarWarning(
+            f"no official {calendar.country} calendar for {year}: the limitation dates (诉讼时效) in {year} are moved off {days_off};"
+            " declare the published schedule in the company file's calendar section"), stacklevel=2)

@@ -20,7 +20,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from huikuan import account_state
-from huikuan.records import open_amounts
+from huikuan.records import open_amounts, unapplied_credit
 from huikuan.web.app import WebContext, context_of
 from huikuan.web.tokens import matching_key
 from models.aging import AGING_BUCKETS, aging_bucket, days_overdue
@@ -89,6 +89,8 @@ class AccountOut(BaseModel):
     locked_on: dt.date | None
     lock_invoices: list[str]
     credit_limit: str | None
+    unapplied_credit: str = Field(description="received beyond the invoices it paid (an over-payment finance matched), not yet applied")
+    net: str = Field(description="balance less the unapplied credit")
 
 
 _NOT_FOUND = {404: {"description": "no such customer"}, 401: {"description": "no or a wrong API key"}}
@@ -178,6 +180,7 @@ def account(customer_id: str, request: Request, client: Client) -> AccountOut:
     with web.session() as session:
         customer = _customer(session, customer_id)
         still_open = open_amounts(session, customer_id, today)
+        credit = unapplied_credit(session, customer_id, today)
         buckets = {label: ZERO for label, _first, _last in AGING_BUCKETS}
         overdue = ZERO
         for invoice_id, due_on in session.execute(select(Invoice.invoice_id, Invoice.due_on).where(Invoice.invoice_id.in_(list(still_open)))):
@@ -192,4 +195,5 @@ def account(customer_id: str, request: Request, client: Client) -> AccountOut:
             locked=customer.locked_on is not None, locked_on=customer.locked_on,
             lock_invoices=[i for i in (customer.lock_invoices or "").split(";") if i],
             credit_limit=_money(customer.credit_limit) if customer.credit_limit is not None else None,
+            unapplied_credit=_money(credit), net=_money(sum(still_open.values(), ZERO) - credit),
         )

@@ -8,7 +8,9 @@ list shows each request with a "hold" box. Deciding gives the waiting Prefect
 run the answer the form would (approver, code, decision, comment, held ids), so
 the run judges it with its own check (``execution.decide``,
 ``approval_groups.decide_group``), carries it out and stays the record; the page
-then reads the outcome from the ledger.
+then reads the outcome from the ledger as ``huikuan approvals answer`` does
+(``approval_check.wait_for_verdict``). The page and the emails are in the
+approver's language (``i18n.person_locale``).
 
 A link is refused, logged and counted like a wrong statement link when it is
 altered, expired, for a request already decided (replayed) or for a code that a
@@ -17,9 +19,7 @@ later email or an ended run replaced.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 import httpx
@@ -30,7 +30,8 @@ from prefect.exceptions import ObjectNotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import approval_groups, execution
+from huikuan import approval_groups, execution, i18n
+from huikuan.approval_check import wait_for_verdict
 from huikuan.company import Person
 from huikuan.documents import LETTER_KINDS, render_letter
 from huikuan.portfolio import customer_file
@@ -40,13 +41,12 @@ from huikuan.web.app import WebContext, context_of
 from huikuan.web.pages import address, one
 from huikuan.web.tokens import ApprovalLink, LinkRefused, csrf_matches, csrf_token, read_approval_token, token_tag
 from models.enums import ApprovalState
-from models.ledger import ActionTaken, Approval, ApprovalGroup, Charge, Statement
+from models.ledger import Approval, ApprovalGroup, Charge, Statement
 from models.money import ZERO
 
 log = logging.getLogger("huikuan.web.approval")
 router = APIRouter(prefix="/a", include_in_schema=False)
 MAX_COMMENT = 1000
-POLL_SECONDS = 0.5
 
 
 @dataclass
@@ -85,7 +85,7 @@ def _open(request: Request, token: str, *, posting: bool) -> Asked | HTMLRespons
         person = None
     if person is None:
         return pages.refused(request, token, "invalid", 403, f"{link.person_id!r} is not in the company file", about="approval")
-    locale = person.locale or company.locale
+    locale = i18n.person_locale(company, person)
     with web.session() as session:
         asked = _find(session, link.key)
         if asked is None:
@@ -130,11 +130,10 @@ def _single(session: Session, web: WebContext, approval: Approval) -> dict:
     )
 
 
-def _list(session: Session, web: WebContext, group: ApprovalGroup) -> dict:
-    """A list's page: each request still waiting in it (the rows of the email and the Prefect form), with the total."""
+def _list(session: Session, web: WebContext, group: ApprovalGroup, locale: str) -> dict:
+    """A list's page: each request still waiting in it (the rows of the email and the Prefect form, in the approver's ``locale``), with the total."""
     waiting = [m for m in approval_groups.members_of(session, group) if m.state is ApprovalState.requested and not m.held]
     rows = approval_groups.rows_of(session, waiting, web.today())
-    locale = web.company.locale
     return dict(rows=[r.cells(locale) for r in rows], total=approval_groups.totals(rows), currency="CNY")
 
 
@@ -142,7 +141,7 @@ def _show(request: Request, token: str, asked: Asked, status: int = 200, *, erro
     web: WebContext = context_of(request)
     with web.session() as session:
         request_row = _find(session, asked.link.key)
-        about = _list(session, web, request_row) if asked.is_list else _single(session, web, request_row)
+        about = _list(session, web, request_row, asked.locale) if asked.is_list else _single(session, web, request_row)
     return pages.html(
         "approval_list" if asked.is_list else "approval", asked.locale, status,
         action=request_row.action, requested_on=request_row.requested_on, role=request_row.approver_role, approver=asked.person,
@@ -206,31 +205,14 @@ async def decide(token: str, request: Request) -> HTMLResponse:
 
 
 async def _outcome(request: Request, asked: Asked, decision: str, held: list[str]) -> HTMLResponse:
-    """The run's judgement as the ledger shows it: decided, refused (another refusal counted), or still on its way."""
+    """The run's judgement (``approval_check.wait_for_verdict``): decided, refused (another refusal counted), or still on its way."""
     web: WebContext = context_of(request)
-    refusals_before = asked.request.refusals
-    deadline = time.monotonic() + web.answer_wait
-    while True:
-        with web.session() as session:
-            now = _find(session, asked.link.key)
-            if now.state is not ApprovalState.requested:
-                return pages.html("approval_done", asked.locale, outcome=now.state.value, action=now.action, company=web.company.name,
-                                  held=held, decided_by=_name(web.company, now.decided_by))
-            if now.refusals > refusals_before:
-                return pages.html("approval_done", asked.locale, 409, outcome="refused", action=now.action, company=web.company.name,
-                                  held=[], decided_by="", why=_why_refused(session, now))
-        if time.monotonic() >= deadline:
-            return pages.html("approval_done", asked.locale, 202, outcome="pending", action=asked.request.action, company=web.company.name,
-                              held=held, decided_by="", decision=decision)
-        await asyncio.sleep(POLL_SECONDS)
-
-
-def _why_refused(session: Session, request: Approval | ApprovalGroup) -> str:
-    """The run's reason for refusing the last answer to a single request, as it logged it (a list's is in the run's log)."""
-    if isinstance(request, ApprovalGroup):
-        return ""
-    detail = session.scalar(
-        select(ActionTaken.detail).where(ActionTaken.action == "approval_refused", ActionTaken.key.startswith(request.key + ":", autoescape=True))
-        .order_by(ActionTaken.id.desc()).limit(1)
-    )
-    return (detail or "").split(": ", 2)[-1]
+    verdict = await run_in_threadpool(wait_for_verdict, web.session, asked.link.key, refusals_before=asked.request.refusals, wait=web.answer_wait)
+    if verdict.accepted:
+        return pages.html("approval_done", asked.locale, outcome=verdict.outcome, action=verdict.action, company=web.company.name,
+                          held=held, decided_by=_name(web.company, verdict.decided_by))
+    if verdict.accepted is False:
+        return pages.html("approval_done", asked.locale, 409, outcome="refused", action=verdict.action, company=web.company.name,
+                          held=[], decided_by="", why=verdict.why)
+    return pages.html("approval_done", asked.locale, 202, outcome="pending", action=verdict.action, company=web.company.name,
+                      held=held, decided_by="", decision=decision)

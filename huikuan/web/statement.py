@@ -16,6 +16,7 @@ import calendar
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -24,7 +25,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import records
+from huikuan import i18n, records
 from huikuan.documents import environment
 from huikuan.execution import party, queue
 from huikuan.web import pages
@@ -135,7 +136,30 @@ def show(token: str, request: Request) -> HTMLResponse:
         return _show(request, token, page)
 
 
-async def _posted(request: Request, token: str) -> tuple[StatementLink, dict[str, list[str]]] | HTMLResponse:
+@dataclass
+class Posted:
+    """A form posted from a live link's page, with the page as the ledger has it in the transaction that records the answer."""
+
+    request: Request
+    token: str
+    link: StatementLink
+    form: dict[str, list[str]]
+    web: WebContext
+    session: Session
+    page: Page
+    today: dt.date
+
+    @property
+    def locale(self) -> str:
+        return self.page.customer.locale.value
+
+    def show(self, status: int = 200) -> HTMLResponse:
+        return _show(self.request, self.token, self.page, status)
+
+
+async def _on_post(request: Request, token: str, answer: Callable[[Posted], HTMLResponse]) -> HTMLResponse:
+    """A form of the page, answered by ``answer`` in one transaction once the link, the form and its CSRF token are good,
+    the link's month has a statement or deliveries (else 404), and it is not confirmed yet (else the page says so)."""
     link = _open_link(request, token, posting=True)
     if isinstance(link, HTMLResponse):
         return link
@@ -145,7 +169,16 @@ async def _posted(request: Request, token: str) -> tuple[StatementLink, dict[str
     if not csrf_matches(token, one(form, "csrf")):
         log.warning("statement form without its token from %s (link %s)", address(request), token_tag(token))
         return _error(request, "invalid", 403)
-    return link, form
+    web = context_of(request)
+    today = web.today()
+    with web.session() as session:
+        page = _page(session, link, today)
+        if page is None:
+            return _error(request, "no_statement", 404)
+        if page.statement is not None and page.statement.confirmed_on is not None:
+            page.message = "already_confirmed"
+            return _show(request, token, page)
+        return answer(Posted(request, token, link, form, web, session, page, today))
 
 
 _TOO_LONG = {
@@ -162,93 +195,77 @@ def _too_long(form: dict[str, str], locale: str) -> list[str]:
 
 @router.post("/{token}/confirm", response_class=HTMLResponse)
 async def confirm(token: str, request: Request) -> HTMLResponse:
-    posted = await _posted(request, token)
-    if isinstance(posted, HTMLResponse):
-        return posted
-    link, raw = posted
-    values = {name: one(raw, name) for name in ("invoice_title", "tax_id", "address", "bank")}
-    web = context_of(request)
-    today = web.today()
-    with web.session() as session:
-        page = _page(session, link, today)
-        if page is None:
-            return _error(request, "no_statement", 404)
-        locale = page.customer.locale.value
-        if page.statement is not None and page.statement.confirmed_on is not None:
-            page.message = "already_confirmed"
-            return _show(request, token, page)
-        page.errors = _too_long(values, locale)
-        if not values["invoice_title"] or not values["tax_id"]:
-            page.errors.append({"zh_CN": "请填写发票抬头和税号", "en": "Please enter the invoice title and the tax id"}[locale])
-        if page.errors:
-            page.form = values
-            return _show(request, token, page, 400)
-        try:
-            statement = records.confirm_statement(
-                session, page.customer.customer_id, month=link.month, invoice_title=values["invoice_title"], tax_id=values["tax_id"],
-                on=today, address=values["address"] or None, bank=values["bank"] or None,
-            )
-        except records.LedgerError as refused:  # checked before anything is written: e.g. a mistyped tax id, a statement not sent yet
-            page.errors, page.form = [{"zh_CN": "无法确认：{}", "en": "The statement cannot be confirmed: {}"}[locale].format(refused)], values
-            return _show(request, token, page, 400)
-        _tell_collector(session, web, page, "confirmed", key=f"web:statement:{page.customer.customer_id}:{link.month}:confirmed", info=values)
-        log.info("statement %s of %s confirmed on its page from %s", link.month, page.customer.customer_id, address(request))
-        page.statement, page.message = statement, "confirmed"
-        return _show(request, token, page)
+    return await _on_post(request, token, _confirm)
+
+
+def _confirm(posted: Posted) -> HTMLResponse:
+    """The statement confirmed with the invoicing information, as ``huikuan statement confirm`` records it; the collector told."""
+    page, locale, link = posted.page, posted.locale, posted.link
+    values = {name: one(posted.form, name) for name in ("invoice_title", "tax_id", "address", "bank")}
+    page.errors = _too_long(values, locale)
+    if not values["invoice_title"] or not values["tax_id"]:
+        page.errors.append({"zh_CN": "请填写发票抬头和税号", "en": "Please enter the invoice title and the tax id"}[locale])
+    if page.errors:
+        page.form = values
+        return posted.show(400)
+    try:
+        statement = records.confirm_statement(
+            posted.session, page.customer.customer_id, month=link.month, invoice_title=values["invoice_title"], tax_id=values["tax_id"],
+            on=posted.today, address=values["address"] or None, bank=values["bank"] or None,
+        )
+    except records.LedgerError as refused:  # checked before anything is written: e.g. a mistyped tax id, a statement not sent yet
+        page.errors, page.form = [{"zh_CN": "无法确认：{}", "en": "The statement cannot be confirmed: {}"}[locale].format(refused)], values
+        return posted.show(400)
+    _tell_collector(posted.session, posted.web, page, "confirmed", key=f"web:statement:{page.customer.customer_id}:{link.month}:confirmed", info=values)
+    log.info("statement %s of %s confirmed on its page from %s", link.month, page.customer.customer_id, address(posted.request))
+    page.statement, page.message = statement, "confirmed"
+    return posted.show()
 
 
 @router.post("/{token}/dispute", response_class=HTMLResponse)
 async def dispute(token: str, request: Request) -> HTMLResponse:
-    posted = await _posted(request, token)
-    if isinstance(posted, HTMLResponse):
-        return posted
-    link, raw = posted
-    reason = one(raw, "reason")
-    web = context_of(request)
-    today = web.today()
-    with web.session() as session:
-        page = _page(session, link, today)
-        if page is None:
-            return _error(request, "no_statement", 404)
-        locale = page.customer.locale.value
-        if page.statement is not None and page.statement.confirmed_on is not None:
-            page.message = "already_confirmed"
-            return _show(request, token, page)
-        shown_lines = {charge_id for *_rest, charge_id in page.lines}
-        shown_invoices = {invoice.invoice_id for invoice, _amount, _dispute in page.open_invoices}
-        lines = [c for c in dict.fromkeys(raw.get("line", [])) if c in shown_lines]  # only what this page shows: nothing else can be named
-        invoices = [i for i in dict.fromkeys(raw.get("invoice", [])) if i in shown_invoices]
-        page.errors = _too_long({"reason": reason}, locale)
-        if not lines and not invoices:
-            page.errors.append({"zh_CN": "请勾选有异议的项目", "en": "Please tick the lines you dispute"}[locale])
-        if not reason:
-            page.errors.append({"zh_CN": "请填写异议原因", "en": "Please give the reason"}[locale])
-        if page.errors:
-            page.form = {"reason": reason}
-            return _show(request, token, page, 400)
-        already = {invoice.invoice_id for invoice, _amount, open_dispute in page.open_invoices if open_dispute is not None}
-        for invoice_id in invoices:
-            if invoice_id not in already:
-                records.open_dispute(session, invoice_id, reason=reason, on=today)
-        records.log_contact(
-            session, page.customer.customer_id, channel=Channel.email, result=ContactResult.disputed, on=today, recorded_by=RECORDED_BY,
-            note=f"statement {link.month} disputed on the statement page: {', '.join(lines + invoices)}: {reason}",
-        )
-        digest = hashlib.sha256("\n".join([*lines, *invoices, reason]).encode()).hexdigest()[:12]
-        _tell_collector(session, web, page, "disputed", key=f"web:statement:{page.customer.customer_id}:{link.month}:disputed:{digest}",
-                        items=lines + invoices, reason=reason)
-        log.info("statement %s of %s disputed on its page from %s: %s", link.month, page.customer.customer_id, address(request), lines + invoices)
-        refreshed = _page(session, link, today)
-        refreshed.message = "disputed"
-        return _show(request, token, refreshed)
+    return await _on_post(request, token, _dispute)
+
+
+def _dispute(posted: Posted) -> HTMLResponse:
+    """The ticked lines and invoices disputed with the reason, as ``huikuan dispute open`` records it; the collector told."""
+    page, locale, link, session, today = posted.page, posted.locale, posted.link, posted.session, posted.today
+    reason = one(posted.form, "reason")
+    shown_lines = {charge_id for *_rest, charge_id in page.lines}
+    shown_invoices = {invoice.invoice_id for invoice, _amount, _dispute in page.open_invoices}
+    lines = [c for c in dict.fromkeys(posted.form.get("line", [])) if c in shown_lines]  # only what this page shows: nothing else can be named
+    invoices = [i for i in dict.fromkeys(posted.form.get("invoice", [])) if i in shown_invoices]
+    page.errors = _too_long({"reason": reason}, locale)
+    if not lines and not invoices:
+        page.errors.append({"zh_CN": "请勾选有异议的项目", "en": "Please tick the lines you dispute"}[locale])
+    if not reason:
+        page.errors.append({"zh_CN": "请填写异议原因", "en": "Please give the reason"}[locale])
+    if page.errors:
+        page.form = {"reason": reason}
+        return posted.show(400)
+    already = {invoice.invoice_id for invoice, _amount, open_dispute in page.open_invoices if open_dispute is not None}
+    for invoice_id in invoices:
+        if invoice_id not in already:
+            records.open_dispute(session, invoice_id, reason=reason, on=today)
+    records.log_contact(
+        session, page.customer.customer_id, channel=Channel.email, result=ContactResult.disputed, on=today, recorded_by=RECORDED_BY,
+        note=f"statement {link.month} disputed on the statement page: {', '.join(lines + invoices)}: {reason}",
+    )
+    digest = hashlib.sha256("\n".join([*lines, *invoices, reason]).encode()).hexdigest()[:12]
+    _tell_collector(session, posted.web, page, "disputed", key=f"web:statement:{page.customer.customer_id}:{link.month}:disputed:{digest}",
+                    items=lines + invoices, reason=reason)
+    log.info("statement %s of %s disputed on its page from %s: %s", link.month, page.customer.customer_id, address(posted.request), lines + invoices)
+    refreshed = _page(session, link, today)
+    refreshed.message = "disputed"
+    return _show(posted.request, posted.token, refreshed)
 
 
 def _tell_collector(session: Session, web: WebContext, page: Page, what: str, *, key: str, **details) -> None:
-    """An email to the customer's collector, in the company's language (none without a company file)."""
+    """An email to the customer's collector, in their language (``i18n.person_locale``; none without a company file)."""
     if web.company is None:
         return
     collector = web.company.collector_for(page.customer.collector)
-    locale = web.company.locale
+    locale = i18n.person_locale(web.company, collector)
     variables = dict(locale=locale, what=what, customer_id=page.customer.customer_id, customer_name=page.customer.name,
                      month=page.month, total=page.total, currency=page.customer.currency, collector=collector.name,
                      info=details.get("info", {}), items=details.get("items", []), reason=details.get("reason", ""))

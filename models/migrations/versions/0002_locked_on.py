@@ -6,7 +6,6 @@ Create Date: 2026-11-22 14:42:00.499071
 """
 from alembic import op
 import sqlalchemy as sa
-import models.base
 
 
 revision = '0002'
