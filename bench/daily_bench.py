@@ -606,7 +606,7 @@ def _log_count(client, flow_run_ids: list) -> int:
         offset += 200
 
 
-CODE_FILES = ("flows/daily_collection.py", "flows/statement_cycle.py", "flows/collect_batch.py", "tasks/ledger.py", "tasks/approvals.py",
+CODE_FILES = ("flows/daily_collection.py", "tasks/day.py", "flows/statement_cycle.py", "flows/collect_batch.py", "tasks/ledger.py", "tasks/approvals.py",
               "huikuan/collection.py", "huikuan/execution.py", "huikuan/mail.py", "huikuan/facts.py", "huikuan/worklist.py", "huikuan/server.py",
               "models/engine.py")
 

@@ -21,24 +21,18 @@ import datetime as dt
 import re
 from typing import Literal
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
+from prefect import flow
 from prefect.context import get_run_context
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field
-from sqlalchemy import select
 
 from huikuan.settings import get_settings
 from prefect.artifacts import create_table_artifact
 
-from huikuan import approval_groups, execution
 from huikuan.approval_groups import held_ids
-from huikuan.db import session_scope
-from models.ledger import Approval
-from tasks.approvals import judge, judge_group, open_group, open_request, start_approval_runs
-from tasks.ledger import company, dispatch_outbox
+from tasks.approvals import answers_ran_out, judge, judge_group, open_group, open_request, start_approval_runs
+from tasks.ledger import dispatch_outbox
 from tasks.legal import start_case_run
 
 MAX_ANSWERS = 20  # answers one waiting run takes; then it ends and the next daily run asks again, with a new run and code
@@ -79,7 +73,7 @@ def request_approval(approval_key: str, as_of: dt.date | None = None) -> str:
             if decision.state.value == "approved" and request.action == "lawyer_letter":
                 start_case_run(request.customer_id, decided_on, approval_key)  # the lawyer gets the case file with the letter
             return decision.state.value
-    answers_ran_out(approval_key, str(get_run_context().flow_run.id), day)
+    answers_ran_out(approval_key, str(get_run_context().flow_run.id), day, MAX_ANSWERS)
     dispatch_outbox()
     return "requested"
 
@@ -123,24 +117,9 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
                 start_approval_runs(decision.held, decided_on)
             dispatch_outbox()
             return decision.state.value
-    answers_ran_out(group_key, str(get_run_context().flow_run.id), day)
+    answers_ran_out(group_key, str(get_run_context().flow_run.id), day, MAX_ANSWERS)
     dispatch_outbox()
     return "requested"
-
-
-@task(cache_policy=NO_CACHE, task_run_name="answers ran out {key}")
-def answers_ran_out(key: str, flow_run_id: str, as_of: dt.date) -> bool:
-    """This run took its ``MAX_ANSWERS`` answers without a decision: its code dies, the GM is told, the next daily run asks again."""
-    with session_scope() as session:
-        if approval_groups.is_group_key(key):
-            marked = approval_groups.run_ended(session, approval_groups.get_group(session, key), company(), as_of, run_id=flow_run_id,
-                                               why=f"its {MAX_ANSWERS} answers ran out")
-        else:
-            approval = session.scalar(select(Approval).where(Approval.key == key))
-            marked = approval is not None and execution.run_ended(session, approval, company(), as_of, run_id=flow_run_id,
-                                                                  why=f"its {MAX_ANSWERS} answers ran out")
-    get_run_logger().warning("%s: %s answers without a decision; the next daily run starts a new run with a new code", key, MAX_ANSWERS)
-    return marked
 
 
 def _artifact_key(group_key: str) -> str:

@@ -180,3 +180,18 @@ def start_waiting_approval_runs() -> list[str]:
     for requested_on in sorted({day for _key, day in waiting}):
         started += start_approval_runs.fn([key for key, day in waiting if day == requested_on], requested_on)
     return started
+
+
+@task(cache_policy=NO_CACHE, task_run_name="answers ran out {key}")
+def answers_ran_out(key: str, flow_run_id: str, as_of: dt.date, max_answers: int) -> bool:
+    """The waiting run took its ``max_answers`` answers without a decision: its code dies, the GM is told, the next daily run asks again."""
+    with session_scope() as session:
+        if approval_groups.is_group_key(key):
+            marked = approval_groups.run_ended(session, approval_groups.get_group(session, key), company(), as_of, run_id=flow_run_id,
+                                               why=f"its {max_answers} answers ran out")
+        else:
+            approval = session.scalar(select(Approval).where(Approval.key == key))
+            marked = approval is not None and execution.run_ended(session, approval, company(), as_of, run_id=flow_run_id,
+                                                                  why=f"its {max_answers} answers ran out")
+    get_run_logger().warning("%s: %s answers without a decision; the next daily run starts a new run with a new code", key, max_answers)
+    return marked

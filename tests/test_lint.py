@@ -13,3 +13,11 @@ def test_ruff_finds_nothing():
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(ROOT)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_flows_read_like_runbooks_no_sql_and_no_polling_in_them():
+    """A flow orders its tasks; reading the ledger and waiting on the server are tasks (tasks/), with their timeouts."""
+    for path in sorted((ROOT / "flows").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for word in ("sqlalchemy", "session_scope", "time.sleep", "get_client"):
+            assert word not in source, f"{path.relative_to(ROOT)} uses {word}: put it in a task"
