@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +64,12 @@ def _read_csv(path: Path) -> Table:
         raise UnreadableFile(1, f"the header row is not valid CSV: {exc}") from None
     if not any(cell.strip() for cell in header):
         raise UnreadableFile(1, "the file is empty or its first row (the header) is blank")
-    return Table([cell.strip() for cell in header], _csv_rows(reader))
+    return Table([cell.strip() for cell in header], csv_rows(reader))
 
 
-def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
-    number = 1
+def csv_rows(reader, *, first: int = 2, clean: Callable[[str], str] = str.strip) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cleaned cells) of every non-blank row of a ``csv.reader``, numbered from ``first``; a CSV error names its row."""
+    number = first - 1
     while True:
         number += 1
         try:
@@ -77,7 +78,7 @@ def _csv_rows(reader) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             raise UnreadableFile(number, f"not valid CSV: {exc}") from None
-        stripped = [cell.strip() for cell in cells]
+        stripped = [clean(cell) for cell in cells]
         if any(stripped):
             yield number, stripped
 

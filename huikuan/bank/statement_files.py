@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 from huikuan.importer import ImportFailed, Problem
-from huikuan.tables import UnreadableFile
+from huikuan.tables import UnreadableFile, csv_rows
 from models.import_rows import parse_amount, parse_date, parse_id
 
 FORMATS = ("csv", "xlsx", "camt053", "mt940")
@@ -187,18 +187,7 @@ def _text_rows(path: Path, fmt: str) -> Iterator[tuple[int, list[str]]]:
         raise UnreadableFile(text[: text.index("\x00")].count("\n") + 1, "the file contains NUL bytes; it is not a text CSV file")
     first = text.split("\n", 1)[0]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if first.count("\t") > first.count(",") else ",", strict=True)
-    number = 0
-    while True:
-        number += 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise UnreadableFile(number, f"not valid CSV: {exc}") from None
-        stripped = [_unformula(cell.strip()) for cell in cells]
-        if any(stripped):
-            yield number, stripped
+    yield from csv_rows(reader, first=1, clean=lambda cell: _unformula(cell.strip()))
 
 
 def _unformula(cell: str) -> str:
