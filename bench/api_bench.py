@@ -40,7 +40,7 @@ WARM_UP = 200
 
 
 def company_file(directory: Path) -> Path:
-    from huikuan.company import EXAMPLE
+    from huikuan.ledger.company import EXAMPLE
     from huikuan.web.tokens import api_key_hash
 
     path = directory / "company.yaml"
@@ -52,8 +52,9 @@ def start_web(url: str, company: Path, data_dir: Path, port: int, log: Path) -> 
     """``huikuan web`` in its own process, until it answers."""
     env = os.environ | {"HUIKUAN_DATABASE_URL": url, "HUIKUAN_COMPANY_FILE": str(company), "HUIKUAN_DATA_DIR": str(data_dir)}
     with log.open("w", encoding="utf-8") as out:
-        process = subprocess.Popen([sys.executable, "-m", "huikuan.cli", "web", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "huikuan.cli", "web", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -108,8 +109,8 @@ def main() -> None:
 
     from sqlalchemy import func, select
 
-    from huikuan.db import make_engine
-    from huikuan.server import free_port
+    from huikuan.ledger.db import make_engine
+    from huikuan.stack import free_port
     from models.ledger import Customer, Invoice
 
     with tempfile.TemporaryDirectory(prefix="huikuan-api-bench-") as tmp:
@@ -135,9 +136,14 @@ def main() -> None:
             web.wait(20)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     figures = {
-        "customers": customers, "invoices": invoices, "requests_per_route": args.requests, "loadavg": load,
-        "routes": {name: {"min_ms": round(min(v), 2), "p50_ms": round(statistics.median(v), 2), "p99_ms": round(percentile(v, 99), 2),
-                          "max_ms": round(max(v), 2)} for name, v in times.items()},
+        "customers": customers,
+        "invoices": invoices,
+        "requests_per_route": args.requests,
+        "loadavg": load,
+        "routes": {
+            name: {"min_ms": round(min(v), 2), "p50_ms": round(statistics.median(v), 2), "p99_ms": round(percentile(v, 99), 2), "max_ms": round(max(v), 2)}
+            for name, v in times.items()
+        },
     }
     print(f"SQLite ledger: {customers} customers, {invoices} invoices; {args.requests} requests per route over one connection; load {' '.join(load)}")
     print(f"{'route':10} {'min ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -7,7 +7,7 @@ matched (the pure decision, the book kept current as lines are applied), the
 share of incoming lines applied automatically, and how many were applied to a
 customer other than the one the generator made them for (the goal: none). Then
 ``--apply`` lines go through the whole import into a fresh SQLite ledger
-(payments recorded by ``huikuan.records.record_payment``), whose lines per
+(payments recorded by ``huikuan.ledger.records.record_payment``), whose lines per
 second are printed too. Goals: >= 50,000 lines/s parsed, >= 85% applied, 0 wrong.
 """
 
@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from huikuan.bank.matching import Apply, Book, CustomerFacts, LineFacts, OpenInvoice, decide
-from huikuan.bank.sample import sample_statement, write_bank_csv
 from huikuan.bank.statement_files import read_statement
+from huikuan.demo.bank_statement import sample_statement, write_bank_csv
 
 START = dt.date(2026, 11, 1)
 INVOICES_PER_CUSTOMER = 6
@@ -38,7 +38,9 @@ def world(lines: int, seed: int = 3):
     customers, invoices = {}, {}
     for n in range(customers_needed):
         customer_id = f"C{n:06d}"
-        customers[customer_id] = f"{rng.choice(cities)}{n:05d}{rng.choice(trades)}（集团）有限公司" if n % 7 == 0 else f"{rng.choice(cities)}{n:05d}{rng.choice(trades)}有限公司"
+        customers[customer_id] = (
+            f"{rng.choice(cities)}{n:05d}{rng.choice(trades)}（集团）有限公司" if n % 7 == 0 else f"{rng.choice(cities)}{n:05d}{rng.choice(trades)}有限公司"
+        )
         invoices[customer_id] = [
             (f"INV{n:06d}{k}", START - dt.timedelta(days=30 * (INVOICES_PER_CUSTOMER - k)), Decimal(rng.randrange(50_000, 5_000_000)) / 100)
             for k in range(INVOICES_PER_CUSTOMER)
@@ -76,9 +78,13 @@ def main() -> None:
     matched = time.perf_counter() - started
     incoming = len(statement.lines)
     figures = {
-        "lines": len(sample), "incoming": incoming, "outgoing": statement.outgoing,
-        "parsed_lines_per_s": round(len(sample) / parsed), "matched_lines_per_s": round(incoming / matched),
-        "applied_share": round(applied / incoming, 4), "paid_by_customers_share": round(sum(1 for line in sample if line.paid_by) / max(incoming, 1), 4),
+        "lines": len(sample),
+        "incoming": incoming,
+        "outgoing": statement.outgoing,
+        "parsed_lines_per_s": round(len(sample) / parsed),
+        "matched_lines_per_s": round(incoming / matched),
+        "applied_share": round(applied / incoming, 4),
+        "paid_by_customers_share": round(sum(1 for line in sample if line.paid_by) / max(incoming, 1), 4),
         "applied_to_a_wrong_customer": wrong,
     }
     if args.apply:
@@ -100,8 +106,8 @@ def _paid(book: Book, decision: Apply, amount: Decimal) -> list[tuple[str, Decim
 def _end_to_end(lines: int) -> dict:
     """``lines`` lines through `import_statement` into a fresh SQLite ledger: lines/s and the share applied."""
     from huikuan.bank.cash import import_statement
-    from huikuan.db import make_engine, session_scope
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.db import make_engine, session_scope
+    from huikuan.ledger.migrate import upgrade
     from models.ledger import Customer, Invoice
 
     customers, invoices = world(lines, seed=5)
@@ -112,8 +118,13 @@ def _end_to_end(lines: int) -> dict:
         with session_scope(engine) as session:
             session.add_all([Customer(customer_id=c, name=name) for c, name in customers.items()])
             session.flush()
-            session.add_all([Invoice(invoice_id=i, customer_id=c, issued_on=due - dt.timedelta(days=30), due_on=due, amount=a)
-                             for c, rows in invoices.items() for i, due, a in rows])
+            session.add_all(
+                [
+                    Invoice(invoice_id=i, customer_id=c, issued_on=due - dt.timedelta(days=30), due_on=due, amount=a)
+                    for c, rows in invoices.items()
+                    for i, due, a in rows
+                ]
+            )
         path = write_bank_csv(sample, Path(folder) / "statement.csv")
         started = time.perf_counter()
         with session_scope(engine) as session:
@@ -122,8 +133,12 @@ def _end_to_end(lines: int) -> dict:
         truth = {line.transaction_id: line.paid_by for line in sample}
         wrong = sum(1 for line in result.applied if line.customer_id != truth[line.transaction_id])
         engine.dispose()
-    return {"imported_lines": result.incoming, "imported_lines_per_s": round(result.incoming / elapsed),
-            "imported_applied_share": round(len(result.applied) / result.incoming, 4), "imported_to_a_wrong_customer": wrong}
+    return {
+        "imported_lines": result.incoming,
+        "imported_lines_per_s": round(result.incoming / elapsed),
+        "imported_applied_share": round(len(result.applied) / result.incoming, 4),
+        "imported_to_a_wrong_customer": wrong,
+    }
 
 
 if __name__ == "__main__":

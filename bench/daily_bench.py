@@ -113,13 +113,14 @@ def floor(url: str, run: str, work: str) -> dict:
 
     from sqlalchemy.orm import Session, sessionmaker
 
-    from huikuan import approval_groups, execution
-    from huikuan.collection import STATEMENT_KINDS, approvals_waiting_for_a_run, batches, collect, is_of, record_day
-    from huikuan.company import company_from
-    from huikuan.db import make_engine, session_scope
-    from huikuan.mail import dispatch
-    from huikuan.planning import plan
-    from huikuan.worklist import worklist, worklist_markdown
+    from huikuan.approvals import groups as approval_groups
+    from huikuan.collection import execution
+    from huikuan.collection.batch import STATEMENT_KINDS, approvals_waiting_for_a_run, batches, collect, is_of, record_day
+    from huikuan.ledger.company import company_from
+    from huikuan.ledger.db import make_engine, session_scope
+    from huikuan.outbox.mail import dispatch
+    from huikuan.reports.planning import plan
+    from huikuan.reports.worklist import worklist, worklist_markdown
     from models.calendar import CalendarFallbackWarning
     from models.policy import load_policy
 
@@ -318,8 +319,7 @@ class TreeWatch:
                 key = (pid, start)
                 rss, hwm = _status(pid)
                 if key not in self.seen:
-                    self.seen[key] = Seen(own_role, cpu if (first or pid == root) else 0,
-                                          flow_run_id=_flow_run_id(pid) if own_role == "flow-run" else None)
+                    self.seen[key] = Seen(own_role, cpu if (first or pid == root) else 0, flow_run_id=_flow_run_id(pid) if own_role == "flow-run" else None)
                 item = self.seen[key]
                 if item.flow_run_id is None and own_role == "flow-run":  # seen between fork and exec: read it again
                     item.flow_run_id = _flow_run_id(pid)
@@ -436,7 +436,7 @@ def copy_ledger(ledger: Ledger, pg: Postgres | None, work: Path) -> tuple[str, s
 
 
 def ledger_counts(url: str) -> dict:
-    from huikuan.db import make_engine
+    from huikuan.ledger.db import make_engine
 
     engine = make_engine(url)
     try:
@@ -471,7 +471,7 @@ def build(size: int, backend: str, tmp: Path, pg: Postgres | None, seed: int) ->
 
 
 def _work_dir(tmp: Path, label: str) -> Path:
-    from huikuan.company import EXAMPLE
+    from huikuan.ledger.company import EXAMPLE
 
     work = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=tmp))
     (work / "company.yaml").write_text(EXAMPLE, encoding="utf-8")  # outbox: huikuan-data/outbox, relative to work
@@ -497,8 +497,13 @@ def measure_floor(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, time
                 child.kill()
                 child.communicate()
                 done = ledger_counts(url)["actions"] - ledger_counts_base(ledger)
-                return {"finished": False, "note": f"stopped after {timeout:.0f} s; {done} actions taken by then",
-                        "actions_so_far": done, "seconds": round(timeout, 1), "load_1min": round(load, 2)}
+                return {
+                    "finished": False,
+                    "note": f"stopped after {timeout:.0f} s; {done} actions taken by then",
+                    "actions_so_far": done,
+                    "seconds": round(timeout, 1),
+                    "load_1min": round(load, 2),
+                }
         if child.returncode:
             sys.stderr.write(err[-5000:])
             return {"finished": False, "note": f"the floor child failed with status {child.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}"}
@@ -606,13 +611,26 @@ def _log_count(client, flow_run_ids: list) -> int:
         offset += 200
 
 
-CODE_FILES = ("flows/daily_collection.py", "tasks/day.py", "flows/statement_cycle.py", "flows/collect_batch.py", "tasks/ledger.py", "tasks/approvals.py",
-              "huikuan/collection.py", "huikuan/execution.py", "huikuan/mail.py", "huikuan/facts.py", "huikuan/worklist.py", "huikuan/server.py",
-              "models/engine.py")
+CODE_FILES = (
+    "flows/daily_collection.py",
+    "tasks/day.py",
+    "flows/statement_cycle.py",
+    "flows/collect_batch.py",
+    "tasks/ledger.py",
+    "tasks/approvals.py",
+    "huikuan/collection/batch.py",
+    "huikuan/collection/execution.py",
+    "huikuan/outbox/mail.py",
+    "huikuan/ledger/facts.py",
+    "huikuan/reports/worklist.py",
+    "huikuan/stack.py",
+    "models/engine.py",
+)
 
 
 def code_version() -> dict:
     """What was measured: the commit, the files changed from it, a digest of the files the runs execute (others edit the tree)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
@@ -640,36 +658,44 @@ def drain_approvals(client, watch: TreeWatch, approval_ids: set[str], timeout: f
     watch._poll()
     cpu = [s.cpu - s.cpu0 for s in watch.seen.values() if s.flow_run_id in approval_ids]
     return {
-        "runs": len(approval_ids), "not_waiting_yet": len(waiting), "concurrency_limit": limit, "seconds": round(seconds, 1),
+        "runs": len(approval_ids),
+        "not_waiting_yet": len(waiting),
+        "concurrency_limit": limit,
+        "seconds": round(seconds, 1),
         "seconds_per_run": round(seconds / len(approval_ids), 2),
         "cpu_seconds_per_run": round(sum(cpu) / len(cpu) / CLK_TCK, 2) if cpu else None,
         "peak_rss_mib_per_process": watch.hwm_mib("flow-run", approval_ids),
     }
 
 
-def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeout: float, queue_limit: str, expected_batches: int | None,
-                 drain_up_to: int = 0) -> dict:
+def measure_flow(
+    ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeout: float, queue_limit: str, expected_batches: int | None, drain_up_to: int = 0
+) -> dict:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import DeploymentUpdate
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
-    from huikuan.server import LocalStack, free_port
-    from huikuan.settings import Settings
+    from huikuan.ledger.settings import Settings
+    from huikuan.stack import LocalStack, free_port
 
     deployment, day, _statements_only = RUNS[run]
     on_pg = ledger.backend == "postgres"
     work = _work_dir(tmp, f"flow-{ledger.backend}-{ledger.size}-{run}")
     url, drop = copy_ledger(ledger, pg, work)
     prefect_db = f"prefect_m{next(_copies)}" if on_pg else ""
-    extra_env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                 # the deployments' cron schedules would start runs of the real today in the middle of a measurement
-                 "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+    extra_env = {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        # the deployments' cron schedules would start runs of the real today in the middle of a measurement
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    }
     if on_pg:
         pg.create(prefect_db)
         extra_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = pg.server.url_for(prefect_db).replace("+psycopg", "+asyncpg")
-    settings = Settings(database_url=url, company_file=work / "company.yaml", data_dir=work / "huikuan-data", timezone="Asia/Shanghai",
-                        policy="handbook", retry_delay_seconds=1)
+    settings = Settings(
+        database_url=url, company_file=work / "company.yaml", data_dir=work / "huikuan-data", timezone="Asia/Shanghai", policy="handbook", retry_delay_seconds=1
+    )
     stack = LocalStack(port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=300, extra_env=extra_env)
     second: subprocess.Popen | None = None
     watch: TreeWatch | None = None
@@ -680,9 +706,27 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
         if on_pg:
             log = open(stack.home / "worker-2.log", "a", encoding="utf-8")  # noqa: SIM115 - closed with the process
             second = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", "huikuan", "--type", "process", "--name", "huikuan-worker-2",
-                 "--install-policy", "never"],
-                env=stack.environment(), cwd=work, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    "huikuan",
+                    "--type",
+                    "process",
+                    "--name",
+                    "huikuan-worker-2",
+                    "--install-policy",
+                    "never",
+                ],
+                env=stack.environment(),
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             log.close()
             _wait_worker_online(stack, "huikuan-worker-2", second, 300)
@@ -740,8 +784,12 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
                 figures["state"] = final.state.name if final.state else None
                 if not (final.state and final.state.is_final()):
                     done = ledger_counts(url)["actions"] - base["actions"]
-                    figures.update(finished=False, actions_so_far=done, seconds=round(wall, 1),
-                                   note=f"not finished after {timeout:.0f} s ({figures['state']}); {done} actions taken by then")
+                    figures.update(
+                        finished=False,
+                        actions_so_far=done,
+                        seconds=round(wall, 1),
+                        note=f"not finished after {timeout:.0f} s ({figures['state']}); {done} actions taken by then",
+                    )
                     return figures
                 figures["finished"] = True
                 flow_seconds = (final.end_time - final.start_time).total_seconds()
@@ -760,7 +808,8 @@ def measure_flow(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeo
                     figures["batch_runs_completed"] = sum(1 for r in batch_runs if r.state and r.state.is_completed())
                     figures["batch_run_seconds_mean"] = round(sum(spans) / len(spans), 2) if spans else None
                     figures["batch_pickup_seconds_mean"] = round(
-                        sum((r.start_time - r.created).total_seconds() for r in batch_runs if r.start_time) / len(batch_runs), 1)
+                        sum((r.start_time - r.created).total_seconds() for r in batch_runs if r.start_time) / len(batch_runs), 1
+                    )
                 flow_ids = {str(final.id)}
                 batch_ids = {str(r.id) for r in batch_runs}
                 figures["task_seconds"] = _task_breakdown(client, final.id)
@@ -867,12 +916,16 @@ def failure(m: dict) -> str | None:
 def print_table(figures: dict) -> None:
     rows = figures["measurements"]
     print()
-    print(f"{'size':>7} {'backend':8} {'run':5} {'mode':5} {'seconds':>8} {'actions':>8} {'act/s':>7} {'peak MiB':>9} {'CPU s':>7} "
-          f"{'orch.':>6} {'orch.CPU':>8} {'load':>5}  check / note")
+    print(
+        f"{'size':>7} {'backend':8} {'run':5} {'mode':5} {'seconds':>8} {'actions':>8} {'act/s':>7} {'peak MiB':>9} {'CPU s':>7} "
+        f"{'orch.':>6} {'orch.CPU':>8} {'load':>5}  check / note"
+    )
     for m in sorted(rows, key=lambda m: (m["size"], m["backend"], m["run"], m["mode"])):
         if not m.get("finished"):
-            print(f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {'-':>8} {'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>8} "
-                  f"{m.get('load_1min', '-'):>5}  FAILED: {failure(m)}")
+            print(
+                f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {'-':>8} {'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>8} "
+                f"{m.get('load_1min', '-'):>5}  FAILED: {failure(m)}"
+            )
             continue
         if m["mode"] == "floor":
             peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
@@ -889,8 +942,10 @@ def print_table(figures: dict) -> None:
             note = f"FAILED: {failure(m)}; {note}"
         elif m["mode"] == "flow" and m.get("floor_seconds"):
             note = f"{m['seconds'] / m['floor_seconds']:.2f} x the floor's {m['floor_seconds']} s; {note}"
-        print(f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {m['seconds']:>8.1f} {m['actions']:>8} {m['actions_per_second']:>7} "
-              f"{peak:>9} {cpu:>7} {share:>6} {cpu_share:>8} {m.get('load_1min', ''):>5}  {note}")
+        print(
+            f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {m['seconds']:>8.1f} {m['actions']:>8} {m['actions_per_second']:>7} "
+            f"{peak:>9} {cpu:>7} {share:>6} {cpu_share:>8} {m.get('load_1min', ''):>5}  {note}"
+        )
     for m in rows:
         if failure(m):
             print(f"!!! {m['size']} {m['backend']} {m['run']} {m['mode']}: FAILED: {failure(m)} !!!")
@@ -922,8 +977,10 @@ def markdown(figures: dict) -> str:
                 note += f"; {m['approval_runs_held']} approval runs held"
         if failure(m):
             note = f"FAILED: {failure(m)}; {note}"
-        lines.append(f"{head} {m['seconds']} | {m['actions']:,} | {m['actions_per_second']} | {peak} | {cpu} | {share} | {cpu_share} | "
-                     f"{m.get('load_1min', '')} | {note} |")
+        lines.append(
+            f"{head} {m['seconds']} | {m['actions']:,} | {m['actions_per_second']} | {peak} | {cpu} | {share} | {cpu_share} | "
+            f"{m.get('load_1min', '')} | {note} |"
+        )
     return "\n".join(lines)
 
 
@@ -945,11 +1002,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--merge", action="store_true", help="keep the measurements already in --json that this run does not repeat")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds each measurement may take before it is stopped (default 1800)")
-    parser.add_argument("--queue-limit", default="auto",
-                        help="concurrency limit of the pool's default queue for the spread daily run: none, N, or auto "
-                             f"(none up to {AUTO_QUEUE_LIMIT_OVER} batches, else {AUTO_QUEUE_LIMIT})")
-    parser.add_argument("--drain-approvals-up-to", type=int, default=40, metavar="N",
-                        help="after a flow run that opened at most N approval requests, let their held runs go and time them (default 40)")
+    parser.add_argument(
+        "--queue-limit",
+        default="auto",
+        help="concurrency limit of the pool's default queue for the spread daily run: none, N, or auto "
+        f"(none up to {AUTO_QUEUE_LIMIT_OVER} batches, else {AUTO_QUEUE_LIMIT})",
+    )
+    parser.add_argument(
+        "--drain-approvals-up-to",
+        type=int,
+        default=40,
+        metavar="N",
+        help="after a flow run that opened at most N approval requests, let their held runs go and time them (default 40)",
+    )
     parser.add_argument("--profile", type=int, metavar="SIZE", help="also profile the floor of the daily run on SQLite at SIZE (cProfile)")
     parser.add_argument("--profile-top", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
@@ -976,8 +1041,14 @@ def main() -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, _terminate)
-    figures: dict = {"machine": machine(), "days": {run: day.isoformat() for run, (_d, day, _k) in RUNS.items()}, "policy": "handbook",
-                     "batch_size": BATCH, "ledgers": {}, "measurements": []}
+    figures: dict = {
+        "machine": machine(),
+        "days": {run: day.isoformat() for run, (_d, day, _k) in RUNS.items()},
+        "policy": "handbook",
+        "batch_size": BATCH,
+        "ledgers": {},
+        "measurements": [],
+    }
     if args.merge and args.json and args.json.exists():
         old = json.loads(args.json.read_text(encoding="utf-8"))
         figures["ledgers"] = old.get("ledgers", {})
@@ -1001,8 +1072,9 @@ def main() -> None:
                 ledger = build(size, backend, tmp, pg, args.seed)
                 figures["ledgers"].setdefault(str(size), {})[backend] = ledger.build
                 print(f"   built in {ledger.build['build_seconds']} s ({ledger.build['size_mib']} MiB)", flush=True)
-                _base_counts[(backend, size)] = ledger_counts(
-                    f"sqlite:///{ledger.source}" if backend == "sqlite" else pg.server.url_for(ledger.source))["actions"]
+                _base_counts[(backend, size)] = ledger_counts(f"sqlite:///{ledger.source}" if backend == "sqlite" else pg.server.url_for(ledger.source))[
+                    "actions"
+                ]
                 for run in args.runs:
                     expected_batches = None
                     for mode in args.modes:
@@ -1015,11 +1087,19 @@ def main() -> None:
                             if expected_batches is None:  # no floor this time: one batch per 500 customers is the most there can be
                                 expected_batches = size // BATCH + 1
                             result = measure_flow(ledger, run, tmp, pg, args.timeout, args.queue_limit, expected_batches, args.drain_approvals_up_to)
-                        entry = {"size": size, "backend": backend, "run": run, "mode": mode, "day": RUNS[run][1].isoformat(), **result,
-                                 "code": code_version(),
-                                 "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
-                        figures["measurements"] = [m for m in figures["measurements"]
-                                                   if (m["size"], m["backend"], m["run"], m["mode"]) != (size, backend, run, mode)] + [entry]
+                        entry = {
+                            "size": size,
+                            "backend": backend,
+                            "run": run,
+                            "mode": mode,
+                            "day": RUNS[run][1].isoformat(),
+                            **result,
+                            "code": code_version(),
+                            "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        }
+                        figures["measurements"] = [
+                            m for m in figures["measurements"] if (m["size"], m["backend"], m["run"], m["mode"]) != (size, backend, run, mode)
+                        ] + [entry]
                         measured.append(entry)
                         add_shares(figures["measurements"])
                         write_json(args.json, figures)
@@ -1036,8 +1116,13 @@ def main() -> None:
             ledger = build(args.profile, "sqlite", tmp, None, args.seed)
             work = _work_dir(tmp, "profile")
             url, _ = copy_ledger(ledger, None, work)
-            out = subprocess.run(_child_command("profile", url, "daily", str(work), str(tmp / "floor.prof"), str(args.profile_top)),
-                                 cwd=ROOT, capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                _child_command("profile", url, "daily", str(work), str(tmp / "floor.prof"), str(args.profile_top)),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if out.returncode:
                 sys.stderr.write(out.stderr[-5000:])
                 profile_failed = True

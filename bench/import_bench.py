@@ -1,6 +1,7 @@
 """Benchmark: import N invoice rows (and their customers) into a fresh ledger.
 
     python -m bench.import_bench [--invoices 300000] [--customers 100000] [--database-url URL]
+    python -m bench.import_bench --sizes 10000,100000      # is the import's memory flat with the files' size?
 
 Prints rows per second for the invoices file, the whole time, and the peak
 memory (resident set size) of the importing process; on SQLite, beside them,
@@ -46,9 +47,9 @@ def write_files(directory: Path, customers: int, invoices: int, seed: int = 1) -
 
 def run_import(url: str, customers: Path, invoices: Path) -> dict:
     """In this (child) process: import both files, return the timings."""
-    from huikuan.db import make_engine, session_scope
-    from huikuan.importer import import_files
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.db import make_engine, session_scope
+    from huikuan.ledger.importer import import_files
+    from huikuan.ledger.migrate import upgrade
 
     engine = make_engine(url)
     upgrade(engine)
@@ -74,9 +75,9 @@ def run_import(url: str, customers: Path, invoices: Path) -> dict:
 
 def prepare_floor(url: str, customers: Path) -> dict:
     """In this (child) process: a fresh ledger with the customers, for the floor of the invoices file."""
-    from huikuan.db import make_engine, session_scope
-    from huikuan.importer import import_files
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.db import make_engine, session_scope
+    from huikuan.ledger.importer import import_files
+    from huikuan.ledger.migrate import upgrade
 
     engine = make_engine(url)
     upgrade(engine)
@@ -105,9 +106,7 @@ def floor(path: str, invoices: Path) -> dict:
     started = time.perf_counter()
     connection = sqlite3.connect(path)
     with connection:
-        connection.executemany(
-            "INSERT INTO invoices (invoice_id, customer_id, issued_on, due_on, amount, currency) VALUES (?, ?, ?, ?, ?, ?)", rows()
-        )
+        connection.executemany("INSERT INTO invoices (invoice_id, customer_id, issued_on, due_on, amount, currency) VALUES (?, ?, ?, ?, ?, ?)", rows())
     connection.close()
     return {
         "floor_invoices_seconds": round(time.perf_counter() - started, 2),
@@ -118,9 +117,37 @@ def floor(path: str, invoices: Path) -> dict:
 def _child(*args: str) -> dict:
     child = subprocess.run(
         [sys.executable, "-m", "bench.import_bench", "--child", *args],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        env=os.environ,
     )
     return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def by_size(args: argparse.Namespace, sizes: list[int]) -> None:
+    """One run of this benchmark per size (in a process of its own), then the peak memory of each and the load average."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="huikuan-bench-") as tmp:
+        for size in sizes:
+            figures_file = Path(tmp) / f"{size}.json"
+            command = [sys.executable, "-m", "bench.import_bench", "--customers", str(size), "--invoices", str(3 * size), "--json", str(figures_file)]
+            if args.database_url:
+                command += ["--database-url", args.database_url]  # the same database each time: give sizes one at a time to start empty
+            subprocess.run(command, check=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ)
+            rows.append(json.loads(figures_file.read_text()))
+    smallest = rows[0]["peak_rss_mib"]
+    print("peak memory by size:")
+    for figures in rows:
+        over_floor = f", {figures['invoices_over_floor']:.2f} x the floor's time" if figures.get("invoices_over_floor") else ""
+        print(
+            f"  {figures['customers']:>9,} customers, {figures['invoices']:>9,} invoices: {figures['peak_rss_mib']:7.1f} MiB"
+            f" ({(figures['peak_rss_mib'] / smallest - 1) * 100:+.0f}% of the smallest){over_floor};"
+            f" load average {' '.join(map(str, figures['load_average_end']))}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def main() -> None:
@@ -129,8 +156,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--database-url", help="default: a new SQLite file in a temporary directory")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--sizes",
+        help="customer counts, comma-separated (e.g. 10000,100000), each with 3 invoices a customer:"
+        " one run each, then the peak memory per size and its growth (the import's memory should stay flat)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sizes:
+        by_size(args, [int(size) for size in args.sizes.split(",")])
+        return
     if args.child:
         if args.child[0] == "prepare-floor":
             print(json.dumps(prepare_floor(args.child[1], Path(args.child[2]))))
@@ -166,12 +201,18 @@ def main() -> None:
         floor_seconds = figures["floor_invoices_seconds"]
         figures["invoices_over_floor"] = round(figures["invoices_seconds"] / floor_seconds, 2) if floor_seconds else None
         figures["floor_invoice_rows_per_second"] = round(args.invoices / floor_seconds) if floor_seconds else None
-        print(f"  floor, invoices:  {floor_seconds:8.2f} s  = {figures['floor_invoice_rows_per_second']:,} rows/s (csv + sqlite3 executemany, no checks);"
-              f" the import takes {figures['invoices_over_floor']:.2f} x")
-        print(f"  floor memory:     {figures['floor_peak_rss_mib']:8.1f} MiB (RSS of the floor's process); the import takes"
-              f" {figures['peak_rss_mib'] / figures['floor_peak_rss_mib']:.2f} x")
-    print(f"  load average:     {' '.join(map(str, figures['load_average_start']))} at the start,"
-          f" {' '.join(map(str, figures['load_average_end']))} at the end ({figures['cpus']} cpus)")
+        print(
+            f"  floor, invoices:  {floor_seconds:8.2f} s  = {figures['floor_invoice_rows_per_second']:,} rows/s (csv + sqlite3 executemany, no checks);"
+            f" the import takes {figures['invoices_over_floor']:.2f} x"
+        )
+        print(
+            f"  floor memory:     {figures['floor_peak_rss_mib']:8.1f} MiB (RSS of the floor's process); the import takes"
+            f" {figures['peak_rss_mib'] / figures['floor_peak_rss_mib']:.2f} x"
+        )
+    print(
+        f"  load average:     {' '.join(map(str, figures['load_average_start']))} at the start,"
+        f" {' '.join(map(str, figures['load_average_end']))} at the end ({figures['cpus']} cpus)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

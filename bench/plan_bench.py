@@ -6,7 +6,7 @@
 Builds a SQLite ledger of ``--customers`` customers with ``--invoices`` open
 invoices through the real importer (customers, invoices, partial payments on
 about a quarter of the invoices, delivery charges for the statement cycle),
-then records a few disputes and promises to pay through ``huikuan.records``.
+then records a few disputes and promises to pay through ``huikuan.ledger.records``.
 With ``--ledger PATH`` the ledger is kept there, and reused as is when the file
 already exists (the sizes given are then ignored: the figures count what is in it).
 
@@ -99,10 +99,10 @@ def build_ledger(url: str, files: dict[str, Path], as_of: dt.date, seed: int = 1
     """In a child process: import the files, then record disputes on ~1% of the invoices and promises for ~1% of the customers."""
     from sqlalchemy import func, select
 
-    from huikuan.db import make_engine, session_scope
-    from huikuan.importer import import_files
-    from huikuan.migrate import upgrade
-    from huikuan.records import LedgerError, open_amounts, open_dispute, record_promise, resolve_dispute
+    from huikuan.ledger.db import make_engine, session_scope
+    from huikuan.ledger.importer import import_files
+    from huikuan.ledger.migrate import upgrade
+    from huikuan.ledger.records import LedgerError, open_amounts, open_dispute, record_promise, resolve_dispute
     from models.ledger import Customer, Invoice
 
     rng = random.Random(seed + 1)
@@ -118,7 +118,9 @@ def build_ledger(url: str, files: dict[str, Path], as_of: dt.date, seed: int = 1
     with session_scope(engine) as session:
         invoice_count = session.scalar(select(func.count()).select_from(Invoice))
         for invoice_id, issued_on in session.execute(
-            select(Invoice.invoice_id, Invoice.issued_on).where(Invoice.invoice_id.in_([f"INV{n:08d}" for n in rng.sample(range(invoice_count), invoice_count // 100)]))
+            select(Invoice.invoice_id, Invoice.issued_on).where(
+                Invoice.invoice_id.in_([f"INV{n:08d}" for n in rng.sample(range(invoice_count), invoice_count // 100)])
+            )
         ):
             opened = issued_on + dt.timedelta(days=rng.randrange(max(1, (as_of - issued_on).days)))
             open_dispute(session, invoice_id, reason="数量不符 quantity disputed", on=opened)
@@ -198,9 +200,9 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
 
     from sqlalchemy.orm import Session
 
-    from huikuan.db import make_engine
-    from huikuan.facts import load_facts
-    from huikuan.planning import iter_plan
+    from huikuan.ledger.db import make_engine
+    from huikuan.ledger.facts import load_facts
+    from huikuan.reports.planning import iter_plan
     from models.calendar import CalendarFallbackWarning
     from models.policy import load_policy
 
@@ -252,9 +254,7 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
 
 def _child(*args: str) -> dict:
     """Run this module with ``args`` in a fresh interpreter; its last stdout line is JSON."""
-    child = subprocess.run(
-        [sys.executable, "-m", "bench.plan_bench", *args], check=False, capture_output=True, text=True, cwd=ROOT, env=os.environ,
-    )
+    child = subprocess.run([sys.executable, "-m", "bench.plan_bench", *args], check=False, capture_output=True, text=True, cwd=ROOT, env=os.environ)
     if child.returncode:
         sys.stderr.write(child.stderr)
         raise SystemExit(f"child {' '.join(args[:2])} failed with status {child.returncode}")
@@ -295,13 +295,17 @@ def main() -> None:
         figures["ledger_mib"] = round(ledger.stat().st_size / 2**20, 1)
         figures.update(_child("--child", "measure", url, args.as_of.isoformat(), str(args.repeat)))
 
-    print(f"plan --as-of {figures['as_of']} --policy handbook over {figures['customers']:,} customers, {figures['invoices']:,} invoices (SQLite, {figures['ledger_mib']} MiB):")
+    print(
+        f"plan --as-of {figures['as_of']} --policy handbook over {figures['customers']:,} customers, {figures['invoices']:,} invoices (SQLite, {figures['ledger_mib']} MiB):"
+    )
     if "build" not in figures:
         print(f"  ledger:            {figures['ledger']}")
     else:
         build = figures["build"]
-        print(f"  ledger built:      {build['import_seconds']:8.2f} s import ({build['payments_created']:,} partial payments, {build['charges_created']:,} charges)"
-              f" + {build['records_seconds']:.2f} s for {build['disputes']:,} disputes and {build['promises']:,} promises")
+        print(
+            f"  ledger built:      {build['import_seconds']:8.2f} s import ({build['payments_created']:,} partial payments, {build['charges_created']:,} charges)"
+            f" + {build['records_seconds']:.2f} s for {build['disputes']:,} disputes and {build['promises']:,} promises"
+        )
     print(f"  floor, bare read:  {figures['bare_read_seconds']:8.2f} s  (the same rows through plain sqlite3, no types)")
     print(f"  (a) read facts:    {figures['read_seconds']:8.2f} s  = {figures['read_over_bare']:.2f} x the floor (load_facts, every customer and invoice)")
     print(f"  (b) plan:          {figures['plan_seconds']:8.2f} s  = {figures['plan_over_bare']:.2f} x the floor")
@@ -310,8 +314,10 @@ def main() -> None:
     print(f"  (e) peak memory:   {figures['peak_rss_mib']:8.1f} MiB (RSS of the measuring process)")
     kinds = ", ".join(f"{k} {v:,}" for k, v in figures["actions_by_kind"].items())
     print(f"      by action:     {kinds}")
-    print(f"  load average:      {' '.join(map(str, figures['load_average_start']))} at the start, {' '.join(map(str, figures['load_average_end']))} at the end"
-          f" ({figures['cpus']} cpus)")
+    print(
+        f"  load average:      {' '.join(map(str, figures['load_average_start']))} at the start, {' '.join(map(str, figures['load_average_end']))} at the end"
+        f" ({figures['cpus']} cpus)"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
 

@@ -11,7 +11,7 @@ named after its flow, so ``request-approval/request-approval`` is what
 
 Where flow runs work: ``build_deployments`` and ``deploy_all`` pin
 ``working_dir``; ``huikuan start``, ``huikuan server`` and ``huikuan worker``
-(``huikuan.server``) replace that with a pull step that enters the directory of
+(``huikuan.stack``) replace that with a pull step that enters the directory of
 the worker running the flow (``HUIKUAN_WORK_DIR``), so that each worker machine
 keeps its own files and a relative ledger path, company file or outbox means
 the same to the flows as to the ``huikuan`` command there. The code comes from
@@ -28,7 +28,7 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.runner.storage import LocalStorage
 
-from huikuan.settings import get_settings
+from huikuan.ledger.settings import get_settings
 
 WORK_POOL = "huikuan"
 DAILY_AT = "30 8 * * *"  # after the statement cycle's 08:00 run on its days
@@ -57,16 +57,30 @@ class Definition:
 
 DEFINITIONS: tuple[Definition, ...] = (
     Definition("flows.daily_collection.daily_collection", "daily-collection", ("collection", "scheduled"), (DAILY_AT,), "daily at 08:30"),
-    Definition("flows.statement_cycle.statement_cycle", "statement-cycle", ("statement", "scheduled"), STATEMENT_DAYS,
-               "08:00 on the 5th, 8th, 20th, 30th and February's last day"),
+    Definition(
+        "flows.statement_cycle.statement_cycle",
+        "statement-cycle",
+        ("statement", "scheduled"),
+        STATEMENT_DAYS,
+        "08:00 on the 5th, 8th, 20th, 30th and February's last day",
+    ),
     Definition("flows.management_report.management_report", "management-report", ("report", "scheduled"), (MONTHLY_REPORT_AT,), "07:00 on the 1st"),
     Definition("flows.collect_account.collect_account", "collect-account", ("collection", "form")),
-    Definition("flows.collect_batch.collect_batch_of_accounts", "collect-batch", ("collection",),
-               schedule_note="started by the daily collection for each batch when it spreads them over the workers"),
-    Definition("flows.approval.request_approval", "request-approval", ("approval",),
-               schedule_note="started by the collection for each decision; answered in the UI"),
-    Definition("flows.approval.request_group_approval", "request-group-approval", ("approval",),
-               schedule_note="started by the collection for each day's list of requests asked together (statement reviews); answered in the UI"),
+    Definition(
+        "flows.collect_batch.collect_batch_of_accounts",
+        "collect-batch",
+        ("collection",),
+        schedule_note="started by the daily collection for each batch when it spreads them over the workers",
+    ),
+    Definition(
+        "flows.approval.request_approval", "request-approval", ("approval",), schedule_note="started by the collection for each decision; answered in the UI"
+    ),
+    Definition(
+        "flows.approval.request_group_approval",
+        "request-group-approval",
+        ("approval",),
+        schedule_note="started by the collection for each day's list of requests asked together (statement reviews); answered in the UI",
+    ),
     Definition("flows.shipping.shipping_check", "shipping-check", ("shipping", "form")),
     Definition("flows.recording.record_contact", "record-contact", ("record", "form", "collection")),
     Definition("flows.recording.record_promise", "record-promise", ("record", "form", "collection")),
@@ -74,11 +88,17 @@ DEFINITIONS: tuple[Definition, ...] = (
     Definition("flows.recording.confirm_statement", "confirm-statement", ("record", "form", "statement")),
     Definition("flows.recording.record_invoice", "record-invoice", ("record", "form", "statement")),
     Definition("flows.recording.record_payment", "record-payment", ("record", "form", "payment")),
+    Definition("flows.recording.record_bounced_email", "record-bounced-email", ("record", "form", "collection")),
     Definition("flows.bank.import_statement", "import-bank-statement", ("bank", "form", "payment")),
     Definition("flows.bank.match_bank_line", "match-bank-line", ("bank", "form", "payment")),
+    Definition("flows.bank.apply_credit", "apply-credit", ("bank", "form", "payment")),
     Definition("flows.legal.record_letter_delivery", "record-letter-delivery", ("record", "form", "legal")),
-    Definition("flows.legal.prepare_case", "prepare-case", ("legal", "form"),
-               schedule_note="on demand (the Run form), and started when the boss approves a lawyer's letter"),
+    Definition(
+        "flows.legal.prepare_case",
+        "prepare-case",
+        ("legal", "form"),
+        schedule_note="on demand (the Run form), and started when the boss approves a lawyer's letter",
+    ),
 )
 
 
@@ -98,9 +118,13 @@ def build_deployments(work_pool: str = WORK_POOL, timezone: str | None = None, w
     deployments = []
     for definition in DEFINITIONS:
         deployment = RunnerDeployment.from_storage(
-            storage=storage, entrypoint=definition.entrypoint, name=definition.name, work_pool_name=work_pool,
+            storage=storage,
+            entrypoint=definition.entrypoint,
+            name=definition.name,
+            work_pool_name=work_pool,
             schedules=[CronSchedule(cron=cron, timezone=timezone) for cron in definition.crons],
-            paused=False, tags=["huikuan", *definition.tags],
+            paused=False,
+            tags=["huikuan", *definition.tags],
         )
         # The deployment page shows the flow function's docstring (what it does, its Args); Prefect takes it as the
         # flow's description. The module's docstring says when it runs and what it changes, for readers of the code.
@@ -113,7 +137,7 @@ def build_deployments(work_pool: str = WORK_POOL, timezone: str | None = None, w
 def deploy_all(work_pool: str = WORK_POOL, timezone: str | None = None, working_dir: Path | None = None) -> dict[str, UUID]:
     """Create or update every deployment on the API in the current Prefect settings; none is left paused.
 
-    The work pool must exist (``huikuan.server`` creates it). Returns the
+    The work pool must exist (``huikuan.stack`` creates it). Returns the
     deployment ids by full name (``flow/deployment``).
     """
     return {f"{d.flow_name}/{d.name}": d.apply(work_pool_name=work_pool) for d in build_deployments(work_pool, timezone, working_dir)}

@@ -18,7 +18,6 @@ are then asked for alone, each in its own request-approval run.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Literal
 
 from prefect import flow
@@ -27,11 +26,10 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from huikuan.settings import get_settings
-from prefect.artifacts import create_table_artifact
-
-from huikuan.approval_groups import held_ids
+from huikuan.approvals.groups import held_ids
+from huikuan.ledger.settings import get_settings
 from tasks.approvals import answers_ran_out, judge, judge_group, open_group, open_request, start_approval_runs
+from tasks.artifacts import publish_approval_list
 from tasks.ledger import dispatch_outbox
 from tasks.legal import start_case_run
 
@@ -101,9 +99,10 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
     """
     day = as_of or get_settings().today()
     request = open_group(group_key, day, str(get_run_context().flow_run.id))
-    create_table_artifact(
-        key=_artifact_key(group_key), table=[row.artifact_cells() for row in request.rows],
-        description=f"{len(request.rows)} request(s) to {request.action.replace('_', ' ')} of {request.requested_on}, for the {request.approver_role}: {group_key}",
+    publish_approval_list(
+        group_key,
+        [row.artifact_cells() for row in request.rows],
+        f"{len(request.rows)} request(s) to {request.action.replace('_', ' ')} of {request.requested_on}, for the {request.approver_role}: {group_key}",
     )
     dispatch_outbox()
     if request.state != "requested":
@@ -111,7 +110,9 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
     for attempt in range(1, MAX_ANSWERS + 1):
         answer = suspend_flow_run(wait_for_input=ListAnswer.with_initial_data(description=request.brief), key=f"answer-{attempt}")
         decided_on = max(day, get_settings().today())
-        decision = judge_group(group_key, answer.approver, answer.code, answer.decision == "approve", held_ids(answer.hold), answer.comment or None, attempt, decided_on)
+        decision = judge_group(
+            group_key, answer.approver, answer.code, answer.decision == "approve", held_ids(answer.hold), answer.comment or None, attempt, decided_on
+        )
         if decision.accepted:
             if decision.held:
                 start_approval_runs(decision.held, decided_on)
@@ -120,8 +121,3 @@ def request_group_approval(group_key: str, as_of: dt.date | None = None) -> str:
     answers_ran_out(group_key, str(get_run_context().flow_run.id), day, MAX_ANSWERS)
     dispatch_outbox()
     return "requested"
-
-
-def _artifact_key(group_key: str) -> str:
-    """review:send_statement:supervisor:2026-12-07:1 -> review-send-statement-supervisor-2026-12-07-1 (artifact keys: a-z, 0-9, dashes)."""
-    return re.sub(r"[^a-z0-9]+", "-", group_key.lower()).strip("-")

@@ -9,6 +9,10 @@ artifact ``bank-lines-waiting`` of the lines left for finance.
 ``match-bank-line``: trigger: finance, for a line of that artifact. Effects: the
 line recorded as the customer's payment (to the invoices named, else oldest
 first) and the payer's account remembered for the customer; the artifact anew.
+
+``apply-credit``: trigger: finance, for a customer holding unapplied credit (an
+over-payment kept). Effects: the credit applied to its open invoices (the ones
+named, else oldest first) as payments, as ``huikuan bank apply-credit`` does.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from typing import Literal
 
 from prefect import flow
 
-from huikuan.settings import get_settings
-from tasks.bank import import_bank_statement, match_bank_line as match_line_task, publish_waiting
+from huikuan.ledger.settings import get_settings
+from tasks.bank import apply_unapplied_credit, import_bank_statement, publish_waiting
+from tasks.bank import match_bank_line as match_line_task
 
 
 @flow(name="import-bank-statement", flow_run_name="bank statement {path}")
@@ -50,3 +55,16 @@ def match_bank_line(line: str, customer_id: str, invoices: str = "", by: str = "
     done = match_line_task(line, customer_id, [i.strip() for i in invoices.split(";") if i.strip()], on or get_settings().today(), by)
     publish_waiting()
     return done
+
+
+@flow(name="apply-credit", flow_run_name="credit of {customer_id} applied")
+def apply_credit(customer_id: str, invoices: str = "", by: str = "finance", on: dt.date | None = None) -> str:
+    """Apply a customer's unapplied credit (money received beyond the invoices it paid) to its open invoices, as far as it goes.
+
+    Args:
+        customer_id: the customer whose unapplied credit is applied.
+        invoices: the invoices it pays, joined by ';' (default: the oldest open ones first).
+        by: who decides (kept with the credit).
+        on: the day of the decision (default: today).
+    """
+    return apply_unapplied_credit(customer_id, [i.strip() for i in invoices.split(";") if i.strip()], on or get_settings().today(), by)

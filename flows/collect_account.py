@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
-from huikuan.escaping import artifact_key, markdown_text
-from huikuan.settings import get_settings
-from models.engine import Action
+from huikuan.ledger.settings import get_settings
 from tasks.approvals import start_approval_runs
+from tasks.artifacts import publish_account
 from tasks.ledger import collect_batch, dispatch_outbox, due_for
 
 
@@ -44,15 +42,7 @@ def collect_account(customer_id: str, as_of: dt.date | None = None, policy: str 
     start_approval_runs(account.approvals, day)
     dispatch_outbox()
     upcoming = account.next_action_on
-    create_markdown_artifact(
-        key=f"account-{artifact_key(customer_id)}", markdown=account_markdown(customer_id, day, actions, upcoming),
-        description=f"{markdown_text(customer_id)}: actions of {day} and the next action date",
-    )
-    return ({"customer_id": customer_id, "as_of": day.isoformat(), "taken": len(account.taken), "next_action_on": upcoming.isoformat() if upcoming else None}
-            | ({"not emailed": account.held} if account.held else {}))  # its address bounces: the collector is told
-
-
-def account_markdown(customer_id: str, day: dt.date, actions: list[Action], upcoming: dt.date | None) -> str:
-    """The artifact: the actions due on ``day`` with their reasons, and the next action date (ids and reasons escaped)."""
-    lines = "\n".join(f"- **{a.action}** ({a.channel}, {a.role}): {markdown_text('; '.join(a.reasons))}" for a in actions) or "- nothing due"
-    return f"# {markdown_text(customer_id)} on {day}\n\n{lines}\n\nNext action: **{upcoming or 'none in the next 120 days'}**"
+    publish_account(customer_id, day, actions, upcoming)
+    return {"customer_id": customer_id, "as_of": day.isoformat(), "taken": len(account.taken), "next_action_on": upcoming.isoformat() if upcoming else None} | (
+        {"not emailed": account.held} if account.held else {}
+    )  # its address bounces: the collector is told

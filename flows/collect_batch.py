@@ -15,7 +15,7 @@ import datetime as dt
 
 from prefect import flow
 
-from huikuan.settings import get_settings
+from huikuan.ledger.settings import get_settings
 from tasks.ledger import collect_batch, dispatch_outbox
 
 

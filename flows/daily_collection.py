@@ -28,8 +28,8 @@ from prefect.logging import get_run_logger
 
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
-from huikuan.collection import batches
-from huikuan.settings import get_settings
+from huikuan.collection.batch import batches
+from huikuan.ledger.settings import get_settings
 from tasks.approvals import start_waiting_approval_runs
 from tasks.day import (
     BATCH_DEPLOYMENT,
@@ -84,7 +84,9 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
         results = [collect_batch(ids, day, policy) for ids in parts]
         taken = sum(r.taken for r in results)
         problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
-    held = [] if spread_over_workers and parts else [note for r in results for a in r.accounts for note in a.held]  # bouncing addresses (each batch's run says its own)
+    held = (
+        [] if spread_over_workers and parts else [note for r in results for a in r.accounts for note in a.held]
+    )  # bouncing addresses (each batch's run says its own)
     restart_ended_approval_runs(day)  # before the reminders: a request whose run ended gets its new run (and code) first
     # Starting the approval runs is round trips to the server: done beside the delivery, which is work here.
     approvals = start_waiting_approval_runs.submit()
@@ -94,9 +96,12 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
     note_day_done(day, policy, accounts=len(due), problems=len(problems))
     bank_waiting = bank_lines_waiting()
     publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems, bank_waiting=bank_waiting)
-    return ({"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders}
-            | ({"bank lines waiting": bank_waiting, "bank review": "huikuan bank review"} if bank_waiting else {})
-            | ({"not emailed": held} if held else {}) | {"problems": problems})
+    return (
+        {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders}
+        | ({"bank lines waiting": bank_waiting, "bank review": "huikuan bank review"} if bank_waiting else {})
+        | ({"not emailed": held} if held else {})
+        | {"problems": problems}
+    )
 
 
 def on_workers(parts: list[list[str]], day: dt.date, policy: str) -> tuple[int | None, list[str]]:

@@ -16,7 +16,7 @@ import datetime as dt
 
 from prefect import flow
 
-from huikuan.settings import get_settings
+from huikuan.ledger.settings import get_settings
 from tasks.legal import record_delivery, write_case
 
 

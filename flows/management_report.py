@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.naming import dated
-from huikuan.management import artifact_markdown, table_rows
-from huikuan.settings import get_settings
+from huikuan.ledger.settings import get_settings
+from tasks.artifacts import publish_management_report
 from tasks.reports import write_management_report
+
 
 @flow(name="management-report", flow_run_name=dated("management report {as_of}"))
 def management_report(as_of: dt.date | None = None) -> dict:
@@ -35,9 +35,5 @@ def management_report(as_of: dt.date | None = None) -> dict:
     """
     day = as_of or get_settings().today()
     report = write_management_report(day, get_settings().data_dir / "reports")
-    create_markdown_artifact(key="management-report", markdown=artifact_markdown(report), description=f"KPIs, charts, aging, statements and approvals at {report.period_end.isoformat()}")
-    create_table_artifact(
-        key="aging-by-collector", table=table_rows(report.reports["aging-collector"]),
-        description=f"Open receivables by collector and age on {report.period_end.isoformat()}",
-    )
+    publish_management_report(report)
     return {"as_of": day.isoformat(), "month": report.month, "folder": str(report.folder)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from huikuan.settings import get_settings
+from huikuan.ledger.settings import get_settings
 
 
 def dated(template: str) -> Callable[[], str]:

@@ -3,7 +3,9 @@
 Trigger: a person, from the deployment's "Run" form (or the API). Inputs: the
 report. Effects: one ledger record each (a call or visit, a promise to pay, a
 dispute, a statement confirmation, an invoice issued, a payment); each changes what the policy
-does next. A report the ledger refuses fails the run with the reason.
+does next. ``record-bounced-email`` marks a contact's address as bouncing (no customer
+email goes to it any more, the collector is told instead; what is queued to it is held).
+A report the ledger refuses fails the run with the reason.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Literal
 
 from prefect import flow
 
-from huikuan.settings import get_settings
-from tasks.records import record
+from huikuan.ledger.settings import get_settings
+from tasks.records import mark_email_bounced, record
 
 
 def _today(day: dt.date | None) -> dt.date:
@@ -45,10 +47,19 @@ def record_contact(
         next_step: what you will do next.
         on: the day of the contact (default: today).
     """
-    return record("contact", customer_id, {
-        "channel": channel, "result": result, "on": _today(on), "note": note or None, "person": person_reached or None,
-        "excuse": excuse or None, "next_step": next_step or None,
-    })
+    return record(
+        "contact",
+        customer_id,
+        {
+            "channel": channel,
+            "result": result,
+            "on": _today(on),
+            "note": note or None,
+            "person": person_reached or None,
+            "excuse": excuse or None,
+            "next_step": next_step or None,
+        },
+    )
 
 
 @flow(name="record-promise", flow_run_name="{customer_id} promises {amount} by {by}")
@@ -93,9 +104,11 @@ def confirm_statement(customer_id: str, month: str, invoice_title: str, tax_id: 
         bank: bank and account for the invoice (optional).
         on: the day of the confirmation (default: today).
     """
-    return record("confirmation", customer_id, {
-        "month": month, "invoice_title": invoice_title, "tax_id": tax_id, "on": _today(on), "address": address or None, "bank": bank or None,
-    })
+    return record(
+        "confirmation",
+        customer_id,
+        {"month": month, "invoice_title": invoice_title, "tax_id": tax_id, "on": _today(on), "address": address or None, "bank": bank or None},
+    )
 
 
 @flow(name="record-invoice", flow_run_name="{customer_id} {month} invoiced")
@@ -124,3 +137,17 @@ def record_payment(payment_id: str, customer_id: str, amount: Decimal, invoice_i
         received_on: the day the money arrived (default: today).
     """
     return record("payment", customer_id, {"payment_id": payment_id, "amount": amount, "received_on": _today(received_on), "invoice_id": invoice_id or None})
+
+
+@flow(name="record-bounced-email", flow_run_name="{customer_id} {email} bounced")
+def record_bounced_email(customer_id: str, email: str, on: dt.date | None = None) -> str:
+    """A contact's email address bounces, as `huikuan contact bounced` records it: no customer email goes to it, the collector is told instead.
+
+    Marking it again changes nothing; a new address for the contact (the customers file imported again) clears the mark.
+
+    Args:
+        customer_id: the customer whose contact's address bounced.
+        email: the address that bounced, as the customer's contact has it (case and spaces do not matter).
+        on: the day it was known to bounce (default: today; not after today).
+    """
+    return mark_email_bounced(customer_id, email, _today(on))

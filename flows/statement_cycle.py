@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
 
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
-from huikuan.settings import get_settings
-from huikuan.collection import STATEMENT_KINDS, batches
+from huikuan.collection.batch import STATEMENT_KINDS, batches
+from huikuan.ledger.settings import get_settings
 from tasks.approvals import start_waiting_approval_runs
+from tasks.artifacts import publish_statement_cycle
 from tasks.ledger import collect_batch, customers_due, dispatch_outbox, statement_status
 
 BATCH_SIZE = 500
@@ -44,7 +44,7 @@ def statement_cycle(as_of: dt.date | None = None, policy: str | None = None, bat
     start_waiting_approval_runs()
     dispatch_outbox()
     status = statement_status(day)
-    create_table_artifact(key="statement-cycle", table=status, description=f"Statements on {day}, by month and state")
+    publish_statement_cycle(day, status)
     problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
     if problems:
         raise AccountsNotCollected(f"{len(problems)} account(s) not collected: " + "; ".join(problems[:20]))

@@ -1,6 +1,7 @@
 """huikuan (回款): receivables and collections as Prefect 3 process definitions.
 
-This package holds what the CLI, the tasks and the flows share: settings, the
-database engine, the importer and the ledger services. The domain itself (ORM,
-calendar, policy) lives in `models/`.
+The application layer, in rooms (README, "How the code is laid out"): ``ledger``, ``collection``, ``approvals``,
+``outbox``, ``reports``, ``documents``, ``bank``, ``legal``, ``web``, ``demo``; the entry points ``cli`` and ``stack``
+(the local Prefect server, worker and web service) are the only importers of ``deployments/``. The domain itself
+(ORM, calendar, policy, allocation, money) lives in ``models/``.
 """

@@ -185,10 +185,7 @@ class DeclaredYear:
             if day in self.holidays:
                 raise DeclaredYearError("workdays", f"{day} is both a holiday and a workday")
             if day.weekday() not in _SATURDAY_SUNDAY:
-                raise DeclaredYearError(
-                    "workdays",
-                    f"{day} is a {_DAY_NAMES[day.weekday()]}: a make-up working day (调休) is a Saturday or Sunday",
-                )
+                raise DeclaredYearError("workdays", f"{day} is a {_DAY_NAMES[day.weekday()]}: a make-up working day (调休) is a Saturday or Sunday")
 
     def check_year(self, year: int) -> None:
         """Raise :class:`DeclaredYearError` naming the first date not in ``year``."""
@@ -233,10 +230,7 @@ class CallWindow:
             raise ValueError(f"call window must start before it ends: {self.start}-{self.end}")
 
 
-OFFICE_HOURS = (
-    CallWindow(time(9, 0), time(12, 0), preference=2),
-    CallWindow(time(13, 30), time(17, 30), preference=1),
-)
+OFFICE_HOURS = (CallWindow(time(9, 0), time(12, 0), preference=2), CallWindow(time(13, 30), time(17, 30), preference=1))
 """Customers' office hours; mornings are preferred for calls."""
 
 
@@ -311,12 +305,7 @@ class BusinessCalendar:
         declared: The years the company declared for this country.
     """
 
-    def __init__(
-        self,
-        country: str = "CN",
-        closed_days: Iterable[date] = (),
-        declared: Mapping[int, DeclaredYear] | None = None,
-    ) -> None:
+    def __init__(self, country: str = "CN", closed_days: Iterable[date] = (), declared: Mapping[int, DeclaredYear] | None = None) -> None:
         """Build a calendar; years are loaded lazily.
 
         Args:
@@ -581,11 +570,7 @@ class CalendarBook:
     closed_days: frozenset[date]
     declared_items: DeclaredItems = field(repr=False)
 
-    def __init__(
-        self,
-        closed_days: Iterable[date] = (),
-        declared: Mapping[tuple[str, int], DeclaredYear] | None = None,
-    ) -> None:
+    def __init__(self, closed_days: Iterable[date] = (), declared: Mapping[tuple[str, int], DeclaredYear] | None = None) -> None:
         """Check and freeze the closing days and declared years.
 
         Raises:
@@ -626,17 +611,11 @@ class CalendarBook:
 
 
 @lru_cache(maxsize=256)
-def _cached_calendar(
-    country: str, closed_days: frozenset[date], declared: tuple[tuple[int, DeclaredYear], ...]
-) -> BusinessCalendar:
+def _cached_calendar(country: str, closed_days: frozenset[date], declared: tuple[tuple[int, DeclaredYear], ...]) -> BusinessCalendar:
     return BusinessCalendar(country, closed_days, dict(declared))
 
 
-def calendar_for(
-    country: str,
-    closed_days: Iterable[date] = (),
-    declared: Mapping[int, DeclaredYear] | None = None,
-) -> BusinessCalendar:
+def calendar_for(country: str, closed_days: Iterable[date] = (), declared: Mapping[int, DeclaredYear] | None = None) -> BusinessCalendar:
     """The shared calendar of a country, set of closing days and declared years.
 
     The same as ``CalendarBook(closed_days, {(country, year): ...}).calendar(country)``.
@@ -692,11 +671,7 @@ def call_windows(
 
 
 def call_day_preference(
-    day: date,
-    cal: BusinessCalendar,
-    *,
-    month_start_days: int = MONTH_START_PREFERRED_DAYS,
-    month_end_days: int = MONTH_END_NO_CALL_DAYS,
+    day: date, cal: BusinessCalendar, *, month_start_days: int = MONTH_START_PREFERRED_DAYS, month_end_days: int = MONTH_END_NO_CALL_DAYS
 ) -> int:
     """How good ``day`` is for calls: 0 = no calls, else 1, +1 on Mondays, +1 early in the month.
 

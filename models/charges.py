@@ -111,8 +111,7 @@ class Charge:
         return self.principal_open + self.amount
 
 
-def late_charge(invoice_id: str, amount: Decimal, due_on: dt.date, payments: Iterable[tuple[dt.date, Decimal]],
-                as_of: dt.date, terms: ChargeTerms) -> Charge:
+def late_charge(invoice_id: str, amount: Decimal, due_on: dt.date, payments: Iterable[tuple[dt.date, Decimal]], as_of: dt.date, terms: ChargeTerms) -> Charge:
     """The charge on an invoice of ``amount`` due on ``due_on``, counted up to and including ``as_of``.
 
     ``payments`` are the (day received, amount applied to this invoice) pairs; those after ``as_of`` are ignored.
@@ -138,9 +137,14 @@ def late_charge(invoice_id: str, amount: Decimal, due_on: dt.date, payments: Ite
     cap = terms.cap(amount)
     charged = raw if cap is None else min(raw, cap)
     return Charge(
-        invoice_id=invoice_id, as_of=as_of, principal_open=max(open_amount, ZERO),
-        amount=charged.quantize(CENT, rounding=ROUND_HALF_UP), uncapped=raw.quantize(CENT, rounding=ROUND_HALF_UP),
-        capped=cap is not None and raw > cap, periods=tuple(periods), terms=terms,
+        invoice_id=invoice_id,
+        as_of=as_of,
+        principal_open=max(open_amount, ZERO),
+        amount=charged.quantize(CENT, rounding=ROUND_HALF_UP),
+        uncapped=raw.quantize(CENT, rounding=ROUND_HALF_UP),
+        capped=cap is not None and raw > cap,
+        periods=tuple(periods),
+        terms=terms,
     )
 
 
@@ -188,5 +192,4 @@ def contract_terms(rate: str, grace_days: int | None = None, cap: str | None = N
             cap_ratio = Decimal(cap[:-1]) / 100
         else:
             cap_amount = Decimal(cap)
-    return ChargeTerms(rate=Decimal(percent[:-1]) / 100, per=per, grace_days=grace_days or 0, cap_ratio=cap_ratio,
-                       cap_amount=cap_amount, clause=clause or None)
+    return ChargeTerms(rate=Decimal(percent[:-1]) / 100, per=per, grace_days=grace_days or 0, cap_ratio=cap_ratio, cap_amount=cap_amount, clause=clause or None)

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
-from models.limitation import LegalEvent, events_of, limitation
+from models.limitation import YEARS, LegalEvent, events_of, limitation, years_later
 from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step, Trigger
 from models.texts import N_, Reason, Term, step_text
 
@@ -184,7 +184,9 @@ def invoice_pauses(
             continue
         kept_on = _promise_kept_on(promise, paid_by_invoice)
         if kept_on is not None:
-            pauses.append(Pause(promise.made_on, kept_on, Reason("promise_kept", amount=promise.amount, due_on=promise.due_on, kept_on=kept_on), False, "promise"))
+            pauses.append(
+                Pause(promise.made_on, kept_on, Reason("promise_kept", amount=promise.amount, due_on=promise.due_on, kept_on=kept_on), False, "promise")
+            )
         else:
             pauses.append(Pause(promise.made_on, promise.due_on, Reason("promise", amount=promise.amount, due_on=promise.due_on), True, "promise"))
     return tuple(sorted(pauses, key=lambda p: p.start))
@@ -192,9 +194,7 @@ def invoice_pauses(
 
 def _plan_pause(plan: InstalmentPlanFacts, paid_by_invoice: Mapping[str, tuple]) -> Pause:
     """Paused while every instalment is paid by its date; the first one missed breaks the plan."""
-    received = sorted(
-        (on, amount) for invoice_id in plan.invoice_ids for on, amount in paid_by_invoice.get(invoice_id, ()) if on >= plan.made_on
-    )
+    received = sorted((on, amount) for invoice_id in plan.invoice_ids for on, amount in paid_by_invoice.get(invoice_id, ()) if on >= plan.made_on)
     owed = ZERO
     for due, amount in sorted(plan.instalments):
         owed += amount
@@ -208,10 +208,7 @@ def _plan_pause(plan: InstalmentPlanFacts, paid_by_invoice: Mapping[str, tuple])
 def _promise_kept_on(promise: PromiseFacts, paid_by_invoice: Mapping[str, tuple]) -> dt.date | None:
     """The day the payments on the promised invoices reached the amount, if by the promised date."""
     received = sorted(
-        (on, amount)
-        for invoice_id in promise.invoice_ids
-        for on, amount in paid_by_invoice.get(invoice_id, ())
-        if promise.made_on <= on <= promise.due_on
+        (on, amount) for invoice_id in promise.invoice_ids for on, amount in paid_by_invoice.get(invoice_id, ()) if promise.made_on <= on <= promise.due_on
     )
     total = ZERO
     for on, amount in received:
@@ -232,6 +229,41 @@ def _steps_for(policy: Policy, segment: Segment) -> tuple[Step, ...]:
     if segment not in cached[1]:
         cached[1][segment] = policy.steps_for(segment)
     return cached[1][segment]
+
+
+class _PolicySteps(NamedTuple):
+    """What an ``Evaluator`` needs of the policy's steps for one segment, worked out once per policy and segment."""
+
+    steps: tuple[Step, ...]
+    resume: Step | None
+    invoice_steps: tuple[Step, ...]
+    statement_steps: tuple[Step, ...]
+    lock_steps: tuple[Step, ...]
+    earliest_offset: int  # no step can come earlier than this many days from the due date (pauses only delay)
+
+    @classmethod
+    def of(cls, policy: Policy, steps: tuple[Step, ...]) -> _PolicySteps:
+        invoice_steps = tuple(s for s in steps if s.scope == "invoice")
+        return cls(
+            steps=steps,
+            resume=next((s for s in steps if s.id == policy.resume_step), None),
+            invoice_steps=invoice_steps,
+            statement_steps=tuple(s for s in steps if s.scope == "statement"),
+            lock_steps=tuple(s for s in invoice_steps if s.effect is Effect.lock),
+            # the margin covers rolling back over a long holiday and working-day offsets
+            earliest_offset=min((_earliest(s) for s in invoice_steps), default=0) - 21,
+        )
+
+
+def _policy_steps(policy: Policy, segment: Segment) -> _PolicySteps:
+    """``_PolicySteps`` of ``policy`` for ``segment``, cached beside ``_steps_for``'s."""
+    cached = _STEPS_CACHE.get(id(policy))
+    if cached is None or cached[0] is not policy:
+        cached = _STEPS_CACHE[id(policy)] = (policy, {})
+    key = ("view", segment)
+    if key not in cached[1]:
+        cached[1][key] = _PolicySteps.of(policy, _steps_for(policy, segment))
+    return cached[1][key]
 
 
 def _earliest(step: Step) -> int:
@@ -270,7 +302,11 @@ class Call(NamedTuple):
 
 # The built-in step that lifts a lock once the debts that caused it are paid (the policy's ``lift_lock``).
 _LIFT_LOCK_STEP = Step(
-    action=LIFT_LOCK, trigger=Trigger(anchor=Anchor.paid, days=0), channel="internal", role="finance", effect=Effect.unlock,
+    action=LIFT_LOCK,
+    trigger=Trigger(anchor=Anchor.paid, days=0),
+    channel="internal",
+    role="finance",
+    effect=Effect.unlock,
     reason=N_("the debts that caused the lock are paid; the lock is lifted and the people who ship are told"),
 )
 
@@ -282,14 +318,9 @@ class Evaluator:
         self.facts = facts
         self.policy = policy
         self.cal = calendar
-        self.steps = _steps_for(policy, facts.segment)
-        self.resume = next(s for s in self.steps if s.id == policy.resume_step) if any(s.id == policy.resume_step for s in self.steps) else None
-        self.invoice_steps = tuple(s for s in self.steps if s.scope == "invoice")
-        self.statement_steps = tuple(s for s in self.steps if s.scope == "statement")
-        self.lock_steps = tuple(s for s in self.invoice_steps if s.effect is Effect.lock)
-        # No step can come earlier than this many days from the due date (pauses only delay);
-        # the margin covers rolling back over a long holiday and working-day offsets.
-        self.earliest_offset = min((_earliest(s) for s in self.invoice_steps), default=0) - 21
+        steps = _policy_steps(policy, facts.segment)
+        self.steps, self.resume, self.earliest_offset = steps.steps, steps.resume, steps.earliest_offset
+        self.invoice_steps, self.statement_steps, self.lock_steps = steps.invoice_steps, steps.statement_steps, steps.lock_steps
         paid = {i.invoice_id: i.payments for i in facts.invoices}
         self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
         self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
@@ -338,7 +369,8 @@ class Evaluator:
         if day not in self._day_steps:
             locked = self.locked_on is not None and self.locked_on <= day
             self._day_steps[day] = tuple(
-                s for s in self.invoice_steps
+                s
+                for s in self.invoice_steps
                 if s.trigger.anchor is not Anchor.paid and (locked or s.trigger.anchor is not Anchor.lock) and self.applies(s, day)
             )
         return self._day_steps[day]
@@ -380,8 +412,13 @@ class Evaluator:
 
     def _chronic_late_payer(self, day: dt.date) -> bool:
         paid = sorted(
-            ((self.paid_in_full[i.invoice_id], i.due_on) for i in self.facts.invoices if self.paid_in_full[i.invoice_id] is not None and self.paid_in_full[i.invoice_id] <= day),
-            key=lambda pair: pair[1], reverse=True,
+            (
+                (self.paid_in_full[i.invoice_id], i.due_on)
+                for i in self.facts.invoices
+                if self.paid_in_full[i.invoice_id] is not None and self.paid_in_full[i.invoice_id] <= day
+            ),
+            key=lambda pair: pair[1],
+            reverse=True,
         )
         return is_chronically_late(((paid_on - due).days for paid_on, due in paid), self.policy.chronic_late_payer)
 
@@ -523,6 +560,8 @@ class Evaluator:
         that roll onto ``day`` can be the step's, so an offset range decides.
         """
         trigger = step.trigger
+        if trigger.anchor is Anchor.limitation and day < self.roll(years_later(invoice.due_on, YEARS) + dt.timedelta(days=trigger.days), trigger.roll):
+            return False  # the period ends YEARS after the due date at the earliest (events only move it later; rolling is monotone)
         pauses = self.pauses_of(step, invoice) if self.pauses[invoice.invoice_id] else ()
         if pauses or trigger.anchor is not Anchor.due or trigger.working_days:
             scheduled = self.scheduled_date(step, invoice, day)
@@ -574,7 +613,12 @@ class Evaluator:
                 hit = self.cadence_hits(step, invoice.due_on, day)
             else:
                 hit = self.lands_on(step, invoice, day)
-                if hit and step.skip_after_progress_days and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, step.skip_after_progress_days):
+                if (
+                    hit
+                    and step.skip_after_progress_days
+                    and self.scheduled_date(step, invoice) == day
+                    and self.paid_recently(invoice, day, step.skip_after_progress_days)
+                ):
                     hit = False
             if hit:
                 reason = reason_for(step, invoice, overdue)
@@ -763,9 +807,7 @@ def actions_due(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: Bu
     return sorted(Evaluator(facts, policy, calendar).actions_on(day), key=Action.sort_key)
 
 
-def missed_steps(
-    facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar, *, taken: Collection[tuple[str, str]] = ()
-) -> list[Action]:
+def missed_steps(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: BusinessCalendar, *, taken: Collection[tuple[str, str]] = ()) -> list[Action]:
     """The one-time steps whose dates passed before huikuan took the ledger over: what ``adopt`` takes on ``day``.
 
     For each invoice open on ``day`` and not held back then (a dispute, a
@@ -826,9 +868,7 @@ def next_action_day(facts: CustomerFacts, after: dt.date, horizon_days: int, pol
     return None
 
 
-def simulate(
-    facts: CustomerFacts, start: dt.date, end: dt.date, policy: Policy, calendar: BusinessCalendar, *, grant_approvals: bool = True
-) -> list[Action]:
+def simulate(facts: CustomerFacts, start: dt.date, end: dt.date, policy: Policy, calendar: BusinessCalendar, *, grant_approvals: bool = True) -> list[Action]:
     """Every action from ``start`` to ``end`` if the customer does nothing more than recorded.
 
     Our own side's steps take effect on their day (a statement prepared on the

@@ -121,6 +121,7 @@ def _why_not_statement(ev: Evaluator, step: Step, statement: StatementFacts, day
     not_applicable = _why_not_applies(ev, step, day)
     if not_applicable:
         return not_applicable
-    later = next((d for d in (day + dt.timedelta(days=n) for n in range(1, horizon)) if any(call.step is step for call in ev.statement_calls(statement, d))), None)
+    later = next(
+        (d for d in (day + dt.timedelta(days=n) for n in range(1, horizon)) if any(call.step is step for call in ev.statement_calls(statement, d))), None
+    )
     return f"not today; next on {later}" if later else "not due in the coming year"
-

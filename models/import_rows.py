@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from models.enums import Locale, Segment, Settlement
 from models.charges import parse_cap, parse_rate
+from models.enums import Locale, Segment, Settlement
 
 # Explicit [0-9], never \d: Python's \d also matches full-width, Arabic-Indic and other digits.
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -44,6 +44,8 @@ def _codepoint(char: str) -> str:
 
 def _invisible(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
     """The first control (Cc) or format (Cf) character of ``value`` not in ``allowed``."""
+    if value.isascii() and value.isprintable():  # the usual id or amount, checked at C speed: printable ASCII has neither
+        return None
     return next((ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cf")), None)
 
 

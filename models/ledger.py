@@ -10,33 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import (
-    Boolean,
-    Enum,
-    ForeignKey,
-    LargeBinary,
-    Index,
-    String,
-    Text,
-    UniqueConstraint,
-    func,
-)
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import AwareDateTime, Base
-from models.enums import (
-    ActionState,
-    ApprovalState,
-    BankLineState,
-    Channel,
-    ContactResult,
-    CustomerStatus,
-    Excuse,
-    Locale,
-    Segment,
-    Settlement,
-    StatementState,
-)
+from models.enums import ActionState, ApprovalState, BankLineState, Channel, ContactResult, CustomerStatus, Excuse, Locale, Segment, Settlement, StatementState
 
 
 def _enum(cls) -> Enum:
@@ -104,7 +82,7 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(String(50))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     # The day ``email`` was known to bounce (``huikuan contact bounced``, or the mail server refused it for good):
-    # no customer email goes to it, the collector is told instead (huikuan.bounces). A new address clears it.
+    # no customer email goes to it, the collector is told instead (huikuan.outbox.bounces). A new address clears it.
     email_bounced_on: Mapped[dt.date | None]
 
     customer: Mapped[Customer] = relationship(back_populates="contacts")
@@ -426,7 +404,7 @@ class OutboxMessage(Base):
     # record of an email (huikuan.legal.evidence); None when the outbox folder got it.
     server_reply: Mapped[str | None] = mapped_column(String(500))
     # When the recipient's server refused it for good (5xx to RCPT), or its address was marked bounced before it went:
-    # never sent, never retried (huikuan.bounces).
+    # never sent, never retried (huikuan.outbox.bounces).
     bounced_at: Mapped[dt.datetime | None]
 
 

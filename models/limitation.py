@@ -19,7 +19,6 @@ Pure: no database, no Prefect; the calendar and the day are arguments.
 
 from __future__ import annotations
 
-import calendar as month_days
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,8 +88,10 @@ class Limitation:
 
 def years_later(day: dt.date, years: int) -> dt.date:
     """The same date ``years`` on, or the month's last day when there is none (第202条)."""
-    year = day.year + years
-    return day.replace(year=year, day=min(day.day, month_days.monthrange(year, day.month)[1]))
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
 
 
 def period_end(start: dt.date, working: WorkingDays, years: int = YEARS) -> dt.date:

@@ -64,9 +64,7 @@ def bad_debt_ratio(bad: Decimal, total: Decimal) -> Decimal:
     return _fraction(bad, total)
 
 
-def collection_effectiveness(
-    beginning_ar: Decimal, credit_sales: Decimal, ending_ar: Decimal, ending_current_ar: Decimal
-) -> Decimal | None:
+def collection_effectiveness(beginning_ar: Decimal, credit_sales: Decimal, ending_ar: Decimal, ending_current_ar: Decimal) -> Decimal | None:
     """CEI = (beginning + sales - ending total) / (beginning + sales - ending current) * 100.
 
     Two decimals; None when the denominator is 0 (nothing was collectable).

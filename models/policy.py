@@ -142,7 +142,9 @@ class Step(_Strict):
     needs_approval: Bool = False
     when: Condition = Condition()
     pauses: frozenset[PauseReason] = Field(default=frozenset({"dispute", "promise", "instalment_plan"}), description="what holds the step back")
-    skip_after_progress_days: Int | None = Field(default=None, ge=1, le=MAX_DAYS, description="skip on its own date when the invoice saw a payment this many days before (progress)")
+    skip_after_progress_days: Int | None = Field(
+        default=None, ge=1, le=MAX_DAYS, description="skip on its own date when the invoice saw a payment this many days before (progress)"
+    )
     effect: Effect | None = None
     reason: str = Field(default="", description="why, for people: shown by explain and in the plan's JSON")
 
@@ -209,7 +211,9 @@ class Policy(_Strict):
         description="when the debts that caused a lock are paid: lift it at once (when_paid), ask the approver of lift_lock (ask_when_paid), or leave it to a person (never)",
     )
     late_event_days: Int = Field(
-        default=30, ge=0, le=MAX_DAYS,
+        default=30,
+        ge=0,
+        le=MAX_DAYS,
         description="an event recorded after its own date (a payment, a broken promise, a resolved dispute, a statement state)"
         " still brings its step on the first run that sees it, while it is at most this many days old",
     )
@@ -338,5 +342,3 @@ def load_policy(name_or_path: str | Path = "handbook") -> Policy:
 
 def builtin_policies() -> list[str]:
     return sorted(p.stem for p in POLICY_DIR.glob("*.yaml"))
-
-

@@ -2,8 +2,8 @@
 
 Pure code says what it means, not how it reads: ``Text("invoice {invoice} is {age}; {step}",
 invoice="INV-1", age=Text("{days} days overdue", days=62), step=Text(step.reason))``. The
-message id is the English source text with ``{named}`` fields; ``huikuan.i18n.render``
-looks it up in the message catalogue (``huikuan/locales``) and fills in the values in the
+message id is the English source text with ``{named}`` fields; ``huikuan.documents.i18n.render``
+looks it up in the message catalogue (``huikuan/documents/locales``) and fills in the values in the
 reader's locale: a nested ``Text`` is rendered the same way, a ``Term`` (an action or a
 role: ``notify_gm``) in the locale's words, a date, a number or a list as that locale
 writes them.
@@ -97,7 +97,7 @@ REASONS: dict[str, str] = {
     "run_ended": N_("its waiting run {run} ended without a decision ({why}); the next daily run asks again with a new code"),
     "lift_approved_by": N_("lift approved by {person}"),
     "lifted_by": N_("lifted by {person}: {note}"),
-    # A customer email not sent: its address is known to bounce (to the collector, huikuan.bounces).
+    # A customer email not sent: its address is known to bounce (to the collector, huikuan.outbox.bounces).
     "email_bounced": N_("{address} bounced on {since}: the {action} was not emailed to the customer; reach them another way and correct the address"),
 }
 

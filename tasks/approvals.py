@@ -1,6 +1,6 @@
 """Tasks of an approval: open the request (code emailed once), judge an answer, start the runs.
 
-The same for a list of requests asked for together (`huikuan.approval_groups`).
+The same for a list of requests asked for together (`huikuan.approvals.groups`).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
+from prefect.utilities.urls import url_for
 from sqlalchemy import select
 
-from prefect.utilities.urls import url_for
-
-from huikuan import approval_groups, execution
-from huikuan.collection import approvals_waiting_for_a_run
-from huikuan.db import session_scope
-from huikuan.documents import render_letter
-from huikuan.escaping import markdown_quote, markdown_quote_lines, markdown_text
-from huikuan.portfolio import customer_file
+from huikuan.approvals import groups as approval_groups
+from huikuan.collection import execution
+from huikuan.collection.batch import approvals_waiting_for_a_run
+from huikuan.documents.escaping import markdown_quote, markdown_quote_lines, markdown_text
+from huikuan.documents.render import render_letter
+from huikuan.ledger.db import session_scope
+from huikuan.reports.portfolio import customer_file
 from models.ledger import Approval, ApprovalGroup
 from models.money import format_money
 from tasks import SERVER_TIMEOUT
@@ -74,13 +74,14 @@ def _contact(contact) -> str:
 
 
 def _brief(session, approval: Approval, as_of: dt.date) -> str:
-    """The form's description, in Markdown: customer and user text in it escaped (``huikuan.escaping``)."""
+    """The form's description, in Markdown: customer and user text in it escaped (``huikuan.documents.escaping``)."""
     file = customer_file(session, approval.customer_id, as_of)
     customer = file.customer
     named = set(filter(None, approval.invoices.split(";")))
     rows = "\n".join(
         f"| {markdown_text(invoice.invoice_id)} | {invoice.due_on} | {days} | {format_money(amount, customer.currency)} |"
-        for invoice, amount, days, _dispute in file.invoices if not named or invoice.invoice_id in named
+        for invoice, amount, days, _dispute in file.invoices
+        if not named or invoice.invoice_id in named
     )
     contacts = "\n".join(_contact(c) for c in file.contacts) or "- none recorded"
     preview = ""
@@ -116,8 +117,9 @@ def open_group(group_key: str, as_of: dt.date, flow_run_id: str | None) -> appro
 
 
 @task(cache_policy=NO_CACHE, task_run_name="answer {group_key} #{attempt}")
-def judge_group(group_key: str, approver: str, code: str, approve: bool, hold: list[str], comment: str | None, attempt: int,
-                as_of: dt.date) -> approval_groups.GroupDecision:
+def judge_group(
+    group_key: str, approver: str, code: str, approve: bool, hold: list[str], comment: str | None, attempt: int, as_of: dt.date
+) -> approval_groups.GroupDecision:
     with session_scope() as session:
         decision = approval_groups.decide_group(
             session, group_key, approver=approver, code=code, approve=approve, hold=hold, comment=comment, attempt=attempt, company=company(), as_of=as_of
@@ -166,7 +168,9 @@ def start_approval_runs(approval_keys: list[str], as_of: dt.date) -> list[str]:
     return [run_id for run_id in started if run_id]
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, timeout_seconds=SERVER_TIMEOUT)  # two runs forming the same list at once: one retries and finds it
+@task(
+    cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, timeout_seconds=SERVER_TIMEOUT
+)  # two runs forming the same list at once: one retries and finds it
 def start_waiting_approval_runs() -> list[str]:
     """A waiting run for every open request or list that has none yet: those opened today, and any whose start a crash lost.
 
@@ -187,11 +191,13 @@ def answers_ran_out(key: str, flow_run_id: str, as_of: dt.date, max_answers: int
     """The waiting run took its ``max_answers`` answers without a decision: its code dies, the GM is told, the next daily run asks again."""
     with session_scope() as session:
         if approval_groups.is_group_key(key):
-            marked = approval_groups.run_ended(session, approval_groups.get_group(session, key), company(), as_of, run_id=flow_run_id,
-                                               why=f"its {max_answers} answers ran out")
+            marked = approval_groups.run_ended(
+                session, approval_groups.get_group(session, key), company(), as_of, run_id=flow_run_id, why=f"its {max_answers} answers ran out"
+            )
         else:
             approval = session.scalar(select(Approval).where(Approval.key == key))
-            marked = approval is not None and execution.run_ended(session, approval, company(), as_of, run_id=flow_run_id,
-                                                                  why=f"its {max_answers} answers ran out")
+            marked = approval is not None and execution.run_ended(
+                session, approval, company(), as_of, run_id=flow_run_id, why=f"its {max_answers} answers ran out"
+            )
     get_run_logger().warning("%s: %s answers without a decision; the next daily run starts a new run with a new code", key, max_answers)
     return marked

@@ -20,10 +20,12 @@ from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_run_logger
 from sqlalchemy import func, select
 
-from huikuan import approval_groups, execution
-from huikuan.collection import approval_runs_to_check, approvals_waiting_for_a_new_run, missed_days, record_day
-from huikuan.db import session_scope
-from huikuan.escaping import markdown_code, markdown_text
+from huikuan.approvals import groups as approval_groups
+from huikuan.approvals.check import HASH_PREFIX
+from huikuan.collection import execution
+from huikuan.collection.batch import approval_runs_to_check, approvals_waiting_for_a_new_run, missed_days, record_day
+from huikuan.documents.escaping import markdown_code, markdown_text
+from huikuan.ledger.db import session_scope
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup
 from tasks import SERVER_TIMEOUT
@@ -45,8 +47,18 @@ def start_batch_runs(parts: list[list[str]], day: dt.date, policy: str) -> list[
     parent = get_run_context().task_run.flow_run_id
     try:
         return [
-            (str(run_deployment(BATCH_DEPLOYMENT, parameters={"customer_ids": ids, "as_of": day.isoformat(), "policy": policy}, timeout=0,
-                                tags=["collection"], idempotency_key=f"collect-batch:{parent}:{ids[0]}:{ids[-1]}:{len(ids)}").id), ids)
+            (
+                str(
+                    run_deployment(
+                        BATCH_DEPLOYMENT,
+                        parameters={"customer_ids": ids, "as_of": day.isoformat(), "policy": policy},
+                        timeout=0,
+                        tags=["collection"],
+                        idempotency_key=f"collect-batch:{parent}:{ids[0]}:{ids[-1]}:{len(ids)}",
+                    ).id
+                ),
+                ids,
+            )
             for ids in parts
         ]
     except ObjectNotFound:
@@ -107,10 +119,12 @@ def restart_ended_approval_runs(day: dt.date) -> list[str]:
             target = _request(session, key)
             if target is not None and _mark_ended(session, target, the_company, day, run_id=to_check[key], why=why):
                 logger.warning("%s: its waiting run %s ended without a decision (%s): a new run asks again", key, to_check[key], why)
-        for approval in session.scalars(select(Approval).where(Approval.state == ApprovalState.requested, ~Approval.code_hash.startswith(execution.HASH_PREFIX))):
+        for approval in session.scalars(select(Approval).where(Approval.state == ApprovalState.requested, ~Approval.code_hash.startswith(HASH_PREFIX))):
             if execution.renew_old_code(session, approval, the_company, day):
                 logger.warning("%s: its code was stored by an earlier version; a new code is emailed", approval.key)
-        for group in session.scalars(select(ApprovalGroup).where(ApprovalGroup.state == ApprovalState.requested, ~ApprovalGroup.code_hash.startswith(execution.HASH_PREFIX))):
+        for group in session.scalars(
+            select(ApprovalGroup).where(ApprovalGroup.state == ApprovalState.requested, ~ApprovalGroup.code_hash.startswith(HASH_PREFIX))
+        ):
             if approval_groups.renew_old_code(session, group, the_company, day):
                 logger.warning("%s: its code was stored by an earlier version; a new code is emailed", group.key)
         waiting = approvals_waiting_for_a_new_run(session)
@@ -191,7 +205,7 @@ def missed(today: dt.date) -> list[dt.date]:
 @task(cache_policy=NO_CACHE, task_run_name="publish {day}")
 def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str], bank_waiting: int = 0) -> None:
     """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
-    from huikuan.worklist import artifact_naming, worklist, worklist_markdown
+    from huikuan.reports.worklist import artifact_naming, worklist, worklist_markdown
 
     people = company()
     with session_scope() as session:
@@ -202,7 +216,8 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
         key="daily-collection",
         table=[{"action": kind, "taken for the day": count} for kind, count in sorted(by_kind.items())] or [{"action": "nothing due", "taken for the day": 0}],
         description=f"Daily collection of {day}: {accounts} accounts with something due in {batches} batches; {done_now}; "
-        f"{len(problems)} account(s) with a problem" + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20]))
+        f"{len(problems)} account(s) with a problem"
+        + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20]))
         + (f"\n\n{bank_waiting} bank line(s) waiting for finance: {markdown_code('huikuan bank review')}" if bank_waiting else ""),
     )
     by_collector = defaultdict(list)
@@ -210,6 +225,10 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
         by_collector[item.collector].append(item)
     for collector, own in sorted(by_collector.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
         shown = own[:WORKLIST_ROWS]
-        more = f"\n\n… and {len(own) - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}" if len(own) > len(shown) else ""
+        more = (
+            f"\n\n… and {len(own) - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}"
+            if len(own) > len(shown)
+            else ""
+        )
         key, description = artifact_naming(collector, people, day, len(own))  # the key by id (stable), the description by name
         create_markdown_artifact(key=key, markdown=worklist_markdown(shown, day, people) + more, description=description)

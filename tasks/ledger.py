@@ -10,15 +10,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from sqlalchemy.orm import sessionmaker
 
-from huikuan import execution
-from huikuan.collection import BatchResult, collect, is_of
-from huikuan.company import Company, company_from
-from huikuan.db import engine_for, session_scope
-from huikuan.facts import load_facts
-from huikuan.mail import Dispatched, dispatch
-from huikuan.planning import iter_plan
-from huikuan.settings import get_settings
-from huikuan.context import calendars_of
+from huikuan.collection import execution
+from huikuan.collection.batch import BatchResult, collect, is_of
+from huikuan.ledger.company import Company, company_from
+from huikuan.ledger.context import calendars_of
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.facts import load_facts
+from huikuan.ledger.settings import get_settings
+from huikuan.outbox.mail import Dispatched, dispatch
+from huikuan.reports.planning import iter_plan
 from models.engine import Action, Evaluator
 from models.policy import load_policy
 
@@ -94,7 +94,7 @@ def dispatch_outbox() -> Dispatched:
 @task(cache_policy=NO_CACHE)
 def remind_unanswered_approvals(as_of: dt.date) -> list[str]:
     """Unanswered requests and lists of requests: re-sent and escalated, or expired."""
-    from huikuan.approval_groups import remind_or_expire_groups
+    from huikuan.approvals.groups import remind_or_expire_groups
 
     with session_scope() as session:
         return execution.remind_or_expire(session, company(), as_of) + remind_or_expire_groups(session, company(), as_of)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from huikuan import records
-from huikuan.db import session_scope
-from huikuan.execution import may_ship
+from huikuan.collection.execution import may_ship
+from huikuan.ledger import records
+from huikuan.ledger.context import run_context
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.settings import get_settings
+from huikuan.outbox.bounces import mark_bounced
 
 
 @task(cache_policy=NO_CACHE, task_run_name="record {kind} {customer_or_invoice}")
@@ -31,6 +36,17 @@ def record(kind: str, customer_or_invoice: str, fields: dict) -> str:
         else:
             raise ValueError(f"unknown report {kind!r}")
     return f"{kind} recorded for {customer_or_invoice}"
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{email} of {customer_id} bounced")
+def mark_email_bounced(customer_id: str, email: str, on: dt.date) -> str:
+    """Mark the address bounced since ``on``, as ``huikuan contact bounced`` does (again: nothing changes); what is queued to it is held."""
+    company = run_context().company
+    with session_scope() as session:
+        marked, held = mark_bounced(session, customer_id, email, on=on, company=company, as_of=get_settings().today())
+    return f"{email.strip()} of {customer_id} {'marked bounced since ' + on.isoformat() if marked else 'was already marked bounced'}" + (
+        f"; {held} queued email(s) to it held back, the collector is told" if held else ""
+    )
 
 
 @task(cache_policy=NO_CACHE, task_run_name="may {customer_id} ship")

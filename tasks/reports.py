@@ -8,9 +8,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from huikuan.db import session_scope
-from huikuan.management import ManagementReport, write_report
-from huikuan.settings import get_settings
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.settings import get_settings
+from huikuan.reports.management import ManagementReport, write_report
 
 RETRIES = 3
 

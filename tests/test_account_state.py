@@ -14,14 +14,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import account_state, execution, records
-from huikuan.collection import collect
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.planning import explain_customer, plan
+from huikuan.collection import execution
+from huikuan.collection.batch import collect
+from huikuan.ledger import account_state, records
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.importer import import_files
+from huikuan.reports.planning import explain_customer, plan
 from models.enums import ApprovalState, CustomerStatus, Segment
 from models.ledger import ActionTaken, Approval, Customer, EventTaken, OutboxMessage
-from models.policy import load_policy, parse_policy, POLICY_DIR
-from tests.test_collection import ledger  # noqa: F401 - the fixture
+from models.policy import POLICY_DIR, load_policy, parse_policy
+from tests.ledger_files import import_into
+from tests.test_collection import FILES
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -30,6 +33,12 @@ COMPANY = parse_company(EXAMPLE)
 HANDBOOK = load_policy("handbook")
 CREDIT = load_policy("credit")
 EVERYONE = ["C1", "C2", "C3"]
+
+
+@pytest.fixture
+def ledger(tmp_path, ledger_engine):
+    """tests/test_collection.py's ledger: its FILES imported."""
+    return import_into(ledger_engine, tmp_path, FILES)
 
 
 def run(engine, day: dt.date, policy=HANDBOOK) -> list[str]:
@@ -191,10 +200,9 @@ def test_the_command_line_answers_from_every_facet_and_a_person_may_lift_a_lock(
     from typer.testing import CliRunner
 
     from huikuan.cli import app
-    from huikuan.company import company_from
-    from huikuan.db import engine_for
-    from huikuan.settings import get_settings
-    from tests.test_collection import FILES
+    from huikuan.ledger.company import company_from
+    from huikuan.ledger.db import engine_for
+    from huikuan.ledger.settings import get_settings
 
     monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
     (tmp_path / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
@@ -208,7 +216,9 @@ def test_the_command_line_answers_from_every_facet_and_a_person_may_lift_a_lock(
         paths += [f"--{kind}", str(tmp_path / f"{kind}.csv")]
     assert runner.invoke(app, ["import", *paths]).exit_code == 0
     with Session(engine_for()) as session, session.begin():
-        account_state.apply_effect(session, session.get(Customer, "C1"), "lock", D(2026, 11, 11), cause="approval:C1:stop_shipment:2026-11-11", reason="approved", invoices=("I1",))
+        account_state.apply_effect(
+            session, session.get(Customer, "C1"), "lock", D(2026, 11, 11), cause="approval:C1:stop_shipment:2026-11-11", reason="approved", invoices=("I1",)
+        )
         account_state.apply_effect(session, session.get(Customer, "C2"), "blacklist", D(2026, 11, 12), cause="C2:blacklist:2026-11-12", reason="61 days")
     checks = {c: runner.invoke(app, ["shipping", "check", c]) for c in ("C1", "C2", "C3", "NOPE")}
     assert {c: r.exit_code for c, r in checks.items()} == {"C1": 1, "C2": 3, "C3": 0, "NOPE": 2}
@@ -230,8 +240,7 @@ def test_the_command_line_answers_from_every_facet_and_a_person_may_lift_a_lock(
 
 
 def test_a_credit_limit_changed_by_an_import_joins_the_history(ledger, tmp_path, monkeypatch):
-    from huikuan.importer import import_files
-    from huikuan.settings import get_settings
+    from huikuan.ledger.settings import get_settings
 
     monkeypatch.setattr(type(get_settings()), "today", lambda self: D(2026, 11, 30))
     changed = tmp_path / "changed.csv"

@@ -18,19 +18,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from huikuan.adoption import adopt
 from huikuan.cli import app
-from huikuan.collection import collect
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import import_files
-from huikuan.planning import plan
-from huikuan.settings import get_settings
+from huikuan.collection.batch import collect
+from huikuan.ledger.adoption import adopt
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.db import session_scope
+from huikuan.reports.planning import plan
 from models.calendar import calendar_for
 from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, actions_due, missed_steps
 from models.enums import ApprovalState, CustomerStatus
 from models.ledger import ActionTaken, Approval, OutboxMessage
 from models.policy import load_policy
+from tests.ledger_files import import_into, write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -108,11 +107,19 @@ def test_missed_steps_merge_per_action_naming_every_invoice():
 @pytest.mark.parametrize(
     "facts",
     [
-        pytest.param(CustomerFacts("C1", invoices=(InvoiceFacts("I1", OLD.issued_on, OLD.due_on, OLD.amount, payments=((D(2026, 9, 30), OLD.amount),)),)), id="paid"),
-        pytest.param(CustomerFacts("C1", invoices=(InvoiceFacts("I1", OLD.issued_on, OLD.due_on, OLD.amount, disputes=((D(2026, 8, 1), None),)),)), id="disputed"),
-        pytest.param(CustomerFacts("C1", invoices=(OLD,), promises=(PromiseFacts(D(2026, 10, 8), D(2026, 10, 20), Decimal("500.00"), frozenset({"I1"})),)), id="promised"),
         pytest.param(
-            CustomerFacts("C1", invoices=(OLD,), instalment_plans=(InstalmentPlanFacts(D(2026, 9, 30), frozenset({"I1"}), ((D(2026, 10, 30), Decimal("5000.00")),)),)),
+            CustomerFacts("C1", invoices=(InvoiceFacts("I1", OLD.issued_on, OLD.due_on, OLD.amount, payments=((D(2026, 9, 30), OLD.amount),)),)), id="paid"
+        ),
+        pytest.param(
+            CustomerFacts("C1", invoices=(InvoiceFacts("I1", OLD.issued_on, OLD.due_on, OLD.amount, disputes=((D(2026, 8, 1), None),)),)), id="disputed"
+        ),
+        pytest.param(
+            CustomerFacts("C1", invoices=(OLD,), promises=(PromiseFacts(D(2026, 10, 8), D(2026, 10, 20), Decimal("500.00"), frozenset({"I1"})),)), id="promised"
+        ),
+        pytest.param(
+            CustomerFacts(
+                "C1", invoices=(OLD,), instalment_plans=(InstalmentPlanFacts(D(2026, 9, 30), frozenset({"I1"}), ((D(2026, 10, 30), Decimal("5000.00")),)),)
+            ),
             id="instalment plan",
         ),
     ],
@@ -160,25 +167,20 @@ FILES = {
     "I3,C2,2026-06-01,2026-07-01,800.00\n",
     "payments": "payment_id,customer_id,received_on,amount,invoice_id\nP1,C2,2026-09-30,800.00,I3\n",
 }
-ROWS = [f"2026-10-09,C1,{row}" for row in (
-    "escalate_supervisor,I1,internal,supervisor,false", "notify_gm,I1,internal,gm,false",
-    "notify_manager,I1,internal,manager,false", "stop_shipment,I1,system,boss,true",
-)]
-
-
-def write_files(folder) -> dict:
-    paths = {}
-    for kind, text in FILES.items():
-        paths[kind] = folder / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
-    return paths
+ROWS = [
+    f"2026-10-09,C1,{row}"
+    for row in (
+        "escalate_supervisor,I1,internal,supervisor,false",
+        "notify_gm,I1,internal,gm,false",
+        "notify_manager,I1,internal,manager,false",
+        "stop_shipment,I1,system,boss,true",
+    )
+]
 
 
 @pytest.fixture
 def ledger(tmp_path, ledger_engine):
-    with Session(ledger_engine) as session, session.begin():
-        import_files(session, write_files(tmp_path))
-    return ledger_engine
+    return import_into(ledger_engine, tmp_path, FILES)
 
 
 def count(engine, model, *where) -> int:
@@ -223,20 +225,11 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def ledger_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'huikuan.db'}"
-    company_file = tmp_path / "company.yaml"
-    company_file.write_text(EXAMPLE, encoding="utf-8")
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", url)
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(company_file))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    paths = write_files(tmp_path)
+def ledger_url(cli_env):
+    (cli_env / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
+    paths = write_files(cli_env, FILES)
     assert runner.invoke(app, ["import", *(f"--{kind}={path}" for kind, path in paths.items())]).exit_code == 0
-    yield url
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return f"sqlite:///{cli_env / 'huikuan.db'}"
 
 
 def adopt_cli(*args: str):

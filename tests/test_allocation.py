@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from huikuan.importer import import_files
-from huikuan.records import LedgerError, record_payment
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import LedgerError, record_payment
 from models.allocation import AllocationRefused, OpenInvoice, allocate, oldest_first
 from models.ledger import Allocation
 
@@ -54,8 +54,9 @@ def test_more_than_may_be_paid_is_refused(amount, invoice_id, message):
 
 @given(st.lists(st.integers(0, 10_000), min_size=1, max_size=8), st.integers(1, 100))
 def test_the_parts_add_up_and_every_older_invoice_is_paid_in_full_first(opens, percent):
-    invoices = [OpenInvoice(f"I{n}", D(2026, 1, 1) + dt.timedelta(days=n % 3), D(2025, 12, 1) + dt.timedelta(days=n % 2), Decimal(c) / 100)
-                for n, c in enumerate(opens)]
+    invoices = [
+        OpenInvoice(f"I{n}", D(2026, 1, 1) + dt.timedelta(days=n % 3), D(2025, 12, 1) + dt.timedelta(days=n % 2), Decimal(c) / 100) for n, c in enumerate(opens)
+    ]
     owed = sum(i.open for i in invoices)
     if owed == 0:
         return
@@ -64,8 +65,8 @@ def test_the_parts_add_up_and_every_older_invoice_is_paid_in_full_first(opens, p
     assert sum(p for _, p in parts) == amount
     ordered = [i for i in sorted(invoices, key=oldest_first) if i.open > 0]
     paid = dict(parts)
-    assert list(paid) == [i.invoice_id for i in ordered[:len(paid)]]
-    assert all(paid[i.invoice_id] == i.open for i in ordered[:len(paid) - 1])
+    assert list(paid) == [i.invoice_id for i in ordered[: len(paid)]]
+    assert all(paid[i.invoice_id] == i.open for i in ordered[: len(paid) - 1])
 
 
 CUSTOMERS = "customer_id,name,email,phone,contact_name\nC1,上海华信机械有限公司,fin@hx.example.cn,13800000001,王芳\n"
@@ -95,7 +96,9 @@ def test_an_imported_payment_and_a_recorded_one_pay_the_same_invoices(tmp_path, 
 def test_huikuan_payment_pays_the_invoice_issued_first_when_due_the_same_day(tmp_path, session):
     _ledger(tmp_path, session)
     assert record_payment(session, "P2", "C1", amount=Decimal("250.00"), received_on=D(2026, 11, 2)) == [
-        ("INV-B", Decimal("200.00")), ("INV-A", Decimal("50.00"))]
+        ("INV-B", Decimal("200.00")),
+        ("INV-A", Decimal("50.00")),
+    ]
     assert _allocations(session) == [("INV-B", Decimal("200.00")), ("INV-A", Decimal("50.00"))]
     with pytest.raises(LedgerError, match="250.01 is more than customer C1 owes \\(250.00 open\\)"):
         record_payment(session, "P3", "C1", amount=Decimal("250.01"), received_on=D(2026, 11, 3))

@@ -1,4 +1,4 @@
-"""The one check of an approval's answer (huikuan/approval_check.py), for a single request and a list alike."""
+"""The one check of an approval's answer (huikuan/approvals/check.py), for a single request and a list alike."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from huikuan import approval_check
-from huikuan.approval_check import REFUSALS_PER_HOUR, check_answer, code_hash, new_code, note_refused
-from huikuan.company import EXAMPLE, parse_company
+from huikuan.approvals import check as approval_check
+from huikuan.approvals.check import REFUSALS_PER_HOUR, check_answer, code_hash, new_code, note_refused
+from huikuan.ledger.company import EXAMPLE, parse_company
 
 AT = dt.datetime(2026, 11, 18, 9, 0, tzinfo=dt.timezone.utc)
 
@@ -17,8 +17,14 @@ AT = dt.datetime(2026, 11, 18, 9, 0, tzinfo=dt.timezone.utc)
 @pytest.fixture
 def asked(tmp_path, monkeypatch):
     monkeypatch.setenv("HUIKUAN_SECRET_KEY", "test-secret")
-    return SimpleNamespace(key="C1:stop_shipment:2026-11-18", action="stop_shipment", approver_role="boss",
-                           code_hash=code_hash("123456", "C1:stop_shipment:2026-11-18"), recent_refusals="", refusals=0)
+    return SimpleNamespace(
+        key="C1:stop_shipment:2026-11-18",
+        action="stop_shipment",
+        approver_role="boss",
+        code_hash=code_hash("123456", "C1:stop_shipment:2026-11-18"),
+        recent_refusals="",
+        refusals=0,
+    )
 
 
 COMPANY = parse_company(EXAMPLE)

@@ -9,17 +9,17 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from huikuan import approval_groups, execution
-from huikuan.collection import approvals_waiting_for_a_run
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.facts import load_facts
-from huikuan.importer import import_files
+from huikuan.approvals import groups as approval_groups
+from huikuan.collection import execution
+from huikuan.collection.batch import approvals_waiting_for_a_run
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.facts import load_facts
 from models.calendar import calendar_for
 from models.engine import Evaluator
 from models.enums import ApprovalState
 from models.ledger import Approval, ApprovalGroup, OutboxMessage, Statement
 from models.policy import load_policy
-from tests.ledger_files import write_files
+from tests.ledger_files import import_ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -40,10 +40,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = write_files(tmp_path, FILES)
-    import_files(session, paths)
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def take_day(session, day: dt.date, only: tuple[str, ...] = ("C1", "C2", "C3")) -> list[execution.Outcome]:
@@ -54,13 +51,17 @@ def take_day(session, day: dt.date, only: tuple[str, ...] = ("C1", "C2", "C3")) 
     return outcomes
 
 
-@pytest.fixture
-def reviews(ledger):
+def submit_reviews(session) -> list[str]:
     """The three October statements prepared, then submitted for review on REVIEW: three requests for the supervisor."""
-    take_day(ledger, PREPARED)
-    keys = [o.approval_key for o in take_day(ledger, REVIEW) if o.action == "send_statement"]
+    take_day(session, PREPARED)
+    keys = [o.approval_key for o in take_day(session, REVIEW) if o.action == "send_statement"]
     assert len(keys) == 3
     return keys
+
+
+@pytest.fixture
+def reviews(ledger):
+    return submit_reviews(ledger)
 
 
 def count(session, model, *where) -> int:
@@ -78,8 +79,9 @@ def opened(session) -> approval_groups.GroupRequest:
 
 
 def decide(session, key, *, code, approver="sup", approve=True, hold=(), attempt=1):
-    return approval_groups.decide_group(session, key, approver=approver, code=code, approve=approve, hold=list(hold), comment="核对无误",
-                                        attempt=attempt, company=COMPANY, as_of=REVIEW)
+    return approval_groups.decide_group(
+        session, key, approver=approver, code=code, approve=approve, hold=list(hold), comment="核对无误", attempt=attempt, company=COMPANY, as_of=REVIEW
+    )
 
 
 def test_a_day_s_reviews_are_one_list_with_one_code(ledger, reviews):
@@ -89,7 +91,10 @@ def test_a_day_s_reviews_are_one_list_with_one_code(ledger, reviews):
     assert approvals_waiting_for_a_run(ledger) == []  # no run of their own
     request = approval_groups.open_group(ledger, keys[0], COMPANY, REVIEW, "run-1", form_url="http://ui/runs/flow-run/run-1")
     assert [(r.customer_id, r.about, r.amount) for r in request.rows] == [
-        ("C1", "2026-10", Decimal("1500.00")), ("C2", "2026-10", Decimal("880.00")), ("C3", "2026-10", Decimal("4500.50"))]
+        ("C1", "2026-10", Decimal("1500.00")),
+        ("C2", "2026-10", Decimal("880.00")),
+        ("C3", "2026-10", Decimal("4500.50")),
+    ]
     assert "3 request(s) of 2026-11-09" in request.brief and "| 3 | C3 | Acme Trading Ltd | 2026-10 |" in request.brief
     assert approval_groups.form_groups(ledger, COMPANY) == []  # the list has its run now
     mails = ledger.scalars(select(OutboxMessage).where(OutboxMessage.key.like(f"{keys[0]}:code:0:%"))).all()
@@ -136,8 +141,9 @@ def test_approve_all_but_the_held_one(ledger, reviews):
     assert again.accepted and again.message == "already approved by sup" and again.decided == []
     # The held request is a request of its own: its own code, decided alone.
     execution.send_code(ledger, held, COMPANY, REVIEW)
-    alone = execution.decide(ledger, held.key, approver="sup", code=code_in(ledger, f"{held.key}:code:0"), approve=True, comment=None,
-                             attempt=1, company=COMPANY, as_of=REVIEW)
+    alone = execution.decide(
+        ledger, held.key, approver="sup", code=code_in(ledger, f"{held.key}:code:0"), approve=True, comment=None, attempt=1, company=COMPANY, as_of=REVIEW
+    )
     assert alone.accepted and ledger.scalar(select(Statement.sent_on).where(Statement.customer_id == "C2")) == REVIEW
 
 
@@ -175,7 +181,9 @@ def test_a_day_with_many_requests_of_one_kind_asks_for_them_as_a_list(ledger):
     assert key == "review:stop_shipment:boss:2026-09-16:1" and approvals_waiting_for_a_run(ledger) == []
     request = approval_groups.open_group(ledger, key, COMPANY, day, "run-1")
     assert [(r.customer_id, r.about, r.amount) for r in request.rows] == [
-        ("C2", "I2 (93 days overdue)", Decimal("6000.00")), ("C3", "I3 (93 days overdue)", Decimal("700.00"))]
+        ("C2", "I2 (93 days overdue)", Decimal("6000.00")),
+        ("C3", "I3 (93 days overdue)", Decimal("700.00")),
+    ]
     mail = ledger.scalar(select(OutboxMessage).where(OutboxMessage.key == f"{key}:code:0:boss"))
     assert "【待审批】锁定账户、停止出库：2 项" in mail.subject and "I2（逾期 93 天）" in mail.text  # the company's locale (zh_CN)
     decision = decide(ledger, key, code=code_in(ledger, key, "boss@huikuan-demo.example.cn"), approver="boss", hold=["C3"])

@@ -2,21 +2,21 @@
 
 ``huikuan approvals answer --wait`` and the approver's page both give an answer to the
 waiting run and read its judgement with these; here the run's judgement is made by its
-own calls (``execution.decide``, ``approval_groups.decide_group``) on tests/test_web_api.py's ledger.
+own calls (``execution.decide``, ``approval_groups.decide_group``) on tests/web_ledger.py's ledger.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
 from sqlalchemy.orm import sessionmaker
 
-from huikuan import approval_groups, execution
-from huikuan.approval_check import Verdict, read_verdict, wait_for_verdict
+from huikuan.approvals import groups as approval_groups
+from huikuan.approvals.check import Verdict, code_hash, read_verdict, wait_for_verdict
+from huikuan.collection import execution
 from models.ledger import Approval, Customer
-from tests.test_web_api import COMPANY, TODAY, web_ledger  # noqa: F401 - the fixture
+from tests.web_ledger import COMPANY, TODAY, statements_for_review
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -28,8 +28,19 @@ def sessions(web_ledger):
     """A stop-shipment of W1 waiting for the boss, whose code is 123456; the ledger's sessions as the CLI and the page open them."""
     factory = sessionmaker(web_ledger, expire_on_commit=False)
     with factory.begin() as session:
-        session.add(Approval(key=KEY, customer_id="W1", action="stop_shipment", approver_role="boss", requested_on=TODAY, invoices="I1",
-                             flow_run_id="run-1", code_hash=execution.code_hash("123456", KEY), code_sent_on=TODAY))
+        session.add(
+            Approval(
+                key=KEY,
+                customer_id="W1",
+                action="stop_shipment",
+                approver_role="boss",
+                requested_on=TODAY,
+                invoices="I1",
+                flow_run_id="run-1",
+                code_hash=code_hash("123456", KEY),
+                code_sent_on=TODAY,
+            )
+        )
     return factory.begin
 
 
@@ -44,11 +55,14 @@ def test_not_judged_yet_is_pending_once_the_wait_is_over(sessions):
     assert 0.3 <= time.monotonic() - started < 2
 
 
-@pytest.mark.parametrize(("approver", "why"), [
-    ("c01", "'c01' may not decide stop_shipment (it is for the boss)"),
-    ("x: y", "'x: y' may not decide stop_shipment (it is for the boss)"),  # the approver's words never cut the reason short
-    ("boss", "the code is wrong or no longer valid"),
-])
+@pytest.mark.parametrize(
+    ("approver", "why"),
+    [
+        ("c01", "'c01' may not decide stop_shipment (it is for the boss)"),
+        ("x: y", "'x: y' may not decide stop_shipment (it is for the boss)"),  # the approver's words never cut the reason short
+        ("boss", "the code is wrong or no longer valid"),
+    ],
+)
 def test_a_refused_answer_says_why_as_the_run_logged_it(sessions, approver, why):
     judge(sessions, approver, "000000" if approver == "boss" else "123456", attempt=1)
     with sessions() as session:
@@ -68,14 +82,10 @@ def test_a_decided_request_is_accepted_with_who_decided(sessions):
 
 def test_a_decided_list_counts_what_it_decided_and_what_it_held_back(sessions):
     with sessions() as session:
-        for customer_id in ("W1", "W5"):
-            execution.prepare_statement(session, session.get(Customer, customer_id), "2026-10", dt.date(2026, 11, 5))
-            session.add(Approval(key=f"approval:{customer_id}:send_statement:{TODAY}", customer_id=customer_id, action="send_statement",
-                                 approver_role="supervisor", requested_on=TODAY, invoices=""))
-        session.flush()
-        (key,) = approval_groups.form_groups(session, COMPANY)
-        approval_groups.get_group(session, key).code_hash = execution.code_hash("654321", key)
+        key = statements_for_review(session)
+        approval_groups.get_group(session, key).code_hash = code_hash("654321", key)
     with sessions() as session:
-        approval_groups.decide_group(session, key, approver="sup", code="654321", approve=True, hold=["W5"], comment=None, attempt=1,
-                                     company=COMPANY, as_of=TODAY)
+        approval_groups.decide_group(
+            session, key, approver="sup", code="654321", approve=True, hold=["W5"], comment=None, attempt=1, company=COMPANY, as_of=TODAY
+        )
     assert wait_for_verdict(sessions, key, refusals_before=0, wait=5) == Verdict("approved", "send_statement", "sup", decided=1, held=("W5",))

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from huikuan import records
 from huikuan.bank.cash import count_waiting, ignore_line, import_statement, match_line, waiting_lines
-from huikuan.importer import ImportFailed
+from huikuan.ledger import records
+from huikuan.ledger.importer import ImportFailed
 from models.enums import BankLineState
 from models.ledger import Allocation, BankLine, Customer, Invoice, PayerAccount, Payment, Promise, Statement
 from tests.ledger_files import write_files
@@ -55,8 +55,12 @@ LINES = [
     ("20261108", "999.00", "", "某某咨询有限公司", "6222000077", "咨询费", "TX007"),  # a stranger: waits
     ("20261109", "750.00", "", "ＡＢＣ 上海 电子有限公司", "6222000088", "货款", "TX008"),  # full-width, spaces, no brackets
 ]
-APPLIED = {"TX001": ("C1", {"HX-001": "1000.00"}), "TX002": ("C2", {"HD-2026-001": "800.00", "HD-2026-002": "1200.00"}),
-           "TX003": ("C3", {"XC-01": "2000.00"}), "TX008": ("C6", {"AB-1": "750.00"})}
+APPLIED = {
+    "TX001": ("C1", {"HX-001": "1000.00"}),
+    "TX002": ("C2", {"HD-2026-001": "800.00", "HD-2026-002": "1200.00"}),
+    "TX003": ("C3", {"XC-01": "2000.00"}),
+    "TX008": ("C6", {"AB-1": "750.00"}),
+}
 WAITING = {"TX004", "TX005", "TX007"}
 
 
@@ -82,7 +86,7 @@ def camt053(path: Path, lines=LINES) -> Path:
         entries.append(f"""
       <Ntry>
         <Amt Ccy="CNY">{amount}</Amt>
-        <CdtDbtInd>{'CRDT' if credit else 'DBIT'}</CdtDbtInd>
+        <CdtDbtInd>{"CRDT" if credit else "DBIT"}</CdtDbtInd>
         <Sts>BOOK</Sts>
         <BookgDt><Dt>{iso}</Dt></BookgDt>
         <ValDt><Dt>{iso}</Dt></ValDt>
@@ -93,17 +97,20 @@ def camt053(path: Path, lines=LINES) -> Path:
           <RmtInf><Ustrd>{reference}</Ustrd></RmtInf>
         </TxDtls></NtryDtls>
       </Ntry>""")
-    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+    path.write_text(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02">
   <BkToCstmrStmt>
     <GrpHdr><MsgId>STMT-2026-11</MsgId><CreDtTm>2026-11-30T18:00:00</CreDtTm></GrpHdr>
     <Stmt>
       <Id>2026-11</Id>
-      <Acct><Id><Othr><Id>6222000011112222</Id></Othr></Id><Ccy>CNY</Ccy></Acct>{''.join(entries)}
+      <Acct><Id><Othr><Id>6222000011112222</Id></Othr></Id><Ccy>CNY</Ccy></Acct>{"".join(entries)}
     </Stmt>
   </BkToCstmrStmt>
 </Document>
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -287,15 +294,32 @@ def test_a_statement_month_in_the_reference_pays_that_statement(ledger, tmp_path
     ("name", "content", "expected"),
     [
         ("amount.csv", "交易日期,贷方金额,对方户名\n2026-11-05,1.005,华信\n", ["amount.csv:2:贷方金额: 1.005 has more than 2 decimal places"]),
-        ("date.csv", "交易日期,贷方金额,对方户名\n2026-13-05,100.00,华信\n2026-11-06,¥5,华信\n",
-         ["date.csv:2:交易日期: 2026-13-05 is not a date of the calendar", "date.csv:3:贷方金额: '¥5' has a currency sign or name; write the number only, e.g. 1234.50"]),
+        (
+            "date.csv",
+            "交易日期,贷方金额,对方户名\n2026-13-05,100.00,华信\n2026-11-06,¥5,华信\n",
+            [
+                "date.csv:2:交易日期: 2026-13-05 is not a date of the calendar",
+                "date.csv:3:贷方金额: '¥5' has a currency sign or name; write the number only, e.g. 1234.50",
+            ],
+        ),
         ("header.csv", "日子,钱\n2026-11-05,100\n", ["header.csv:1:-: no header row naming a date"]),
         ("empty.csv", "", ["empty.csv:1:-: no header row naming a date"]),
-        ("doctype.xml", '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><Document><BkToCstmrStmt/></Document>',
-         ["doctype.xml:1:-: the file declares a DTD or entities"]),
-        ("broken.xml", "<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'><BkToCstmrStmt><Stmt>\n<Ntry>", ["broken.xml:2:-: not well-formed XML"]),
-        ("camt-amount.xml", "<Document><BkToCstmrStmt><Stmt><Ntry>\n<Amt Ccy='CNY'>1,5</Amt><CdtDbtInd>CRDT</CdtDbtInd><BookgDt><Dt>2026-11-05</Dt></BookgDt>"
-                            "</Ntry></Stmt></BkToCstmrStmt></Document>", ["camt-amount.xml:2:Amt: '1,5' is not an amount"]),
+        (
+            "doctype.xml",
+            '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><Document><BkToCstmrStmt/></Document>',
+            ["doctype.xml:1:-: the file declares a DTD or entities"],
+        ),
+        (
+            "broken.xml",
+            "<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'><BkToCstmrStmt><Stmt>\n<Ntry>",
+            ["broken.xml:2:-: not well-formed XML"],
+        ),
+        (
+            "camt-amount.xml",
+            "<Document><BkToCstmrStmt><Stmt><Ntry>\n<Amt Ccy='CNY'>1,5</Amt><CdtDbtInd>CRDT</CdtDbtInd><BookgDt><Dt>2026-11-05</Dt></BookgDt>"
+            "</Ntry></Stmt></BkToCstmrStmt></Document>",
+            ["camt-amount.xml:2:Amt: '1,5' is not an amount"],
+        ),
         ("bad.sta", ":20:X\n:25:1\n:60F:C261101CNY0,00\n:61:2611XXC100,00NTRF\n", ["bad.sta:4::61:: not a valid MT940 field"]),
     ],
 )
@@ -323,8 +347,8 @@ def test_a_bank_line_is_a_payment_like_any_other_it_lifts_the_lock_its_debt_caus
     """The account-state scenario of tests/test_account_state.py, with the money coming from the bank's statement."""
     from sqlalchemy.orm import Session
 
-    from huikuan import account_state
-    from huikuan.importer import import_files
+    from huikuan.ledger import account_state
+    from huikuan.ledger.importer import import_files
     from tests.test_account_state import approve, customer, run
     from tests.test_collection import FILES
 
@@ -343,11 +367,13 @@ def test_a_bank_line_is_a_payment_like_any_other_it_lifts_the_lock_its_debt_caus
 
 
 def test_finance_matching_an_over_payment_pays_the_oldest_first_and_keeps_the_rest_as_unapplied_credit(ledger, tmp_path):
-    from huikuan.portfolio import customer_file
+    from huikuan.reports.portfolio import customer_file
     from models.ledger import UnappliedCredit
 
-    over = [("20261110", "1600.00", "", "上海华信机械有限公司", "6222999", "货款", "TX301"),  # C1 owes 1,500.00
-            ("20261111", "1200.00", "", "张三", "6217000033", "付HX-001", "TX302")]  # names an invoice of 1,000.00
+    over = [
+        ("20261110", "1600.00", "", "上海华信机械有限公司", "6222999", "货款", "TX301"),  # C1 owes 1,500.00
+        ("20261111", "1200.00", "", "张三", "6217000033", "付HX-001", "TX302"),
+    ]  # names an invoice of 1,000.00
     result = import_statement(ledger, gbk_csv(tmp_path / "over.csv", over), on=ON)
     assert result.applied == [] and result.waiting == 2  # never applied on its own: it waits for finance
     assert "an over-payment waits for finance" in ledger.scalar(select(BankLine.note).where(BankLine.transaction_id == "TX301"))

@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.db import engine_for, session_scope
-from huikuan.settings import get_settings
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.settings import get_settings
 from models.ledger import Allocation, BankLine, Payment
 from tests.test_bank_cash import CUSTOMERS, INVOICES, LINES, gbk_csv
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    customers = tmp_path / "customers.csv"
+def import_the_ledger(folder: Path) -> None:
+    """tests/test_bank_cash.py's customers and invoices, through ``huikuan import`` (in ``cli_env``'s environment)."""
+    customers = folder / "customers.csv"
     customers.write_text("customer_id,name,email,phone,contact_name\n" + "".join(f"{c},{n},{c}@x.cn,1,王\n" for c, n in CUSTOMERS.items()), encoding="utf-8")
-    invoices = tmp_path / "invoices.csv"
+    invoices = folder / "invoices.csv"
     invoices.write_text("invoice_id,customer_id,issued_on,due_on,amount\n" + "".join(f"{i},{c},{a},{b},{m}\n" for i, c, a, b, m in INVOICES), encoding="utf-8")
     assert run("import", "--customers", str(customers), "--invoices", str(invoices)).exit_code == 0
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+
+
+@pytest.fixture
+def ledger(cli_env):
+    import_the_ledger(cli_env)
+    return cli_env
 
 
 def run(*args: str):
@@ -98,7 +98,7 @@ def test_a_bad_statement_exits_2_with_one_line_per_problem_and_writes_nothing(le
 
 def test_the_company_files_header_words_are_used(ledger):
     (ledger / "company.yaml").write_text(
-        __import__("huikuan.company", fromlist=["EXAMPLE"]).EXAMPLE
+        __import__("huikuan.ledger.company", fromlist=["EXAMPLE"]).EXAMPLE
         + "bank:\n  headers:\n    date: [入账时间]\n    credit: [来账金额]\n    payer: [汇款人]\n",
         encoding="utf-8",
     )

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from huikuan.bank.cash import import_statement
 from huikuan.bank.matching import normal_name
 from huikuan.cli import app
-from huikuan.db import engine_for, session_scope
-from huikuan.demo import BANK_STATEMENT_FILE, load_demo
-from huikuan.settings import get_settings
+from huikuan.demo.load import BANK_STATEMENT_FILE, load_demo
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.settings import get_settings
 from models.enums import BankLineState
 from models.ledger import Allocation, BankLine, BankLinePayment, Customer, Payment
 
@@ -57,7 +57,8 @@ def test_the_demo_writes_a_gbk_statement_that_imports_where_certain_and_waits_wh
     assert [line.transaction_id for line in result.applied if line.customer_id != truth[line.transaction_id]] == []
     # A combined payment: one transfer applied to two invoices.
     per_line = Counter(
-        line_id for line_id, _invoice in session.execute(
+        line_id
+        for line_id, _invoice in session.execute(
             select(BankLinePayment.line_id, Allocation.invoice_id).join(Allocation, Allocation.payment_id == BankLinePayment.payment_id)
         ).all()
     )
@@ -115,11 +116,15 @@ def test_demo_prints_the_statement_and_the_import_command_that_works(tmp_path, m
 def test_the_demos_name_variants_are_those_a_bank_prints():
     import random
 
-    from huikuan.demo import demo_payer_variant
+    from huikuan.demo.load import demo_payer_variant
 
     rng = random.Random(1)
     latin = {demo_payer_variant("Meridian Precision Components K.K.", rng) for _ in range(40)}
-    assert {"Meridian Precision Components K.K.", "MERIDIAN PRECISION COMPONENTS K.K.", "Ｍｅｒｉｄｉａｎ Ｐｒｅｃｉｓｉｏｎ Ｃｏｍｐｏｎｅｎｔｓ Ｋ．Ｋ．"} == latin
+    assert {
+        "Meridian Precision Components K.K.",
+        "MERIDIAN PRECISION COMPONENTS K.K.",
+        "Ｍｅｒｉｄｉａｎ Ｐｒｅｃｉｓｉｏｎ Ｃｏｍｐｏｎｅｎｔｓ Ｋ．Ｋ．",
+    } == latin
     assert {normal_name(v) for v in latin} == {normal_name("Meridian Precision Components K.K.")}  # all matched by name
     chinese = {demo_payer_variant("重庆海天汽配有限公司", rng) for _ in range(60)}
     assert chinese == {"重庆海天汽配有限公司", "重庆海天汽配 有限公司", "重庆\u3000海天汽配有限公司", "海天汽配(重庆)有限公司"}

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select
 
-from huikuan.db import session_scope
+from huikuan.ledger.db import session_scope
 from models.enums import BankLineState
 from models.ledger import BankLine
 from tests.test_bank_cash import gbk_csv
-from tests.test_bank_cli import ledger  # noqa: F401 - the fixture: the ledger of tests/test_bank_cash.py, through `huikuan import`
+from tests.test_bank_cli import import_the_ledger
 
 
-@pytest.fixture(scope="module")
-def prefect():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+@pytest.fixture
+def ledger(cli_env):
+    """The ledger of tests/test_bank_cash.py, through ``huikuan import``."""
+    import_the_ledger(cli_env)
+    return cli_env
 
 
-def test_import_then_match_as_forms(ledger, prefect):  # noqa: F811
+def test_import_then_match_as_forms(ledger, prefect):
     from prefect.client.orchestration import get_client
 
     from flows.bank import import_statement, match_bank_line
@@ -47,7 +47,7 @@ def test_import_then_match_as_forms(ledger, prefect):  # noqa: F811
     assert "TX004" in str(waiting.data) and "TX005" not in str(waiting.data)
 
 
-def test_the_daily_runs_summary_says_how_many_bank_lines_wait(ledger, prefect):  # noqa: F811
+def test_the_daily_runs_summary_says_how_many_bank_lines_wait(ledger, prefect):
     import datetime as dt
 
     from prefect.client.orchestration import get_client
@@ -56,7 +56,7 @@ def test_the_daily_runs_summary_says_how_many_bank_lines_wait(ledger, prefect): 
 
     from flows.bank import import_statement, match_bank_line
     from flows.daily_collection import daily_collection
-    from huikuan.company import EXAMPLE, company_from
+    from huikuan.ledger.company import EXAMPLE, company_from
 
     (ledger / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
     company_from.cache_clear()

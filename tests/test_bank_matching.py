@@ -43,8 +43,12 @@ def line(amount: str, payer: str = "", reference: str = "", account: str = "") -
 
 @pytest.mark.parametrize(
     ("name", "variant"),
-    [("恒达（集团）贸易有限公司", "恒达(集团)贸易有限公司"), ("恒达（集团）贸易有限公司", "恒达 集团 贸易有限公司"),
-     ("ABC（上海）电子有限公司", "ＡＢＣ(上海)电子有限公司"), ("ABC Trading Ltd.", "abc trading ltd.")],
+    [
+        ("恒达（集团）贸易有限公司", "恒达(集团)贸易有限公司"),
+        ("恒达（集团）贸易有限公司", "恒达 集团 贸易有限公司"),
+        ("ABC（上海）电子有限公司", "ＡＢＣ(上海)电子有限公司"),
+        ("ABC Trading Ltd.", "abc trading ltd."),
+    ],
 )
 def test_names_fold_full_width_forms_spaces_and_brackets(name, variant):
     assert normal_name(name) == normal_name(variant)
@@ -56,7 +60,13 @@ def test_names_that_differ_in_words_stay_different():
 
 @pytest.mark.parametrize(
     ("amount", "paid"),
-    [("100.00", ("INV-A1",)), ("400.00", ("INV-A3",)), ("750.00", ("INV-A1", "INV-A2", "INV-A3")), ("650.00", ("INV-A2", "INV-A3")), ("350.00", ("INV-A1", "INV-A2"))],
+    [
+        ("100.00", ("INV-A1",)),
+        ("400.00", ("INV-A3",)),
+        ("750.00", ("INV-A1", "INV-A2", "INV-A3")),
+        ("650.00", ("INV-A2", "INV-A3")),
+        ("350.00", ("INV-A1", "INV-A2")),
+    ],
 )
 def test_a_known_payer_paying_exactly_one_set_is_applied(amount, paid):
     decision = decide(line(amount, "上海华信机械有限公司"), book(C1=C1_INVOICES))
@@ -64,8 +74,7 @@ def test_a_known_payer_paying_exactly_one_set_is_applied(amount, paid):
 
 
 @pytest.mark.parametrize(
-    ("amount", "why"),
-    [("600.00", "part of the 750.00 it owes"), ("800.00", "more than the 750.00 it owes: an over-payment waits for finance")],
+    ("amount", "why"), [("600.00", "part of the 750.00 it owes"), ("800.00", "more than the 750.00 it owes: an over-payment waits for finance")]
 )
 def test_a_known_payer_paying_no_set_exactly_waits(amount, why):
     decision = decide(line(amount, "上海华信机械有限公司"), book(C1=C1_INVOICES))
@@ -120,8 +129,14 @@ def test_invoices_issued_after_the_money_arrived_are_not_matched():
 
 @pytest.mark.parametrize(
     ("reference", "months"),
-    [("2026-10对账单", ["2026-10"]), ("2026年9月货款", ["2026-09"]), ("10月货款", ["2026-10"]), ("12月", ["2026-12"]),
-     ("付款 20261015", []), ("INV-2026-10", ["2026-10"])],
+    [
+        ("2026-10对账单", ["2026-10"]),
+        ("2026年9月货款", ["2026-09"]),
+        ("10月货款", ["2026-10"]),
+        ("12月", ["2026-12"]),
+        ("付款 20261015", []),
+        ("INV-2026-10", ["2026-10"]),
+    ],
 )
 def test_statement_months_in_references(reference, months):
     assert referenced_months(line("1.00", reference=reference)) == months
@@ -131,7 +146,9 @@ def test_plan_payments_uses_one_payment_when_oldest_first_pays_the_same_invoices
     open_invoices = [OpenInvoice(*i) for i in C1_INVOICES]
     assert plan_payments(open_invoices, M("300.00"), {"INV-A1", "INV-A2"}) == ((PlannedPayment(None, M("300.00")),), ("INV-A1", "INV-A2"))
     assert plan_payments(open_invoices, M("650.00"), {"INV-A2", "INV-A3"}) == (
-        (PlannedPayment("INV-A2", M("250.00")), PlannedPayment("INV-A3", M("400.00"))), ("INV-A2", "INV-A3"))
+        (PlannedPayment("INV-A2", M("250.00")), PlannedPayment("INV-A3", M("400.00"))),
+        ("INV-A2", "INV-A3"),
+    )
     assert "oldest-first would pay others" in plan_payments(open_invoices, M("600.00"), {"INV-A2", "INV-A3"})
     assert "750.01 is more than the 750.00 open" in plan_payments(open_invoices, M("750.01"))
     assert "A9 is not open" in plan_payments(open_invoices, M("1.00"), {"A9"})
@@ -155,8 +172,9 @@ def worlds(draw):
         customers[customer_id] = CustomerFacts(customer_id, name)
         amounts = draw(st.lists(st.integers(1, 50).map(lambda k: M(k * 50)), min_size=0, max_size=6))
         invoices[customer_id] = [
-            OpenInvoice(f"INV-{n}-{k}", D(2026, 1, 1) + dt.timedelta(days=draw(st.integers(0, 300))), amount,
-                        draw(st.sampled_from([None, "2026-10", "2026-11"])))
+            OpenInvoice(
+                f"INV-{n}-{k}", D(2026, 1, 1) + dt.timedelta(days=draw(st.integers(0, 300))), amount, draw(st.sampled_from([None, "2026-10", "2026-11"]))
+            )
             for k, amount in enumerate(amounts)
         ]
         if draw(st.booleans()):
@@ -205,8 +223,9 @@ def test_no_line_is_ever_applied_to_another_customer_than_the_one_who_paid(world
 def test_a_whole_generated_statement_applied_line_by_line_never_pays_another_customer(data):
     """Customers alike (or equal) in name and amounts; the generator's statement (name variants, references, combined, part
     payments, strangers) decided line by line, each applied line allocated by the ledger's rule and kept in the book."""
-    from huikuan.bank.sample import sample_statement
-    from models.allocation import OpenInvoice as LedgerInvoice, allocate
+    from huikuan.demo.bank_statement import sample_statement
+    from models.allocation import OpenInvoice as LedgerInvoice
+    from models.allocation import allocate
 
     count = data.draw(st.integers(2, 8))
     names, invoices = {}, {}
@@ -215,8 +234,10 @@ def test_a_whole_generated_statement_applied_line_by_line_never_pays_another_cus
         amounts = data.draw(st.lists(st.integers(1, 8).map(lambda k: M(k * 100)), min_size=1, max_size=5))
         invoices[f"C{n}"] = [(f"INV-{n}-{k}", D(2026, 6, 30) + dt.timedelta(days=30 * k), amount) for k, amount in enumerate(amounts)]
     lines = sample_statement(names, invoices, start=D(2026, 12, 1), seed=data.draw(st.integers(0, 10**6)), strangers=0.3)
-    ledger = Book({c: CustomerFacts(c, name) for c, name in names.items()},
-                  {c: [OpenInvoice(i, due, amount, None, due - dt.timedelta(days=30)) for i, due, amount in rows] for c, rows in invoices.items()})
+    ledger = Book(
+        {c: CustomerFacts(c, name) for c, name in names.items()},
+        {c: [OpenInvoice(i, due, amount, None, due - dt.timedelta(days=30)) for i, due, amount in rows] for c, rows in invoices.items()},
+    )
     for sample in (line for line in lines if line.credit):
         decision = decide(LineFacts(sample.booked_on, sample.credit, sample.payer, sample.account, f"{sample.memo} {sample.purpose}"), ledger)
         if isinstance(decision, Wait):

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from huikuan.bank.statement_files import HeaderWords, detect_format, parse_bank_amount, parse_bank_date, read_statement
-from huikuan.company import BankSection
-from huikuan.importer import ImportFailed
+from huikuan.ledger.company import BankSection
+from huikuan.ledger.importer import ImportFailed
 
 D = dt.date
 
@@ -31,10 +31,10 @@ def test_preamble_totals_outgoing_and_every_reference_column(tmp_path):
     path.write_text(
         "中国工商银行 账户明细\n账号:,6222000011112222\n\n"
         "交易时间,摘要,用途,备注,借方发生额(元),贷方发生额(元),对方单位名称,对方账号\n"
-        "2026-11-05 10:22:33,货款,INV-1,10月,,\"12,345.60\",华信,\"=\"\"6222\"\"\"\n"
+        '2026-11-05 10:22:33,货款,INV-1,10月,,"12,345.60",华信,"=""6222"""\n'
         "2026/11/06,付款,,,100.00,,供应商,1\n"
         "2026年11月7日,利息,,,,0.00,,\n"
-        "本页合计,,,,100.00,\"12,345.60\",,\n",
+        '本页合计,,,,100.00,"12,345.60",,\n',
         encoding="utf-8",
     )
     statement = read_statement(path)
@@ -61,14 +61,23 @@ def test_the_company_file_maps_another_banks_headers(tmp_path):
     with pytest.raises(ImportFailed) as failed:
         read_statement(path)
     assert "s.csv:1:-: no header row naming a date" in str(failed.value.problems[0])
-    bank = BankSection(headers={"date": ["Value date"], "credit": ["Credit"], "debit": ["Debit"], "payer": ["Counterparty"],
-                                "payer_account": ["IBAN"], "reference": ["Memo"], "transaction_id": ["Ref"]})
+    bank = BankSection(
+        headers={
+            "date": ["Value date"],
+            "credit": ["Credit"],
+            "debit": ["Debit"],
+            "payer": ["Counterparty"],
+            "payer_account": ["IBAN"],
+            "reference": ["Memo"],
+            "transaction_id": ["Ref"],
+        }
+    )
     statement = read_statement(path, words=HeaderWords.of(bank))
     assert lines_of(statement) == [(D(2026, 11, 5), Decimal("100.00"), "Huaxin", "CN01", "INV-1", "R1")]
 
 
 def test_the_company_files_bank_section_is_validated():
-    from huikuan.company import CompanyFileError, parse_company, EXAMPLE
+    from huikuan.ledger.company import EXAMPLE, CompanyFileError, parse_company
 
     assert parse_company(EXAMPLE + "bank:\n  headers:\n    payer: [客户名称]\n").bank.headers == {"payer": ["客户名称"]}
     with pytest.raises(CompanyFileError, match="bank.headers.payee"):
@@ -93,7 +102,8 @@ def test_xlsx_exports_are_read_like_csv(tmp_path):
 
 def test_camt053_batches_pending_entries_and_reversals(tmp_path):
     path = tmp_path / "s.xml"
-    path.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+    path.write_text(
+        """<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><Stmt><Acct><Ccy>CNY</Ccy></Acct>
 <Ntry><Amt Ccy="CNY">300.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><DtTm>2026-11-05T10:00:00+08:00</DtTm></BookgDt>
  <AcctSvcrRef>BATCH-1</AcctSvcrRef>
@@ -102,7 +112,9 @@ def test_camt053_batches_pending_entries_and_reversals(tmp_path):
 <Ntry><Amt Ccy="CNY">50.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts><BookgDt><Dt>2026-11-06</Dt></BookgDt></Ntry>
 <Ntry><Amt Ccy="CNY">70.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-06</Dt></BookgDt></Ntry>
 <Ntry><Amt Ccy="CNY">80.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-06</Dt></BookgDt></Ntry>
-</Stmt></BkToCstmrStmt></Document>""", encoding="utf-8")
+</Stmt></BkToCstmrStmt></Document>""",
+        encoding="utf-8",
+    )
     assert detect_format(path) == "camt053"
     statement = read_statement(path)
     assert lines_of(statement) == [
@@ -114,14 +126,16 @@ def test_camt053_batches_pending_entries_and_reversals(tmp_path):
 
 def test_mt940_in_gbk_with_reversals_and_structured_details(tmp_path):
     path = tmp_path / "s.sta"
-    path.write_bytes((
-        ":20:STMT\r\n:25:6222000011112222\r\n:28C:1/1\r\n:60F:C261101CNY0,00\r\n"
-        ":61:2611051105C1000,50NTRFNONREF//B001\r\n:86:/NAME/上海华信机械有限公司/ACCT/6222 0001/REMI/HX-001 货款\r\n"
-        ":61:2611061106RC10,00NTRFNONREF//B002\r\n:86:冲正\r\n"
-        ":61:2611061106D20,00NTRFNONREF//B003\r\n:86:付款\r\n"
-        ":61:2611071107C5,00NTRFNONREF\r\n:86:利息收入\r\n"
-        ":62F:C261130CNY975,50\r\n"
-    ).encode("gbk"))
+    path.write_bytes(
+        (
+            ":20:STMT\r\n:25:6222000011112222\r\n:28C:1/1\r\n:60F:C261101CNY0,00\r\n"
+            ":61:2611051105C1000,50NTRFNONREF//B001\r\n:86:/NAME/上海华信机械有限公司/ACCT/6222 0001/REMI/HX-001 货款\r\n"
+            ":61:2611061106RC10,00NTRFNONREF//B002\r\n:86:冲正\r\n"
+            ":61:2611061106D20,00NTRFNONREF//B003\r\n:86:付款\r\n"
+            ":61:2611071107C5,00NTRFNONREF\r\n:86:利息收入\r\n"
+            ":62F:C261130CNY975,50\r\n"
+        ).encode("gbk")
+    )
     assert detect_format(path) == "mt940"
     statement = read_statement(path)
     assert lines_of(statement) == [
@@ -131,8 +145,17 @@ def test_mt940_in_gbk_with_reversals_and_structured_details(tmp_path):
     assert statement.outgoing == 2
 
 
-@pytest.mark.parametrize(("text", "day"), [("2026-11-05", D(2026, 11, 5)), ("20261105", D(2026, 11, 5)), ("2026/11/5", D(2026, 11, 5)),
-                                           ("2026年11月05日", D(2026, 11, 5)), ("2026-11-05 23:59:59", D(2026, 11, 5)), ("2026.11.05", D(2026, 11, 5))])
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-11-05", D(2026, 11, 5)),
+        ("20261105", D(2026, 11, 5)),
+        ("2026/11/5", D(2026, 11, 5)),
+        ("2026年11月05日", D(2026, 11, 5)),
+        ("2026-11-05 23:59:59", D(2026, 11, 5)),
+        ("2026.11.05", D(2026, 11, 5)),
+    ],
+)
 def test_bank_dates(text, day):
     assert parse_bank_date(text) == day
 
@@ -148,8 +171,17 @@ def test_bank_amounts(text, amount):
     assert parse_bank_amount(text) == amount
 
 
-@pytest.mark.parametrize(("text", "why"), [("1 234.50", "not an amount"), ("1,2345", "not an amount"), ("１００", "full-width digits"), ("1.234", "more than 2 decimal places"),
-                                           ("-5.00", "may not be negative"), ("1E3", "scientific notation")])
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1 234.50", "not an amount"),
+        ("1,2345", "not an amount"),
+        ("１００", "full-width digits"),
+        ("1.234", "more than 2 decimal places"),
+        ("-5.00", "may not be negative"),
+        ("1E3", "scientific notation"),
+    ],
+)
 def test_bank_amounts_are_parsed_as_strictly_as_the_import_files(text, why):
     with pytest.raises(ValueError, match=why):
         parse_bank_amount(text)

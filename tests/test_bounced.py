@@ -12,50 +12,49 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from huikuan import bounces, execution
 from huikuan.cli import app
-from huikuan.collection import collect
-from huikuan.company import EXAMPLE, SmtpSettings, parse_company
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import import_files
-from huikuan.mail import SmtpServer, dispatch
-from huikuan.records import get_customer
-from huikuan.settings import get_settings
+from huikuan.collection import execution
+from huikuan.collection.batch import collect
+from huikuan.ledger.company import EXAMPLE, SmtpSettings, parse_company
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import get_customer
+from huikuan.outbox import bounces
+from huikuan.outbox.mail import SmtpServer, dispatch
 from models.engine import Action
 from models.ledger import Contact, OutboxMessage
 from models.policy import load_policy
+from tests.ledger_files import import_ledger, write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
 COMPANY = parse_company(EXAMPLE)
 DAY = dt.date(2026, 11, 16)
 ADDRESS = "wangwei@hx.example.cn"
-CUSTOMERS = ("customer_id,name,email,phone,contact_name,contact_title,collector\n"
-             "C1,杭州华信贸易有限公司,{email},13800000001,王伟,财务经理,c02\n")
+CUSTOMERS = "customer_id,name,email,phone,contact_name,contact_title,collector\nC1,杭州华信贸易有限公司,{email},13800000001,王伟,财务经理,c02\n"
 FILES = {
     "customers": CUSTOMERS.format(email=ADDRESS),
     "invoices": "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-08-10,2026-09-10,10000.00\nI2,C1,2026-10-10,2026-11-10,5000.00\n",
 }
 
 
-def write(folder, files):
-    paths = {}
-    for kind, text in files.items():
-        paths[kind] = folder / f"{kind}.csv"
-        paths[kind].write_text(text, encoding="utf-8")
-    return paths
-
-
 @pytest.fixture
 def ledger(tmp_path, session):
-    import_files(session, write(tmp_path, FILES))
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def follow_up(day: dt.date = DAY) -> Action:
-    return Action(customer_id="C1", on=day, action="follow_up", channel="email", role="collector", invoices=("I1", "I2"), needs_approval=False,
-                  reasons=("test",), steps=("follow_up",))
+    return Action(
+        customer_id="C1",
+        on=day,
+        action="follow_up",
+        channel="email",
+        role="collector",
+        invoices=("I1", "I2"),
+        needs_approval=False,
+        reasons=("test",),
+        steps=("follow_up",),
+    )
 
 
 def collector_notices(session) -> list[OutboxMessage]:
@@ -127,7 +126,7 @@ def test_marking_holds_back_what_is_queued_and_a_new_address_clears_it(ledger, t
 
     dispatch(sessionmaker(ledger.get_bind()), COMPANY, Keep())
     assert sent and ADDRESS not in " ".join(sent)  # only the collector's notice went
-    import_files(ledger, write(tmp_path, {"customers": CUSTOMERS.format(email="caiwu@hx.example.cn")}), update_existing=True)
+    import_files(ledger, write_files(tmp_path, {"customers": CUSTOMERS.format(email="caiwu@hx.example.cn")}), update_existing=True)
     ledger.commit()
     contact = ledger.scalar(select(Contact).where(Contact.customer_id == "C1"))
     ledger.refresh(contact)
@@ -137,7 +136,7 @@ def test_marking_holds_back_what_is_queued_and_a_new_address_clears_it(ledger, t
 
 
 def test_an_unknown_address_is_refused(ledger):
-    from huikuan.records import LedgerError
+    from huikuan.ledger.records import LedgerError
 
     with pytest.raises(LedgerError, match="C1 has no contact with the email 'nobody@x.cn'"):
         bounces.mark_bounced(ledger, "C1", "nobody@x.cn", on=DAY, company=COMPANY, as_of=DAY)
@@ -192,16 +191,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    paths = write(tmp_path, FILES)
+def cli_ledger(cli_env):
+    paths = write_files(cli_env, FILES)
     assert runner.invoke(app, ["import", "--customers", str(paths["customers"]), "--invoices", str(paths["invoices"])]).exit_code == 0
-    yield
-    engine_for.cache_clear()
-    get_settings.cache_clear()
 
 
 def test_the_contact_bounced_command(cli_ledger):

@@ -2,7 +2,7 @@
 
 Playwright (from PyPI) drives Debian's Chromium (``/usr/bin/chromium``; never
 ``playwright install``) against a real local Prefect server started by
-``huikuan.server.LocalStack``, as in ``test_server_approval``, with a password
+``huikuan.stack.LocalStack``, as in ``test_server_approval``, with a password
 as ``huikuan start`` has (the browser logs in first, as a person does): the daily
 collection of 2026-09-02 asks the boss to approve C1's stop-shipment, the
 request's run waits (Suspended) for an answer, the one-time code is emailed to
@@ -34,9 +34,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import os
 import re
-import shutil
 import time
 import urllib.request
 import uuid
@@ -47,34 +45,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from huikuan.company import EXAMPLE
-from huikuan.management import CHARTS
-from huikuan.server import LocalStack, free_port, local_auth_string, log_tail
-from huikuan.settings import Settings
+from huikuan.reports.management import CHARTS
+from huikuan.stack import LocalStack, log_tail
 from models.enums import CustomerStatus
 from models.ledger import ActionTaken, Approval, Customer
-
-# Helpers only (not the ``stack`` fixture, so that module's own stack is not started again for this one).
-from tests.test_server_approval import (
-    AS_OF, CUSTOMERS, INVOICES, WAIT, code_emailed_to, flow_run_state, huikuan, ledger, suspended_for, the_approval, wait_for,
+from tests.stack_harness import (
+    AS_OF,
+    CUSTOMERS,
+    INVOICES,
+    SCREENSHOTS,
+    finished,
+    flow_run_state,
+    headless_chromium,
+    huikuan,
+    keep_screenshot,
+    ledger,
+    new_stack,
+    running,
+    suspended_for,
+    the_boss_is_asked,
+    wait_for,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (.ci/run installs it)
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-dev-shm-usage", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run",
-]
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def screenshots_folder() -> Path | None:
-    """Where the screenshots are copied besides the test's directory: ``HUIKUAN_SCREENSHOTS`` (e.g. docs/screenshots), else nowhere."""
-    folder = os.environ.get("HUIKUAN_SCREENSHOTS", "").strip()
-    return (ROOT / folder).resolve() if folder else None
-
-
-SCREENSHOTS = screenshots_folder()
-BOSS = "boss@huikuan-demo.example.cn"
 UI_WAIT_MS = 120_000  # for each step in the page: the UI is slow to load on a loaded 2-core machine
 # Tall enough for the whole Resume dialog: when the dialog is taller than the window, Prefect's UI
 # shrinks the request's description and draws the form's fields over its last lines.
@@ -87,43 +79,18 @@ NOTE_SHOWN = ("# Open balance ¥0.00 — nothing owed", "**code is not needed, t
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium, checked first: a missing browser skips the test (fails it in CI) before the stack starts."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        reason = f"Debian's Chromium is not installed ({CHROMIUM} is missing): the browser test did not run"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must install Debian's chromium package (.ci/run)")
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[LocalStack]:
-    """A ledger with two customers, the example company, and the whole stack working in a temporary directory."""
-    work = tmp_path_factory.mktemp("huikuan-browser")
-    (work / "company.yaml").write_text(EXAMPLE, encoding="utf-8")  # outbox: huikuan-data/outbox, relative to work
-    (work / "customers.csv").write_text(CUSTOMERS, encoding="utf-8")
-    (work / "invoices.csv").write_text(INVOICES, encoding="utf-8")
-    settings = Settings(
-        database_url=f"sqlite:///{work / 'huikuan.db'}", company_file=work / "company.yaml", data_dir=work / "huikuan-data",
-        timezone="Asia/Shanghai", policy="handbook", retry_delay_seconds=1,
-    )
-    local = LocalStack(
-        port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT,
-        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
-        auth_string=local_auth_string(work / "prefect")[0],  # as `huikuan start`: the UI asks for it
-    )
+    """A ledger with three customers, the example company, and the whole stack working in a temporary directory (with a password: the UI asks for it)."""
+    local = new_stack(tmp_path_factory.mktemp("huikuan-browser"), {"customers.csv": CUSTOMERS, "invoices.csv": INVOICES})
     imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv")
     assert imported.returncode == 0, imported.stderr
-    try:
-        local.start()
+    with running(local):
         yield local
-    finally:
-        local.stop()
     assert local.server.poll() is not None and local.worker.poll() is not None
 
 
 # -- the browser --------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def browser_page(stack: LocalStack, tmp_path: Path, name: str) -> Iterator:
@@ -134,33 +101,29 @@ def browser_page(stack: LocalStack, tmp_path: Path, name: str) -> Iterator:
     (``run_deployment`` returns a coroutine): the browser is open only while the
     page is used, never around calls to Prefect's client.
     """
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_WAIT_MS)  # expect's own default is 5 s
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=UI_WAIT_MS)
+    with headless_chromium(timeout=UI_WAIT_MS) as browser:
+        context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="Asia/Shanghai")
+        context.set_default_timeout(UI_WAIT_MS)
+        context.set_default_navigation_timeout(UI_WAIT_MS)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         try:
-            context = browser.new_context(viewport=VIEWPORT, locale="en-US", timezone_id="Asia/Shanghai")
-            context.set_default_timeout(UI_WAIT_MS)
-            context.set_default_navigation_timeout(UI_WAIT_MS)
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            try:
-                log_in(page, stack)
-                yield page
-            except BaseException:
-                failure = tmp_path / f"{name}-failure.png"
-                with contextlib.suppress(Exception):
-                    page.screenshot(path=str(failure))
-                with contextlib.suppress(Exception):
-                    shown = page.locator("[role=dialog], [role=alert], [class*=toast]").all_inner_texts()
-                    print(f"dialogs and messages shown: {shown}")
-                print(f"the page when the test failed: {failure}; errors in the page: {errors}")
-                print(f"--- server log:\n{log_tail(stack.server_log, 40)}")
-                raise
-        finally:
-            browser.close()
+            log_in(page, stack)
+            yield page
+        except BaseException:
+            failure = tmp_path / f"{name}-failure.png"
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(failure))
+            with contextlib.suppress(Exception):
+                shown = page.locator("[role=dialog], [role=alert], [class*=toast]").all_inner_texts()
+                print(f"dialogs and messages shown: {shown}")
+            print(f"the page when the test failed: {failure}; errors in the page: {errors}")
+            print(f"--- server log:\n{log_tail(stack.server_log, 40)}")
+            raise
 
 
 def log_in(page, stack: LocalStack) -> None:
@@ -182,10 +145,7 @@ def form_field(dialog, label: str):
     so ``get_by_label`` finds nothing: the field is the nearest element around the
     label that also holds a control (a text area or input, or the select's button).
     """
-    field = dialog.locator(
-        f"xpath=.//label[normalize-space(.)='{label}']"
-        "/ancestor::*[.//textarea or .//input or .//button[contains(@class, 'select')]][1]"
-    )
+    field = dialog.locator(f"xpath=.//label[normalize-space(.)='{label}']/ancestor::*[.//textarea or .//input or .//button[contains(@class, 'select')]][1]")
     field.first.wait_for(timeout=UI_WAIT_MS)
     labels = [text.strip() for text in dialog.locator("label").all_inner_texts()]
     assert field.count() == 1, f"expected one form field labelled {label!r}; the labels in the dialog: {labels}"
@@ -299,13 +259,12 @@ def save_screenshot(page, tmp_path: Path, name: str, whole: bool = False) -> Pat
             page.set_viewport_size(VIEWPORT)
     else:
         page.screenshot(path=str(path))
-    if SCREENSHOTS is not None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, SCREENSHOTS / name)
+    keep_screenshot(path)
     return path
 
 
 # -- the ledger -------------------------------------------------------------------------
+
 
 def answered(stack: LocalStack, run_id, approval_key: str):
     """The run's final state, None while it runs; fails at once if the answer was refused (the run waits again)."""
@@ -344,20 +303,11 @@ def c1(stack: LocalStack) -> Customer:
 
 def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack, tmp_path):
     from playwright.sync_api import expect
-    from prefect.deployments import run_deployment
 
     started = time.monotonic()
     noted = huikuan(stack, "contact", "log", "C1", "--channel", "phone", "--result", "reached", "--on", "2026-08-20", "--note", NOTE)
     assert noted.returncode == 0, noted.stderr
-    with stack.client_settings():
-        daily = run_deployment("daily-collection/daily-collection", parameters={"as_of": AS_OF}, timeout=0)
-    wait_for(stack, "the daily collection to complete", lambda: (s := flow_run_state(stack, daily.id)).is_final() and s)
-    assert flow_run_state(stack, daily.id).is_completed(), flow_run_state(stack, daily.id)
-
-    approval = wait_for(stack, "the approval request's run to be noted", lambda: (a := the_approval(stack)) and a.flow_run_id and a)
-    run_id = approval.flow_run_id
-    wait_for(stack, "the request to wait for the boss's answer", lambda: suspended_for(stack, run_id, "answer-1"))
-    code = wait_for(stack, "the code emailed to the boss", lambda: code_emailed_to(stack, BOSS))
+    approval, run_id, code = the_boss_is_asked(stack)
     assert c1(stack).status is CustomerStatus.active and waits_for(stack, run_id, "answer-1")
     run_page = f"{stack.ui_url}runs/flow-run/{run_id}"
 
@@ -411,6 +361,7 @@ def test_the_boss_approves_in_the_prefect_ui_with_a_real_browser(chromium, stack
 
 # -- the reports ----------------------------------------------------------------------------
 
+
 def artifacts(stack: LocalStack, **criteria) -> list[dict]:
     """The artifacts matching ``criteria`` (an ``ArtifactFilter``), newest first, through the REST API."""
     return rest(stack, "/artifacts/filter", {"artifacts": criteria, "sort": "CREATED_DESC"})
@@ -421,8 +372,7 @@ _CSRF: dict[str, str] = {}  # this test's CSRF client id and the token the serve
 
 def rest(stack: LocalStack, path: str, body: dict | None = None):
     """The REST API as a client of the stack: its password, and for a POST a CSRF token the server issued."""
-    headers = {"Content-Type": "application/json",
-               "Authorization": "Basic " + base64.b64encode(stack.auth_string.encode()).decode()}
+    headers = {"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(stack.auth_string.encode()).decode()}
     if body is not None:
         if not _CSRF:
             client = str(uuid.uuid4())
@@ -456,7 +406,7 @@ def started(stack: LocalStack, deployment: str, parameters: dict):
 
 
 def completed(stack: LocalStack, run_id, what: str) -> None:
-    state = wait_for(stack, f"{what} to complete", lambda: (s := flow_run_state(stack, run_id)).is_final() and s)
+    state = finished(stack, run_id, f"{what} to complete")
     assert state.is_completed(), f"{what}: {state}"
 
 
@@ -552,8 +502,7 @@ def test_the_reports_render_in_the_prefect_ui(chromium, stack, tmp_path):
         charts = page.locator("img[src^='data:image/png;base64,']")
         expect(charts).to_have_count(len(CHARTS))
         page.wait_for_function(
-            "() => Array.from(document.querySelectorAll(\"img[src^='data:image/png']\")).every(i => i.complete && i.naturalWidth > 0)",
-            timeout=UI_WAIT_MS,
+            "() => Array.from(document.querySelectorAll(\"img[src^='data:image/png']\")).every(i => i.complete && i.naturalWidth > 0)", timeout=UI_WAIT_MS
         )
         loaded = charts.evaluate_all("images => images.map(i => [i.alt, i.naturalWidth, i.naturalHeight])")
         # The UI escapes the alt text twice ("month&#39;s"): compared unescaped.

@@ -20,71 +20,63 @@ HUIKUAN_SCREENSHOTS is set. Slow (a real stack): run it alone.
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from huikuan.company import EXAMPLE
-from huikuan.db import make_engine
-from huikuan.planning import plan
-from huikuan.server import LocalStack, free_port, local_auth_string, log_tail
-from huikuan.settings import Settings
+from huikuan.reports.planning import plan
+from huikuan.stack import LocalStack, log_tail
 from models.ledger import Approval, Customer, Statement
 from models.policy import load_policy
-from tests.test_browser_approval import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, chromium  # noqa: F401 - the fixture
-from tests.test_server_approval import (
-    AS_OF, CHARGES, CUSTOMERS, INVOICES, WAIT, _list_run, flow_run_state, huikuan, ledger, suspended_for, the_approval, wait_for,
+from tests.stack_harness import (
+    AS_OF,
+    BOSS,
+    CHARGES,
+    CUSTOMERS,
+    INVOICES,
+    PHONE,
+    finished,
+    flow_run_state,
+    headless_chromium,
+    huikuan,
+    keep_screenshot,
+    ledger,
+    list_run,
+    new_stack,
+    outbox_emails,
+    running,
+    suspended_for,
+    the_approval,
+    wait_for,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
-PHONE = {"width": 390, "height": 844}
 PAGE_WAIT_MS = 90_000  # the page waits up to 20 s for the run's judgement; a loaded machine is slower still
-BOSS, SUP, C2 = "boss@huikuan-demo.example.cn", "supervisor@huikuan-demo.example.cn", "c2@example.cn"
+SUP, C2 = "supervisor@huikuan-demo.example.cn", "c2@example.cn"
 TAX_ID = "91330100MA2B0F8X10"  # a 统一社会信用代码 with its check character
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[LocalStack]:
     """Three customers, the example company, and the stack with its web service, working in a temporary directory."""
-    work = tmp_path_factory.mktemp("huikuan-web")
-    (work / "company.yaml").write_text(EXAMPLE, encoding="utf-8")  # no web.base_url: the links name this machine's web port
-    for name, text in (("customers", CUSTOMERS), ("invoices", INVOICES), ("charges", CHARGES)):
-        (work / f"{name}.csv").write_text(text, encoding="utf-8")
-    settings = Settings(
-        database_url=f"sqlite:///{work / 'huikuan.db'}", company_file=work / "company.yaml", data_dir=work / "huikuan-data",
-        timezone="Asia/Shanghai", policy="handbook", retry_delay_seconds=1,
-    )
-    local = LocalStack(
-        port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT, web_port=free_port(),
-        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
-        auth_string=local_auth_string(work / "prefect")[0],
-    )
+    # The example company has no web.base_url: the links name this machine's web port.
+    local = new_stack(tmp_path_factory.mktemp("huikuan-web"), {"customers.csv": CUSTOMERS, "invoices.csv": INVOICES, "charges.csv": CHARGES}, web=True)
     imported = huikuan(local, "import", "--customers", "customers.csv", "--invoices", "invoices.csv", "--charges", "charges.csv")
     assert imported.returncode == 0, imported.stderr
-    try:
-        local.start()
+    with running(local):
         yield local
-    finally:
-        local.stop()
     assert all(p.poll() is not None for p in (local.server, local.worker, local.web))
 
 
 def link_emailed(stack: LocalStack, to: str, kind: str) -> str | None:
     """The web service's link (``/a/`` or ``/s/``) in the newest delivered email to ``to`` that has one (the outbox folder's .eml)."""
-    outbox = stack.cwd / "huikuan-data" / "outbox"
     pattern = re.compile(re.escape(stack.web_url.rstrip("/")) + rf"/{kind}/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-    for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True) if outbox.is_dir() else []:
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    for _, message in outbox_emails(stack, newest_first=True):
         if to in str(message["To"]):
             found = pattern.search(message.get_body(("plain",)).get_content())
             if found:
@@ -97,44 +89,40 @@ def run_deployment_now(stack: LocalStack, name: str, as_of: str) -> None:
 
     with stack.client_settings():
         run = run_deployment(name, parameters={"as_of": as_of}, timeout=0)
-    state = wait_for(stack, f"{name} of {as_of} to complete", lambda: (s := flow_run_state(stack, run.id)).is_final() and s)
+    state = finished(stack, run.id, f"{name} of {as_of} to complete")
     assert state.is_completed(), state
 
 
 def shot(page, tmp_path: Path, name: str) -> None:
     page.screenshot(path=str(tmp_path / name), full_page=True)
-    if os.environ.get("HUIKUAN_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tmp_path / name, SCREENSHOTS / name)
+    keep_screenshot(tmp_path / name)
 
 
 def in_the_browser(stack: LocalStack, tmp_path: Path, use) -> None:
     """``use(page)`` in headless Chromium on a phone's screen, in Chinese; on failure the page's picture and the web service's log."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=PAGE_WAIT_MS)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    with headless_chromium() as browser:
+        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai")
+        context.set_default_timeout(PAGE_WAIT_MS)
+        page = context.new_page()
         try:
-            context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN",
-                                          timezone_id="Asia/Shanghai")
-            context.set_default_timeout(PAGE_WAIT_MS)
-            page = context.new_page()
-            try:
-                use(page)
-            except BaseException:
-                page.screenshot(path=str(tmp_path / "failure.png"))
-                print(f"the page when the test failed: {tmp_path / 'failure.png'}\n--- web log:\n{log_tail(stack.web_log, 40)}")
-                raise
-        finally:
-            browser.close()
+            use(page)
+        except BaseException:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"the page when the test failed: {tmp_path / 'failure.png'}\n--- web log:\n{log_tail(stack.web_log, 40)}")
+            raise
 
 
 def statement_follow_ups(stack: LocalStack, sent_on: dt.date) -> list[dt.date]:
     """The days of the fortnight after sending on which the handbook follows C2's statement up (as ``huikuan plan`` says)."""
-    with Session(make_engine(stack.settings.database_url)) as session:
-        return [day for day in (sent_on + dt.timedelta(days=n) for n in range(1, 15))
-                if any(a.customer_id == "C2" and a.action == "statement_follow_up" for a in plan(session, day, load_policy("handbook")))]
+    with ledger(stack) as session:
+        return [
+            day
+            for day in (sent_on + dt.timedelta(days=n) for n in range(1, 15))
+            if any(a.customer_id == "C2" and a.action == "statement_follow_up" for a in plan(session, day, load_policy("handbook")))
+        ]
 
 
 def test_the_boss_and_a_customer_act_from_their_emails_links(chromium, stack, tmp_path):
@@ -161,7 +149,7 @@ def test_the_boss_and_a_customer_act_from_their_emails_links(chromium, stack, tm
         shot(page, tmp_path, "web-approval-done.png")
 
     in_the_browser(stack, tmp_path, boss_approves)
-    final = wait_for(stack, "the request's run to complete", lambda: (s := flow_run_state(stack, approval.flow_run_id)).is_final() and s)
+    final = finished(stack, approval.flow_run_id, "the request's run to complete")
     assert final.is_completed(), final
     with ledger(stack) as session:
         decided = session.scalar(select(Approval).where(Approval.key == approval.key))
@@ -187,8 +175,8 @@ def test_the_boss_and_a_customer_act_from_their_emails_links(chromium, stack, tm
     for day in ("2026-11-05", "2026-11-09"):
         run_deployment_now(stack, "statement-cycle/statement-cycle", day)
     key = "review:send_statement:supervisor:2026-11-09:1"
-    list_run = wait_for(stack, "the list's run to be noted", lambda: _list_run(stack, key))
-    wait_for(stack, "the list to wait for the supervisor", lambda: suspended_for(stack, list_run, "answer-1"))
+    list_run_id = wait_for(stack, "the list's run to be noted", lambda: list_run(stack, key))
+    wait_for(stack, "the list to wait for the supervisor", lambda: suspended_for(stack, list_run_id, "answer-1"))
     list_link = wait_for(stack, "the supervisor's email with the list's link", lambda: link_emailed(stack, SUP, "a"))
 
     def supervisor_approves(page) -> None:
@@ -200,7 +188,7 @@ def test_the_boss_and_a_customer_act_from_their_emails_links(chromium, stack, tm
         expect(page.locator("#message")).to_contain_text(re.compile("已批准|已提交"))
 
     in_the_browser(stack, tmp_path, supervisor_approves)
-    wait_for(stack, "the list's run to complete", lambda: flow_run_state(stack, list_run).is_final())
+    wait_for(stack, "the list's run to complete", lambda: flow_run_state(stack, list_run_id).is_final())
     statement_link = wait_for(stack, "C2's statement email with its page's link", lambda: link_emailed(stack, C2, "s"))
     with ledger(stack) as session:
         sent_on = session.scalar(select(Statement.sent_on).where(Statement.customer_id == "C2"))

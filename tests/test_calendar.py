@@ -70,9 +70,7 @@ def test_china_official_days_off(cn: BusinessCalendar, day: date) -> None:
         ("2026-10-10", "Saturday"),
     ],
 )
-def test_china_makeup_weekends_are_working_days(
-    cn: BusinessCalendar, day: str, weekday: str
-) -> None:
+def test_china_makeup_weekends_are_working_days(cn: BusinessCalendar, day: str, weekday: str) -> None:
     assert cn.is_working_day(d(day))
     assert cn.describe(d(day)) == f"调休 make-up working day ({weekday})"
 
@@ -127,9 +125,7 @@ def test_roll_across_holidays(cn: BusinessCalendar, day: str, forward: str, back
         ("2026-02-24", "2026-02-25", "2026-02-14"),
     ],
 )
-def test_next_and_previous_working_day(
-    cn: BusinessCalendar, day: str, following: str, preceding: str
-) -> None:
+def test_next_and_previous_working_day(cn: BusinessCalendar, day: str, following: str, preceding: str) -> None:
     assert cn.next_working_day(d(day)) == d(following)
     assert cn.previous_working_day(d(day)) == d(preceding)
 
@@ -246,13 +242,30 @@ def test_malformed_country_code_is_rejected(country: str) -> None:
 
 # --- the four sources: closed, declared, official, statutory ------------------------
 
-STATUTORY_2027 = [d("2027-01-01"), *days("2027-02-05", "2027-02-08"), d("2027-04-05"), d("2027-05-01"),
-                  d("2027-05-02"), d("2027-06-09"), d("2027-09-15"), *days("2027-10-01", "2027-10-03")]
+STATUTORY_2027 = [
+    d("2027-01-01"),
+    *days("2027-02-05", "2027-02-08"),
+    d("2027-04-05"),
+    d("2027-05-01"),
+    d("2027-05-02"),
+    d("2027-06-09"),
+    d("2027-09-15"),
+    *days("2027-10-01", "2027-10-03"),
+]
 
 # As the State Council might publish 2027: bridging days off, make-up weekends worked.
 DECLARED_2027 = DeclaredYear(
-    holidays=frozenset([d("2027-01-01"), *days("2027-02-05", "2027-02-11"), d("2027-04-05"), *days("2027-05-01", "2027-05-05"),
-                        d("2027-06-09"), d("2027-09-15"), *days("2027-10-01", "2027-10-07")]),
+    holidays=frozenset(
+        [
+            d("2027-01-01"),
+            *days("2027-02-05", "2027-02-11"),
+            d("2027-04-05"),
+            *days("2027-05-01", "2027-05-05"),
+            d("2027-06-09"),
+            d("2027-09-15"),
+            *days("2027-10-01", "2027-10-07"),
+        ]
+    ),
     workdays=frozenset([d("2027-02-20"), d("2027-10-09")]),
 )
 
@@ -270,10 +283,7 @@ def test_statutory_days_off_2027(statutory: BusinessCalendar, day: date) -> None
     assert not statutory.is_working_day(day)
 
 
-@pytest.mark.parametrize(
-    "day",
-    ["2027-02-09", "2027-02-10", "2027-05-03", "2027-05-04", "2027-10-04", "2027-10-05", "2027-12-31"],
-)
+@pytest.mark.parametrize("day", ["2027-02-09", "2027-02-10", "2027-05-03", "2027-05-04", "2027-10-04", "2027-10-05", "2027-12-31"])
 def test_guessed_observed_days_are_working_days(statutory: BusinessCalendar, day: str) -> None:
     assert statutory.is_working_day(d(day))
 
@@ -545,19 +555,14 @@ def test_add_months(day: str, months: int, expected: str) -> None:
         ("2026-10-05", False, 0),  # a Monday in the National Day holiday
     ],
 )
-def test_call_windows_and_preference(
-    cn: BusinessCalendar, day: str, windows: bool, preference: int
-) -> None:
+def test_call_windows_and_preference(cn: BusinessCalendar, day: str, windows: bool, preference: int) -> None:
     assert call_windows(d(day), cn) == ((MORNING, AFTERNOON) if windows else ())
     assert call_day_preference(d(day), cn) == preference
 
 
 def test_call_window_overrides(cn: BusinessCalendar) -> None:
     office = call_windows(d("2026-06-01"), cn, cutoff=timedelta(0))
-    assert [(w.start, w.end, w.preference) for w in office] == [
-        (time(9), time(12), 2),
-        (time(13, 30), time(17, 30), 1),
-    ]
+    assert [(w.start, w.end, w.preference) for w in office] == [(time(9), time(12), 2), (time(13, 30), time(17, 30), 1)]
     assert call_windows(d("2026-06-30"), cn, month_end_days=0) == (MORNING, AFTERNOON)
     assert call_windows(d("2026-06-26"), cn, month_end_days=3) == ()
     assert call_day_preference(d("2026-06-26"), cn, month_start_days=30) == 2

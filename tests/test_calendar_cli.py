@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.company import EXAMPLE, CompanyFileError, calendar_book_from_file, parse_company
-from huikuan.settings import get_settings
+from huikuan.ledger.company import EXAMPLE, CompanyFileError, calendar_book_from_file, parse_company
+from huikuan.ledger.settings import get_settings
 from models.calendar import DeclaredYear
 
 runner = CliRunner()
@@ -65,10 +65,14 @@ def test_calendar_section_becomes_a_book() -> None:
 @pytest.mark.parametrize(
     ("section", "line"),
     [
-        ("  CN:\n    2027:\n      workdays: [2027-02-17]\n",
-         "calendar.CN.2027.workdays: 2027-02-17 is a Wednesday: a make-up working day (调休) is a Saturday or Sunday"),
-        ("  CN:\n    2027:\n      holidays: [2027-02-20]\n      workdays: [2027-02-20]\n",
-         "calendar.CN.2027.workdays: 2027-02-20 is both a holiday and a workday"),
+        (
+            "  CN:\n    2027:\n      workdays: [2027-02-17]\n",
+            "calendar.CN.2027.workdays: 2027-02-17 is a Wednesday: a make-up working day (调休) is a Saturday or Sunday",
+        ),
+        (
+            "  CN:\n    2027:\n      holidays: [2027-02-20]\n      workdays: [2027-02-20]\n",
+            "calendar.CN.2027.workdays: 2027-02-20 is both a holiday and a workday",
+        ),
         ("  CN:\n    2027:\n      holidays: [2028-01-01]\n", "calendar.CN.2027.holidays: 2028-01-01 is not in 2027"),
         ("  CN:\n    2027:\n      holidays: [2027-02-30]\n", "calendar.CN.2027.holidays.0: Input should be a valid date"),
         ("  China:\n    2027: {}\n", "calendar.China: not a country: write an ISO 3166 alpha-2 code such as CN"),
@@ -148,8 +152,10 @@ def test_an_official_year_has_no_first_line(company_file) -> None:
 def test_another_country(company_file) -> None:
     lines = run("2026", "--country", "US").stdout.splitlines()
     assert "2026-07-03  off  Independence Day (observed)  official" in lines
-    assert run("1950", "--country", "DE").stdout.splitlines()[0].startswith(
-        "1950: no official DE calendar data; only weekends and the company's closing days are days off"
+    assert (
+        run("1950", "--country", "DE")
+        .stdout.splitlines()[0]
+        .startswith("1950: no official DE calendar data; only weekends and the company's closing days are days off")
     )
 
 

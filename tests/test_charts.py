@@ -9,17 +9,8 @@ import pytest
 from matplotlib.image import imread
 from sqlalchemy import update
 
-from huikuan.charts import (
-    TargetPoint,
-    aging_chart,
-    aging_over_time,
-    collected_vs_target,
-    dso_chart,
-    dso_trend,
-    month_ends,
-    target_chart,
-)
-from huikuan.importer import import_files
+from huikuan.ledger.importer import import_files
+from huikuan.reports.charts import TargetPoint, aging_chart, aging_over_time, collected_vs_target, dso_chart, dso_trend, month_ends, target_chart
 from models.enums import CustomerStatus
 from models.ledger import Customer
 
@@ -188,11 +179,7 @@ def test_charts_are_small_valid_pngs(tmp_path):
     aging = [(end, buckets(100 * i, 200, 300 * i, 0, 50 * i, 1_000 * (i % 3))) for i, end in enumerate(ends)]
     dso = [(end, M(40) + i) for i, end in enumerate(ends)]
     target = [TargetPoint(end, M(1000), M(70 * i), M(70 * i) / 1000) for i, end in enumerate(ends)]
-    paths = [
-        aging_chart(aging, tmp_path / "aging.png", currency="CNY"),
-        dso_chart(dso, tmp_path / "dso.png"),
-        target_chart(target, tmp_path / "target.png"),
-    ]
+    paths = [aging_chart(aging, tmp_path / "aging.png", currency="CNY"), dso_chart(dso, tmp_path / "dso.png"), target_chart(target, tmp_path / "target.png")]
     assert paths == [tmp_path / "aging.png", tmp_path / "dso.png", tmp_path / "target.png"]
     for path in paths:
         check_png(path)

@@ -12,23 +12,15 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.db import engine_for, session_scope
-from huikuan.settings import get_settings
+from huikuan.ledger.db import session_scope
 from models.ledger import Allocation, Customer, Dispute, Invoice, Promise
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def ledger_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'huikuan.db'}"
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", url)
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    yield url
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+def ledger_url(cli_env):
+    return f"sqlite:///{cli_env / 'huikuan.db'}"
 
 
 def run(*args: str):
@@ -48,7 +40,9 @@ def write(tmp_path, name, text):
 
 def test_a_bad_import_exits_2_with_one_line_per_problem_and_writes_nothing(tmp_path, ledger_url):
     customers = write(tmp_path, "customers.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n")
-    invoices = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,\"1,000\"\nI2,C2,2026-01-01,2026-02-01,5\n")
+    invoices = write(
+        tmp_path, "invoices.csv", 'invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,"1,000"\nI2,C2,2026-01-01,2026-02-01,5\n'
+    )
     result = run("import", "--customers", customers, "--invoices", invoices)
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith(invoices)]
@@ -103,8 +97,13 @@ def test_customers_show(ledger_url):
 
 
 def test_recording_commands_change_the_ledger(tmp_path, ledger_url):
-    run("import", "--customers", write(tmp_path, "c.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n"),
-        "--invoices", write(tmp_path, "i.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,1000\n"))
+    run(
+        "import",
+        "--customers",
+        write(tmp_path, "c.csv", "customer_id,name,email,phone,contact_name\nC1,华信,a@b.cn,1,王\n"),
+        "--invoices",
+        write(tmp_path, "i.csv", "invoice_id,customer_id,issued_on,due_on,amount\nI1,C1,2026-01-01,2026-02-01,1000\n"),
+    )
     assert run("contact", "log", "C1", "--channel", "phone", "--result", "promised", "--note", "答应月底前付", "--on", "2026-11-02").exit_code == 0
     assert run("promise", "C1", "--amount", "600.00", "--by", "2026-11-30", "--on", "2026-11-02").exit_code == 0
     too_much = run("promise", "C1", "--amount", "2000", "--by", "2026-11-30", "--on", "2026-11-02")

@@ -13,19 +13,18 @@ import pytest
 from sqlalchemy import exc, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from huikuan import execution
-from huikuan.collection import batches, collect, is_connection_lost, missed_days, record_day
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.facts import load_facts
-from huikuan.importer import import_files
-from huikuan.mail import OutboxFolder, dispatch
-from huikuan.planning import plan
+from huikuan.collection import execution
+from huikuan.collection.batch import batches, collect, is_connection_lost, missed_days, record_day
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.facts import load_facts
+from huikuan.outbox.mail import OutboxFolder, dispatch
+from huikuan.reports.planning import plan
 from models.calendar import calendar_for
 from models.engine import next_action_day, simulate
 from models.enums import ActionState
 from models.ledger import ActionTaken, CollectionDay, OutboxMessage
 from models.policy import load_policy
-from tests.ledger_files import write_files
+from tests.ledger_files import import_into
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -42,10 +41,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, ledger_engine):
-    paths = write_files(tmp_path, FILES)
-    with Session(ledger_engine) as session, session.begin():
-        import_files(session, paths)
-    return ledger_engine
+    return import_into(ledger_engine, tmp_path, FILES)
 
 
 def planned(engine, day: dt.date) -> list[str]:
@@ -118,8 +114,20 @@ def test_a_key_taken_by_a_concurrent_run_is_retried_and_found_taken(ledger, monk
             raced["done"] = True
             with Session(ledger) as other, other.begin():  # the concurrent run, in its own transaction
                 real(other, action, **kwargs)
-            session.add(ActionTaken(key=action.key, customer_id=action.customer_id, action=action.action, due_on=action.on, channel="x", role="x",
-                                    invoices="", state=ActionState.done, detail="", finished_at=execution.now()))
+            session.add(
+                ActionTaken(
+                    key=action.key,
+                    customer_id=action.customer_id,
+                    action=action.action,
+                    due_on=action.on,
+                    channel="x",
+                    role="x",
+                    invoices="",
+                    state=ActionState.done,
+                    detail="",
+                    finished_at=execution.now(),
+                )
+            )
             session.flush()  # what our own insert would meet: the unique key
         return real(session, action, **kwargs)
 
@@ -196,7 +204,7 @@ def test_two_dispatchers_at_once_send_each_message_once(ledger, tmp_path):
 @pytest.fixture
 def closed_on_the_12th(monkeypatch):
     """The company is closed on Monday 2026-10-12 (HUIKUAN_CLOSED_DAYS)."""
-    from huikuan.settings import get_settings
+    from huikuan.ledger.settings import get_settings
 
     monkeypatch.setenv("HUIKUAN_CLOSED_DAYS", '["2026-10-12"]')
     get_settings.cache_clear()

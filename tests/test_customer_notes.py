@@ -15,13 +15,13 @@ import pypdf
 import pytest
 from sqlalchemy import select
 
-from huikuan import execution
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.documents import LETTER_KINDS, format_money
-from huikuan.facts import load_facts
-from huikuan.importer import import_files
-from huikuan.records import get_customer, log_contact, record_promise
-from huikuan import worklist
+from huikuan.collection import execution
+from huikuan.documents.last_contact import restate
+from huikuan.documents.render import LETTER_KINDS, format_money
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.facts import load_facts
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import get_customer, log_contact, record_promise
 from models.calendar import calendar_for
 from models.engine import Evaluator
 from models.enums import Channel, ContactResult
@@ -41,8 +41,7 @@ FILES = {
     "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
     "I1,C1,2026-08-10,2026-09-10,10000.00\nI2,C1,2026-10-10,2026-11-10,5000.00\nI3,C1,2026-11-05,2026-12-05,3000.00\n"
     "J1,C2,2026-08-10,2026-09-10,800.00\nJ2,C2,2026-10-10,2026-11-10,1200.00\nJ3,C2,2026-11-05,2026-12-05,600.00\n",
-    "charges": "charge_id,customer_id,delivered_on,amount,description\n"
-    "H1,C1,2026-10-12,1200.00,钢材一批\nH2,C2,2026-10-20,300.00,Freight\n",
+    "charges": "charge_id,customer_id,delivered_on,amount,description\nH1,C1,2026-10-12,1200.00,钢材一批\nH2,C2,2026-10-20,300.00,Freight\n",
 }
 DAY = dt.date(2026, 11, 16)
 CUSTOMER_EMAIL_KINDS = ("reminder", "follow_up", "statement_follow_up", "send_invoice_info", "payment_notice", "send_statement")
@@ -54,12 +53,19 @@ def ledger(tmp_path, session):
     import_files(session, paths)
     session.commit()
     for customer_id in ("C1", "C2"):
-        log_contact(session, customer_id, channel=Channel.phone, result=ContactResult.promised, on=dt.date(2026, 11, 2),
-                    note=f"客户说下周付款 {MARKER}", person=f"陈 {MARKER}", next_step=f"再打 {MARKER}", recorded_by="c02")
-        record_promise(session, customer_id, amount=Decimal("700.00"), by=dt.date(2026, 11, 30), on=dt.date(2026, 11, 3),
-                       note=f"口头 {MARKER}")
-        log_contact(session, customer_id, channel=Channel.email, result=ContactResult.unreachable, on=dt.date(2026, 11, 12),
-                    note=NOTE, recorded_by="c02")
+        log_contact(
+            session,
+            customer_id,
+            channel=Channel.phone,
+            result=ContactResult.promised,
+            on=dt.date(2026, 11, 2),
+            note=f"客户说下周付款 {MARKER}",
+            person=f"陈 {MARKER}",
+            next_step=f"再打 {MARKER}",
+            recorded_by="c02",
+        )
+        record_promise(session, customer_id, amount=Decimal("700.00"), by=dt.date(2026, 11, 30), on=dt.date(2026, 11, 3), note=f"口头 {MARKER}")
+        log_contact(session, customer_id, channel=Channel.email, result=ContactResult.unreachable, on=dt.date(2026, 11, 12), note=NOTE, recorded_by="c02")
         statement = execution.prepare_statement(session, get_customer(session, customer_id), "2026-10", dt.date(2026, 11, 3))
         statement.tracking_no = "SF1234567890"
     session.flush()
@@ -114,4 +120,4 @@ def test_our_own_people_and_the_call_script_still_read_the_note(ledger):
     internal = execution.document_context(ledger, customer, "escalation", COMPANY, DAY, locale=COMPANY.locale)
     assert NOTE in internal.last_contact
     last = ledger.scalar(select(ContactLog).where(ContactLog.customer_id == "C1").order_by(ContactLog.contacted_on.desc()).limit(1))
-    assert NOTE in worklist.restate(last) and NOTE in worklist.restate_zh(last)  # the collector's call script (the worklist)
+    assert NOTE in restate(last, "en", internal=True) and NOTE in restate(last, "zh_CN", internal=True)  # the collector's call script (the worklist)

@@ -38,8 +38,7 @@ def test_the_day_stops_waiting_at_its_deadline_and_names_the_batches_still_runni
 
 
 def test_failed_batches_are_reported_and_completed_ones_are_not(monkeypatch):
-    monkeypatch.setattr(prefect.client.orchestration, "get_client",
-                        lambda sync_client=True: FakeClient({RUNS[0][0]: "Crashed", RUNS[1][0]: "Completed"}))
+    monkeypatch.setattr(prefect.client.orchestration, "get_client", lambda sync_client=True: FakeClient({RUNS[0][0]: "Crashed", RUNS[1][0]: "Completed"}))
     assert day_tasks.wait_for_batch_runs.fn(RUNS, deadline_seconds=5, poll_seconds=0.01) == [f"batch C1…C2 (Crashed): see its run {RUNS[0][0]}"]
 
 

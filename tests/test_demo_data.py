@@ -1,4 +1,4 @@
-"""The demo portfolio generator (huikuan.demo_data): files per CONTRACT.md, realistic mix, consistent ledger."""
+"""The demo portfolio generator (huikuan.demo.data): files per CONTRACT.md, realistic mix, consistent ledger."""
 
 from __future__ import annotations
 
@@ -13,16 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from huikuan.demo_data import (
-    CHARGE_COLUMNS,
-    CUSTOMER_COLUMNS,
-    INVOICE_COLUMNS,
-    PAYMENT_COLUMNS,
-    DemoFiles,
-    customer_rng,
-    draw_profile,
-    generate_demo,
-)
+from huikuan.demo.data import CHARGE_COLUMNS, CUSTOMER_COLUMNS, INVOICE_COLUMNS, PAYMENT_COLUMNS, DemoFiles, customer_rng, draw_profile, generate_demo
 
 AS_OF = date(2026, 10, 9)
 FILES = ("customers.csv", "invoices.csv", "payments.csv", "charges.csv", "events.jsonl")
@@ -31,8 +22,7 @@ FILES = ("customers.csv", "invoices.csv", "payments.csv", "charges.csv", "events
 CONTRACT = {
     "customers": (
         ("customer_id", "name", "email", "phone", "contact_name"),
-        ("contact_title", "locale", "country", "settlement", "payment_terms_days", "credit_limit",
-         "segment", "currency", "collector"),
+        ("contact_title", "locale", "country", "settlement", "payment_terms_days", "credit_limit", "segment", "currency", "collector"),
     ),
     "invoices": (("invoice_id", "customer_id", "issued_on", "due_on", "amount"), ("currency",)),
     "payments": (("payment_id", "customer_id", "received_on", "amount"), ("invoice_id",)),
@@ -97,7 +87,7 @@ def load(files: DemoFiles, as_of: date) -> Ledger:
     for kind, (required, optional) in CONTRACT.items():
         header = headers[kind]
         assert tuple(header[: len(required)]) == required, kind
-        assert set(header[len(required):]) <= set(optional), f"unknown column in {kind}: {header}"
+        assert set(header[len(required) :]) <= set(optional), f"unknown column in {kind}: {header}"
         assert len(set(header)) == len(header)
     assert tuple(headers["customers"]) == CUSTOMER_COLUMNS
     assert tuple(headers["invoices"]) == INVOICE_COLUMNS
@@ -114,13 +104,8 @@ def load(files: DemoFiles, as_of: date) -> Ledger:
     inv = {}
     for row in invoices:
         assert row["invoice_id"] not in inv, "invoice ids unique"
-        inv[row["invoice_id"]] = {
-            **row, "amount": money(row["amount"]), "issued": day(row["issued_on"]), "due": day(row["due_on"]),
-        }
-    assert files.counts == {
-        "customers": len(customers), "invoices": len(invoices), "payments": len(payments),
-        "charges": len(charges), "events": len(events),
-    }
+        inv[row["invoice_id"]] = {**row, "amount": money(row["amount"]), "issued": day(row["issued_on"]), "due": day(row["due_on"])}
+    assert files.counts == {"customers": len(customers), "invoices": len(invoices), "payments": len(payments), "charges": len(charges), "events": len(events)}
     return Ledger(as_of, by_id, inv, payments, charges, events, lines)
 
 
@@ -149,10 +134,7 @@ def replay(ledger: Ledger) -> None:
         owed = sum((open_[i] for i in per_customer[cid] if ledger.invoices[i]["issued"] <= received), Decimal(0))
         assert amount <= owed, f"{p['payment_id']} pays more than the customer owes"
         rest = amount
-        for i in sorted(
-            (i for i in per_customer[cid] if open_[i] > 0),
-            key=lambda i: (ledger.invoices[i]["due_on"], ledger.invoices[i]["issued_on"], i),
-        ):
+        for i in sorted((i for i in per_customer[cid] if open_[i] > 0), key=lambda i: (ledger.invoices[i]["due_on"], ledger.invoices[i]["issued_on"], i)):
             take = min(rest, open_[i])
             assert ledger.invoices[i]["issued"] <= received
             open_[i] -= take
@@ -214,8 +196,7 @@ def test_writes_the_five_files_and_nothing_else(demo):
     files, _ = demo
     directory = files.customers.parent
     assert sorted(p.name for p in directory.iterdir()) == sorted(FILES)
-    assert [files.customers.name, files.invoices.name, files.payments.name, files.charges.name, files.events.name] \
-        == list(FILES)
+    assert [files.customers.name, files.invoices.name, files.payments.name, files.charges.name, files.events.name] == list(FILES)
 
 
 def test_amounts_have_two_decimals_and_ids_are_unique(demo):
@@ -339,8 +320,7 @@ def test_the_mix_is_roughly_as_specified(demo500):
     for i in (1, 2, 3, 250, 500):
         profile = draw_profile(customer_rng(7, i))
         row = ledger.customers[f"C{i:06d}"]
-        assert (row["segment"], row["settlement"], row["currency"]) == (
-            profile.segment, profile.settlement, profile.currency)
+        assert (row["segment"], row["settlement"], row["currency"]) == (profile.segment, profile.settlement, profile.currency)
     # Non-payers: customers with invoices due long ago and no payment at all.
     paying = {p["customer_id"] for p in ledger.payments}
     never = [c for c in ledger.customers if c not in paying]
@@ -485,8 +465,7 @@ def test_twenty_thousand_customers_with_progress(tmp_path):
     files = generate_demo(tmp_path / "big", customers=20_000, as_of=AS_OF, progress=calls.append)
     assert sum(calls) == 20_000 and len(calls) >= 10
     assert files.counts["customers"] == 20_000
-    for kind, path in (("customers", files.customers), ("invoices", files.invoices),
-                       ("payments", files.payments), ("charges", files.charges)):
+    for kind, path in (("customers", files.customers), ("invoices", files.invoices), ("payments", files.payments), ("charges", files.charges)):
         with path.open(encoding="utf-8") as f:
             assert sum(1 for _ in f) == files.counts[kind] + 1, kind
     with files.events.open(encoding="utf-8") as f:

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from huikuan.demo import load_demo
-from huikuan.portfolio import customer_file, open_items, portfolio
+from huikuan.demo.load import load_demo
+from huikuan.reports.portfolio import customer_file, open_items, portfolio
 from models.ledger import Allocation, ContactLog, Customer, Dispute, Invoice, Payment, Promise
 from models.money import ZERO
 
@@ -46,7 +46,9 @@ def test_the_portfolio_on_an_earlier_day_ignores_later_payments(tmp_path, sessio
     earlier = dt.date(2026, 9, 30)
     invoiced = session.scalar(select(func.sum(Invoice.amount)).where(Invoice.issued_on <= earlier))
     paid = session.scalar(
-        select(func.sum(Allocation.amount)).join(Payment).join(Invoice, Invoice.invoice_id == Allocation.invoice_id)
+        select(func.sum(Allocation.amount))
+        .join(Payment)
+        .join(Invoice, Invoice.invoice_id == Allocation.invoice_id)
         .where(Payment.received_on <= earlier, Invoice.issued_on <= earlier)
     )
     view = portfolio(session, earlier)

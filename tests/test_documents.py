@@ -15,8 +15,9 @@ import jinja2
 import pypdf
 import pytest
 
-from huikuan import documents
-from huikuan.documents import (
+from huikuan.documents import pdf
+from huikuan.documents.pdf import cjk_font, letter_pdf
+from huikuan.documents.render import (
     EMAIL_KINDS,
     LETTER_KINDS,
     LETTER_MAX_ROWS,
@@ -26,11 +27,9 @@ from huikuan.documents import (
     Party,
     RenderedLetter,
     capital_yuan,
-    cjk_font,
     environment,
     format_date,
     format_money,
-    letter_pdf,
     render_email,
     render_letter,
     template_names,
@@ -63,13 +62,21 @@ def invoices(count: int) -> tuple[InvoiceLine, ...]:
 def make_context(kind: str, locale: str = "zh_CN", count: int = 4, **changes) -> DocumentContext:
     internal = kind in ("escalation", "approval_request")
     context = DocumentContext(
-        kind=kind, locale=locale, today=TODAY, company=COMPANY,
-        company_address="上海市浦东新区张江路 88 号 3 楼（邮编 201203）", customer_name=CUSTOMER,
+        kind=kind,
+        locale=locale,
+        today=TODAY,
+        company=COMPANY,
+        company_address="上海市浦东新区张江路 88 号 3 楼（邮编 201203）",
+        customer_name=CUSTOMER,
         addressee=BOSS if internal else CUSTOMER_CONTACT,
         sender=LAWYER if kind == "lawyer_letter" else COLLECTOR,
-        invoices=invoices(count), pay_by=PAY_BY, statement_month="2026-10",
+        invoices=invoices(count),
+        pay_by=PAY_BY,
+        statement_month="2026-10",
         statement_lines=((D(2026, 10, 3), "A4 复印纸 200 箱", Decimal("8400.00")), (D(2026, 10, 20), "硒鼓 30 只", Decimal("5370.50"))),
-        tracking_no="SF1234567890", last_contact=LAST_CONTACT, promise="2026年11月20日前支付 ¥8,464.39",
+        tracking_no="SF1234567890",
+        last_contact=LAST_CONTACT,
+        promise="2026年11月20日前支付 ¥8,464.39",
     )
     return dataclasses.replace(context, **changes)
 
@@ -80,8 +87,11 @@ EXTRA = {
     "escalation": {"action": "notify_manager", "reason": "more than 1 month unpaid", "role": "manager"},
     "lock_lifted": {"locked_on": D(2026, 9, 1), "reason": "locked for INV-2026-000110, all paid"},
     "approval_request": {
-        "code": "493817", "decision": "dunning_letter", "approver": "老板",
-        "form_url": "http://127.0.0.1:4200/runs/flow-run/7f3c", "preview_text": "催 账 函\n\n尊敬的王伟经理：……",
+        "code": "493817",
+        "decision": "dunning_letter",
+        "approver": "老板",
+        "form_url": "http://127.0.0.1:4200/runs/flow-run/7f3c",
+        "preview_text": "催 账 函\n\n尊敬的王伟经理：……",
         "expires_on": D(2026, 11, 30),
     },
 }
@@ -181,7 +191,14 @@ def test_every_email_names_people_amount_and_a_calendar_date(kind, locale):
     email = render_email(context, **EXTRA.get(kind, {}))
     amount = format_money(context.total_open, locale)
     statement = format_money(Decimal("13770.50"), locale)
-    date = format_date(CONFIRM_BY if kind in ("send_statement", "statement_follow_up") else context.invoices[0].due_on if kind in ("reminder", "send_invoice_info") else context.today, locale)
+    date = format_date(
+        CONFIRM_BY
+        if kind in ("send_statement", "statement_follow_up")
+        else context.invoices[0].due_on
+        if kind in ("reminder", "send_invoice_info")
+        else context.today,
+        locale,
+    )
     assert email.subject and "\n" not in email.subject
     for body in (email.text, email.html):
         for needed in (context.addressee.name, context.sender.title, context.sender.phone, context.sender.email, amount, date):
@@ -317,7 +334,7 @@ def test_the_lawyer_writes_for_the_company():
 def test_the_statement_letter_has_a_slip_to_sign_and_return():
     letter = render_letter(make_context("statement_letter"))
     assert "本公司确认截至2026年11月23日尚欠贵公司 ¥37,937.18" in letter.text
-    assert "（盖章）" in letter.text and "<hr class=\"cut\"/>" in letter.html
+    assert "（盖章）" in letter.text and '<hr class="cut"/>' in letter.html
     english = render_letter(make_context("statement_letter", "en")).text
     assert "We confirm that as of 23 November 2026 we owe you CNY 37,937.18." in english
 
@@ -355,7 +372,7 @@ def test_a_letter_that_needs_a_second_page_is_refused():
         ("<h1>x</h1><script>alert(1)</script>", "script"),
         ("<h1>x</h1><p>open <b>bold</p>", "not closed"),
         ("<h1>x</h1>loose text", "outside a paragraph"),
-        ("<h1>x</h1><div class=\"slip\"><p>y</p>", "not closed"),
+        ('<h1>x</h1><div class="slip"><p>y</p>', "not closed"),
     ],
 )
 def test_the_letter_markup_is_checked(markup, problem):
@@ -386,14 +403,14 @@ def test_the_cjk_font_is_an_embeddable_truetype_file():
     from reportlab.pdfbase import pdfmetrics
 
     assert pdfmetrics.getFont(name)
-    assert Path(source).is_file() and name == documents.CJK_FONT_NAME
+    assert Path(source).is_file() and name == pdf.CJK_FONT_NAME
 
 
 def test_without_an_installed_font_every_letter_uses_the_packaged_one(monkeypatch, tmp_path):
-    monkeypatch.setattr(documents, "FONT_DIRS", (tmp_path,))
-    packaged = documents.cjk_font.__wrapped__()
-    assert packaged[0] == documents.CJK_FONT_NAME and "paperang_p2_fonts_cjk" in packaged[1]
-    monkeypatch.setattr(documents, "cjk_font", lambda: packaged)
+    monkeypatch.setattr(pdf, "FONT_DIRS", (tmp_path,))
+    packaged = pdf.cjk_font.__wrapped__()
+    assert packaged[0] == pdf.CJK_FONT_NAME and "paperang_p2_fonts_cjk" in packaged[1]
+    monkeypatch.setattr(pdf, "cjk_font", lambda: packaged)
     for locale in LOCALES:
         for kind in LETTER_KINDS:
             context = make_context(kind, locale, count=40)
@@ -404,10 +421,10 @@ def test_without_an_installed_font_every_letter_uses_the_packaged_one(monkeypatc
 def test_only_truetype_outlines_count(tmp_path):
     cff = tmp_path / "NotoSansCJK-Regular.ttc"
     cff.write_bytes(b"ttcf" + b"\0" * 8 + (16).to_bytes(4, "big") + b"OTTO")
-    assert not documents._has_truetype_outlines(cff)
+    assert not pdf._has_truetype_outlines(cff)
     installed = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
     if installed.exists():
-        assert documents._has_truetype_outlines(installed)
+        assert pdf._has_truetype_outlines(installed)
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) is not installed")

@@ -75,15 +75,19 @@ def test_follow_ups_every_two_days_then_daily_across_the_holidays():
     assert follow_ups == [
         "2026-09-11",  # D+1
         "2026-09-14",  # D+3 is Sunday 09-13
-        "2026-09-15", "2026-09-17",  # D+5, D+7
+        "2026-09-15",
+        "2026-09-17",  # D+5, D+7
         "2026-09-20",  # D+9 is Saturday 09-19; Sunday 09-20 is a make-up working day (调休)
-        "2026-09-21", "2026-09-23",  # D+11, D+13; D+14 keeps the 2-day rhythm
+        "2026-09-21",
+        "2026-09-23",  # D+11, D+13; D+14 keeps the 2-day rhythm
         "2026-09-28",  # D+15..17 fall in Mid-Autumn (09-25..27): one follow-up on Monday
-        "2026-09-29", "2026-09-30",
+        "2026-09-29",
+        "2026-09-30",
         "2026-10-08",  # National Day 10-01..10-07: one follow-up on the first working day
         "2026-10-09",
         "2026-10-10",  # a make-up working Saturday
-        "2026-10-12", "2026-10-13",
+        "2026-10-12",
+        "2026-10-13",
     ]
 
 
@@ -206,8 +210,7 @@ def test_key_accounts_are_handled_by_a_manager_and_high_risk_ones_locked_early()
 
 def test_a_chronically_late_payer_gets_a_visit():
     history = tuple(
-        InvoiceFacts(f"OLD-{n}", D(2026, 1 + n, 1), D(2026, 2 + n, 1), Decimal("10.00"), payments=((D(2026, 2 + n, 25), Decimal("10.00")),))
-        for n in range(3)
+        InvoiceFacts(f"OLD-{n}", D(2026, 1 + n, 1), D(2026, 2 + n, 1), Decimal("10.00"), payments=((D(2026, 2 + n, 25), Decimal("10.00")),)) for n in range(3)
     )
     rows = one_time(run(CustomerFacts("C1", invoices=(*history, INVOICE)), D(2026, 9, 1), D(2026, 9, 30)))
     assert ("2026-09-28", "visit") in rows  # D+15 = 09-25 (Mid-Autumn) -> 09-28
@@ -229,10 +232,13 @@ def test_a_statement_cycle_whose_deadlines_fall_in_the_national_day_holiday():
     follow_ups = [on for on, action in rows if action == "statement_follow_up"]
     assert follow_ups[:8] == [
         "2026-10-10",  # sent + 2: a make-up working Saturday
-        "2026-10-12", "2026-10-14", "2026-10-16",  # + 4, 6, 8
+        "2026-10-12",
+        "2026-10-14",
+        "2026-10-16",  # + 4, 6, 8
         "2026-10-19",  # + 10 (Sunday 10-18) -> Monday
         "2026-10-20",  # + 12
-        "2026-10-22", "2026-10-23",  # daily from + 14
+        "2026-10-22",
+        "2026-10-23",  # daily from + 14
     ]
     assert ("2026-11-05", "escalate_statement") in rows  # sent + 28
 
@@ -313,8 +319,13 @@ def test_a_missed_instalment_brings_the_ladder_back_at_once():
 
 def test_a_step_can_refuse_to_wait_for_an_instalment_plan():
     plan = InstalmentPlanFacts(D(2026, 9, 14), frozenset({"INV-1"}), ((D(2026, 12, 31), Decimal("1000.00")),))
-    strict = HANDBOOK.model_copy(update={"steps": [s.model_copy(update={"pauses": frozenset({"dispute", "promise"})}) if s.id == "notify_manager" else s for s in HANDBOOK.steps]})
-    rows = [(a.on.isoformat(), a.action) for a in simulate(CustomerFacts("C1", invoices=(INVOICE,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 10, 31), strict, CN)]
+    strict = HANDBOOK.model_copy(
+        update={"steps": [s.model_copy(update={"pauses": frozenset({"dispute", "promise"})}) if s.id == "notify_manager" else s for s in HANDBOOK.steps]}
+    )
+    rows = [
+        (a.on.isoformat(), a.action)
+        for a in simulate(CustomerFacts("C1", invoices=(INVOICE,), instalment_plans=(plan,)), D(2026, 9, 14), D(2026, 10, 31), strict, CN)
+    ]
     assert rows == [("2026-10-12", "notify_manager")]
 
 

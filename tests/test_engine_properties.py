@@ -33,16 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.calendar import calendar_for
-from models.engine import (
-    Action,
-    CustomerFacts,
-    Evaluator,
-    InvoiceFacts,
-    PromiseFacts,
-    StatementFacts,
-    actions_due,
-    simulate,
-)
+from models.engine import Action, CustomerFacts, Evaluator, InvoiceFacts, PromiseFacts, StatementFacts, actions_due, simulate
 from models.enums import CustomerStatus, Segment, Settlement
 from models.policy import Anchor, Policy, load_policy
 
@@ -55,11 +46,7 @@ LETTERS = frozenset({"dunning_letter", "statement_letter", "lawyer_letter"})
 
 # HUIKUAN_PROPERTY_EXAMPLES=5000 for a longer hunt; the default keeps the file at ~25 s on 2 cores.
 EXAMPLES = int(os.environ.get("HUIKUAN_PROPERTY_EXAMPLES", "300"))
-PROPERTY_SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @lru_cache(maxsize=None)
@@ -188,8 +175,10 @@ def customers(draw) -> tuple[CustomerFacts, str]:
     invoice_list = [draw(invoices(n)) for n in range(count)]
     invoice_list, promise_list = draw(promises(invoice_list))
     locked_on = draw(st.none() | st.none() | st.none() | st.dates(d("2026-01-01"), d("2027-01-31")))
-    status = CustomerStatus.locked if locked_on else draw(
-        st.sampled_from([CustomerStatus.active] * 5 + [CustomerStatus.credit_suspended, CustomerStatus.cash_only, CustomerStatus.blacklisted])
+    status = (
+        CustomerStatus.locked
+        if locked_on
+        else draw(st.sampled_from([CustomerStatus.active] * 5 + [CustomerStatus.credit_suspended, CustomerStatus.cash_only, CustomerStatus.blacklisted]))
     )
     facts = CustomerFacts(
         customer_id=draw(st.sampled_from(["C001", "C042", "客户7"])),
@@ -332,7 +321,8 @@ def test_no_action_names_an_invoice_paid_in_full(scenario, name, grant):
     facts, country, window = scenario
     paid = {i.invoice_id: paid_in_full_on(i) for i in facts.invoices}
     wrong = [
-        a for a in run(facts, country, window, name, grant)
+        a
+        for a in run(facts, country, window, name, grant)
         if any(paid[i] is not None and a.on >= paid[i] for i in a.invoices) and not only_paid_anchored(a, name, facts)
     ]
     assert not wrong, f"paid in full {paid}:\n{show(wrong)}"
@@ -347,8 +337,7 @@ def test_no_action_names_a_disputed_invoice(scenario, name, grant):
     facts, country, window = scenario
     by_id = {i.invoice_id: i for i in facts.invoices}
     wrong = [
-        a for a in run(facts, country, window, name, grant)
-        if any(disputed_on(by_id[i], a.on) for i in a.invoices) and not only_paid_anchored(a, name, facts)
+        a for a in run(facts, country, window, name, grant) if any(disputed_on(by_id[i], a.on) for i in a.invoices) and not only_paid_anchored(a, name, facts)
     ]
     assert not wrong, f"disputes { {i: v.disputes for i, v in by_id.items() if v.disputes} }:\n{show(wrong)}"
 
@@ -362,7 +351,8 @@ def test_no_action_names_an_invoice_under_a_promise(scenario, name, grant):
     facts, country, window = scenario
     pauses = promise_pauses(facts)
     wrong = [
-        a for a in run(facts, country, window, name, grant)
+        a
+        for a in run(facts, country, window, name, grant)
         if any(start <= a.on <= end for i in a.invoices for start, end in pauses.get(i, ())) and not only_paid_anchored(a, name, facts)
     ]
     assert not wrong, f"promise pauses {dict(pauses)}:\n{show(wrong)}"
@@ -443,7 +433,10 @@ def test_actions_due_is_the_simulation_of_that_day(scenario, name, grant, data):
 
 def invoice(invoice_id="A", issued="2026-03-02", due="2026-04-01", amount="1000.00", payments=(), disputes=()):
     return InvoiceFacts(
-        invoice_id, d(issued), d(due), Decimal(amount),
+        invoice_id,
+        d(issued),
+        d(due),
+        Decimal(amount),
         tuple((d(on), Decimal(a)) for on, a in payments),
         tuple((d(o), d(r) if r else None) for o, r in disputes),
     )

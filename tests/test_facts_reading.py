@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, update
 
-from huikuan.facts import load_facts
-from huikuan.importer import import_files
-from huikuan.planning import iter_plan, plan
-from huikuan.records import open_dispute, record_instalment_plan, record_promise, resolve_dispute
+from huikuan.ledger.facts import load_facts
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import open_dispute, record_instalment_plan, record_promise, resolve_dispute
+from huikuan.reports.planning import iter_plan, plan
 from models.engine import Action, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
 from models.enums import CustomerStatus
 from models.ledger import ActionTaken, Customer, EventTaken, OutboxMessage, Statement
@@ -51,9 +51,15 @@ def ledger(tmp_path, session):
     resolve_dispute(session, "I7", on=D(2026, 10, 9), resolution="credit note")
     record_instalment_plan(session, "C6", instalments=[(D(2026, 12, 15), M("2500.00")), (D(2026, 11, 15), M("2500.00"))], on=D(2026, 11, 2))
     session.add(Statement(customer_id="C1", month="2026-09", amount=M("1200.00"), prepared_on=D(2026, 10, 8), sent_on=D(2026, 10, 9)))
-    session.add(Statement(customer_id="C5", month="2026-08", amount=M("99.99"), prepared_on=D(2026, 9, 2), reviewed_on=D(2026, 9, 3), confirmed_on=D(2026, 9, 8)))
+    session.add(
+        Statement(customer_id="C5", month="2026-08", amount=M("99.99"), prepared_on=D(2026, 9, 2), reviewed_on=D(2026, 9, 3), confirmed_on=D(2026, 9, 8))
+    )
     session.add(EventTaken(event_key="C4:resume:I7:dispute:2026-10-09", customer_id="C4", action_key="C4:resume:2026-10-09", taken_on=D(2026, 10, 9)))
-    session.add(ActionTaken(key="C10:follow_up:2026-10-05", customer_id="C10", action="follow_up", due_on=D(2026, 10, 5), channel="email", role="collector", invoices="I5;I6"))
+    session.add(
+        ActionTaken(
+            key="C10:follow_up:2026-10-05", customer_id="C10", action="follow_up", due_on=D(2026, 10, 5), channel="email", role="collector", invoices="I5;I6"
+        )
+    )
     session.add(OutboxMessage(key="C10:follow_up:2026-10-05:email", customer_id="C10", to_address="g@h.cn", to_name="赵", subject="s", text="t", sent_at=SENT))
     session.execute(update(Customer).where(Customer.customer_id == "C3").values(status=CustomerStatus.locked, locked_on=D(2026, 9, 1)))
     session.execute(update(Customer).where(Customer.customer_id == "C10").values(lock_invoices="I5;I6", standing_since=D(2026, 8, 1), standing_invoices="I5"))
@@ -86,17 +92,16 @@ def test_the_facts_at_batch_edges_are_the_ledger_s(ledger):
             InvoiceFacts("I2", D(2026, 8, 12), D(2026, 9, 12), M("200.00"), (), (), None),
         )
         assert c1.promises == (PromiseFacts(D(2026, 10, 8), D(2026, 10, 20), M("200.00"), frozenset({"I2"})),)
-        assert c1.statements == (
-            StatementFacts("2026-09", {"prepared": D(2026, 10, 8), "sent": D(2026, 10, 9)}, None),
-            StatementFacts("2026-10", {}, None),
-        )
+        assert c1.statements == (StatementFacts("2026-09", {"prepared": D(2026, 10, 8), "sent": D(2026, 10, 9)}, None), StatementFacts("2026-10", {}, None))
         c10, country = facts["C10"]
         assert country == "DE"
         assert c10.invoices[0] == InvoiceFacts(
-            "I5", D(2026, 7, 1), D(2026, 8, 1), M("12345.67"), ((D(2026, 8, 10), M("1000.00")), (D(2026, 8, 20), M("345.67"))), (), None,
+            "I5", D(2026, 7, 1), D(2026, 8, 1), M("12345.67"), ((D(2026, 8, 10), M("1000.00")), (D(2026, 8, 20), M("345.67"))), (), None
         )
         assert c10.invoices[1].amount == M("0.01") and isinstance(c10.invoices[1].amount, Decimal)
-        assert c10.promises == (PromiseFacts(D(2026, 9, 1), D(2026, 9, 30), M("5000.00"), frozenset({"I5", "I6"})),)  # a promise without invoices names the open ones
+        assert c10.promises == (
+            PromiseFacts(D(2026, 9, 1), D(2026, 9, 30), M("5000.00"), frozenset({"I5", "I6"})),
+        )  # a promise without invoices names the open ones
         assert (c10.lock_invoices, c10.standing_since, c10.standing_invoices) == (frozenset({"I5", "I6"}), D(2026, 8, 1), frozenset({"I5"}))
         assert c10.demands == (LegalEvent(D(2026, 10, 5), Restart.demand_delivered, "C10:follow_up:2026-10-05:email", frozenset({"I5", "I6"})),)
         c2, _ = facts["C2"]

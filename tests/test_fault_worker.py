@@ -1,10 +1,10 @@
 """Faults on the real stack: the worker killed in the middle of a daily run, and one approval answered twice at once.
 
-The stack is the product's own (``huikuan.server.LocalStack``: a Prefect server,
+The stack is the product's own (``huikuan.stack.LocalStack``: a Prefect server,
 the deployments, a process worker) over a 100-customer demo ledger. On
 2026-11-25 about 40 accounts have something due, among them a stop-shipment for
 the boss to approve. What the day should take is first worked out without
-Prefect on a copy of the ledger (``huikuan.collection.collect``).
+Prefect on a copy of the ledger (``huikuan.collection.batch.collect``).
 
 1. The daily run goes one account per batch; once some of its actions are taken,
    the worker and every process under it are killed (SIGKILL, as in a power cut).
@@ -22,13 +22,9 @@ Prefect on a copy of the ledger (``huikuan.collection.collect``).
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -39,13 +35,24 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.db import make_engine
-from huikuan.server import LocalStack, free_port, log_tail
-from huikuan.settings import Settings
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.db import make_engine
+from huikuan.stack import LocalStack, log_tail
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, CollectionDay, Customer, OutboxMessage
-from tests.test_server_approval import code_emailed_to, flow_run_state, suspended_for, wait_for
+from tests.stack_harness import (
+    code_emailed_to,
+    descendants,
+    finished,
+    flow_run_state,
+    huikuan,
+    ledger,
+    new_stack,
+    outbox_emails,
+    running,
+    suspended_for,
+    wait_for,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -53,14 +60,10 @@ DAY = "2026-11-25"
 WAIT = 300.0
 
 
-def run(cwd: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "huikuan.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
 def expected_day(ledger_file: Path, scratch: Path) -> tuple[set[str], set[str]]:
     """The action keys and queued email keys the day should produce, worked out without Prefect on a copy of the ledger."""
-    from huikuan.collection import collect
-    from huikuan.planning import plan
+    from huikuan.collection.batch import collect
+    from huikuan.reports.planning import plan
     from models.policy import load_policy
 
     copy = scratch / "reference.db"
@@ -79,41 +82,11 @@ def expected_day(ledger_file: Path, scratch: Path) -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[LocalStack]:
-    work = tmp_path_factory.mktemp("huikuan")
-    (work / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
-    settings = Settings(
-        database_url=f"sqlite:///{work / 'huikuan.db'}", company_file=work / "company.yaml", data_dir=work / "huikuan-data",
-        timezone="Asia/Shanghai", policy="handbook", retry_delay_seconds=1,
-    )
-    local = LocalStack(
-        port=free_port(), home=work / "prefect", cwd=work, settings=settings, startup_timeout=WAIT,
-        extra_env={"PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"},
-    )
-    demo = run(work, local.environment(), "demo", "--customers", "100", "--as-of", "2026-11-20")
+    local = new_stack(tmp_path_factory.mktemp("huikuan"), startup_timeout=WAIT, password=False)
+    demo = huikuan(local, "demo", "--customers", "100", "--as-of", "2026-11-20", timeout=300)
     assert demo.returncode == 0, demo.stderr
-    try:
-        local.start()
+    with running(local):
         yield local
-    finally:
-        local.stop()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process under ``pid`` (from /proc), children first found first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def kill_worker_and_its_runs(stack: LocalStack) -> list[int]:
@@ -129,10 +102,6 @@ def kill_worker_and_its_runs(stack: LocalStack) -> list[int]:
     return doomed
 
 
-def ledger(stack: LocalStack) -> Session:
-    return Session(make_engine(stack.settings.database_url))
-
-
 def taken_of_the_day(stack: LocalStack) -> int:
     with ledger(stack) as session:
         return session.scalar(select(func.count()).select_from(ActionTaken).where(ActionTaken.key.like(f"%:{DAY}%")))
@@ -140,11 +109,7 @@ def taken_of_the_day(stack: LocalStack) -> int:
 
 def delivered(stack: LocalStack) -> Counter:
     """How many times each message key reached the outbox folder (the example company's transport)."""
-    outbox = stack.cwd / "huikuan-data" / "outbox"
-    keys = Counter()
-    for path in outbox.glob("*.eml") if outbox.is_dir() else []:
-        keys[str(email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["X-Huikuan-Key"])] += 1
-    return keys
+    return Counter(str(message["X-Huikuan-Key"]) for _, message in outbox_emails(stack))
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +134,7 @@ def test_a_worker_killed_in_the_middle_of_the_day_loses_nothing_and_repeats_noth
 
     stack.start_worker(recover=True)  # what `huikuan worker` does when the machine comes back
     assert stack.recovered == [f"daily collection {DAY}: Rescheduled"]
-    final = wait_for(stack, "the day to be done again", lambda: (s := flow_run_state(stack, daily.id)).is_final() and s, timeout=WAIT)
+    final = finished(stack, daily.id, "the day to be done again", timeout=WAIT)
     assert final.is_completed(), final
 
     with ledger(stack) as session:
@@ -228,7 +193,7 @@ def test_the_same_approval_answered_twice_at_once_is_decided_once(stack, expecte
         thread.start()
     for thread in clicks:
         thread.join(120)
-    final = wait_for(stack, "the approval to complete", lambda: (s := flow_run_state(stack, run_id)).is_final() and s, timeout=WAIT)
+    final = finished(stack, run_id, "the approval to complete", timeout=WAIT)
     assert final.is_completed(), final
     assert "accepted" in outcomes, outcomes
 

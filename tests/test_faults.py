@@ -7,7 +7,7 @@ messages, approvals and statements, nothing half-written; and the SMTP server
 received every message exactly once.
 
 The oracle is a reference: the same demo ledger, collected day by day without
-Prefect and without faults (`huikuan.collection.collect`, the work of each
+Prefect and without faults (`huikuan.collection.batch.collect`, the work of each
 batch), on a SQLite file of its own. The demo is generated from a seed, so the
 reference and the ledger under test start equal, on SQLite as on PostgreSQL.
 """
@@ -26,21 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
-from sqlalchemy import create_engine, event, exc, select, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy.orm import Session
 
 import tasks.ledger
-from huikuan import execution
-from huikuan.collection import collect, is_connection_lost
-from huikuan.company import EXAMPLE, company_from
-from huikuan.db import engine_for, make_engine, session_scope
-from huikuan.demo import load_demo
-from huikuan.migrate import upgrade
-from huikuan.planning import plan
-from huikuan.settings import Settings, get_settings
+from huikuan.collection import execution
+from huikuan.collection.batch import collect, is_connection_lost
+from huikuan.demo.load import load_demo
+from huikuan.ledger.company import EXAMPLE, company_from
+from huikuan.ledger.db import engine_for, make_engine, session_scope
+from huikuan.ledger.migrate import upgrade
+from huikuan.ledger.settings import Settings, get_settings
+from huikuan.reports.planning import plan
 from models.ledger import ActionTaken, Approval, CollectionDay, Customer, OutboxMessage, Statement
 from models.policy import load_policy
+from tests.conftest import start_postgres
 from tests.pg_server import PostgresServer, find_bindir
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
@@ -50,12 +50,6 @@ STATEMENT_DAY = dt.date(2026, 11, 5)  # 14 actions over 10 accounts: 7 of them p
 BUSY_DAY = dt.date(2026, 11, 18)  # 11 actions over 8 accounts: follow-ups, escalations, a stop-shipment to approve
 WAIT = 240.0  # seconds: a deadline for a run on a loaded 2-core machine, never a pause
 DOWN_FOR = 2.0  # seconds at least that the database stays away while the retries meet it
-
-
-@pytest.fixture(scope="module")
-def prefect():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _clear_caches() -> None:
@@ -165,16 +159,9 @@ def own_postgres() -> Iterator[PostgresServer]:
         if os.environ.get("CI"):
             pytest.fail(f"{reason}; CI must install Debian's postgresql package")
         pytest.skip(reason)
-    server = PostgresServer.start(bindir)
-    admin = create_engine(server.url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)  # its connection does not survive a stop
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE ledger_template"))
-    template = make_engine(server.url_for("ledger_template"))
-    upgrade(template)
-    template.dispose()
-    server.admin = admin
+    server = start_postgres(bindir, pool_pre_ping=True)  # its admin connection does not survive a stop
     yield server
-    admin.dispose()
+    server.admin.dispose()
     with contextlib.suppress(subprocess.CalledProcessError):  # already stopped: its files are removed all the same
         server.stop()
 

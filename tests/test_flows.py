@@ -7,15 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
-from huikuan import execution
-from huikuan.company import EXAMPLE
-from huikuan.company import company_from
-from huikuan.db import engine_for, session_scope
-from huikuan.demo import load_demo
-from huikuan.settings import get_settings
+from huikuan.collection import execution
+from huikuan.demo.load import load_demo
+from huikuan.ledger.company import EXAMPLE, company_from
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.settings import get_settings
 from models.enums import StatementState
 from models.ledger import ActionTaken, Approval, Invoice, OutboxMessage, Statement
 
@@ -23,12 +21,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbac
 
 DEMO_AS_OF = dt.date(2026, 10, 20)  # October's deliveries are on the ledger: November prepares their statements
 START = dt.date(2026, 11, 2)
-
-
-@pytest.fixture(scope="module")
-def prefect():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ def demo(tmp_path, monkeypatch, smtp_server, prefect):
     monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
     for cache in (get_settings, engine_for, company_from):
         cache.cache_clear()
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.migrate import upgrade
 
     upgrade(engine_for())
     with session_scope() as session:
@@ -126,7 +118,7 @@ def test_the_statement_cycle_and_the_recording_forms(demo):
         prepared[0].state = StatementState.sent
     assert confirm_statement(customer_id, month, "某某有限公司", "91310000MA1FL0000N", on=dt.date(2026, 11, 18)) == f"confirmation recorded for {customer_id}"
     assert record_contact(customer_id, "phone", "promised", note="答应月底付", on=day).startswith("contact recorded")
-    from huikuan.records import open_amounts
+    from huikuan.ledger.records import open_amounts
 
     with session_scope() as session:
         open_now = open_amounts(session, customer_id, day)
@@ -161,7 +153,7 @@ def test_a_scheduled_run_after_a_gap_catches_up_the_missed_days_and_publishes_th
     from prefect.client.schemas.sorting import ArtifactSort
 
     from flows.daily_collection import daily_collection
-    from huikuan.settings import Settings
+    from huikuan.ledger.settings import Settings
     from models.ledger import CollectionDay
 
     daily_collection(as_of=START)
@@ -179,7 +171,9 @@ def test_a_scheduled_run_after_a_gap_catches_up_the_missed_days_and_publishes_th
         summary = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["daily-collection"])), sort=ArtifactSort.CREATED_DESC)
         worklists = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="worklist-")), sort=ArtifactSort.CREATED_DESC)
     with session_scope() as session:
-        of_the_5th = dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == dt.date(2026, 11, 5)).group_by(ActionTaken.action)).all())
+        of_the_5th = dict(
+            session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == dt.date(2026, 11, 5)).group_by(ActionTaken.action)).all()
+        )
     assert of_the_5th and {row["action"]: row["taken for the day"] for row in json.loads(summary[0].data)} == of_the_5th
     assert "2026-11-05" in summary[0].description
     assert worklists and worklists[0].data.startswith("# Worklist 2026-11-05")
@@ -188,8 +182,8 @@ def test_a_scheduled_run_after_a_gap_catches_up_the_missed_days_and_publishes_th
 def test_the_daily_flow_takes_what_plan_shows_on_every_day_around_closing_days(demo, monkeypatch):
     """The closing days of the environment and of the company file count in the flow's batches as in `plan`."""
     from flows.daily_collection import daily_collection
-    from huikuan.context import calendars_of
-    from huikuan.planning import plan
+    from huikuan.ledger.context import calendars_of
+    from huikuan.reports.planning import plan
     from models.policy import load_policy
 
     monkeypatch.setenv("HUIKUAN_CLOSED_DAYS", '["2026-11-04"]')
@@ -221,17 +215,18 @@ def test_the_legal_forms_write_the_case_file_and_record_a_posted_letter(demo, mo
 
     import tasks.legal
     from flows.legal import prepare_case, record_letter_delivery
-    from huikuan.execution import queue_letter
-    from huikuan.records import get_customer
-    from huikuan.settings import get_settings
+    from huikuan.collection.execution import queue_letter
+    from huikuan.ledger.records import get_customer
+    from huikuan.ledger.settings import get_settings
     from models.ledger import LetterDelivery
 
     day = dt.date(2026, 11, 20)
     with session_scope() as session:
         customer_id = session.scalar(select(OutboxMessage.customer_id).limit(1)) or session.scalar(select(Invoice.customer_id).limit(1))
         customer = get_customer(session, customer_id)
-        session.add(ActionTaken(key=f"{customer_id}:lawyer_letter:{day}", customer_id=customer_id, action="lawyer_letter", due_on=day,
-                                channel="letter", role="boss"))
+        session.add(
+            ActionTaken(key=f"{customer_id}:lawyer_letter:{day}", customer_id=customer_id, action="lawyer_letter", due_on=day, channel="letter", role="boss")
+        )
         assert queue_letter(session, customer, "lawyer_letter", f"{customer_id}:lawyer_letter:{day}", company_from(get_settings().company_file), day) == 1
     assert "recorded" in record_letter_delivery(f"{customer_id}:lawyer_letter:{day}", "SF1234567890", delivered_on=dt.date(2026, 11, 22), courier="顺丰")
     with session_scope() as session:

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from huikuan.importer import ImportFailed, import_files
+from huikuan.ledger.importer import ImportFailed, import_files
 from models.ledger import Allocation, Charge, Contact, Customer, Invoice, Payment
 
 CUSTOMERS = """customer_id,name,email,phone,contact_name,contact_title,segment,credit_limit
@@ -51,15 +51,29 @@ def base(tmp_path, session):
 
 def test_a_clean_import_writes_every_row(tmp_path, session):
     payments = write(tmp_path, "payments.csv", "payment_id,customer_id,received_on,amount,invoice_id\nP1,C1,2026-10-10,12000.00,\nP2,C2,2026-11-01,100,I3\n")
-    charges = write(tmp_path, "charges.csv", "charge_id,customer_id,delivered_on,amount,description,receipt_received_on\nH1,C1,2026-11-03,1200.00,钢材一批,2026-11-05\n")
-    summary = import_files(session, {
-        "customers": write(tmp_path, "customers.csv", CUSTOMERS), "invoices": write(tmp_path, "invoices.csv", INVOICES),
-        "payments": payments, "charges": charges,
-    })
+    charges = write(
+        tmp_path, "charges.csv", "charge_id,customer_id,delivered_on,amount,description,receipt_received_on\nH1,C1,2026-11-03,1200.00,钢材一批,2026-11-05\n"
+    )
+    summary = import_files(
+        session,
+        {
+            "customers": write(tmp_path, "customers.csv", CUSTOMERS),
+            "invoices": write(tmp_path, "invoices.csv", INVOICES),
+            "payments": payments,
+            "charges": charges,
+        },
+    )
     session.commit()
     assert dict(summary.created) == {"customers": 2, "invoices": 3, "payments": 2, "charges": 1}
     c1 = session.get(Customer, "C1")
-    assert (c1.segment.value, c1.credit_limit, c1.locale.value, c1.country, c1.payment_terms_days, c1.currency) == ("key", Decimal("500000.00"), "zh_CN", "CN", 30, "CNY")
+    assert (c1.segment.value, c1.credit_limit, c1.locale.value, c1.country, c1.payment_terms_days, c1.currency) == (
+        "key",
+        Decimal("500000.00"),
+        "zh_CN",
+        "CN",
+        30,
+        "CNY",
+    )
     assert (c1.primary_contact.name, c1.primary_contact.title, c1.primary_contact.email) == ("王芳", "财务经理", "fin@hx.example.cn")
     c2 = session.get(Customer, "C2")
     assert (c2.segment.value, c2.credit_limit, c2.primary_contact.title) == ("ordinary", None, None)
@@ -122,18 +136,24 @@ def test_an_invoice_cannot_shrink_below_what_was_paid(tmp_path, base):
     import_files(base, {"payments": write(tmp_path, "p.csv", "payment_id,customer_id,received_on,amount,invoice_id\nP1,C1,2026-10-10,6000.00,I1\n")})
     base.commit()
     smaller = write(tmp_path, "i.csv", INVOICES.replace("10000.00", "5000.00"))
-    assert problems_of(base, {"invoices": smaller}, update_existing=True) == [f"{smaller}:2:amount: 5000.00 is less than the 6000.00 already paid on invoice I1"]
+    assert problems_of(base, {"invoices": smaller}, update_existing=True) == [
+        f"{smaller}:2:amount: 5000.00 is less than the 6000.00 already paid on invoice I1"
+    ]
 
 
 @pytest.mark.parametrize(
     ("row", "column", "message"),
     [
-        ("I9,C1,2026-08-31,2026-09-30,\"1,234.50\"", "amount", "'1,234.50' has a thousands separator; write 1234.50"),
+        ('I9,C1,2026-08-31,2026-09-30,"1,234.50"', "amount", "'1,234.50' has a thousands separator; write 1234.50"),
         ("I9,C1,2026-08-31,2026-09-30,-5.00", "amount", "-5.00 must be more than 0"),
         ("I9,C1,2026-08-31,2026-09-30,0", "amount", "0 must be more than 0"),
         ("I9,C1,2026-08-31,2026-09-30,10.005", "amount", "10.005 has more than 2 decimal places"),
         ("I9,C1,2026-08-31,2026-09-30,¥1200", "amount", "'¥1200' has a currency sign or name; write the number only, e.g. 1234.50"),
-        ("I9,C1,2026-08-31,2026-09-30,1.2E+05", "amount", "'1.2E+05' is in scientific notation (a spreadsheet shortened it); format the column as a number with 2 decimals"),
+        (
+            "I9,C1,2026-08-31,2026-09-30,1.2E+05",
+            "amount",
+            "'1.2E+05' is in scientific notation (a spreadsheet shortened it); format the column as a number with 2 decimals",
+        ),
         ("I9,C1,2026/08/31,2026-09-30,10.00", "issued_on", "'2026/08/31' is not written YYYY-MM-DD; write 2026-08-31"),
         ("I9,C1,2026-02-30,2026-09-30,10.00", "issued_on", "2026-02-30 is not a date of the calendar"),
         ("I9,C1,2026-08-31,2026-07-31,10.00", "due_on", "2026-07-31 is before the issue date 2026-08-31"),
@@ -169,17 +189,27 @@ def test_a_bad_customer_row_does_not_cascade_into_its_invoices(tmp_path, session
 
 
 def test_blank_lines_are_skipped_and_rows_keep_their_numbers(tmp_path, base):
-    path = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\n\nI8,C1,2026-08-31,2026-09-30,10.00\n,,,,\n\nI9,C1,2026-08-31,2026-09-30,x\n\n")
+    path = write(
+        tmp_path,
+        "invoices.csv",
+        "invoice_id,customer_id,issued_on,due_on,amount\n\nI8,C1,2026-08-31,2026-09-30,10.00\n,,,,\n\nI9,C1,2026-08-31,2026-09-30,x\n\n",
+    )
     assert problems_of(base, {"invoices": path}) == [f"{path}:6:amount: 'x' is not an amount; write a number such as 1234.50"]
 
 
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ("invoice_id,customer_id,issued_on,due_on,amount,colour", ["1:colour: unknown column in a invoices file; its columns are: invoice_id, customer_id, issued_on, due_on, amount, currency"]),
+        (
+            "invoice_id,customer_id,issued_on,due_on,amount,colour",
+            ["1:colour: unknown column in a invoices file; its columns are: invoice_id, customer_id, issued_on, due_on, amount, currency"],
+        ),
         ("invoice_id,customer_id,issued_on,amount", ["1:due_on: required column is missing from the header row"]),
         ("invoice_id,customer_id,issued_on,due_on,amount,amount", ["1:amount: column appears twice in the header row"]),
-        ("invoice_id;customer_id;issued_on;due_on;amount", ["1:invoice_id;customer_id;issued_on;due_on;: columns are separated by ';'; save the file with commas (CSV)"]),
+        (
+            "invoice_id;customer_id;issued_on;due_on;amount",
+            ["1:invoice_id;customer_id;issued_on;due_on;: columns are separated by ';'; save the file with commas (CSV)"],
+        ),
     ],
 )
 def test_header_problems(tmp_path, session, header, expected):
@@ -274,10 +304,7 @@ def test_xlsx_with_the_same_header(tmp_path, session):
     book.save(tmp_path / "invoices.xlsx")
     problems = problems_of(session, {"customers": tmp_path / "customers.xlsx", "invoices": tmp_path / "invoices.xlsx"})
     path = tmp_path / "invoices.xlsx"
-    assert problems == [
-        f"{path}:3:amount: 12.345 has more than 2 decimal places",
-        f"{path}:3:issued_on: '2026-09-30 15:00:00' is not a date; write YYYY-MM-DD",
-    ]
+    assert problems == [f"{path}:3:amount: 12.345 has more than 2 decimal places", f"{path}:3:issued_on: '2026-09-30 15:00:00' is not a date; write YYYY-MM-DD"]
     book = Workbook()
     book.active.append(["invoice_id", "customer_id", "issued_on", "due_on", "amount"])
     book.active.append(["INV-1", 1001, dt.datetime(2026, 9, 30), dt.date(2026, 11, 14), 1234.56])

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from huikuan.migrate import is_current, upgrade
+from huikuan.ledger.migrate import is_current, upgrade
 from models.base import Base
 from models.enums import ActionState, CustomerStatus
 from models.ledger import ActionTaken, Allocation, Customer, Invoice, Payment
@@ -56,7 +56,17 @@ def test_money_refuses_sub_cent_amounts(session):
 def test_datetimes_come_back_aware_and_naive_ones_are_refused(session):
     _customer(session)
     started = dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    session.add(ActionTaken(key="C1:reminder:2026-11-22", customer_id="C1", action="reminder", due_on=dt.date(2026, 11, 22), channel="email", role="collector", started_at=started))
+    session.add(
+        ActionTaken(
+            key="C1:reminder:2026-11-22",
+            customer_id="C1",
+            action="reminder",
+            due_on=dt.date(2026, 11, 22),
+            channel="email",
+            role="collector",
+            started_at=started,
+        )
+    )
     session.flush()
     session.expire_all()
     action = session.scalar(select(ActionTaken))
@@ -97,13 +107,17 @@ def test_allocations_reference_real_payments_and_invoices(session):
 
 def test_a_payment_split_over_invoices(session):
     _customer(session)
-    session.add_all([
-        Invoice(invoice_id="I1", customer_id="C1", issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1), amount=Decimal("100.00")),
-        Invoice(invoice_id="I2", customer_id="C1", issued_on=dt.date(2026, 2, 1), due_on=dt.date(2026, 3, 1), amount=Decimal("50.00")),
-        Payment(payment_id="P1", customer_id="C1", received_on=dt.date(2026, 3, 5), amount=Decimal("120.00")),
-    ])
+    session.add_all(
+        [
+            Invoice(invoice_id="I1", customer_id="C1", issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1), amount=Decimal("100.00")),
+            Invoice(invoice_id="I2", customer_id="C1", issued_on=dt.date(2026, 2, 1), due_on=dt.date(2026, 3, 1), amount=Decimal("50.00")),
+            Payment(payment_id="P1", customer_id="C1", received_on=dt.date(2026, 3, 5), amount=Decimal("120.00")),
+        ]
+    )
     session.flush()
-    session.add_all([Allocation(payment_id="P1", invoice_id="I1", amount=Decimal("100.00")), Allocation(payment_id="P1", invoice_id="I2", amount=Decimal("20.00"))])
+    session.add_all(
+        [Allocation(payment_id="P1", invoice_id="I1", amount=Decimal("100.00")), Allocation(payment_id="P1", invoice_id="I2", amount=Decimal("20.00"))]
+    )
     session.flush()
     paid = dict(session.execute(select(Allocation.invoice_id, func.sum(Allocation.amount)).group_by(Allocation.invoice_id)).all())
     assert paid == {"I1": Decimal("100.00"), "I2": Decimal("20.00")}

@@ -33,13 +33,16 @@ def cn():
 
 # -- charges ----------------------------------------------------------------------------------
 
+
 def test_a_charge_across_a_partial_payment_is_counted_on_what_stayed_open():
     # 10,000.00 due 2026-03-31. Charged from 04-01. 4,000.00 paid on 04-11: days 04-01..04-10 (10 days) on 10,000,
     # then 04-11..04-30 (20 days) on 6,000. 10,000 × 0.0005 × 10 = 50.00; 6,000 × 0.0005 × 20 = 60.00.
     charge = late_charge("I1", M("10000.00"), D(2026, 3, 31), [(D(2026, 4, 11), M("4000.00"))], D(2026, 4, 30), WAN_WU)
     assert charge.amount == M("110.00") and charge.principal_open == M("6000.00") and charge.total == M("6110.00")
     assert [(p.first, p.last, p.principal, p.days) for p in charge.periods] == [
-        (D(2026, 4, 1), D(2026, 4, 10), M("10000.00"), 10), (D(2026, 4, 11), D(2026, 4, 30), M("6000.00"), 20)]
+        (D(2026, 4, 1), D(2026, 4, 10), M("10000.00"), 10),
+        (D(2026, 4, 11), D(2026, 4, 30), M("6000.00"), 20),
+    ]
     assert charge.days == 30 and not charge.capped
 
 
@@ -47,8 +50,7 @@ def test_not_counted_from_the_last_payment_nor_on_the_original_amount():
     # ERPNext #49621 counts from the last payment, #58220 loses the charge after a part payment: neither here.
     # 1,000.00 due 01-31, 500.00 paid 02-10, 400.00 paid 02-20, as of 02-28:
     # 02-01..02-09: 9 × 1,000 × 0.0005 = 4.50; 02-10..02-19: 10 × 500 × 0.0005 = 2.50; 02-20..02-28: 9 × 100 × 0.0005 = 0.45.
-    charge = late_charge("I1", M("1000.00"), D(2026, 1, 31), [(D(2026, 2, 20), M("400.00")), (D(2026, 2, 10), M("500.00"))],
-                         D(2026, 2, 28), WAN_WU)
+    charge = late_charge("I1", M("1000.00"), D(2026, 1, 31), [(D(2026, 2, 20), M("400.00")), (D(2026, 2, 10), M("500.00"))], D(2026, 2, 28), WAN_WU)
     assert charge.amount == M("7.45") and charge.principal_open == M("100.00")
 
 
@@ -82,8 +84,11 @@ def test_nothing_before_the_due_date_and_payments_after_the_day_are_ignored():
 
 
 @settings(max_examples=200, deadline=None)
-@given(amount=st.integers(1, 10**8).map(lambda c: M(c) / 100), days=st.integers(0, 2000),
-       parts=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 10**6)), max_size=5))
+@given(
+    amount=st.integers(1, 10**8).map(lambda c: M(c) / 100),
+    days=st.integers(0, 2000),
+    parts=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 10**6)), max_size=5),
+)
 def test_a_charge_never_grows_when_money_comes_in_earlier_and_stays_exact(amount, days, parts):
     due = D(2024, 1, 31)
     as_of = due + dt.timedelta(days=days)
@@ -101,6 +106,7 @@ def test_a_charge_never_grows_when_money_comes_in_earlier_and_stays_exact(amount
 
 
 # -- the limitation period ----------------------------------------------------------------------
+
 
 def test_three_years_from_the_due_date_moved_off_a_day_off(cn):
     # Due 2023-05-10 → 2026-05-10, a Sunday → Monday 2026-05-11.

@@ -10,19 +10,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import socket
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from huikuan.company import EXAMPLE, SmtpSettings, parse_company
+from huikuan.ledger.company import EXAMPLE, SmtpSettings, parse_company
 from huikuan.legal.case_file import write_case_file
 from huikuan.legal.evidence import sent_documents
 from huikuan.legal.standing import customer_standing
-from huikuan.mail import OutboxFolder, SmtpServer, dispatch
+from huikuan.outbox.mail import OutboxFolder, SmtpServer, dispatch
 from models.ledger import ActionTaken, Customer, Invoice, OutboxMessage
+from tests.conftest import smtp_on_loopback
 
 COMPANY = parse_company(EXAMPLE)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -43,18 +43,9 @@ class Postfix:
 
 @pytest.fixture
 def postfix():
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     handler = Postfix()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_on_loopback(handler) as port:
         yield SmtpServer(SmtpSettings(host="127.0.0.1", port=port)), handler
-    finally:
-        controller.stop()
 
 
 class EveryDayWorks:
@@ -68,10 +59,28 @@ def queue_demands(session) -> None:
     session.add(Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2026, 9, 1), due_on=D(2026, 10, 1), amount=1000))
     for key, kind in (("C1:dunning_letter:2026-12-01", "dunning_letter"), ("C1:follow_up:2026-12-01", "follow_up")):
         session.add(ActionTaken(key=key, customer_id="C1", action=kind, due_on=D(2026, 12, 1), channel="letter", role="collector", invoices="I1"))
-    session.add(OutboxMessage(key="C1:dunning_letter:2026-12-01:letter", customer_id="C1", to_address="ap@huaxin.example", to_name="王会计",
-                              subject="催账函", text="请付款", attachment_name="dunning_letter-C1-2026-12-01.pdf", attachment=b"%PDF-1.4 letter"))
-    session.add(OutboxMessage(key="C1:follow_up:2026-12-01:email", customer_id="C1", to_address="ap@huaxin.example", to_name="王会计",
-                              subject="付款提醒", text="请于12月8日前付款"))
+    session.add(
+        OutboxMessage(
+            key="C1:dunning_letter:2026-12-01:letter",
+            customer_id="C1",
+            to_address="ap@huaxin.example",
+            to_name="王会计",
+            subject="催账函",
+            text="请付款",
+            attachment_name="dunning_letter-C1-2026-12-01.pdf",
+            attachment=b"%PDF-1.4 letter",
+        )
+    )
+    session.add(
+        OutboxMessage(
+            key="C1:follow_up:2026-12-01:email",
+            customer_id="C1",
+            to_address="ap@huaxin.example",
+            to_name="王会计",
+            subject="付款提醒",
+            text="请于12月8日前付款",
+        )
+    )
     session.commit()
 
 
@@ -98,7 +107,8 @@ def test_the_server_s_acceptance_is_kept_with_the_sent_time_and_shown_in_the_evi
     assert (listed[letter.key]["server_reply"], listed[letter.key]["queue_id"]) == ("250 2.0.0 Ok: queued as 4F1A2B", "4F1A2B")
     index = {row["file"]: row["what"] for row in csv.DictReader(io.StringIO((case.folder / "index.csv").read_text(encoding="utf-8-sig")))}
     assert index["documents/dunning_letter-C1-2026-12-01.pdf"] == (
-        f"dunning_letter to ap@huaxin.example, as sent; accepted by the mail server at {sent_at} (250 2.0.0 Ok: queued as 4F1A2B)")
+        f"dunning_letter to ap@huaxin.example, as sent; accepted by the mail server at {sent_at} (250 2.0.0 Ok: queued as 4F1A2B)"
+    )
     assert "queued as 4F1A2B" in (case.folder / "index.md").read_text(encoding="utf-8")
     assert dispatch(sessions, COMPANY, transport).sent == 0 and server.received == 2  # sent once, its acceptance kept
 

@@ -25,12 +25,11 @@ import yaml
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.company import LegalSection
-from huikuan.db import engine_for, session_scope
+from huikuan.ledger.company import LegalSection
+from huikuan.ledger.db import session_scope
 from huikuan.legal.case_file import write_case_file
 from huikuan.legal.report import limitation_rows
 from huikuan.legal.standing import customer_standing
-from huikuan.settings import get_settings
 from models.charges import ChargeTerms
 from models.enums import StatementState
 from models.ledger import ActionTaken, Allocation, Customer, Invoice, OutboxMessage, Payment, Statement
@@ -55,32 +54,49 @@ def sent(day: dt.date, hour: int = 10) -> dt.datetime:
 
 def add_letter(session, key: str, kind: str, invoices: str, day: dt.date, *, delivered: bool) -> None:
     session.add(ActionTaken(key=key, customer_id="C1", action=kind, due_on=day, channel="letter", role="collector", invoices=invoices))
-    session.add(OutboxMessage(
-        key=f"{key}:letter", customer_id="C1", to_address="ap@huaxin.example", to_name="王会计", subject=f"{kind} {day}",
-        text="请付款", attachment_name=f"{kind}-C1-{day}.pdf", attachment=b"%PDF-1.4 " + key.encode(),
-        queued_at=sent(day, 9), sent_at=sent(day) if delivered else None,
-    ))
+    session.add(
+        OutboxMessage(
+            key=f"{key}:letter",
+            customer_id="C1",
+            to_address="ap@huaxin.example",
+            to_name="王会计",
+            subject=f"{kind} {day}",
+            text="请付款",
+            attachment_name=f"{kind}-C1-{day}.pdf",
+            attachment=b"%PDF-1.4 " + key.encode(),
+            queued_at=sent(day, 9),
+            sent_at=sent(day) if delivered else None,
+        )
+    )
 
 
 def build(session, *, confirmed_statement: bool) -> None:
-    session.add(Customer(customer_id="C1", name="华信=HYPERLINK(\"x\")", country="CN"))
+    session.add(Customer(customer_id="C1", name='华信=HYPERLINK("x")', country="CN"))
     session.flush()
-    statement = Statement(customer_id="C1", month="2023-05", amount=Decimal("500.00"), prepared_on=D(2023, 6, 1),
-                          state=StatementState.confirmed if confirmed_statement else StatementState.sent,
-                          sent_on=D(2023, 6, 2), confirmed_on=D(2024, 8, 1) if confirmed_statement else None)
+    statement = Statement(
+        customer_id="C1",
+        month="2023-05",
+        amount=Decimal("500.00"),
+        prepared_on=D(2023, 6, 1),
+        state=StatementState.confirmed if confirmed_statement else StatementState.sent,
+        sent_on=D(2023, 6, 2),
+        confirmed_on=D(2024, 8, 1) if confirmed_statement else None,
+    )
     session.add(statement)
     session.flush()
-    session.add_all([
-        Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2022, 12, 10), due_on=D(2023, 1, 10), amount=Decimal("1000.00")),
-        Invoice(invoice_id="I2", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("500.00"),
-                statement_id=statement.id),
-        Invoice(invoice_id="I3", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("80.00")),
-        Payment(payment_id="P1", customer_id="C1", received_on=D(2024, 2, 1), amount=Decimal("100.00")),
-        Payment(payment_id="P2", customer_id="C1", received_on=D(2023, 9, 1), amount=Decimal("80.00")),
-    ])
+    session.add_all(
+        [
+            Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2022, 12, 10), due_on=D(2023, 1, 10), amount=Decimal("1000.00")),
+            Invoice(invoice_id="I2", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("500.00"), statement_id=statement.id),
+            Invoice(invoice_id="I3", customer_id="C1", issued_on=D(2023, 5, 31), due_on=D(2023, 6, 30), amount=Decimal("80.00")),
+            Payment(payment_id="P1", customer_id="C1", received_on=D(2024, 2, 1), amount=Decimal("100.00")),
+            Payment(payment_id="P2", customer_id="C1", received_on=D(2023, 9, 1), amount=Decimal("80.00")),
+        ]
+    )
     session.flush()
-    session.add_all([Allocation(payment_id="P1", invoice_id="I2", amount=Decimal("100.00")),
-                     Allocation(payment_id="P2", invoice_id="I3", amount=Decimal("80.00"))])
+    session.add_all(
+        [Allocation(payment_id="P1", invoice_id="I2", amount=Decimal("100.00")), Allocation(payment_id="P2", invoice_id="I3", amount=Decimal("80.00"))]
+    )
     add_letter(session, "C1:dunning_letter:2024-03-01", "dunning_letter", "I1", D(2024, 3, 1), delivered=True)
     add_letter(session, "C1:lawyer_letter:2024-05-06", "lawyer_letter", "I1;I2", D(2024, 5, 6), delivered=False)
     session.flush()
@@ -121,7 +137,9 @@ def test_the_charge_follows_the_open_principal_from_each_payment_s_date(session)
     i2 = next(i for i in standing(session, D(2024, 3, 1)).invoices if i.invoice_id == "I2")
     # 2023-07-01..2024-01-31: 215 days on 500.00; 2024-02-01..2024-03-01: 30 days on 400.00; 0.05% a day.
     assert [(p.first, p.last, p.principal) for p in i2.charge.periods] == [
-        (D(2023, 7, 1), D(2024, 1, 31), Decimal("500.00")), (D(2024, 2, 1), D(2024, 3, 1), Decimal("400.00"))]
+        (D(2023, 7, 1), D(2024, 1, 31), Decimal("500.00")),
+        (D(2024, 2, 1), D(2024, 3, 1), Decimal("400.00")),
+    ]
     assert i2.charge.amount == Decimal("59.75")
     assert i2.claim == Decimal("459.75")
     capped = ChargeTerms(rate=Decimal("0.0005"), cap_ratio=Decimal("0.10"))
@@ -131,7 +149,7 @@ def test_the_charge_follows_the_open_principal_from_each_payment_s_date(session)
 
 
 def test_the_company_file_gives_the_terms_and_a_customer_s_imported_contract_overrides_them():
-    from huikuan.company import Company, EXAMPLE
+    from huikuan.ledger.company import EXAMPLE, Company
     from huikuan.legal.standing import terms_for
 
     company = Company.model_validate({**yaml.safe_load(EXAMPLE), "legal": {"charges": {"rate": "0.0005", "cap_ratio": "0.3", "clause": "合同第八条"}}})
@@ -146,8 +164,10 @@ def test_the_company_file_gives_the_terms_and_a_customer_s_imported_contract_ove
         LegalSection.model_validate({"charges": {"rate": "-0.1"}})
 
 
-@pytest.mark.parametrize(("text", "canonical"), [
-    ("0.05%/day", "0.05%/day"), ("0.050%/日", "0.05%/day"), ("6%/year", "6%/year"), ("6 %/年", "6%/year"), ("none", "none"), ("无", "none")])
+@pytest.mark.parametrize(
+    ("text", "canonical"),
+    [("0.05%/day", "0.05%/day"), ("0.050%/日", "0.05%/day"), ("6%/year", "6%/year"), ("6 %/年", "6%/year"), ("none", "none"), ("无", "none")],
+)
 def test_rates_as_contracts_write_them(text, canonical):
     from models.charges import parse_rate
 
@@ -194,7 +214,9 @@ def test_the_case_file_lists_every_document_with_its_hash_and_reads_back(session
     assert documents["documents/lawyer_letter-C1-2024-05-06.pdf"]["delivered_at"] == "not sent"
     invoices = list(csv.DictReader(io.StringIO((case.folder / "invoices.csv").read_text(encoding="utf-8-sig"))))
     assert [(r["invoice_id"], r["open"], r["expires_on"], r["restarted_by"]) for r in invoices] == [
-        ("I1", "1000.00", "2027-03-01", "demand_delivered"), ("I2", "400.00", "2027-08-01", "statement_confirmed")]
+        ("I1", "1000.00", "2027-03-01", "demand_delivered"),
+        ("I2", "400.00", "2027-08-01", "statement_confirmed"),
+    ]
     text = "".join(pypdf.PdfReader(case.folder / "summary.pdf").pages[0].extract_text().split())
     for part in ("案件摘要", "¥1,400.00", f"¥{found.charge_total:,.2f}", f"¥{found.claim_total:,.2f}", "2027-03-01", "合同第八条"):
         assert part in text, part
@@ -204,18 +226,11 @@ def test_the_case_file_lists_every_document_with_its_hash_and_reads_back(session
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "none.yaml"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
+def cli_ledger(cli_env):
     assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     with session_scope() as session:
         build(session, confirmed_statement=True)
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return cli_env
 
 
 def test_the_commands_show_the_standing_write_the_case_and_report_limitation(cli_ledger):
@@ -240,35 +255,49 @@ def test_a_posted_letter_restarts_the_period_from_the_day_the_courier_delivered_
 
     build(session, confirmed_statement=False)
     # The lawyer's letter was never emailed; the paper copy was signed for on 2024-05-10.
-    delivery, new = record_letter_delivery(session, "C1:lawyer_letter:2024-05-06", tracking_no="SF1234567890", courier="顺丰",
-                                           delivered_on=D(2024, 5, 10), today=D(2024, 9, 1), by="li")
+    delivery, new = record_letter_delivery(
+        session, "C1:lawyer_letter:2024-05-06", tracking_no="SF1234567890", courier="顺丰", delivered_on=D(2024, 5, 10), today=D(2024, 9, 1), by="li"
+    )
     assert new and delivery.document_key == "C1:lawyer_letter:2024-05-06:letter"
     found = {i.invoice_id: i.limitation for i in standing(session, D(2024, 9, 1)).invoices}
     assert found["I1"].expires_on == found["I2"].expires_on == D(2027, 5, 10)
     assert found["I2"].restarted_by.reference == "C1:lawyer_letter:2024-05-06:letter (courier)"
     before = {i.invoice_id: i.limitation.expires_on for i in standing(session, D(2024, 5, 9)).invoices}
     assert before == {"I1": D(2027, 3, 1), "I2": D(2027, 2, 1)}  # not known the day before
-    again, new = record_letter_delivery(session, "C1:lawyer_letter:2024-05-06:letter", tracking_no="SF1234567890",
-                                        delivered_on=D(2024, 5, 10), today=D(2024, 9, 1))
+    again, new = record_letter_delivery(
+        session, "C1:lawyer_letter:2024-05-06:letter", tracking_no="SF1234567890", delivered_on=D(2024, 5, 10), today=D(2024, 9, 1)
+    )
     assert again.id == delivery.id and not new
-    case = write_case_file(session, standing(session, D(2024, 9, 1)), session.get(Customer, "C1"), company_name="示例", zone=SHANGHAI,
-                           out=Path(session.info.setdefault("tmp", tempfile.mkdtemp())))
+    case = write_case_file(
+        session,
+        standing(session, D(2024, 9, 1)),
+        session.get(Customer, "C1"),
+        company_name="示例",
+        zone=SHANGHAI,
+        out=Path(session.info.setdefault("tmp", tempfile.mkdtemp())),
+    )
     rows = {row["kind"]: row for row in csv.DictReader(io.StringIO((case.folder / "documents.csv").read_text(encoding="utf-8-sig")))}
     assert (rows["lawyer_letter"]["posted_delivered_on"], rows["lawyer_letter"]["courier"], rows["lawyer_letter"]["tracking_no"]) == (
-        "2024-05-10", "顺丰", "SF1234567890")
+        "2024-05-10",
+        "顺丰",
+        "SF1234567890",
+    )
 
 
-@pytest.mark.parametrize(("key", "tracking", "on", "message"), [
-    ("C1:lawyer_letter:2024-05-06", "SF1234567890", D(2024, 5, 11), "already recorded delivered on 2024-05-10"),
-    ("C1:lawyer_letter:2024-05-07", "SF1", D(2024, 5, 10), "is not a tracking number"),
-    ("C1:lawyer_letter:2024-05-07", "SF1234567890", D(2024, 5, 10), "no letter C1:lawyer_letter:2024-05-07"),
-    ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 2, 20), "not between the day the letter was made"),
-    ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 9, 2), "not between the day the letter was made"),
-    ("C1:dunning_letter:2024-03-01", "=cmd|' /C calc'!A0", D(2024, 3, 5), "is not a tracking number"),
-])
+@pytest.mark.parametrize(
+    ("key", "tracking", "on", "message"),
+    [
+        ("C1:lawyer_letter:2024-05-06", "SF1234567890", D(2024, 5, 11), "already recorded delivered on 2024-05-10"),
+        ("C1:lawyer_letter:2024-05-07", "SF1", D(2024, 5, 10), "is not a tracking number"),
+        ("C1:lawyer_letter:2024-05-07", "SF1234567890", D(2024, 5, 10), "no letter C1:lawyer_letter:2024-05-07"),
+        ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 2, 20), "not between the day the letter was made"),
+        ("C1:dunning_letter:2024-03-01", "SF1234567891", D(2024, 9, 2), "not between the day the letter was made"),
+        ("C1:dunning_letter:2024-03-01", "=cmd|' /C calc'!A0", D(2024, 3, 5), "is not a tracking number"),
+    ],
+)
 def test_a_delivery_that_cannot_be_right_is_refused(session, key, tracking, on, message):
+    from huikuan.ledger.records import LedgerError
     from huikuan.legal.delivery import record_letter_delivery
-    from huikuan.records import LedgerError
 
     build(session, confirmed_statement=False)
     record_letter_delivery(session, "C1:lawyer_letter:2024-05-06", tracking_no="SF1234567890", delivered_on=D(2024, 5, 10), today=D(2024, 9, 1))

@@ -17,11 +17,12 @@ import pypdf
 import pytest
 from sqlalchemy import select
 
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.documents import LETTER_KINDS, DocumentContext, InvoiceLine, Party, letter_pdf, render_letter
-from huikuan.execution import document_context, queue_letter
+from huikuan.collection.execution import document_context, queue_letter
+from huikuan.documents.pdf import letter_pdf
+from huikuan.documents.render import LETTER_KINDS, DocumentContext, InvoiceLine, Party, render_letter
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.records import open_amounts
 from huikuan.legal.standing import customer_standing, terms_for
-from huikuan.records import open_amounts
 from models.charges import ChargeTerms, late_charge
 from models.enums import Locale
 from models.ledger import Allocation, Contact, Customer, Invoice, OutboxMessage, Payment
@@ -42,22 +43,30 @@ def pdf_text(pdf: bytes) -> tuple[int, str]:
     return len(reader.pages), re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
 
 
-def add_customer(session, customer_id: str, *, locale: Locale = Locale.zh_CN, rate: str | None = "0.05%/day", cap: str | None = "10%",
-                 clause: str | None = "第八条") -> None:
-    session.add(Customer(customer_id=customer_id, name=f"华信<{customer_id}>", locale=locale, late_charge_rate=rate, late_charge_cap=cap,
-                         contract_clause=clause))
+def add_customer(
+    session, customer_id: str, *, locale: Locale = Locale.zh_CN, rate: str | None = "0.05%/day", cap: str | None = "10%", clause: str | None = "第八条"
+) -> None:
+    session.add(
+        Customer(customer_id=customer_id, name=f"华信<{customer_id}>", locale=locale, late_charge_rate=rate, late_charge_cap=cap, contract_clause=clause)
+    )
     session.flush()
     session.add(Contact(customer_id=customer_id, name="王伟", title="财务经理", email=f"ap-{customer_id}@huaxin.example", phone="0571-1", is_primary=True))
     # I1: 1000.00 due 2026-01-10, 400.00 paid on 2026-03-01; I2: 2345.67 due 2026-09-30, 1000.00 paid on 2026-10-31.
-    session.add_all([
-        Invoice(invoice_id=f"{customer_id}-I1", customer_id=customer_id, issued_on=D(2025, 12, 10), due_on=D(2026, 1, 10), amount=M("1000.00")),
-        Invoice(invoice_id=f"{customer_id}-I2", customer_id=customer_id, issued_on=D(2026, 8, 31), due_on=D(2026, 9, 30), amount=M("2345.67")),
-        Payment(payment_id=f"{customer_id}-P1", customer_id=customer_id, received_on=D(2026, 3, 1), amount=M("400.00")),
-        Payment(payment_id=f"{customer_id}-P2", customer_id=customer_id, received_on=D(2026, 10, 31), amount=M("1000.00")),
-    ])
+    session.add_all(
+        [
+            Invoice(invoice_id=f"{customer_id}-I1", customer_id=customer_id, issued_on=D(2025, 12, 10), due_on=D(2026, 1, 10), amount=M("1000.00")),
+            Invoice(invoice_id=f"{customer_id}-I2", customer_id=customer_id, issued_on=D(2026, 8, 31), due_on=D(2026, 9, 30), amount=M("2345.67")),
+            Payment(payment_id=f"{customer_id}-P1", customer_id=customer_id, received_on=D(2026, 3, 1), amount=M("400.00")),
+            Payment(payment_id=f"{customer_id}-P2", customer_id=customer_id, received_on=D(2026, 10, 31), amount=M("1000.00")),
+        ]
+    )
     session.flush()
-    session.add_all([Allocation(payment_id=f"{customer_id}-P1", invoice_id=f"{customer_id}-I1", amount=M("400.00")),
-                     Allocation(payment_id=f"{customer_id}-P2", invoice_id=f"{customer_id}-I2", amount=M("1000.00"))])
+    session.add_all(
+        [
+            Allocation(payment_id=f"{customer_id}-P1", invoice_id=f"{customer_id}-I1", amount=M("400.00")),
+            Allocation(payment_id=f"{customer_id}-P2", invoice_id=f"{customer_id}-I2", amount=M("1000.00")),
+        ]
+    )
     session.flush()
 
 
@@ -80,7 +89,9 @@ def test_the_letter_s_charge_is_the_one_customers_show_counts(session):
     customer = session.get(Customer, "C1")
     charges = {c.invoice_id: c for c in letter_charges(session, customer, COMPANY, LETTER_DAY, ["C1-I1", "C1-I2"])}
     assert {i: (c.principal_open, c.amount, c.capped) for i, c in charges.items()} == {
-        "C1-I1": (M("600.00"), M("100.00"), True), "C1-I2": (M("1345.67"), M("56.72"), False)}
+        "C1-I1": (M("600.00"), M("100.00"), True),
+        "C1-I2": (M("1345.67"), M("56.72"), False),
+    }
     standing = customer_standing(session, customer, LETTER_DAY, terms=terms_for(customer, COMPANY), working=EveryDayWorks())
     assert (standing.open_total, standing.charge_total, standing.claim_total) == (M("1945.67"), M("156.72"), M("2102.39"))
     assert letter_charges(session, customer, COMPANY, LETTER_DAY, ["C1-I2"])[0].invoice_id == "C1-I2"  # only what the letter demands
@@ -145,14 +156,31 @@ def test_forty_invoices_and_the_charge_keep_to_one_page(kind, locale):
     terms = ChargeTerms(rate=M("0.0005"), grace_days=5, cap_ratio=M("0.3"), cap_amount=M("5000.00"), clause="合同第八条")
     today = D(2026, 11, 23)
     lines = tuple(
-        InvoiceLine(f"INV-{n:06d}", D(2026, 1, 1) + dt.timedelta(days=7 * n), D(2026, 2, 1) + dt.timedelta(days=7 * n),
-                    M("8464.39") + n, M("8464.39") + n, (today - D(2026, 2, 1)).days - 7 * n)
+        InvoiceLine(
+            f"INV-{n:06d}",
+            D(2026, 1, 1) + dt.timedelta(days=7 * n),
+            D(2026, 2, 1) + dt.timedelta(days=7 * n),
+            M("8464.39") + n,
+            M("8464.39") + n,
+            (today - D(2026, 2, 1)).days - 7 * n,
+        )
         for n in range(40)
     )
     party = Party("王伟", "财务经理", "a@b.example", "0571-1")
-    context = DocumentContext(kind=kind, locale=locale, today=today, company="上海回款科技有限公司", company_address="上海市浦东新区张江路 88 号",
-                              customer_name="杭州华信贸易有限公司", addressee=party, sender=party, invoices=lines, pay_by=D(2026, 12, 4),
-                              last_contact="2026年11月12日电话", promise="2026年11月20日前支付 ¥8,464.39")
+    context = DocumentContext(
+        kind=kind,
+        locale=locale,
+        today=today,
+        company="上海回款科技有限公司",
+        company_address="上海市浦东新区张江路 88 号",
+        customer_name="杭州华信贸易有限公司",
+        addressee=party,
+        sender=party,
+        invoices=lines,
+        pay_by=D(2026, 12, 4),
+        last_contact="2026年11月12日电话",
+        promise="2026年11月20日前支付 ¥8,464.39",
+    )
     charges = tuple(late_charge(line.invoice_id, line.amount, line.due_on, [], today, terms) for line in lines)
     letter = render_letter(dataclasses.replace(context, charges=charges))
     pages, text = pdf_text(letter_pdf(letter, context))

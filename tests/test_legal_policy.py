@@ -35,8 +35,7 @@ def test_the_manager_is_warned_90_and_30_days_before_the_third_anniversary_of_th
     facts = CustomerFacts("C1", status=CustomerStatus.active, invoices=(OLD,))
     # 2027-01-10 is a Sunday: the period ends on Monday 2027-01-11 (第203条); 90 days before is
     # 2026-10-13 (a Tuesday), 30 days before 2026-12-12 (a Saturday, back to Friday 2026-12-11).
-    assert warnings_between(facts, D(2026, 9, 1), D(2027, 2, 1)) == [
-        (D(2026, 10, 13), "limitation_warning_90"), (D(2026, 12, 11), "limitation_warning_30")]
+    assert warnings_between(facts, D(2026, 9, 1), D(2027, 2, 1)) == [(D(2026, 10, 13), "limitation_warning_90"), (D(2026, 12, 11), "limitation_warning_30")]
     action = next(a for a in actions_due(facts, D(2026, 10, 13), HANDBOOK, CN) if a.action == "limitation_warning")
     assert (action.channel, action.role, action.invoices) == ("internal", "manager", ("I1",))
     assert "limitation date 2027-01-11" in action.reasons[0] and "written demand" in action.reasons[0]
@@ -50,8 +49,11 @@ def test_a_delivered_demand_moves_the_warnings_and_one_recorded_later_is_not_kno
     assert [d for d, _s in warnings_between(facts, D(2029, 2, 1), D(2029, 6, 1))] == [D(2029, 3, 2), D(2029, 4, 30)]
     # Replaying a day before the letter: the facts then knew only the due date.
     assert [a.action for a in actions_due(facts, D(2026, 4, 13), HANDBOOK, CN) if a.action == "limitation_warning"] == []
-    early = CustomerFacts("C1", invoices=(InvoiceFacts("I1", D(2023, 3, 1), D(2023, 4, 10), Decimal("5.00")),), demands=(
-        LegalEvent(D(2026, 3, 1), Restart.demand_delivered, "late letter", frozenset({"I1"})),))
+    early = CustomerFacts(
+        "C1",
+        invoices=(InvoiceFacts("I1", D(2023, 3, 1), D(2023, 4, 10), Decimal("5.00")),),
+        demands=(LegalEvent(D(2026, 3, 1), Restart.demand_delivered, "late letter", frozenset({"I1"})),),
+    )
     # 2026-04-10 is the period's end as known on 2026-01-10 (90 days before): the warning comes then,
     # though a letter on 2026-03-01 (recorded in the facts) later restarted it.
     assert [a.on for a in simulate(early, D(2026, 1, 5), D(2026, 1, 20), HANDBOOK, CN) if a.action == "limitation_warning"] == [D(2026, 1, 9)]

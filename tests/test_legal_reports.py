@@ -15,12 +15,11 @@ import yaml
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import import_files
-from huikuan.reports import aging, to_markdown
-from huikuan.settings import get_settings
-from tests.ledger_files import write_files
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.importer import import_files
+from huikuan.reports.builders import aging, to_markdown
+from tests.ledger_files import import_ledger, write_files
 
 D = dt.date
 M = Decimal
@@ -44,9 +43,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    import_files(session, write_files(tmp_path, FILES))
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def charges_of(session):
@@ -82,20 +79,12 @@ def test_grouped_by_collector_the_charges_add_up(ledger):
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
-    company = tmp_path / "company.yaml"
-    company.write_text(COMPANY_YAML, encoding="utf-8")
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(company))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
+def cli_ledger(cli_env):
+    (cli_env / "company.yaml").write_text(COMPANY_YAML, encoding="utf-8")
     assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     with session_scope() as session:
-        import_files(session, write_files(tmp_path, FILES))
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+        import_files(session, write_files(cli_env, FILES))
+    return cli_env
 
 
 def test_report_aging_charges_on_the_command_line(cli_ledger):

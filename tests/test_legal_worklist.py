@@ -12,11 +12,10 @@ import datetime as dt
 import pytest
 import yaml
 
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.importer import import_files
-from huikuan.worklist import worklist, worklist_markdown
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.reports.worklist import worklist, worklist_markdown
 from models.policy import load_policy
-from tests.ledger_files import write_files
+from tests.ledger_files import import_ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")  # the young debts' limitation dates are in 2028/2029
 
@@ -33,9 +32,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    import_files(session, write_files(tmp_path, FILES))
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def item_of(items, customer_id):

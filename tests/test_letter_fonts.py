@@ -14,8 +14,9 @@ import subprocess
 import pypdf
 import pytest
 
-from huikuan import documents
-from huikuan.documents import LETTER_KINDS, LOCALES, capital_yuan, format_money, letter_pdf, render_letter
+from huikuan.documents import pdf
+from huikuan.documents.pdf import letter_pdf
+from huikuan.documents.render import LETTER_KINDS, LOCALES, capital_yuan, format_money, render_letter
 from tests.test_documents import COMPANY, CUSTOMER, make_context, squeeze
 
 # PDF readers always have these; reportlab declares Helvetica on every page.
@@ -25,10 +26,10 @@ STANDARD_14 = ("/Helvetica", "/Times-Roman", "/Courier", "/Symbol", "/ZapfDingba
 @pytest.fixture
 def no_system_fonts(monkeypatch, tmp_path):
     """The system's font folders hidden, and the letters' font looked up anew (and again after)."""
-    monkeypatch.setattr(documents, "FONT_DIRS", (tmp_path,))
-    documents.cjk_font.cache_clear()
+    monkeypatch.setattr(pdf, "FONT_DIRS", (tmp_path,))
+    pdf.cjk_font.cache_clear()
     yield
-    documents.cjk_font.cache_clear()
+    pdf.cjk_font.cache_clear()
 
 
 def page_fonts(page: pypdf.PageObject) -> list[tuple[str, bool]]:
@@ -63,15 +64,15 @@ def test_every_letter_embeds_its_font_and_reads_back_without_system_fonts(no_sys
 
 
 def test_the_packaged_font_comes_first(no_system_fonts):
-    name, source = documents.cjk_font()
-    assert name == documents.CJK_FONT_NAME
+    name, source = pdf.cjk_font()
+    assert name == pdf.CJK_FONT_NAME
     assert source.endswith("wqy-microhei.ttc") and "paperang_p2_fonts_cjk" in source
 
 
 def test_without_any_font_letters_fail_naming_what_to_install(no_system_fonts, monkeypatch):
-    monkeypatch.setattr(documents, "_font_candidates", lambda: iter(()))
+    monkeypatch.setattr(pdf, "_font_candidates", lambda: iter(()))
     with pytest.raises(RuntimeError, match="paperang-p2-fonts-cjk.*fonts-wqy-microhei"):
-        documents.cjk_font()
+        pdf.cjk_font()
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) is not installed")

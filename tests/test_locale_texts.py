@@ -1,6 +1,6 @@
 """Issue #13, item 4: what the company's people read is in the company's locale, from one message catalogue.
 
-The catalogue (``huikuan/locales/zh_CN/LC_MESSAGES/huikuan.po``) translates every
+The catalogue (``huikuan/documents/locales/zh_CN/LC_MESSAGES/huikuan.po``) translates every
 message the code marks (``Text(...)``, ``N_(...)``), every word of ``TERMS`` and
 every reason of the built-in policies, with the same ``{fields}``. The policy gives
 reasons as codes and values; the internal emails, the reports and the terminal
@@ -26,13 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from huikuan import execution, i18n
 from huikuan.cli import app
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.db import engine_for
-from huikuan.importer import import_files
-from huikuan.reports import REPORTS, kpis, pending_approvals, to_csv, to_markdown
-from huikuan.settings import get_settings
+from huikuan.collection import execution
+from huikuan.documents import i18n
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.importer import import_files
+from huikuan.reports.builders import REPORTS, kpis, pending_approvals, to_csv, to_markdown
 from models.calendar import calendar_for
 from models.engine import Evaluator
 from models.enums import ApprovalState, Segment
@@ -51,8 +50,7 @@ FILES = {
     "customers": "customer_id,name,email,phone,contact_name,contact_title,locale,collector\n"
     "C1,杭州华信贸易有限公司,wangwei@hx.example.cn,13800000001,王伟,财务经理,zh_CN,c02\n"
     "C2,Acme Trading Ltd,ap@acme.example.com,+14155550142,Jane Doe,Controller,en,\n",
-    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
-    "INV-2026-000080,C2,2026-08-10,2026-09-10,800.00\nI1,C1,2026-09-01,2026-10-01,1200.00\n",
+    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\nINV-2026-000080,C2,2026-08-10,2026-09-10,800.00\nI1,C1,2026-09-01,2026-10-01,1200.00\n",
 }
 # 2026-11-11: INV-2026-000080 is 62 days overdue (more than 2 months: notify_gm).
 GM_DAY = D(2026, 11, 11)
@@ -93,7 +91,7 @@ def test_the_catalogue_translates_every_marked_message_and_policy_reason_with_th
     wanted = {**marked_messages(), **policy_reasons(), **{words: f"TERMS[{term!r}]" for term, words in i18n.TERMS.items()}}
     assert len(wanted) > 150  # the extraction found the code's messages
     missing = [f"{where}: {msgid!r}" for msgid, where in wanted.items() if not (catalogue.get(msgid) and catalogue.get(msgid).string)]
-    assert not missing, "not in huikuan/locales/zh_CN/LC_MESSAGES/huikuan.po:\n" + "\n".join(missing)
+    assert not missing, "not in huikuan/documents/locales/zh_CN/LC_MESSAGES/huikuan.po:\n" + "\n".join(missing)
     wrong = [f"{message.id!r}: {message.string!r}" for message in catalogue if message.id and _fields(message.id) != _fields(message.string)]
     assert not wrong, "a translation must keep the id's {fields}, and no other:\n" + "\n".join(wrong)
     assert not [m.id for m in catalogue if m.id and m.fuzzy]
@@ -116,15 +114,20 @@ def test_a_company_policy_text_outside_the_catalogue_is_shown_as_written():
 
 
 def test_the_engine_gives_reasons_as_codes_and_values_with_the_english_text_unchanged():
-    reason = Reason("invoice_age", invoice="INV-2026-000080", age=Reason("overdue", days=62),
-                    step=step_text("more than 2 months unpaid; notify the general manager (总经理)", "notify_gm"))
+    reason = Reason(
+        "invoice_age",
+        invoice="INV-2026-000080",
+        age=Reason("overdue", days=62),
+        step=step_text("more than 2 months unpaid; notify the general manager (总经理)", "notify_gm"),
+    )
     assert reason == "invoice INV-2026-000080 is 62 days overdue; more than 2 months unpaid; notify the general manager (总经理)"
     assert reason.code == "invoice_age" and reason.params["age"].params == {"days": 62}
     assert i18n.render(reason, "zh_CN") == "发票 INV-2026-000080 逾期 62 天；超过2个月未付；通知总经理"
     copy = pickle.loads(pickle.dumps(reason))  # Prefect may persist a task's result
     assert copy == reason and copy.code == "invoice_age" and i18n.render(copy, "zh_CN") == i18n.render(reason, "zh_CN")
-    resumed = Reason("resumed_late", invoice="I1", pause=Reason("promise", amount=Decimal("1000.00"), due_on=D(2026, 11, 30)),
-                     since=D(2026, 12, 1), action=Term("follow_up"))
+    resumed = Reason(
+        "resumed_late", invoice="I1", pause=Reason("promise", amount=Decimal("1000.00"), due_on=D(2026, 11, 30)), since=D(2026, 12, 1), action=Term("follow_up")
+    )
     assert resumed == "invoice I1: promise of 1000.00 by 2026-11-30 is over (due since 2026-12-01: recorded late); follow_up at once"
     assert i18n.render(resumed, "zh_CN") == "发票 I1：“承诺于2026年11月30日前付款 1,000.00”已结束（自2026年12月1日起应办，登记较晚）；立即跟进催收"
 
@@ -139,7 +142,7 @@ def ledger(tmp_path, sqlite_engine):
 
 
 def _take(session: Session, customer_id: str, day: dt.date, company):
-    from huikuan.facts import load_facts
+    from huikuan.ledger.facts import load_facts
 
     facts, country = next(load_facts(session, only=[customer_id]))
     actions = Evaluator(facts, load_policy(), calendar_for(country)).actions_on(day)
@@ -203,20 +206,13 @@ def test_the_approvals_report_names_actions_and_roles_in_the_locale(ledger):
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
-    (tmp_path / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
-    get_settings.cache_clear()
-    engine_for.cache_clear()
+def cli_ledger(cli_env):
+    (cli_env / "company.yaml").write_text(EXAMPLE, encoding="utf-8")
     assert runner.invoke(app, ["db", "upgrade"], catch_exceptions=False).exit_code == 0
-    paths = write_files(tmp_path, FILES)
+    paths = write_files(cli_env, FILES)
     args = [item for kind, path in paths.items() for item in (f"--{kind}", str(path))]
     assert runner.invoke(app, ["import", *args], catch_exceptions=False).exit_code == 0
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return cli_env
 
 
 def run(*args: str):
@@ -244,7 +240,7 @@ def test_plan_and_simulate_as_tables_for_people_csv_and_json_for_programs(cli_le
 def test_the_company_s_locale_decides_the_report_s_language_on_the_terminal(cli_ledger):
     assert run("report", "kpis", "--as-of", GM_DAY.isoformat()).stdout.startswith("## 应收账款关键指标")
     (cli_ledger / "company.yaml").write_text(EXAMPLE + "locale: en\n", encoding="utf-8")
-    from huikuan.company import company_from
+    from huikuan.ledger.company import company_from
 
     company_from.cache_clear()
     try:

@@ -10,17 +10,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from huikuan import execution
-from huikuan.company import EXAMPLE, CompanyFileError, SmtpSettings, parse_company
-from huikuan.importer import import_files
-from huikuan.mail import OutboxFolder, SmtpServer, dispatch
-from huikuan.records import LedgerError, confirm_statement, record_payment
+from huikuan.collection import execution
+from huikuan.ledger.company import EXAMPLE, CompanyFileError, SmtpSettings, parse_company
+from huikuan.ledger.records import LedgerError, confirm_statement, record_payment
+from huikuan.outbox.mail import OutboxFolder, SmtpServer, dispatch
 from models.calendar import calendar_for
 from models.engine import Evaluator
 from models.enums import ApprovalState, CustomerStatus, StatementState
 from models.ledger import ActionTaken, Approval, Customer, OutboxMessage, Statement
 from models.policy import load_policy
-from tests.ledger_files import write_files
+from tests.ledger_files import import_ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -37,14 +36,11 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    paths = write_files(tmp_path, FILES)
-    import_files(session, paths)
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def due(session, customer_id: str, day: dt.date):
-    from huikuan.facts import load_facts
+    from huikuan.ledger.facts import load_facts
 
     facts, country = next(load_facts(session, only=[customer_id]))
     return Evaluator(facts, load_policy(), calendar_for(country)).actions_on(day)
@@ -170,7 +166,9 @@ def test_an_approved_letter_goes_out_as_a_one_page_pdf(ledger):
     from pypdf import PdfReader
 
     pdf = PdfReader(BytesIO(letter.attachment))
-    assert len(pdf.pages) == 1 and "杭州华信贸易有限公司" in pdf.pages[0].extract_text() and "10,000.00" in pdf.pages[0].extract_text()  # the invoice that reached the lock
+    assert (
+        len(pdf.pages) == 1 and "杭州华信贸易有限公司" in pdf.pages[0].extract_text() and "10,000.00" in pdf.pages[0].extract_text()
+    )  # the invoice that reached the lock
 
 
 def test_unanswered_requests_are_re_sent_then_expire_and_are_escalated(ledger):
@@ -197,8 +195,14 @@ def test_the_credit_policy_cuts_the_limit_when_a_stopped_customer_pays(ledger):
 
 
 def test_a_payment_is_applied_oldest_first_and_recorded_once(ledger):
-    assert record_payment(ledger, "P1", "C1", amount=Decimal("12000.00"), received_on=D(2026, 11, 2)) == [("I1", Decimal("10000.00")), ("I2", Decimal("2000.00"))]
-    assert record_payment(ledger, "P1", "C1", amount=Decimal("12000.00"), received_on=D(2026, 11, 2)) == [("I1", Decimal("10000.00")), ("I2", Decimal("2000.00"))]
+    assert record_payment(ledger, "P1", "C1", amount=Decimal("12000.00"), received_on=D(2026, 11, 2)) == [
+        ("I1", Decimal("10000.00")),
+        ("I2", Decimal("2000.00")),
+    ]
+    assert record_payment(ledger, "P1", "C1", amount=Decimal("12000.00"), received_on=D(2026, 11, 2)) == [
+        ("I1", Decimal("10000.00")),
+        ("I2", Decimal("2000.00")),
+    ]
     with pytest.raises(LedgerError, match="already recorded with other details"):
         record_payment(ledger, "P1", "C1", amount=Decimal("1.00"), received_on=D(2026, 11, 2))
     with pytest.raises(LedgerError, match="more than customer C1 owes"):
@@ -261,7 +265,7 @@ def test_the_outbox_folder_is_the_default(ledger, ledger_engine, tmp_path):
 
 
 def test_an_invoiced_statement_s_mailing_is_reported_to_the_customer(ledger):
-    from huikuan.records import record_invoice_issued
+    from huikuan.ledger.records import record_invoice_issued
 
     with pytest.raises(LedgerError, match="is not confirmed yet"):
         record_invoice_issued(ledger, "C1", month="2026-10", on=D(2026, 11, 27))

@@ -19,8 +19,8 @@ from email.utils import getaddresses
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.mail import OutboxFolder, build_message, dispatch
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.outbox.mail import OutboxFolder, build_message, dispatch
 from models.ledger import OutboxMessage
 
 COMPANY = parse_company(EXAMPLE)  # its name is Chinese: 上海回款示范有限公司
@@ -30,7 +30,13 @@ HTML = "<html><body><p>王经理您好：</p><table>" + "<tr><td>INV-2026-001</t
 
 
 def outbox_row(**fields) -> OutboxMessage:
-    values = {"key": "C1:follow_up:2026-11-23:email", "to_address": "wangwei@hx.example.cn", "to_name": "王伟", "subject": "付款提醒：发票 INV-2026-001 已逾期", "text": TEXT}
+    values = {
+        "key": "C1:follow_up:2026-11-23:email",
+        "to_address": "wangwei@hx.example.cn",
+        "to_name": "王伟",
+        "subject": "付款提醒：发票 INV-2026-001 已逾期",
+        "text": TEXT,
+    }
     return OutboxMessage(**values | fields)
 
 

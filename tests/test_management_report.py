@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from matplotlib.image import imread
 
-from huikuan.management import MAX_INLINE_BYTES, artifact_markdown, period_end, table_rows, write_report
+from huikuan.reports.management import MAX_INLINE_BYTES, artifact_markdown, period_end, table_rows, write_report
 from models.enums import ApprovalState
 from models.ledger import Approval, Statement
 from tests.test_charts import PNG_MAGIC, load
@@ -33,10 +33,17 @@ AS_OF = D(2026, 4, 1)  # the scheduled run of 1 April reports on March, at 2026-
 #   overdue on 02-28 3700 -> target 2590, collected 2000 (P3 on I2) -> 0.7722
 # USD: U1 250 open and overdue (50 days); target 70% of 250 = 175, nothing collected.
 KPIS_CNY = {
-    "total open": M("3500"), "overdue open": M("2700"), "overdue ratio": M("0.7714"), "bad debt": M("500"),
-    "bad-debt ratio": M("0.1429"), "DSO (days, count-back)": M("68.30"), "CEI month to date (%)": M("48.08"),
-    "overdue at start of month": M("3700"), "month target (70% of overdue at start)": M("2590.00"),
-    "collected on that overdue": M("2000"), "target progress": M("0.7722"),
+    "total open": M("3500"),
+    "overdue open": M("2700"),
+    "overdue ratio": M("0.7714"),
+    "bad debt": M("500"),
+    "bad-debt ratio": M("0.1429"),
+    "DSO (days, count-back)": M("68.30"),
+    "CEI month to date (%)": M("48.08"),
+    "overdue at start of month": M("3700"),
+    "month target (70% of overdue at start)": M("2590.00"),
+    "collected on that overdue": M("2000"),
+    "target progress": M("0.7722"),
 }
 
 
@@ -67,7 +74,7 @@ def report(tmp_path_factory, sqlite_template):
 
     from sqlalchemy.orm import Session
 
-    from huikuan.db import make_engine
+    from huikuan.ledger.db import make_engine
 
     folder = tmp_path_factory.mktemp("written")
     shutil.copy(sqlite_template, folder / "ledger.db")
@@ -80,7 +87,9 @@ def report(tmp_path_factory, sqlite_template):
     return result
 
 
-@pytest.mark.parametrize(("as_of", "end"), [(D(2026, 4, 1), D(2026, 3, 31)), (D(2026, 4, 20), D(2026, 3, 31)), (D(2026, 3, 1), D(2026, 2, 28)), (D(2026, 1, 1), D(2025, 12, 31))])
+@pytest.mark.parametrize(
+    ("as_of", "end"), [(D(2026, 4, 1), D(2026, 3, 31)), (D(2026, 4, 20), D(2026, 3, 31)), (D(2026, 3, 1), D(2026, 2, 28)), (D(2026, 1, 1), D(2025, 12, 31))]
+)
 def test_period_end_is_the_last_day_of_the_month_before(as_of, end):
     assert period_end(as_of) == end
 
@@ -158,7 +167,7 @@ def test_workbook(report):
 
 
 def test_a_workbook_refuses_two_sheets_of_one_name(report, tmp_path):
-    from huikuan.reports import to_xlsx_book
+    from huikuan.reports.builders import to_xlsx_book
 
     kpis = report.reports["kpis"]
     with pytest.raises(ValueError, match="sheet name"):
@@ -179,8 +188,17 @@ def test_artifact_markdown_inlines_small_charts_and_lists_large_ones(report):
 
 def test_table_rows_are_strings_for_json(report):
     rows = table_rows(report.reports["aging-collector"])
-    assert rows[0] == {"currency": "CNY", "collector": "li", "not due": "800.00", "1-30": "0.00", "31-60": "600.00", "61-90": "0.00",
-                       "91-180": "0.00", "over 180": "0.00", "total": "1,400.00"}
+    assert rows[0] == {
+        "currency": "CNY",
+        "collector": "li",
+        "not due": "800.00",
+        "1-30": "0.00",
+        "31-60": "600.00",
+        "61-90": "0.00",
+        "91-180": "0.00",
+        "over 180": "0.00",
+        "total": "1,400.00",
+    }
     json.dumps(rows)
 
 
@@ -192,9 +210,9 @@ def settings_env(tmp_path, monkeypatch):
     """A SQLite ledger with the test_charts invoices, and a data folder, as the flow's settings."""
     from sqlalchemy.orm import Session
 
-    from huikuan.db import engine_for
-    from huikuan.migrate import upgrade
-    from huikuan.settings import get_settings
+    from huikuan.ledger.db import engine_for
+    from huikuan.ledger.migrate import upgrade
+    from huikuan.ledger.settings import get_settings
 
     monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
     monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))

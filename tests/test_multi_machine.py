@@ -34,9 +34,9 @@ import pytest
 from sqlalchemy import URL, select, text
 from sqlalchemy.orm import Session
 
-from huikuan.company import EXAMPLE
-from huikuan.db import make_engine
-from huikuan.server import free_port
+from huikuan.ledger.company import EXAMPLE
+from huikuan.ledger.db import make_engine
+from huikuan.stack import free_port
 from models.ledger import ActionTaken, Customer
 
 pytestmark = pytest.mark.postgres
@@ -105,8 +105,13 @@ class Machine:
         self.starts, self.stopped, self._tree = self.starts + 1, False, set()
         self._out = open(self.log, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "huikuan.cli", *args], cwd=self.cwd, env=self.env,
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "huikuan.cli", *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def output(self) -> str:
@@ -124,8 +129,15 @@ class Machine:
         pytest.fail(f"waited {timeout:.0f}s for {text!r} from `huikuan` on {self.name}:\n{self.output()[-4000:]}")
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = WAIT) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "huikuan.cli", *args], cwd=self.cwd, env={**self.env, **(env or {})},
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "huikuan.cli", *args],
+            cwd=self.cwd,
+            env={**self.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def stop(self, timeout: float = 60.0) -> list[int]:
         """SIGTERM to the command (it stops its Prefect processes); whatever is left after ``timeout`` is killed and returned."""
@@ -211,22 +223,43 @@ def cluster(databases, tmp_path_factory) -> Iterator[Cluster]:
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     common = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUIKUAN_"))}
-    common.update({
-        "HUIKUAN_DATABASE_URL": ledger_url, "HUIKUAN_TIMEZONE": "Asia/Shanghai", "HUIKUAN_RETRY_DELAY_SECONDS": "1",
-        "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    })
-    server = Machine("server", tmp_path_factory.mktemp("machine-a"), {
-        **common, "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_url, "PREFECT_SERVER_API_AUTH_STRING": AUTH,
-        "HUIKUAN_SERVER_HOST": "127.0.0.1", "HUIKUAN_SERVER_PORT": str(port),
-    })
+    common.update(
+        {
+            "HUIKUAN_DATABASE_URL": ledger_url,
+            "HUIKUAN_TIMEZONE": "Asia/Shanghai",
+            "HUIKUAN_RETRY_DELAY_SECONDS": "1",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+    )
+    server = Machine(
+        "server",
+        tmp_path_factory.mktemp("machine-a"),
+        {
+            **common,
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_url,
+            "PREFECT_SERVER_API_AUTH_STRING": AUTH,
+            "HUIKUAN_SERVER_HOST": "127.0.0.1",
+            "HUIKUAN_SERVER_PORT": str(port),
+        },
+    )
     workers = []
     for name in ("machine-b", "machine-c"):
         cwd = tmp_path_factory.mktemp(name)
         (cwd / "company.yaml").write_text(EXAMPLE, encoding="utf-8")  # each machine has its copy; outbox: huikuan-data/outbox there
-        workers.append(Machine(name, cwd, {
-            **common, "PREFECT_API_URL": api_url, "PREFECT_API_AUTH_STRING": AUTH, "HUIKUAN_WORKER_NAME": f"huikuan-{name}",
-            "PREFECT_WORKER_QUERY_SECONDS": "2",
-        }))
+        workers.append(
+            Machine(
+                name,
+                cwd,
+                {
+                    **common,
+                    "PREFECT_API_URL": api_url,
+                    "PREFECT_API_AUTH_STRING": AUTH,
+                    "HUIKUAN_WORKER_NAME": f"huikuan-{name}",
+                    "PREFECT_WORKER_QUERY_SECONDS": "2",
+                },
+            )
+        )
     cluster = Cluster(server, workers, api_url, ledger_url)
     leftovers = []
     try:
@@ -265,8 +298,7 @@ def test_the_server_demands_the_password(cluster):
         assert http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=password).status_code == 403
         client = "multi-machine-test"
         token = http.get(f"{cluster.api_url}/csrf-token", params={"client": client}, auth=password).json()["token"]
-        found = http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=password,
-                          headers={"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client})
+        found = http.post(f"{cluster.api_url}/deployments/filter", json={}, auth=password, headers={"Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client})
         assert found.status_code == 200 and "daily-collection" in {d["name"] for d in found.json()}
 
     wrong = cluster.workers[0].run("worker", env={"PREFECT_API_AUTH_STRING": f"{user}:not-the-password", "HUIKUAN_WORKER_NAME": "intruder"})
@@ -330,7 +362,7 @@ def test_a_worker_that_died_runs_its_interrupted_runs_again_when_it_starts(clust
         # What a worker killed mid-run (power cut, kill -9) leaves on the server: its run Running for ever,
         # labelled with the worker's name. Machine C leaves it alone: it is not its run.
         orphan = client.create_flow_run_from_deployment(
-            deployment.id, parameters={"as_of": AS_OF}, state=Running(), labels={"prefect.worker.name": "huikuan-machine-b"},
+            deployment.id, parameters={"as_of": AS_OF}, state=Running(), labels={"prefect.worker.name": "huikuan-machine-b"}
         )
         time.sleep(5)
         assert client.read_flow_run(orphan.id).state.is_running()

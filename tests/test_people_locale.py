@@ -1,7 +1,7 @@
 """Our own people read their emails in their own language (the company file's ``locale:`` of the person), else the company's.
 
 Escalations, the GM's notice of an unanswered request and the lock-lifted notice to finance and shipping follow the
-same rule as the approval emails and pages (``huikuan.i18n.person_locale``).
+same rule as the approval emails and pages (``huikuan.documents.i18n.person_locale``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from huikuan import execution
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.importer import import_files
+from huikuan.collection import execution
+from huikuan.ledger.company import EXAMPLE, parse_company
 from models.ledger import Approval, OutboxMessage
-from tests.ledger_files import write_files
+from tests.ledger_files import import_ledger
 from tests.test_mail_and_execution import FILES, due
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
@@ -33,9 +32,7 @@ def speaking(own: dict[str, str]):
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    import_files(session, write_files(tmp_path, FILES))
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def mails_to(session, address: str) -> list[OutboxMessage]:
@@ -61,13 +58,20 @@ def test_an_escalation_reaches_each_person_in_their_own_language(ledger):
 def test_the_gm_reads_an_unanswered_request_and_finance_a_lifted_lock_in_their_own_language(ledger):
     company = speaking({"gm": "en", "fin": "en"})
     customer = execution.get_customer(ledger, "C1")
-    ledger.add(Approval(key="approval:C1:stop_shipment:2026-11-02", customer_id="C1", action="stop_shipment", approver_role="boss",
-                        requested_on=D(2026, 11, 2), invoices="I1"))
+    ledger.add(
+        Approval(
+            key="approval:C1:stop_shipment:2026-11-02",
+            customer_id="C1",
+            action="stop_shipment",
+            approver_role="boss",
+            requested_on=D(2026, 11, 2),
+            invoices="I1",
+        )
+    )
     ledger.flush()
     approval = ledger.scalar(select(Approval))
     execution._escalate_unanswered(ledger, approval, customer, company, D(2026, 11, 5), what="reminded")
-    execution.tell_shipping(ledger, customer, "C1:lift_lock:2026-11-06", company, D(2026, 11, 6), locked_on=D(2026, 10, 1), invoices=("I1",),
-                            reason=("paid",))
+    execution.tell_shipping(ledger, customer, "C1:lift_lock:2026-11-06", company, D(2026, 11, 6), locked_on=D(2026, 10, 1), invoices=("I1",), reason=("paid",))
     (to_gm,) = mails_to(ledger, company.person("gm").email)
     assert not is_chinese(to_gm), to_gm.subject
     (to_finance,) = mails_to(ledger, company.person("fin").email)

@@ -17,20 +17,20 @@ statement and one third per invoice, some with a credit limit; an invoice a
 month from 2026-05 to 2027-10 (due 30 days after issue), and for the
 monthly-statement customers one to three deliveries (charges) a month so that
 the statement cycle runs. All of it goes in through the real importer
-(``huikuan.importer.import_files``, CSV files), with the payments recorded
+(``huikuan.ledger.importer.import_files``, CSV files), with the payments recorded
 before the first day. Each customer has a payer profile (prompt, late,
 promiser, disputer, very late, defaulter) that gives each invoice its fate:
 paid on time, late (sometimes in two parts), very late (after the
 stop-shipment, so that the lock is lifted), never, under a promise kept or
 broken, or disputed and resolved. From the fates comes a schedule of events,
 each *recorded* on a day of its own, before that day's run, with the CLI's
-functions (``huikuan.records``): payments recorded 0-6 days after they were
+functions (``huikuan.ledger.records``): payments recorded 0-6 days after they were
 received (backdated), promises recorded up to 2 days after they were made,
 disputes opened and resolved with the resolution recorded 1-5 days late,
 statement confirmations and issued invoices recorded up to 8 days late. Every
 approval request (stop-shipment, letters, statement reviews, ...) is approved
 the day after it was made, as the approver would, and carried out
-(``huikuan.execution.carry_out``): accounts are locked, letters and statements
+(``huikuan.collection.execution.carry_out``): accounts are locked, letters and statements
 go out, and a paid lock is lifted by the run.
 
 Both built-in policies, ``handbook`` and ``credit``; the test also checks that
@@ -55,13 +55,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huikuan import execution, records
-from huikuan.collection import collect
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.context import calendars_of
-from huikuan.importer import import_files
-from huikuan.planning import plan
-from huikuan.settings import get_settings
+from huikuan.collection import execution
+from huikuan.collection.batch import collect
+from huikuan.ledger import records
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.context import calendars_of
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.settings import get_settings
+from huikuan.reports.planning import plan
 from models.enums import ApprovalState, StatementState
 from models.ledger import ActionTaken, Approval, Customer, EventTaken, OutboxMessage, Statement
 from models.policy import load_policy
@@ -81,8 +82,15 @@ def _days(first: str, last: str) -> list[dt.date]:
 # The company's own closing days (two Mondays and a Thursday) and the 2027 schedule it declares.
 CLOSED_DAYS = frozenset(dt.date.fromisoformat(d) for d in ("2026-10-12", "2026-12-31", "2027-03-15"))
 HOLIDAYS_2027 = frozenset(
-    [dt.date(2027, 1, 1), *_days("2027-02-05", "2027-02-11"), dt.date(2027, 4, 5), *_days("2027-05-01", "2027-05-05"),
-     dt.date(2027, 6, 9), dt.date(2027, 9, 15), *_days("2027-10-01", "2027-10-07")]
+    [
+        dt.date(2027, 1, 1),
+        *_days("2027-02-05", "2027-02-11"),
+        dt.date(2027, 4, 5),
+        *_days("2027-05-01", "2027-05-05"),
+        dt.date(2027, 6, 9),
+        dt.date(2027, 9, 15),
+        *_days("2027-10-01", "2027-10-07"),
+    ]
 )
 WORKDAYS_2027 = frozenset(dt.date.fromisoformat(d) for d in ("2027-02-20", "2027-09-26", "2027-10-09"))  # Sat, Sun, Sat
 
@@ -224,11 +232,7 @@ def generate(seed: int, customers: int = 16) -> Ledger:
                     pay(f"{iid}-P", cid, iid, amount, resolved + dt.timedelta(days=rng.randint(3, 30)))
             else:
                 assert fate == "never", fate
-    files = {
-        "customers": "\n".join(customer_rows) + "\n",
-        "invoices": "\n".join(invoice_rows) + "\n",
-        "charges": "\n".join(charge_rows) + "\n",
-    }
+    files = {"customers": "\n".join(customer_rows) + "\n", "invoices": "\n".join(invoice_rows) + "\n", "charges": "\n".join(charge_rows) + "\n"}
     return Ledger(files, sorted(events), ids, profiles)
 
 
@@ -283,7 +287,9 @@ def record(session: Session, event: Event) -> None:
     elif event.kind == "confirm":
         on = _confirmable_on(session, event)
         if on is not None:
-            records.confirm_statement(session, d["customer_id"], month=d["month"], invoice_title=f"{d['customer_id']} 有限公司", tax_id="91310000MA1FL0000N", on=on)
+            records.confirm_statement(
+                session, d["customer_id"], month=d["month"], invoice_title=f"{d['customer_id']} 有限公司", tax_id="91310000MA1FL0000N", on=on
+            )
     elif event.kind == "invoiced":
         statement = _statement(session, d["customer_id"], d["month"])
         if statement is None or statement.confirmed_on is None:
@@ -295,9 +301,7 @@ def record(session: Session, event: Event) -> None:
 
 def approve_open_requests(session: Session, day: dt.date) -> int:
     """Every request made before ``day`` is approved on ``day`` by its approver and carried out."""
-    waiting = session.scalars(
-        select(Approval).where(Approval.state == ApprovalState.requested, Approval.requested_on < day).order_by(Approval.id)
-    ).all()
+    waiting = session.scalars(select(Approval).where(Approval.state == ApprovalState.requested, Approval.requested_on < day).order_by(Approval.id)).all()
     for approval in waiting:
         approval.state = ApprovalState.approved
         approval.decided_by = COMPANY.first_with_role(approval.approver_role).id
@@ -326,7 +330,8 @@ def test_plan_shows_each_day_what_the_run_takes_that_day(policy_name, ledger_eng
     before = [e for e in ledger.events if e.recorded < START]
     payments = ["payment_id,customer_id,received_on,amount,invoice_id"] + [
         f"{e.data['payment_id']},{e.data['customer_id']},{e.data['received_on']},{e.data['amount']},{e.data['invoice_id']}"
-        for e in before if e.kind == "payment"
+        for e in before
+        if e.kind == "payment"
     ]
     paths = {}
     for kind, text in {**ledger.files, "payments": "\n".join(payments) + "\n"}.items():
@@ -362,19 +367,24 @@ def test_plan_shows_each_day_what_the_run_takes_that_day(policy_name, ledger_eng
             mismatches.append(f"{day}: planned only {sorted(set(planned) - set(taken))}, taken only {sorted(set(taken) - set(planned))}")
         day += ONE_DAY
     with Session(engine) as session:
-        rows = session.execute(select(ActionTaken.key, ActionTaken.action, ActionTaken.due_on, ActionTaken.channel, ActionTaken.invoices, ActionTaken.detail)).all()
+        rows = session.execute(
+            select(ActionTaken.key, ActionTaken.action, ActionTaken.due_on, ActionTaken.channel, ActionTaken.invoices, ActionTaken.detail)
+        ).all()
         events_taken = session.scalar(select(func.count()).select_from(EventTaken))
         letters_sent = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.attachment_name.is_not(None)))
     kinds = Counter(r.action for r in rows)
-    print(f"{policy_name}/{engine.dialect.name}: {len(rows)} actions, {approved} approvals, {events_taken} events taken, "
-          f"{time.monotonic() - started:.0f} s; {dict(sorted(kinds.items()))}")
+    print(
+        f"{policy_name}/{engine.dialect.name}: {len(rows)} actions, {approved} approvals, {events_taken} events taken, "
+        f"{time.monotonic() - started:.0f} s; {dict(sorted(kinds.items()))}"
+    )
     on_days_off = sorted(r.key for r in rows if is_day_off(r.due_on))
     assert not on_days_off, f"actions on days off: {on_days_off[:20]}"
     # Each account's error is None, and what plan showed is what the run took, every day.
     assert not (failures or mismatches), (
         f"plan and run disagree on {len(mismatches)} day(s){f', first on {mismatches[0][:10]}' if mismatches else ''}:\n"
         + "\n".join(mismatches[:20])
-        + f"\nthe run failed for an account on {len(failures)} day(s):\n" + "\n".join(failures[:20])
+        + f"\nthe run failed for an account on {len(failures)} day(s):\n"
+        + "\n".join(failures[:20])
     )
 
     assert len(rows) >= 1000, f"only {len(rows)} actions: the ledger does not exercise the run"

@@ -15,12 +15,12 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.db import engine_for
-from huikuan.facts import load_facts
-from huikuan.importer import import_files
-from huikuan.planning import COLUMNS, plan, simulate_ledger, write_csv
-from huikuan.records import open_dispute, record_promise
-from huikuan.settings import get_settings
+from huikuan.ledger.db import engine_for
+from huikuan.ledger.facts import load_facts
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import open_dispute, record_promise
+from huikuan.ledger.settings import get_settings
+from huikuan.reports.planning import COLUMNS, plan, simulate_ledger, write_csv
 from models.engine import PromiseFacts, StatementFacts
 from models.enums import CustomerStatus
 from models.ledger import Customer, Statement
@@ -99,22 +99,14 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
+def cli_ledger(cli_env):
     """A SQLite ledger with the FILES imported, for the command line."""
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    paths = []
-    for kind, text in FILES.items():
-        (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
-        paths += [f"--{kind}", str(tmp_path / f"{kind}.csv")]
-    assert runner.invoke(app, ["import", *paths]).exit_code == 0
+    args = [item for kind, path in write_files(cli_env, FILES).items() for item in (f"--{kind}", str(path))]
+    assert runner.invoke(app, ["import", *args]).exit_code == 0
     assert runner.invoke(app, ["promise", "C1", "--amount", "200.00", "--by", "2026-10-20", "--on", "2026-10-08", "--invoices", "I2"]).exit_code == 0
     assert runner.invoke(app, ["dispute", "open", "I3", "--reason", "数量不符", "--on", "2026-09-20"]).exit_code == 0
     engine_for.cache_clear()
-    yield tmp_path / "huikuan.db"
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return cli_env / "huikuan.db"
 
 
 def digest(path: Path) -> str:
@@ -151,7 +143,9 @@ def test_simulate_with_granted_and_denied_approvals(cli_ledger):
     assert [(r["date"], r["customer_id"], r["action"]) for r in granted_rows] == sorted((r["date"], r["customer_id"], r["action"]) for r in granted_rows)
     stop = [r for r in granted_rows if r["action"] == "stop_shipment"]
     # I1 locks C1 on 12-11; I2 reaches the lock step after that (12-14) and asks for no second lock; C2's I3 is disputed.
-    assert stop == [{"date": "2026-12-11", "customer_id": "C1", "action": "stop_shipment", "invoices": "I1", "channel": "system", "role": "boss", "needs_approval": "true"}]
+    assert stop == [
+        {"date": "2026-12-11", "customer_id": "C1", "action": "stop_shipment", "invoices": "I1", "channel": "system", "role": "boss", "needs_approval": "true"}
+    ]
     assert {"dunning_letter", "statement_letter", "lawyer_letter"} <= {r["action"] for r in granted_rows}
     assert not {"dunning_letter", "statement_letter", "lawyer_letter"} & {r["action"] for r in denied_rows}
     assert digest(cli_ledger) == before
@@ -223,7 +217,7 @@ def test_simulate_over_2027_acts_on_no_statutory_day_off(cli_ledger, monkeypatch
 
 
 def test_simulate_follows_the_declared_schedule(cli_ledger, monkeypatch, tmp_path):
-    from huikuan.company import EXAMPLE
+    from huikuan.ledger.company import EXAMPLE
 
     company = tmp_path / "company.yaml"
     company.write_text(

@@ -8,9 +8,22 @@ from models.enums import Segment
 from models.policy import PolicyError, builtin_policies, load_policy, parse_policy
 
 CONTRACT_HANDBOOK_ACTIONS = {
-    "prepare_statement", "send_statement", "statement_follow_up", "escalate_statement", "issue_invoice", "send_invoice_info",
-    "reminder", "follow_up", "escalate_supervisor", "visit", "notify_manager", "notify_gm", "stop_shipment",
-    "dunning_letter", "statement_letter", "lawyer_letter",
+    "prepare_statement",
+    "send_statement",
+    "statement_follow_up",
+    "escalate_statement",
+    "issue_invoice",
+    "send_invoice_info",
+    "reminder",
+    "follow_up",
+    "escalate_supervisor",
+    "visit",
+    "notify_manager",
+    "notify_gm",
+    "stop_shipment",
+    "dunning_letter",
+    "statement_letter",
+    "lawyer_letter",
 }
 CHANNELS = {"email", "phone", "email+phone", "visit", "letter", "internal", "system"}
 ROLES = {"collector", "supervisor", "manager", "gm", "boss", "finance", "system"}
@@ -71,7 +84,10 @@ def test_segment_overrides_replace_only_what_they_name():
         ("trigger: {cadence: {start: 5, end: 2, every: 1}}", "steps[0] (call).trigger.cadence: Value error, end 2 is before start 5"),
         ("trigger: {anchor: lock, months: 1}", "steps[0] (call).trigger: Value error, months counts from the due date (anchor due)"),
         ("trigger: {days: 1}\n    colour: red", "steps[0] (call).colour: Extra inputs are not permitted"),
-        ("trigger: {days: 1}\n    channel: fax", "steps[0] (call).channel: Input should be 'email', 'phone', 'email+phone', 'visit', 'letter', 'internal' or 'system'"),
+        (
+            "trigger: {days: 1}\n    channel: fax",
+            "steps[0] (call).channel: Input should be 'email', 'phone', 'email+phone', 'visit', 'letter', 'internal' or 'system'",
+        ),
     ],
 )
 def test_bad_steps_are_named(change, message):

@@ -123,8 +123,11 @@ def triggers(draw, scope: str) -> dict[str, Any]:
 @st.composite
 def conditions(draw, scope: str) -> dict[str, Any]:
     fields = {
-        "segment": subset(SEGMENTS), "settlement": subset(SETTLEMENTS), "status": subset(STATUSES),
-        "chronic_late_payer": booleans, "chronic_late_confirmer": booleans,
+        "segment": subset(SEGMENTS),
+        "settlement": subset(SETTLEMENTS),
+        "status": subset(STATUSES),
+        "chronic_late_payer": booleans,
+        "chronic_late_confirmer": booleans,
     }
     if scope == "statement":
         fields["statement_state"] = subset(STATEMENT_STATES)
@@ -169,8 +172,12 @@ def overrides(draw, step: dict[str, Any]) -> dict[str, Any]:
     scope = step.get("scope", "invoice")
     locks = step.get("effect") == "lock" and scope == "invoice"
     fields = {
-        "trigger": triggers(scope).filter(lambda t: not (locks and ("cadence" in t or t.get("anchor") == "lock"))), "channel": st.sampled_from(CHANNELS), "role": st.sampled_from(ROLES),
-        "needs_approval": booleans, "enabled": booleans, "reason": texts,
+        "trigger": triggers(scope).filter(lambda t: not (locks and ("cadence" in t or t.get("anchor") == "lock"))),
+        "channel": st.sampled_from(CHANNELS),
+        "role": st.sampled_from(ROLES),
+        "needs_approval": booleans,
+        "enabled": booleans,
+        "reason": texts,
     }
     chosen = draw(st.lists(st.sampled_from(sorted(fields)), unique=True, min_size=1, max_size=3))
     return {name: draw(fields[name]) for name in chosen}
@@ -303,8 +310,21 @@ def test_the_built_in_policies_round_trip():
 
 INT_FIELDS = {"days", "months", "day_of_month", "start", "end", "every", "skip_after_progress_days", "of_last", "at_least"}
 # Fields where null means "not given" (in a step; a segment override may not say null at all).
-NULLABLE = {"days", "months", "day_of_month", "cadence", "end", "skip_after_progress_days", "effect",
-            "segment", "settlement", "status", "statement_state", "chronic_late_payer", "chronic_late_confirmer"}
+NULLABLE = {
+    "days",
+    "months",
+    "day_of_month",
+    "cadence",
+    "end",
+    "skip_after_progress_days",
+    "effect",
+    "segment",
+    "settlement",
+    "status",
+    "statement_state",
+    "chronic_late_payer",
+    "chronic_late_confirmer",
+}
 WRONG = {
     "int": ["three", "3", 3.5, 3.0, True, False, [3], {"n": 3}, None],
     "bool": ["yes", "true", "no", 1, 0, 2, [True], "maybe", None],
@@ -319,8 +339,9 @@ def _type_of(path: tuple) -> str | None:
     """What a field of a document holds, by where it is."""
     name, parent = path[-1], path[-2] if len(path) > 1 else None
     if len(path) == 1:
-        return {"name": "str", "description": "str", "resume_step": "str", "segments": "map",
-                "chronic_late_payer": "map", "chronic_late_confirmer": "map"}.get(name)
+        return {"name": "str", "description": "str", "resume_step": "str", "segments": "map", "chronic_late_payer": "map", "chronic_late_confirmer": "map"}.get(
+            name
+        )
     if parent in ("chronic_late_payer", "chronic_late_confirmer"):
         return "int"
     if parent == "cadence":
@@ -332,8 +353,20 @@ def _type_of(path: tuple) -> str | None:
     if path[0] == "segments" and len(path) == 4:  # an override
         return {"trigger": "map", "channel": "enum", "role": "enum", "needs_approval": "bool", "enabled": "bool", "reason": "str"}[name]
     if path[0] == "steps" and len(path) == 3:
-        return {"id": "str", "action": "str", "reason": "str", "scope": "enum", "channel": "enum", "role": "enum", "effect": "enum",
-                "needs_approval": "bool", "skip_after_progress_days": "int", "trigger": "map", "when": "map", "pauses": "list"}[name]
+        return {
+            "id": "str",
+            "action": "str",
+            "reason": "str",
+            "scope": "enum",
+            "channel": "enum",
+            "role": "enum",
+            "effect": "enum",
+            "needs_approval": "bool",
+            "skip_after_progress_days": "int",
+            "trigger": "map",
+            "when": "map",
+            "pauses": "list",
+        }[name]
     return None
 
 
@@ -416,10 +449,28 @@ class Expect:
 def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Expect | None]:
     """A mutated copy of ``doc`` as YAML text, the data it holds, and where the refusal must point (None: may be valid)."""
     doc = copy.deepcopy(doc)
-    how = draw(st.sampled_from([
-        "wrong type", "out of range", "wrong type", "unknown key", "out of range", "unknown value", "other scope anchor", "duplicate id",
-        "duplicate key", "missing field", "unknown reference", "scope swap", "override", "garbage", "other anchor", "repeated lock",
-    ]))
+    how = draw(
+        st.sampled_from(
+            [
+                "wrong type",
+                "out of range",
+                "wrong type",
+                "unknown key",
+                "out of range",
+                "unknown value",
+                "other scope anchor",
+                "duplicate id",
+                "duplicate key",
+                "missing field",
+                "unknown reference",
+                "scope swap",
+                "override",
+                "garbage",
+                "other anchor",
+                "repeated lock",
+            ]
+        )
+    )
     step_index = draw(st.integers(0, len(doc["steps"]) - 1))
     step = doc["steps"][step_index]
     at = ("steps", step_index)
@@ -484,8 +535,17 @@ def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Ex
             step.setdefault("when", {})
             _set(doc, path, ["dispute", "holiday"] if field == "pauses" else ["vip"])
             return dump(doc), doc, Expect(path)
-        step[field] = draw(st.sampled_from({"role": ["intern", "Boss", "ceo"], "channel": ["fax", "wechat", "Email"], "roll": ["sideways", "back"],
-                                            "effect": ["lock_out", "Lock"], "scope": ["customer", "statements"]}[field]))
+        step[field] = draw(
+            st.sampled_from(
+                {
+                    "role": ["intern", "Boss", "ceo"],
+                    "channel": ["fax", "wechat", "Email"],
+                    "roll": ["sideways", "back"],
+                    "effect": ["lock_out", "Lock"],
+                    "scope": ["customer", "statements"],
+                }[field]
+            )
+        )
         return dump(doc), doc, Expect((*at, field))
     if how == "other scope anchor":
         scope = step.get("scope", "invoice")
@@ -503,7 +563,11 @@ def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Ex
     if how == "duplicate key":
         path = draw(st.sampled_from([p for p in _mappings(doc) if _get(doc, p)]))
         mapping = _get(doc, path)
-        key = draw(st.sampled_from(sorted(k for k in mapping if isinstance(k, str) and _is_action(k))) if any(isinstance(k, str) and _is_action(k) for k in mapping) else st.nothing())
+        key = draw(
+            st.sampled_from(sorted(k for k in mapping if isinstance(k, str) and _is_action(k)))
+            if any(isinstance(k, str) and _is_action(k) for k in mapping)
+            else st.nothing()
+        )
         mapping["zzz_duplicate_marker"] = copy.deepcopy(mapping[key])
         text = dump(doc)
         assert text.count("zzz_duplicate_marker:") == 1
@@ -534,7 +598,9 @@ def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Ex
     if how == "repeated lock":  # the lock is what anchor lock counts from: taken once, counted from the due date
         step["effect"], step["scope"] = "lock", "invoice"
         step.get("when", {}).pop("statement_state", None)
-        step["trigger"] = draw(st.sampled_from([{"cadence": {"start": 1, "every": 7}}, {"anchor": "lock", "days": 1}, {"anchor": "lock", "cadence": {"start": 0, "every": 1}}]))
+        step["trigger"] = draw(
+            st.sampled_from([{"cadence": {"start": 1, "every": 7}}, {"anchor": "lock", "days": 1}, {"anchor": "lock", "cadence": {"start": 0, "every": 1}}])
+        )
         return dump(doc), doc, Expect(at, 2, fragment="effect lock")
     if how == "scope swap":
         step["scope"] = "statement" if step.get("scope", "invoice") == "invoice" else "invoice"
@@ -558,7 +624,14 @@ def _mutations(draw, doc: dict[str, Any], said: list[str]) -> tuple[str, Any, Ex
     # garbage: a few characters put anywhere; whether the result is still a policy is open
     for _ in range(draw(st.integers(1, 3))):
         at_char = draw(st.integers(0, len(text)))
-        junk = draw(st.one_of(st.sampled_from(["{", "[", "]", ": :", "\t", "- - -", "&a", "*a", "!!python/object:os.system", "%YAML 9.9\n", "'", '"', "? ", "@", "`", "\n  ", "#"]), st.text(max_size=4)))
+        junk = draw(
+            st.one_of(
+                st.sampled_from(
+                    ["{", "[", "]", ": :", "\t", "- - -", "&a", "*a", "!!python/object:os.system", "%YAML 9.9\n", "'", '"', "? ", "@", "`", "\n  ", "#"]
+                ),
+                st.text(max_size=4),
+            )
+        )
         text = text[:at_char] + junk + text[at_char:]
     return text, None, None
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from huikuan.records import LedgerError, log_contact, open_amounts, open_dispute, record_instalment_plan, record_promise, resolve_dispute
+from huikuan.ledger.records import LedgerError, log_contact, open_amounts, open_dispute, record_instalment_plan, record_promise, resolve_dispute
 from models.enums import Channel, ContactResult, Excuse
 from models.ledger import Allocation, ContactLog, Customer, Invoice, Payment
 
@@ -19,12 +19,14 @@ D = dt.date
 def ledger(session):
     session.add_all([Customer(customer_id="C1", name="华信"), Customer(customer_id="C2", name="恒达")])
     session.flush()
-    session.add_all([
-        Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2026, 8, 31), due_on=D(2026, 9, 30), amount=Decimal("1000.00")),
-        Invoice(invoice_id="I2", customer_id="C1", issued_on=D(2026, 9, 30), due_on=D(2026, 10, 30), amount=Decimal("500.00")),
-        Invoice(invoice_id="I9", customer_id="C2", issued_on=D(2026, 9, 30), due_on=D(2026, 10, 30), amount=Decimal("10.00")),
-        Payment(payment_id="P1", customer_id="C1", received_on=D(2026, 10, 15), amount=Decimal("400.00")),
-    ])
+    session.add_all(
+        [
+            Invoice(invoice_id="I1", customer_id="C1", issued_on=D(2026, 8, 31), due_on=D(2026, 9, 30), amount=Decimal("1000.00")),
+            Invoice(invoice_id="I2", customer_id="C1", issued_on=D(2026, 9, 30), due_on=D(2026, 10, 30), amount=Decimal("500.00")),
+            Invoice(invoice_id="I9", customer_id="C2", issued_on=D(2026, 9, 30), due_on=D(2026, 10, 30), amount=Decimal("10.00")),
+            Payment(payment_id="P1", customer_id="C1", received_on=D(2026, 10, 15), amount=Decimal("400.00")),
+        ]
+    )
     session.flush()
     session.add(Allocation(payment_id="P1", invoice_id="I1", amount=Decimal("400.00")))
     session.flush()

@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import update
 
-from huikuan.importer import import_files
-from huikuan.reports import REPORTS, Ratio, Report, aging, kpis, pending_approvals, statement_status, to_csv, to_markdown, to_xlsx
+from huikuan.ledger.importer import import_files
+from huikuan.reports.builders import REPORTS, Ratio, Report, aging, kpis, pending_approvals, statement_status, to_csv, to_markdown, to_xlsx
 from models.enums import ApprovalState, CustomerStatus
 from models.ledger import Approval, Customer, Statement
 from models.metrics import bad_debt_ratio, collection_effectiveness, dso_count_back, overdue_ratio, target_progress
@@ -197,7 +197,9 @@ def test_kpis_on_an_empty_ledger(sqlite_engine):
 
 def test_statement_status(ledger):
     def add(customer, month, prepared, sent=None, confirmed=None, invoiced=None):
-        ledger.add(Statement(customer_id=customer, month=month, amount=M("1.00"), prepared_on=prepared, sent_on=sent, confirmed_on=confirmed, invoiced_on=invoiced))
+        ledger.add(
+            Statement(customer_id=customer, month=month, amount=M("1.00"), prepared_on=prepared, sent_on=sent, confirmed_on=confirmed, invoiced_on=invoiced)
+        )
 
     # 2026-01: deadlines 02-05, 02-08 (a Sunday: met on Monday 02-09, as the policy moves it), 02-20 and 02-28 (the 30th does not exist in February)
     add("A", "2026-01", D(2026, 2, 4), D(2026, 2, 9), D(2026, 2, 18), D(2026, 2, 27))  # sent on the moved deadline: not late
@@ -209,17 +211,27 @@ def test_statement_status(ledger):
     add("A", "2026-04", D(2026, 5, 1))  # a later billing month: not in the report
     ledger.commit()
     report = statement_status(ledger, AS_OF)
-    assert report.columns == ["month", "statements", "prepared", "sent", "confirmed", "invoiced", "prepared late", "sent late", "confirmed late", "invoiced late"]
-    assert report.rows == [
-        ["2026-01", 2, 2, 2, 1, 1, 1, 0, 1, 1],
-        ["2026-02", 3, 2, 1, 0, 0, 2, 2, 0, 0],
+    assert report.columns == [
+        "month",
+        "statements",
+        "prepared",
+        "sent",
+        "confirmed",
+        "invoiced",
+        "prepared late",
+        "sent late",
+        "confirmed late",
+        "invoiced late",
     ]
+    assert report.rows == [["2026-01", 2, 2, 2, 1, 1, 1, 0, 1, 1], ["2026-02", 3, 2, 1, 0, 0, 2, 2, 0, 0]]
     assert any("holiday" in n for n in report.notes)
 
 
 def test_pending_approvals(ledger):
     def add(key, customer, action, state, on, reminders=0, refusals=0):
-        ledger.add(Approval(key=key, customer_id=customer, action=action, approver_role="boss", state=state, requested_on=on, reminders=reminders, refusals=refusals))
+        ledger.add(
+            Approval(key=key, customer_id=customer, action=action, approver_role="boss", state=state, requested_on=on, reminders=reminders, refusals=refusals)
+        )
 
     add("k1", "B", "stop_shipment", ApprovalState.requested, D(2026, 3, 1), reminders=2, refusals=1)
     add("k2", "C", "lawyer_letter", ApprovalState.requested, D(2026, 3, 10))

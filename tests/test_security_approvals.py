@@ -15,14 +15,15 @@ import re
 import stat
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import func, select
 
-from huikuan import approval_check, approval_groups, execution
-from huikuan.company import EXAMPLE, company_from, parse_company
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import import_files
-from huikuan.settings import get_settings
+from huikuan.approvals import check as approval_check
+from huikuan.approvals import groups as approval_groups
+from huikuan.collection import execution
+from huikuan.ledger.company import EXAMPLE, company_from, parse_company
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.settings import get_settings
 from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup, OutboxMessage
 from tests.ledger_files import write_files
@@ -45,12 +46,6 @@ BOSS = "boss@huikuan-demo.example.cn"
 SUP = "supervisor@huikuan-demo.example.cn"
 
 
-@pytest.fixture(scope="module")
-def prefect():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def _clear() -> None:
     for cache in (get_settings, engine_for, company_from):
         cache.cache_clear()
@@ -66,7 +61,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "huikuan-data"))
     monkeypatch.delenv("HUIKUAN_SECRET_KEY", raising=False)
     _clear()
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.migrate import upgrade
 
     upgrade(engine_for())
     paths = write_files(tmp_path, FILES)
@@ -125,7 +120,8 @@ def codes_to(address: str, prefix: str) -> list[tuple[str, str]]:
     """
     with session_scope() as session:
         mails = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.to_address == address, OutboxMessage.key.like(f"{prefix}:%"), OutboxMessage.key.like("%:code:%"))
+            select(OutboxMessage)
+            .where(OutboxMessage.to_address == address, OutboxMessage.key.like(f"{prefix}:%"), OutboxMessage.key.like("%:code:%"))
             .order_by(OutboxMessage.id)
         ).all()
         found = [(m.key, _code_in(m.text) or _delivered_code(m.key)) for m in mails]
@@ -363,8 +359,9 @@ def test_a_list_is_rate_limited_the_same_way(env, monkeypatch):
 
     def answer(code_: str, attempt: int) -> approval_groups.GroupDecision:
         with session_scope() as session:
-            return approval_groups.decide_group(session, key, approver="sup", code=code_, approve=True, hold=[], comment=None, attempt=attempt,
-                                                company=COMPANY, as_of=REVIEW)
+            return approval_groups.decide_group(
+                session, key, approver="sup", code=code_, approve=True, hold=[], comment=None, attempt=attempt, company=COMPANY, as_of=REVIEW
+            )
 
     for attempt in range(1, 6):
         assert "code is wrong" in answer(wrong(code), attempt).message
@@ -398,9 +395,9 @@ def test_the_stored_hash_is_keyed_by_a_server_secret_and_salted_by_the_request(e
         assert decision.accepted
     # Another secret (the environment's, for every process of the machine) gives another hash: the file's is not used then.
     monkeypatch.setenv("HUIKUAN_SECRET_KEY", "another secret")
-    assert execution.code_hash("123456", keys[1]) != hashes[1]
+    assert approval_check.code_hash("123456", keys[1]) != hashes[1]
     monkeypatch.delenv("HUIKUAN_SECRET_KEY")
-    assert execution.code_hash("123456", keys[1]) == hashes[1]
+    assert approval_check.code_hash("123456", keys[1]) == hashes[1]
 
 
 def test_an_old_plain_sha256_hash_is_no_longer_valid_and_the_next_daily_run_sends_a_new_code(env, prefect, started):

@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-import huikuan.db
+import huikuan.ledger.db
 from huikuan.cli import app
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import ImportFailed, import_files
-from huikuan.settings import get_settings
-from huikuan.tables import UnreadableFile, read_table
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.importer import ImportFailed, import_files
+from huikuan.ledger.settings import get_settings
+from huikuan.ledger.tables import UnreadableFile, read_table
 from models import import_rows
 from models.ledger import Customer, Payment, Promise
 
@@ -36,16 +36,8 @@ PROBES = ["1_234.50", "１２３４.５０", "\u0661\u0662\u0663\u0664.\u0665\u0
 
 
 @pytest.fixture
-def ledger_url(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'huikuan.db'}"
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", url)
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
-    yield url
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+def ledger_url(cli_env):
+    return f"sqlite:///{cli_env / 'huikuan.db'}"
 
 
 def use_url(monkeypatch, url: str) -> None:
@@ -99,10 +91,7 @@ def test_the_row_rules_refuse_amounts_not_written_in_ascii_digits(probe):
         import_rows.parse_limit(probe)
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["۱۲۳۴.۵۰", "𝟏𝟐𝟑𝟒.𝟓𝟎", "١٢٣٤٫٥٠", "1234.50\u200b", "1234．50", "12_34", "½", "1234.50\u0660"],
-)
+@pytest.mark.parametrize("value", ["۱۲۳۴.۵۰", "𝟏𝟐𝟑𝟒.𝟓𝟎", "١٢٣٤٫٥٠", "1234.50\u200b", "1234．50", "12_34", "½", "1234.50\u0660"])
 def test_other_non_ascii_amounts_are_refused(value):
     with pytest.raises(ValueError):
         import_rows.parse_amount(value)
@@ -146,7 +135,9 @@ def test_days_and_dates_in_full_width_digits_are_refused_with_the_ascii_form():
 # -- ids and text ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "named"), [("C\u200b1", "U+200B"), ("C\u202e1", "U+202E"), ("C\u00071", "U+0007"), ("\ufeffC1", "U+FEFF"), ("C\u00ad1", "U+00AD")])
+@pytest.mark.parametrize(
+    ("value", "named"), [("C\u200b1", "U+200B"), ("C\u202e1", "U+202E"), ("C\u00071", "U+0007"), ("\ufeffC1", "U+FEFF"), ("C\u00ad1", "U+00AD")]
+)
 def test_ids_refuse_format_and_control_characters(value, named):
     with pytest.raises(ValueError, match=re.escape(named)):
         import_rows.parse_id(value)
@@ -166,14 +157,18 @@ def test_ordinary_ids_are_accepted(value):
 def test_every_id_column_of_an_import_refuses_the_probes(tmp_path, ledger_url):
     with_c1(tmp_path)
     bad = ["C\u200b1", "C\u202e1", "C\u00071"]
-    customers = write(tmp_path, "customers.csv", "customer_id,name,email,phone,contact_name,collector\n" + "".join(
-        f"{i},名,a@b.cn,1,王,\n" for i in bad) + "C9,名,a@b.cn,1,王,c\u200b01\n")
-    invoices = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\n" + "".join(
-        f"{i},C1,2026-01-01,2026-02-01,5\n" for i in bad))
-    payments = write(tmp_path, "payments.csv", "payment_id,customer_id,received_on,amount,invoice_id\n" + "".join(
-        f"{i},C1,2026-02-03,1,\n" for i in bad) + "P9,C1,2026-02-03,1,I\u200b1\n")
-    charges = write(tmp_path, "charges.csv", "charge_id,customer_id,delivered_on,amount\n" + "".join(
-        f"{i},C1,2026-02-03,1\n" for i in bad))
+    customers = write(
+        tmp_path,
+        "customers.csv",
+        "customer_id,name,email,phone,contact_name,collector\n" + "".join(f"{i},名,a@b.cn,1,王,\n" for i in bad) + "C9,名,a@b.cn,1,王,c\u200b01\n",
+    )
+    invoices = write(tmp_path, "invoices.csv", "invoice_id,customer_id,issued_on,due_on,amount\n" + "".join(f"{i},C1,2026-01-01,2026-02-01,5\n" for i in bad))
+    payments = write(
+        tmp_path,
+        "payments.csv",
+        "payment_id,customer_id,received_on,amount,invoice_id\n" + "".join(f"{i},C1,2026-02-03,1,\n" for i in bad) + "P9,C1,2026-02-03,1,I\u200b1\n",
+    )
+    charges = write(tmp_path, "charges.csv", "charge_id,customer_id,delivered_on,amount\n" + "".join(f"{i},C1,2026-02-03,1\n" for i in bad))
     result = run("import", "--customers", customers, "--invoices", invoices, "--payments", payments, "--charges", charges)
     assert result.exit_code == 2, result.output
     places = {line.split(": ", 1)[0] for line in result.stderr.splitlines() if ": " in line}
@@ -191,7 +186,9 @@ def test_a_payment_id_typed_on_the_command_line_follows_the_import_rules(tmp_pat
     assert count(Payment) == 0
 
 
-@pytest.mark.parametrize(("column", "value"), [("name", "华信\x07"), ("name", "华信\u202e公司"), ("contact_name", "王\x1b[31m"), ("phone", "138\x00"), ("email", "a\u200b@b.cn")])
+@pytest.mark.parametrize(
+    ("column", "value"), [("name", "华信\x07"), ("name", "华信\u202e公司"), ("contact_name", "王\x1b[31m"), ("phone", "138\x00"), ("email", "a\u200b@b.cn")]
+)
 def test_names_and_text_refuse_control_characters(column, value):
     cells = {"customer_id": "C1", "name": "华信", "email": "a@b.cn", "phone": "1", "contact_name": "王", column: value}
     _values, problems = import_rows.CUSTOMERS.parse_row(cells)
@@ -199,10 +196,19 @@ def test_names_and_text_refuse_control_characters(column, value):
 
 
 def test_names_and_text_keep_printable_characters_tabs_and_line_breaks():
-    cells = {"customer_id": "C1", "name": "华信\t(上海)\n有限公司 👩\u200d💻", "email": "a@b.cn", "phone": "+86 138", "contact_name": "Zoë", "contact_title": "مدير"}
+    cells = {
+        "customer_id": "C1",
+        "name": "华信\t(上海)\n有限公司 👩\u200d💻",
+        "email": "a@b.cn",
+        "phone": "+86 138",
+        "contact_name": "Zoë",
+        "contact_title": "مدير",
+    }
     values, problems = import_rows.CUSTOMERS.parse_row(cells)
     assert problems == [] and values["name"] == cells["name"]
-    values, problems = import_rows.CHARGES.parse_row({"charge_id": "H1", "customer_id": "C1", "delivered_on": "2026-01-01", "amount": "1", "description": "钢材\r\n一批"})
+    values, problems = import_rows.CHARGES.parse_row(
+        {"charge_id": "H1", "customer_id": "C1", "delivered_on": "2026-01-01", "amount": "1", "description": "钢材\r\n一批"}
+    )
     assert problems == []
 
 
@@ -242,14 +248,14 @@ def test_a_utf8_file_with_one_nul_is_still_a_nul_problem(tmp_path):
 @pytest.fixture
 def short_busy_timeout(monkeypatch):
     """The ledger waits 30 s for a lock; the test waits 0.2 s."""
-    real = huikuan.db.create_engine
+    real = huikuan.ledger.db.create_engine
 
     def create_engine(url, **kwargs):
         if str(url).startswith("sqlite"):
             kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "timeout": 0.2}
         return real(url, **kwargs)
 
-    monkeypatch.setattr(huikuan.db, "create_engine", create_engine)
+    monkeypatch.setattr(huikuan.ledger.db, "create_engine", create_engine)
     engine_for.cache_clear()
 
 
@@ -270,15 +276,15 @@ def test_a_locked_database_is_one_error_line(tmp_path, ledger_url, short_busy_ti
 def test_a_read_only_database_is_one_error_line(tmp_path, ledger_url, monkeypatch):
     """Tests run as root, where file modes do not stop writes; ``query_only`` makes SQLite refuse them
     the same way (SQLITE_READONLY). A ``sqlite:///file:...?mode=ro&uri=true`` URL cannot be used:
-    huikuan.migrate hands the URL to configparser, which chokes on its '%3A' (reported)."""
+    huikuan.ledger.migrate hands the URL to configparser, which chokes on its '%3A' (reported)."""
     with_c1(tmp_path)
-    pragmas = huikuan.db._sqlite_pragmas
+    pragmas = huikuan.ledger.db._sqlite_pragmas
 
     def read_only(dbapi_connection, record):
         pragmas(dbapi_connection, record)
         dbapi_connection.execute("PRAGMA query_only=ON")
 
-    monkeypatch.setattr(huikuan.db, "_sqlite_pragmas", read_only)
+    monkeypatch.setattr(huikuan.ledger.db, "_sqlite_pragmas", read_only)
     engine_for.cache_clear()
     payments = write(tmp_path, "payments.csv", "payment_id,customer_id,received_on,amount\nP1,C1,2026-02-03,10\n")
     assert_one_error_line(run("import", "--payments", payments), "read-only", "HUIKUAN_DATABASE_URL")
@@ -309,13 +315,7 @@ def test_a_database_url_that_is_not_one_is_one_error_line(ledger_url, monkeypatc
     assert_one_error_line(run("portfolio"), "HUIKUAN_DATABASE_URL")
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("people: [oops\n", "not valid YAML"),
-        ("people:\n  - id: 1\n", "problem(s)"),
-    ],
-)
+@pytest.mark.parametrize(("text", "expected"), [("people: [oops\n", "not valid YAML"), ("people:\n  - id: 1\n", "problem(s)")])
 def test_an_invalid_company_file_is_one_error_line(tmp_path, ledger_url, text, expected):
     (tmp_path / "company.yaml").write_text(text, encoding="utf-8")
     assert_one_error_line(run("worklist"), "company.yaml", expected)

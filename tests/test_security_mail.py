@@ -23,10 +23,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from huikuan.company import EXAMPLE, CompanyFileError, SmtpSettings, parse_company
-from huikuan.mail import OutboxFolder, SmtpServer, build_message, dispatch
+from huikuan.ledger.company import EXAMPLE, CompanyFileError, SmtpSettings, parse_company
+from huikuan.outbox.mail import OutboxFolder, SmtpServer, build_message, dispatch
 from models.ledger import OutboxMessage
 from tests.conftest import SmtpCapture
+from tests.ledger_files import import_ledger
 
 COMPANY = parse_company(EXAMPLE)
 PASSWORD = "s3cret-mail-pa55"
@@ -48,11 +49,28 @@ def _certificates(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "huikuan test CA")])
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -64,9 +82,13 @@ def _certificates(folder: Path, names: list[str]) -> tuple[Path, Path, Path]:
         except ValueError:
             alt.append(x509.DNSName(name))
     cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])).issuer_name(ca_name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -182,7 +204,9 @@ def test_an_untrusted_certificate_fails_the_message_in_dispatch_and_it_stays_que
 
 
 def test_the_ca_file_is_read_from_the_company_file(tmp_path):
-    company = parse_company(EXAMPLE + f"smtp: {{host: smtp.example.cn, port: 587, username: ar, password: x, starttls: true, ca_file: {tmp_path / 'ca.pem'}}}\n")
+    company = parse_company(
+        EXAMPLE + f"smtp: {{host: smtp.example.cn, port: 587, username: ar, password: x, starttls: true, ca_file: {tmp_path / 'ca.pem'}}}\n"
+    )
     assert company.smtp.ca_file == tmp_path / "ca.pem"
 
 
@@ -237,16 +261,19 @@ CODE_TEXT = (
     f"请打开审批页面 http://127.0.0.1:4200/approve ，输入一次性验证码 {CODE} 后批准或拒绝。\n"
 )
 CODE_HTML = (
-    '<p>发票 INV-2026-000110 ¥123,456.00，发票 654321</p><p>输入一次性验证码 '
+    "<p>发票 INV-2026-000110 ¥123,456.00，发票 654321</p><p>输入一次性验证码 "
     f'<strong style="font-size:18px;letter-spacing:2px">{CODE}</strong> 后批准或拒绝。</p>'
 )
 
 
-@pytest.mark.parametrize("key", [
-    "C1:stop_shipment:2026-11-11:code:0:boss",  # a request's code (execution.send_code)
-    "C1:stop_shipment:2026-11-11:run2:code:renewed:boss",  # a later waiting run, a renewed code
-    "review:send_statement:supervisor:2026-11-23:1:code:2:sup",  # a list's code (approval_groups.send_group_code)
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "C1:stop_shipment:2026-11-11:code:0:boss",  # a request's code (execution.send_code)
+        "C1:stop_shipment:2026-11-11:run2:code:renewed:boss",  # a later waiting run, a renewed code
+        "review:send_statement:supervisor:2026-11-23:1:code:2:sup",  # a list's code (approval_groups.send_group_code)
+    ],
+)
 def test_a_delivered_code_is_masked_in_the_ledger_and_kept_in_the_eml_file(sqlite_engine, tmp_path, key):
     with Session(sqlite_engine) as session, session.begin():
         session.add_all([_message(key, text=CODE_TEXT, html=CODE_HTML), _message("C1:follow_up:2026-11-23:email", text=CODE_TEXT, html=CODE_HTML)])
@@ -318,12 +345,24 @@ def test_an_existing_outbox_folder_is_left_as_it_is(tmp_path):
 # -- the codes the approval flows send ------------------------------------------------
 
 from tests.test_approval_groups import COMPANY as GROUP_COMPANY  # noqa: E402
-from tests.test_approval_groups import REVIEW, ledger, opened, reviews, take_day  # noqa: E402, F401  (fixtures)
+from tests.test_approval_groups import FILES as GROUP_FILES  # noqa: E402
+from tests.test_approval_groups import REVIEW, opened, submit_reviews, take_day  # noqa: E402
+
+
+@pytest.fixture
+def ledger(tmp_path, session):
+    """tests/test_approval_groups.py's ledger."""
+    return import_ledger(session, tmp_path, GROUP_FILES)
+
+
+@pytest.fixture
+def reviews(ledger):
+    return submit_reviews(ledger)
 
 
 def test_the_codes_the_approval_flows_send_are_masked_once_delivered(reviews, ledger, ledger_engine, tmp_path):
     """A list's code and single requests' codes, from their real templates (in the company's language, whatever the customer's)."""
-    from huikuan import execution
+    from huikuan.collection import execution
     from models.enums import Locale
     from models.ledger import Approval, Customer
 
@@ -337,7 +376,8 @@ def test_the_codes_the_approval_flows_send_are_masked_once_delivered(reviews, le
     ledger.commit()
     queued = {row.key: (row.text, row.html) for row in ledger.scalars(select(OutboxMessage)) if ":code:" in row.key}
     assert any(k.startswith("review:") for k in queued) and {"zh_CN"} == {
-        "en" if "one-time code" in text else "zh_CN" for key, (text, _) in queued.items() if not key.startswith("review:")}
+        "en" if "one-time code" in text else "zh_CN" for key, (text, _) in queued.items() if not key.startswith("review:")
+    }
     assert dispatch(sessionmaker(ledger_engine), GROUP_COMPANY, OutboxFolder(tmp_path / "outbox")).failed == 0
     ledger.expire_all()
     for row in ledger.scalars(select(OutboxMessage).where(OutboxMessage.key.in_(queued))):
@@ -353,8 +393,8 @@ def test_the_codes_the_approval_flows_send_are_masked_once_delivered(reviews, le
 
 def test_codes_delivered_by_an_earlier_version_are_masked_by_the_upgrade(tmp_path):
     """A ledger at 0008 (dispatch did not mask yet) holds a delivered code: the upgrade masks it, once, and nothing else."""
-    from huikuan.db import make_engine
-    from huikuan.migrate import upgrade
+    from huikuan.ledger.db import make_engine
+    from huikuan.ledger.migrate import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0008")
@@ -368,7 +408,8 @@ def test_codes_delivered_by_an_earlier_version_are_masked_by_the_upgrade(tmp_pat
         for key, html, sent_at in rows:
             connection.exec_driver_sql(
                 "INSERT INTO outbox (key, to_address, to_name, subject, text, html, sent_at, queued_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                (key, "wangwei@hx.example.cn", "王伟", "审批", CODE_TEXT, html, sent_at and sent_at.isoformat(), sent.isoformat()))
+                (key, "wangwei@hx.example.cn", "王伟", "审批", CODE_TEXT, html, sent_at and sent_at.isoformat(), sent.isoformat()),
+            )
     upgrade(engine)
     with engine.connect() as connection:
         stored = {key: (text, html) for key, text, html in connection.exec_driver_sql("SELECT key, text, html FROM outbox")}

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from huikuan.server import AUTH_USER, StackError, auth_file, free_port, local_auth_string, log_tail
+from huikuan.stack import AUTH_USER, StackError, auth_file, free_port, local_auth_string, log_tail
 
 STARTUP = 420  # seconds for the demo, the server, the deployments and the worker on a loaded 2-core machine
 EVIL_ORIGIN = "http://evil.example"
@@ -81,12 +81,25 @@ def started(tmp_path_factory) -> Iterator[Started]:
     work = tmp_path_factory.mktemp("huikuan-start")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUIKUAN_"))}
-    env.update({"HUIKUAN_SERVER_PORT": str(port), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                "PREFECT_WORKER_QUERY_SECONDS": "2", "COLUMNS": "200"})
+    env.update(
+        {
+            "HUIKUAN_SERVER_PORT": str(port),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "COLUMNS": "200",
+        }
+    )
     output = work / "start.out"
     with output.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "huikuan.cli", "start", "--customers", "5", "--as-of", "2026-11-22"],
-                                   cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "huikuan.cli", "start", "--customers", "5", "--as-of", "2026-11-22"],
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + STARTUP
         while "Press Ctrl-C" not in output.read_text(encoding="utf-8", errors="replace"):
@@ -135,8 +148,7 @@ def test_changes_need_a_csrf_token_from_the_server(started: Started) -> None:
     status, _, body = request(f"{started.api}/csrf-token?client={client}", headers=auth)
     assert status == 200, body
     token = json.loads(body)["token"]
-    status, _, body = request(f"{started.api}/artifacts/filter", "POST", {"limit": 5},
-                              {**auth, "Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client})
+    status, _, body = request(f"{started.api}/artifacts/filter", "POST", {"limit": 5}, {**auth, "Prefect-Csrf-Token": token, "Prefect-Csrf-Client": client})
     assert status == 200, body
 
 
@@ -158,13 +170,20 @@ def test_approvals_answer_finds_the_password_itself(started: Started) -> None:
     run_id = str(uuid.uuid4())
     with sqlite3.connect(started.work / "huikuan.db") as db:
         customer = db.execute("SELECT customer_id FROM customers ORDER BY customer_id LIMIT 1").fetchone()[0]
-        db.execute("INSERT INTO approvals (key, customer_id, action, approver_role, state, requested_on, requested_at, flow_run_id, "
-                   "invoices, reminders, refusals, held, runs_ended, recent_refusals) VALUES "
-                   "('approval:probe', ?, 'stop_shipment', 'boss', 'requested', '2026-11-22', '2026-11-22 01:00:00', ?, '', 0, 0, 0, 0, '')",
-                   (customer, run_id))
-    answered = subprocess.run([sys.executable, "-m", "huikuan.cli", "approvals", "answer", "approval:probe", "--approver", "boss",
-                               "--code", "123456", "--decision", "approve"],
-                              cwd=started.work, env=started.env, capture_output=True, text=True, timeout=120)
+        db.execute(
+            "INSERT INTO approvals (key, customer_id, action, approver_role, state, requested_on, requested_at, flow_run_id, "
+            "invoices, reminders, refusals, held, runs_ended, recent_refusals) VALUES "
+            "('approval:probe', ?, 'stop_shipment', 'boss', 'requested', '2026-11-22', '2026-11-22 01:00:00', ?, '', 0, 0, 0, 0, '')",
+            (customer, run_id),
+        )
+    answered = subprocess.run(
+        [sys.executable, "-m", "huikuan.cli", "approvals", "answer", "approval:probe", "--approver", "boss", "--code", "123456", "--decision", "approve"],
+        cwd=started.work,
+        env=started.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert answered.returncode == 1
     assert f"has no run {run_id}" in answered.stderr, answered.stderr
 

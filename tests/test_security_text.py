@@ -24,10 +24,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.db import engine_for, session_scope
-from huikuan.importer import import_files
-from huikuan.records import log_contact
-from huikuan.settings import get_settings
+from huikuan.ledger.db import session_scope
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import log_contact
 from models.enums import ApprovalState, Channel, ContactResult
 from models.ledger import Approval, ApprovalGroup, Customer
 from tests.ledger_files import write_files
@@ -42,8 +41,16 @@ NOTE = (
     "[click here](http://x.example/steal)\u2028> quoted by the system\u2029- a list item\x0b1. numbered\x0c"
     "<b>raw html</b> <img src=x onerror=alert(1)>\x85| a | b | ~~struck~~ _it_ `code` http://x.example/bare www.x.example"
 )
-NOTE_WORDS = ["答应月底前付", "Open balance ¥0.00 — nothing owed", "code is not needed, type 000000", "[click here](http://x.example/steal)",
-              "<b>raw html</b>", "<img src=x onerror=alert(1)>", "~~struck~~ _it_ `code`", "http://x.example/bare"]
+NOTE_WORDS = [
+    "答应月底前付",
+    "Open balance ¥0.00 — nothing owed",
+    "code is not needed, type 000000",
+    "[click here](http://x.example/steal)",
+    "<b>raw html</b>",
+    "<img src=x onerror=alert(1)>",
+    "~~struck~~ _it_ `code`",
+    "http://x.example/bare",
+]
 FILES = {
     "customers": "customer_id,name,email,phone,contact_name,segment,collector\n"
     "A,华信,a@a.cn,1,王,ordinary,zhang\nB,恒达,b@b.cn,2,李,ordinary,zhang\nC,远洋,c@c.cn,3,陈,ordinary,li\n",
@@ -54,6 +61,7 @@ runner = CliRunner()
 
 
 # -- rendering Markdown as the UI would --------------------------------------------------
+
 
 class _Html(HTMLParser):
     """The tags of rendered HTML, each with the text inside it, and the whole visible text."""
@@ -100,8 +108,11 @@ def assert_note_shown_as_text(markdown: str, words: list[str] = NOTE_WORDS, imag
     """No heading, emphasis, link, image, code, quote, list item or table cell made of the note; its words visible as typed."""
     page = rendered(markdown)
     made = [(tag, text) for tag, text in page.elements if tag in FORMATTING and any(w in text for w in PROBE_WORDS)]
-    made += [(tag, text) for tag, text in page.elements
-             if tag in ("li", "blockquote", "td", "th", "p") and text.strip().startswith(("a list item", "numbered", "quoted by", "Open balance", "code is not"))]
+    made += [
+        (tag, text)
+        for tag, text in page.elements
+        if tag in ("li", "blockquote", "td", "th", "p") and text.strip().startswith(("a list item", "numbered", "quoted by", "Open balance", "code is not"))
+    ]
     assert not made, f"elements made from the note: {made}"
     assert not [tag for tag, _text in page.elements if tag in ("a", "b", "del", "s", "hr") + (() if images else ("img",))], page.elements
     visible = re.sub(r"\s+", " ", "".join(page.text))
@@ -110,6 +121,7 @@ def assert_note_shown_as_text(markdown: str, words: list[str] = NOTE_WORDS, imag
 
 
 # -- the ledger -------------------------------------------------------------------------------
+
 
 def _import(session: Session, tmp_path) -> None:
     paths = write_files(tmp_path, FILES)
@@ -125,20 +137,14 @@ def ledger(tmp_path, sqlite_engine):
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
+def cli_ledger(cli_env):
     """A ledger for the command line, with the three customers; B named like a formula, C with a bare CR in its name."""
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
     assert runner.invoke(app, ["db", "upgrade"], catch_exceptions=False).exit_code == 0
     with session_scope() as session:
-        _import(session, tmp_path)
+        _import(session, cli_env)
         session.execute(update(Customer).where(Customer.customer_id == "B").values(name=HYPERLINK))
         session.execute(update(Customer).where(Customer.customer_id == "C").values(name=CR_NAME))
-    yield tmp_path
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+    return cli_env
 
 
 def report(*args: str) -> None:
@@ -147,6 +153,7 @@ def report(*args: str) -> None:
 
 
 # -- spreadsheets -------------------------------------------------------------------------------
+
 
 def test_a_formula_name_is_text_in_the_csv_report(cli_ledger):
     out = cli_ledger / "aging.csv"
@@ -195,7 +202,7 @@ def test_a_formula_name_is_a_plain_string_in_the_xlsx_report(cli_ledger):
 def test_every_cell_a_spreadsheet_could_evaluate_is_neutralised(value, tmp_path):
     from openpyxl import load_workbook
 
-    from huikuan.reports import Report, to_csv, to_xlsx
+    from huikuan.reports.builders import Report, to_csv, to_xlsx
 
     rows = [["X", value, Decimal("-12.50"), D(2026, 1, 2), -3]]
     text = to_csv(Report("probe", "Probe", AS_OF, ["id", "name", "amount", "day", "n"], rows))
@@ -210,7 +217,7 @@ def test_every_cell_a_spreadsheet_could_evaluate_is_neutralised(value, tmp_path)
 
 
 def test_text_that_is_not_a_formula_is_left_alone(tmp_path):
-    from huikuan.reports import Report, to_csv
+    from huikuan.reports.builders import Report, to_csv
 
     rows = [["X", "华信 (A) - 1+1=2", "Acme Ltd.", "a@b.cn"]]
     (_header, row) = list(csv.reader(io.StringIO(to_csv(Report("p", "P", AS_OF, ["a", "b", "c", "d"], rows)), newline="")))
@@ -219,13 +226,15 @@ def test_text_that_is_not_a_formula_is_left_alone(tmp_path):
 
 # -- Markdown -------------------------------------------------------------------------------
 
+
 def test_a_markdown_note_is_shown_as_text_in_the_approval_form(ledger):
     from tasks.approvals import _brief
 
     log_contact(ledger, "B", channel=Channel.phone, result=ContactResult.reached, on=D(2026, 11, 10), note=NOTE)
     ledger.execute(update(Customer).where(Customer.customer_id == "B").values(name="恒达 **[贸易](http://x.example)**"))
-    approval = Approval(key="approval:B:stop_shipment:2026-11-16", customer_id="B", action="stop_shipment", approver_role="boss",
-                        requested_on=AS_OF, invoices="")
+    approval = Approval(
+        key="approval:B:stop_shipment:2026-11-16", customer_id="B", action="stop_shipment", approver_role="boss", requested_on=AS_OF, invoices=""
+    )
     ledger.add(approval)
     ledger.commit()
     brief = _brief(ledger, approval, AS_OF)
@@ -240,12 +249,21 @@ def test_a_markdown_note_is_shown_as_text_in_the_approval_form(ledger):
 
 
 def test_a_markdown_name_is_shown_as_text_in_the_list_form():
-    from huikuan import approval_groups
+    from huikuan.approvals import groups as approval_groups
 
-    group = ApprovalGroup(key="review:send_statement:supervisor:2026-11-16:1", action="send_statement", approver_role="supervisor",
-                          requested_on=AS_OF, state=ApprovalState.requested, held="")
-    rows = [approval_groups.Row("C|1", "# nothing owed | **type 000000**", "<b>zhang</b>", "2026-10 [click here](http://x.example)",
-                                Decimal("10.00"), "CNY", "requested")]
+    group = ApprovalGroup(
+        key="review:send_statement:supervisor:2026-11-16:1",
+        action="send_statement",
+        approver_role="supervisor",
+        requested_on=AS_OF,
+        state=ApprovalState.requested,
+        held="",
+    )
+    rows = [
+        approval_groups.Row(
+            "C|1", "# nothing owed | **type 000000**", "<b>zhang</b>", "2026-10 [click here](http://x.example)", Decimal("10.00"), "CNY", "requested"
+        )
+    ]
     brief = approval_groups.brief(group, rows)
     assert_note_shown_as_text(brief, ["# nothing owed | **type 000000**", "<b>zhang</b>", "[click here](http://x.example)", "C|1"])
     cells = [text for tag, text in rendered(brief).elements if tag == "td"]
@@ -254,12 +272,18 @@ def test_a_markdown_name_is_shown_as_text_in_the_list_form():
     artifact = rows[0].artifact_cells()
     assert artifact["name"] == "\\# nothing owed \\| \\*\\*type 000000\\*\\*" and artifact["amount"] == "¥10.00"
     table = "| " + " | ".join(artifact) + " |\n|" + "---|" * len(artifact) + "\n| " + " | ".join(artifact.values()) + " |\n"
-    assert [t for tag, t in rendered(table).elements if tag == "td"] == ["C|1", "# nothing owed | **type 000000**", "<b>zhang</b>",
-                                                                         "2026-10 [click here](http://x.example)", "¥10.00", "requested"]
+    assert [t for tag, t in rendered(table).elements if tag == "td"] == [
+        "C|1",
+        "# nothing owed | **type 000000**",
+        "<b>zhang</b>",
+        "2026-10 [click here](http://x.example)",
+        "¥10.00",
+        "requested",
+    ]
 
 
 def test_a_markdown_note_is_shown_as_text_in_the_worklist(ledger):
-    from huikuan.worklist import worklist, worklist_markdown
+    from huikuan.reports.worklist import worklist, worklist_markdown
 
     log_contact(ledger, "A", channel=Channel.phone, result=ContactResult.reached, on=D(2026, 11, 10), person="王 **boss**", note=NOTE)
     ledger.execute(update(Customer).where(Customer.customer_id == "B").values(name="# 恒达 [x](http://x.example)"))
@@ -278,7 +302,7 @@ def test_a_markdown_note_is_shown_as_text_in_the_worklist(ledger):
 
 
 def test_a_markdown_name_is_shown_as_text_in_the_reports(ledger):
-    from huikuan.reports import aging, pending_approvals, to_markdown
+    from huikuan.reports.builders import aging, pending_approvals, to_markdown
 
     ledger.execute(update(Customer).where(Customer.customer_id == "B").values(name=NOTE))
     ledger.add(Approval(key="k1", customer_id="B", action="stop_shipment", approver_role="boss", requested_on=AS_OF, invoices=""))
@@ -291,7 +315,7 @@ def test_a_markdown_name_is_shown_as_text_in_the_reports(ledger):
 
 
 def test_management_report_markdown_shows_names_as_text(ledger, tmp_path):
-    from huikuan.management import artifact_markdown, table_rows, write_report
+    from huikuan.reports.management import artifact_markdown, table_rows, write_report
 
     ledger.add(Approval(key="k1", customer_id="B", action="stop_shipment", approver_role="boss", requested_on=D(2026, 10, 20), invoices=""))
     ledger.execute(update(Customer).where(Customer.customer_id == "B").values(name=NOTE, collector="**li**"))
@@ -310,8 +334,9 @@ def test_management_report_markdown_shows_names_as_text(ledger, tmp_path):
 
 # -- the escaping itself -----------------------------------------------------------------------
 
+
 def test_markdown_escaping_keeps_chinese_and_plain_text_readable():
-    from huikuan.escaping import markdown_text
+    from huikuan.documents.escaping import markdown_text
 
     assert markdown_text("杭州华信贸易有限公司（总部）：答应月底前付，下周五付C-2。") == "杭州华信贸易有限公司（总部）：答应月底前付，下周五付C-2。"
     assert markdown_text("2026-11-10 ¥8,464.39 139-1234-5678") == "2026-11-10 ¥8,464.39 139-1234-5678"
@@ -323,7 +348,7 @@ def test_markdown_escaping_keeps_chinese_and_plain_text_readable():
 
 @pytest.mark.parametrize("brk", ["\r\n", "\r", "\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x85", "\x1c", "\x1d", "\x1e"])
 def test_no_kind_of_line_break_starts_a_markdown_block(brk):
-    from huikuan.escaping import markdown_text
+    from huikuan.documents.escaping import markdown_text
 
     text = markdown_text(f"ok{brk}# heading{brk}{brk}> quote")
     assert not re.search(r"[\r\n\x0b\x0c\x85\x1c-\x1e\u2028\u2029]", text)
@@ -331,14 +356,14 @@ def test_no_kind_of_line_break_starts_a_markdown_block(brk):
 
 
 def test_spreadsheet_neutraliser():
-    from huikuan.escaping import spreadsheet_text
+    from huikuan.documents.escaping import spreadsheet_text
 
     assert spreadsheet_text("=1+1") == "'=1+1" and spreadsheet_text(" @x") == "' @x" and spreadsheet_text("\tx") == "'\tx"
     assert spreadsheet_text("华信") == "华信" and spreadsheet_text("1-2") == "1-2" and spreadsheet_text("") == ""
 
 
 def test_a_letter_preview_stays_inside_its_quote():
-    from huikuan.escaping import markdown_quote_lines
+    from huikuan.documents.escaping import markdown_quote_lines
 
     letter = "催 账 函\n\n尊敬的 **恒达**\r# nothing owed\u2028[click here](http://x.example)：\n\n请于 2026-11-30 前付款 ¥1,200.00。"
     quoted = markdown_quote_lines(letter)
@@ -355,11 +380,20 @@ MARKDOWN_ID = "C_1*x*"  # a valid id (no space, ';' or invisible character) that
 
 
 def test_an_account_artifact_shows_ids_and_reasons_as_text():
-    from flows.collect_account import account_markdown
     from models.engine import Action
+    from tasks.artifacts import account_markdown
 
-    action = Action(on=AS_OF, customer_id=MARKDOWN_ID, action="reminder", invoices=("INV_**1**",), channel="email", role="collector",
-                    needs_approval=False, reasons=("invoice INV_**1** is due in 3 days [x](http://x.example)",), steps=("reminder",))
+    action = Action(
+        on=AS_OF,
+        customer_id=MARKDOWN_ID,
+        action="reminder",
+        invoices=("INV_**1**",),
+        channel="email",
+        role="collector",
+        needs_approval=False,
+        reasons=("invoice INV_**1** is due in 3 days [x](http://x.example)",),
+        steps=("reminder",),
+    )
     html = rendered(account_markdown(MARKDOWN_ID, AS_OF, [action], None))
     text = "".join(html.text)
     assert MARKDOWN_ID in text and "INV_**1**" in text and "[x](http://x.example)" in text
@@ -368,7 +402,7 @@ def test_an_account_artifact_shows_ids_and_reasons_as_text():
 
 
 def test_a_batch_table_row_shows_ids_and_problems_as_text():
-    from huikuan.collection import AccountResult
+    from huikuan.collection.batch import AccountResult
 
     row = AccountResult(customer_id=MARKDOWN_ID, error="bad **data** in <b>row</b>").row()
     cells = rendered(f"| customer | problem |\n|---|---|\n| {row['customer']} | {row['problem']} |\n")
@@ -378,7 +412,7 @@ def test_a_batch_table_row_shows_ids_and_problems_as_text():
 
 
 def test_inline_code_and_artifact_keys():
-    from huikuan.escaping import artifact_key, markdown_code
+    from huikuan.documents.escaping import artifact_key, markdown_code
 
     assert markdown_code("huikuan worklist --collector li") == "`huikuan worklist --collector li`"
     assert markdown_code("a ` b") == "``a ` b``" and markdown_code("`x`") == "`` `x` ``"

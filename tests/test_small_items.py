@@ -25,12 +25,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from huikuan import execution
+from huikuan.approvals.check import code_hash
 from huikuan.cli import app
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.db import engine_for, session_scope
-from huikuan.records import normal_tax_id, tax_id_problem, uscc_check_character
-from huikuan.settings import get_settings
+from huikuan.collection import execution
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.db import engine_for, session_scope
+from huikuan.ledger.records import normal_tax_id, tax_id_problem, uscc_check_character
+from huikuan.ledger.settings import get_settings
 from models.enums import ApprovalState, StatementState
 from models.ledger import Approval, ApprovalGroup, Customer, Statement
 
@@ -47,10 +48,7 @@ INVOICES = (
     "invoice_id,customer_id,issued_on,due_on,amount\n"
     "I1,C1,2026-06-10,2026-07-10,10000.00\nI2,C1,2026-09-10,2026-10-10,5000.00\nI3,C2,2026-07-01,2026-08-01,2500.00\n"
 )
-CHARGES = (
-    "charge_id,customer_id,delivered_on,amount,description\n"
-    "H1,C1,2026-08-12,1200.00,钢材一批\nH2,C1,2026-10-12,300.00,运输服务\n"
-)
+CHARGES = "charge_id,customer_id,delivered_on,amount,description\nH1,C1,2026-08-12,1200.00,钢材一批\nH2,C1,2026-10-12,300.00,运输服务\n"
 runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")  # in-process; the warning test runs its commands as processes
 
@@ -106,15 +104,41 @@ def test_approvals_list_says_when_nothing_waits_and_shows_each_request_whole(led
     assert empty.exit_code == 0 and empty.stdout.strip() == "No request is waiting for a decision on 2026-11-20."
     key = "approval:C1:stop_shipment:2026-11-18"
     with session_scope() as session:
-        session.add(Approval(key=key, customer_id="C1", action="stop_shipment", approver_role="boss", requested_on=D(2026, 11, 18),
-                             invoices="I1", flow_run_id="11111111-2222-3333-4444-555555555555"))
-        session.add(Approval(key="approval:C2:lawyer_letter:2026-11-19", customer_id="C2", action="lawyer_letter", approver_role="boss",
-                             requested_on=D(2026, 11, 19), invoices="I3"))
-        group = ApprovalGroup(key="review:send_statement:supervisor:2026-11-09:1", action="send_statement", approver_role="supervisor",
-                              requested_on=D(2026, 11, 9), held="")
+        session.add(
+            Approval(
+                key=key,
+                customer_id="C1",
+                action="stop_shipment",
+                approver_role="boss",
+                requested_on=D(2026, 11, 18),
+                invoices="I1",
+                flow_run_id="11111111-2222-3333-4444-555555555555",
+            )
+        )
+        session.add(
+            Approval(
+                key="approval:C2:lawyer_letter:2026-11-19",
+                customer_id="C2",
+                action="lawyer_letter",
+                approver_role="boss",
+                requested_on=D(2026, 11, 19),
+                invoices="I3",
+            )
+        )
+        group = ApprovalGroup(
+            key="review:send_statement:supervisor:2026-11-09:1", action="send_statement", approver_role="supervisor", requested_on=D(2026, 11, 9), held=""
+        )
         session.add(group)
-        session.add(Approval(key="approval:C1:send_statement:2026-11-09", customer_id="C1", action="send_statement", approver_role="supervisor",
-                             requested_on=D(2026, 11, 9), group_key=group.key))
+        session.add(
+            Approval(
+                key="approval:C1:send_statement:2026-11-09",
+                customer_id="C1",
+                action="send_statement",
+                approver_role="supervisor",
+                requested_on=D(2026, 11, 9),
+                group_key=group.key,
+            )
+        )
         session.add(Statement(customer_id="C1", month="2026-10", amount=Decimal("300.00"), prepared_on=D(2026, 11, 5)))
     shown = run("approvals", "list", "--as-of", "2026-11-20")
     assert shown.exit_code == 0, shown.output
@@ -137,21 +161,41 @@ def test_approvals_list_says_when_nothing_waits_and_shows_each_request_whole(led
 @pytest.fixture
 def waiting(ledger, monkeypatch):
     """A stop-shipment waiting for the boss in run "run-1", whose code is 123456; the run judges answers as request-approval does."""
-    import huikuan.server
+    import huikuan.approvals.runs
 
     key = "approval:C1:stop_shipment:2026-11-18"
     with session_scope() as session:
-        session.add(Approval(key=key, customer_id="C1", action="stop_shipment", approver_role="boss", requested_on=D(2026, 11, 18),
-                             invoices="I1", flow_run_id="run-1", code_hash=execution.code_hash("123456", key), code_sent_on=D(2026, 11, 18)))
+        session.add(
+            Approval(
+                key=key,
+                customer_id="C1",
+                action="stop_shipment",
+                approver_role="boss",
+                requested_on=D(2026, 11, 18),
+                invoices="I1",
+                flow_run_id="run-1",
+                code_hash=code_hash("123456", key),
+                code_sent_on=D(2026, 11, 18),
+            )
+        )
     answers = []
 
     def the_run_judges(run_id, answer):  # what the waiting run does with an answer it is given (flows.approval / tasks.approvals.judge)
         answers.append((run_id, answer))
         with session_scope() as session:
-            execution.decide(session, key, approver=answer["approver"], code=answer["code"], approve=answer["decision"] == "approve",
-                             comment=answer["comment"] or None, attempt=len(answers), company=COMPANY, as_of=D(2026, 11, 19))
+            execution.decide(
+                session,
+                key,
+                approver=answer["approver"],
+                code=answer["code"],
+                approve=answer["decision"] == "approve",
+                comment=answer["comment"] or None,
+                attempt=len(answers),
+                company=COMPANY,
+                as_of=D(2026, 11, 19),
+            )
 
-    monkeypatch.setattr(huikuan.server, "resume_waiting_run", the_run_judges)
+    monkeypatch.setattr(huikuan.approvals.runs, "resume_waiting_run", the_run_judges)
     return key, answers
 
 
@@ -177,12 +221,12 @@ def test_approvals_answer_says_an_accepted_answer_was_accepted_and_carried_out(w
 
 
 def test_approvals_answer_says_when_the_run_has_not_judged_in_time(ledger, monkeypatch):
-    import huikuan.server
+    import huikuan.approvals.runs
 
     key = "approval:C1:stop_shipment:2026-11-18"
     with session_scope() as session:
         session.add(Approval(key=key, customer_id="C1", action="stop_shipment", approver_role="boss", requested_on=D(2026, 11, 18), flow_run_id="run-1"))
-    monkeypatch.setattr(huikuan.server, "resume_waiting_run", lambda run_id, answer: None)  # a run that never gets to it
+    monkeypatch.setattr(huikuan.approvals.runs, "resume_waiting_run", lambda run_id, answer: None)  # a run that never gets to it
     late = run("approvals", "answer", key, "--approver", "boss", "--code", "123456", "--decision", "deny", "--wait", "0")
     assert late.exit_code == 1 and "has not judged it within 0 s" in one_error_line(late)
 
@@ -192,8 +236,8 @@ def test_approvals_answer_says_when_the_run_has_not_judged_in_time(ledger, monke
 
 def test_report_statements_moves_a_deadline_off_a_day_off_as_the_policy_does(ledger):
     """August's statement is due by the 5th of September 2026, a Saturday: the policy prepares it on Monday the 7th."""
-    from huikuan.planning import plan
-    from huikuan.reports import statement_status
+    from huikuan.reports.builders import statement_status
+    from huikuan.reports.planning import plan
     from models.calendar import calendar_for
     from models.engine import statement_deadline
     from models.policy import load_policy
@@ -258,8 +302,13 @@ def calendar_warnings(*args: str) -> list[str]:
 
 def test_the_calendar_warning_comes_only_from_commands_about_a_day_in_that_year(ledger):
     # C1's debts reach into 2027 (cadences) and 2029 (the limitation period): looked up on the way, not asked about.
-    for args in (("plan", "--as-of", "2026-12-04"), ("explain", "C1", "--as-of", "2026-12-04"),
-                 ("worklist", "--as-of", "2026-12-04"), ("adopt", "--dry-run", "--as-of", "2026-12-04"), ("report", "limitation", "--as-of", "2026-12-04")):
+    for args in (
+        ("plan", "--as-of", "2026-12-04"),
+        ("explain", "C1", "--as-of", "2026-12-04"),
+        ("worklist", "--as-of", "2026-12-04"),
+        ("adopt", "--dry-run", "--as-of", "2026-12-04"),
+        ("report", "limitation", "--as-of", "2026-12-04"),
+    ):
         assert calendar_warnings(*args) == [], args
     # customers show shows the limitation dates: one in 2029 is said (tests/test_legal_calendar.py), and nothing else.
     shown = calendar_warnings("customers", "show", "C1", "--as-of", "2026-12-04")
@@ -276,7 +325,7 @@ def test_the_calendar_warning_comes_only_from_commands_about_a_day_in_that_year(
 
 
 def test_a_worklist_is_named_by_its_collector_s_name(ledger):
-    from huikuan.worklist import artifact_naming, collector_name
+    from huikuan.reports.worklist import artifact_naming, collector_name
 
     assert collector_name("c01", COMPANY) == "张伟 (c01)" and collector_name("x9", COMPANY) == "x9" and collector_name(None, COMPANY) == "(unassigned)"
     key, description = artifact_naming("c01", COMPANY, D(2026, 11, 23), 3)
@@ -295,7 +344,7 @@ def test_the_portfolio_shows_company_names_whole(ledger):
     shown = run("portfolio", "--as-of", "2026-11-23")
     assert shown.exit_code == 0
     assert "…" not in shown.stdout
-    oldest = shown.stdout[shown.stdout.index("Oldest debts"):]
+    oldest = shown.stdout[shown.stdout.index("Oldest debts") :]
     assert LONG_NAME in "".join(line.split("C2")[-1].strip().split("  ")[0] for line in oldest.splitlines()) or LONG_NAME in oldest
     assert "杭州华信贸易有限公司" in oldest
 
@@ -344,6 +393,7 @@ def test_a_statement_is_confirmed_only_once_sent_and_with_a_well_formed_tax_id(l
 
 
 def test_the_browser_tests_write_screenshots_to_docs_only_when_asked(tmp_path, monkeypatch):
+    import tests.stack_harness as harness
     import tests.test_browser_approval as browser
 
     class Page:
@@ -351,16 +401,16 @@ def test_the_browser_tests_write_screenshots_to_docs_only_when_asked(tmp_path, m
             Path(path).write_bytes(b"\x89PNG")
 
     monkeypatch.delenv("HUIKUAN_SCREENSHOTS", raising=False)
-    assert browser.screenshots_folder() is None
+    assert harness.screenshots_folder() is None
     docs = ROOT / "docs" / "screenshots"
     before = {p.name: p.stat().st_mtime_ns for p in docs.iterdir()}
-    monkeypatch.setattr(browser, "SCREENSHOTS", browser.screenshots_folder())
+    monkeypatch.setattr(harness, "SCREENSHOTS", harness.screenshots_folder())
     saved = browser.save_screenshot(Page(), tmp_path, "approval-form.png")
     assert saved == tmp_path / "approval-form.png" and saved.exists()
     assert {p.name: p.stat().st_mtime_ns for p in docs.iterdir()} == before  # the tracked images untouched
     monkeypatch.setenv("HUIKUAN_SCREENSHOTS", str(tmp_path / "docs-copy"))
-    monkeypatch.setattr(browser, "SCREENSHOTS", browser.screenshots_folder())
+    monkeypatch.setattr(harness, "SCREENSHOTS", harness.screenshots_folder())
     browser.save_screenshot(Page(), tmp_path, "approval-form.png")
     assert (tmp_path / "docs-copy" / "approval-form.png").exists()
     monkeypatch.setenv("HUIKUAN_SCREENSHOTS", "docs/screenshots")
-    assert browser.screenshots_folder() == docs.resolve()
+    assert harness.screenshots_folder() == docs.resolve()

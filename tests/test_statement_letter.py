@@ -11,11 +11,11 @@ import pypdf
 import pytest
 from sqlalchemy import select
 
-from huikuan import execution
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.documents import capital_yuan, format_money
-from huikuan.importer import import_files
-from huikuan.records import get_customer, open_amounts, record_payment
+from huikuan.collection import execution
+from huikuan.documents.render import capital_yuan, format_money
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import get_customer, open_amounts, record_payment
 from models.ledger import Invoice, OutboxMessage
 from tests.ledger_files import write_files
 
@@ -64,7 +64,7 @@ def test_the_statement_letter_lists_every_open_invoice_and_confirms_the_whole_ba
     for invoice_id in still_open:
         assert invoice_id in text, invoice_id
     shown = squeeze(format_money(balance, locale, customer.currency))
-    slip = text[text.index(squeeze("本公司确认截至" if locale == "zh_CN" else "We confirm that")):]
+    slip = text[text.index(squeeze("本公司确认截至" if locale == "zh_CN" else "We confirm that")) :]
     assert shown in slip, (shown, slip)  # the reply slip confirms the whole balance
     if locale == "zh_CN":
         assert squeeze(capital_yuan(balance)) in slip
@@ -85,8 +85,15 @@ def test_with_more_invoices_than_a_page_holds_the_letter_stays_one_page_and_its_
     """A 对账函 is the debtor's acknowledgement of every invoice: those the one-page letter sums up are named in its schedule (附件)."""
     customer = get_customer(ledger, "C1" if locale == "zh_CN" else "C2")
     for n in range(1, 61):
-        ledger.add(Invoice(invoice_id=f"INV-X{n:02d}", customer_id=customer.customer_id, issued_on=dt.date(2026, 6, 1) + dt.timedelta(days=n),
-                           due_on=dt.date(2026, 7, 1) + dt.timedelta(days=n), amount=Decimal("100.00") + n))
+        ledger.add(
+            Invoice(
+                invoice_id=f"INV-X{n:02d}",
+                customer_id=customer.customer_id,
+                issued_on=dt.date(2026, 6, 1) + dt.timedelta(days=n),
+                due_on=dt.date(2026, 7, 1) + dt.timedelta(days=n),
+                amount=Decimal("100.00") + n,
+            )
+        )
     ledger.flush()
     still_open = open_amounts(ledger, customer.customer_id, DAY)
     assert len(still_open) > 60

@@ -1,61 +1,24 @@
 """The ERP's HTTP API (``huikuan.web.api``) over a real SQLite ledger, through FastAPI's TestClient.
 
-The ledger, counted by hand (as of 2026-11-10):
-- W1 (limit 20,000.00) owes I1 10,000.00 (due 09-30, 41 days late) and I2 5,000.00 (due 11-30, not due),
-  and has 2 deliveries of October not yet invoiced (1,200.00 + 800.00): owed 17,000.00;
-- W2 is cash only, W3 is locked (because of I4, 3,000.00, due 08-31), W4 owes nothing (no limit);
-- W5 (English) is the statement page's customer in tests/test_web_statement.py.
+The ledger is tests/web_ledger.py's (the ``web_ledger`` fixture), counted by hand there (as of 2026-11-10):
+W1 owes 17,000.00 with its October deliveries, W2 is cash only, W3 is locked, W4 owes nothing,
+W5 (English) is the statement page's customer in tests/test_web_statement.py.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from huikuan import account_state
-from huikuan.company import EXAMPLE, ApiKey, WebSection, parse_company
-from huikuan.importer import import_files
+from huikuan.ledger import account_state
+from huikuan.ledger.company import EXAMPLE, parse_company
 from huikuan.web.app import create_app
 from huikuan.web.tokens import api_key_hash, matching_key
 from models.ledger import Customer
-from tests.ledger_files import write_files
+from tests.web_ledger import COMPANY, KEY, TODAY
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
-
-KEY = "hk_test-key-for-the-erp-0123456789abcdef"
-TODAY = dt.date(2026, 11, 10)
-COMPANY = parse_company(EXAMPLE).model_copy(update={"web": WebSection(api_keys=[ApiKey(name="erp", key_hash=api_key_hash(KEY))])})
-NASTY = '<script>alert("x")</script>'
-FILES = {
-    "customers": "customer_id,name,email,phone,contact_name,locale,credit_limit,collector\n"
-    "W1,杭州华信贸易有限公司,w1@example.cn,1,王伟,zh_CN,20000.00,c01\n"
-    "W2,恒达物流有限公司,w2@example.cn,2,李娜,zh_CN,50000.00,c02\n"
-    "W3,深圳远航电子有限公司,w3@example.cn,3,陈静,zh_CN,,c01\n"
-    "W4,无欠款有限公司,w4@example.cn,4,刘洋,zh_CN,,\n"
-    f"W5,\"Acme {NASTY.replace(chr(34), chr(34) * 2)} Ltd\",w5@example.com,5,Jane,en,,c02\n",
-    "invoices": "invoice_id,customer_id,issued_on,due_on,amount\n"
-    "I1,W1,2026-08-31,2026-09-30,10000.00\nI2,W1,2026-10-31,2026-11-30,5000.00\nI4,W3,2026-07-31,2026-08-31,3000.00\n"
-    "I5,W5,2026-09-30,2026-10-30,700.00\n",
-    "charges": "charge_id,customer_id,delivered_on,amount,description\n"
-    "D1,W1,2026-10-08,1200.00,钢管 Φ50 × 40 根\nD2,W1,2026-10-22,800.00,法兰 DN50 × 20 套\n"
-    f"D5,W5,2026-10-15,450.50,\"{NASTY.replace(chr(34), chr(34) * 2)} valves\"\n",
-}
-
-
-@pytest.fixture
-def web_ledger(tmp_path, sqlite_engine, monkeypatch):
-    """The ledger above, with W2 cash only and W3 locked, and a fixed server secret."""
-    monkeypatch.setenv("HUIKUAN_SECRET_KEY", "test-secret-" + "0" * 40)
-    paths = write_files(tmp_path, FILES)
-    with Session(sqlite_engine) as session, session.begin():
-        import_files(session, paths)
-        account_state.apply_effect(session, session.get(Customer, "W2"), "cash_only", dt.date(2026, 11, 2), cause="W2:cash_only:2026-11-02", reason="test")
-        account_state.apply_effect(session, session.get(Customer, "W3"), "lock", dt.date(2026, 11, 5), cause="W3:stop_shipment:2026-11-05",
-                                   reason="approved by the boss", invoices=("I4",))
-    return sqlite_engine
 
 
 @pytest.fixture
@@ -178,7 +141,7 @@ def test_huikuan_web_key_prints_a_key_and_the_line_that_matches_it():
     key = re.search(r"^\s+(hk_\S+)$", result.output, re.M).group(1)
     line = re.search(r'key_hash: "(sha256:[0-9a-f]{64})"', result.output).group(1)
     assert line == api_key_hash(key)
-    company = parse_company(EXAMPLE + f"web:\n  api_keys:\n    - {{name: erp, key_hash: \"{line}\"}}\n")
+    company = parse_company(EXAMPLE + f'web:\n  api_keys:\n    - {{name: erp, key_hash: "{line}"}}\n')
     assert matching_key(key, [(k.name, k.key_hash) for k in company.web.api_keys]) == "erp"
 
 

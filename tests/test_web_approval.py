@@ -1,6 +1,6 @@
 """The approver's page (``huikuan.web.approval``) from the approval email's link, through FastAPI's TestClient.
 
-The ledger is tests/test_web_api.py's (as of 2026-11-10): W1 owes I1 10,000.00, 41 days
+The ledger is tests/web_ledger.py's (as of 2026-11-10): W1 owes I1 10,000.00, 41 days
 late, and the boss is asked to stop its shipments; W5 (English, a name with a <script>)
 owes I5. The requests are opened as the request-approval flow opens them
 (``execution.send_code``: the code and the link emailed), and the links are read from
@@ -23,18 +23,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.approval import Answer, ListAnswer
-from huikuan import approval_groups, execution, records
-from huikuan.company import WebSection
-from huikuan.mail import mask_codes
-from huikuan.server import RunNotWaiting
-from huikuan.settings import Settings
+from huikuan.approvals import groups as approval_groups
+from huikuan.approvals.check import code_hash, code_matches
+from huikuan.approvals.runs import RunNotWaiting
+from huikuan.collection import execution
+from huikuan.ledger import records
+from huikuan.ledger.company import WebSection
+from huikuan.ledger.settings import Settings
+from huikuan.outbox.mail import mask_codes
 from huikuan.web.app import create_app
 from huikuan.web.limits import RateLimiter
 from huikuan.web.tokens import approval_token, csrf_token, read_approval_token
 from models.enums import ApprovalState, Channel, ContactResult, StatementState
 from models.ledger import ActionTaken, Approval, ApprovalGroup, Customer, OutboxMessage, Statement
-from tests.test_web_api import COMPANY as API_COMPANY
-from tests.test_web_api import NASTY, TODAY, web_ledger  # noqa: F401 - the fixture
+from tests.web_ledger import COMPANY as API_COMPANY
+from tests.web_ledger import NASTY, TODAY, statements_for_review
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -72,22 +75,48 @@ class WaitingRuns:
             key = session.scalar(select(Approval.key).where(Approval.flow_run_id == run_id))
             if key is not None:
                 given = Answer.model_validate(answer)
-                execution.decide(session, key, approver=given.approver, code=given.code, approve=given.decision == "approve",
-                                 comment=given.comment or None, attempt=attempt, company=self.company, as_of=TODAY)
+                execution.decide(
+                    session,
+                    key,
+                    approver=given.approver,
+                    code=given.code,
+                    approve=given.decision == "approve",
+                    comment=given.comment or None,
+                    attempt=attempt,
+                    company=self.company,
+                    as_of=TODAY,
+                )
                 return
             key = session.scalar(select(ApprovalGroup.key).where(ApprovalGroup.flow_run_id == run_id))
             given = ListAnswer.model_validate(answer)
-            approval_groups.decide_group(session, key, approver=given.approver, code=given.code, approve=given.decision == "approve",
-                                         hold=approval_groups.held_ids(given.hold), comment=given.comment or None, attempt=attempt,
-                                         company=self.company, as_of=TODAY)
+            approval_groups.decide_group(
+                session,
+                key,
+                approver=given.approver,
+                code=given.code,
+                approve=given.decision == "approve",
+                hold=approval_groups.held_ids(given.hold),
+                comment=given.comment or None,
+                attempt=attempt,
+                company=self.company,
+                as_of=TODAY,
+            )
 
 
 def open_request(engine, customer_id: str, action: str, invoices: str, *, company=COMPANY) -> str:
     """A request for ``action`` on ``customer_id`` opened as request-approval opens it: its run noted, the code and link emailed."""
     key = f"approval:{customer_id}:{action}:{TODAY}"
     with Session(engine) as session, session.begin():
-        approval = Approval(key=key, customer_id=customer_id, action=action, approver_role=company.approver_role(action), requested_on=TODAY,
-                            action_key=key.removeprefix("approval:"), invoices=invoices, flow_run_id=f"run-{customer_id}-{action}")
+        approval = Approval(
+            key=key,
+            customer_id=customer_id,
+            action=action,
+            approver_role=company.approver_role(action),
+            requested_on=TODAY,
+            action_key=key.removeprefix("approval:"),
+            invoices=invoices,
+            flow_run_id=f"run-{customer_id}-{action}",
+        )
         session.add(approval)
         session.flush()
         execution.send_code(session, approval, company, TODAY, form_url=f"http://127.0.0.1:4200/runs/flow-run/run-{customer_id}-{action}")
@@ -104,8 +133,9 @@ def today_is_the_ledgers(monkeypatch):
 def ledger(web_ledger):
     """W1 with a phone call on record (a note written as HTML) and the boss asked to stop its shipments."""
     with Session(web_ledger) as session, session.begin():
-        records.log_contact(session, "W1", channel=Channel.phone, result=ContactResult.promised, on=dt.date(2026, 11, 2),
-                            note=f"答应月底付 {NASTY}", recorded_by="c01")
+        records.log_contact(
+            session, "W1", channel=Channel.phone, result=ContactResult.promised, on=dt.date(2026, 11, 2), note=f"答应月底付 {NASTY}", recorded_by="c01"
+        )
     open_request(web_ledger, "W1", "stop_shipment", "I1")
     return web_ledger
 
@@ -122,8 +152,9 @@ def client(ledger, runs):
 
 def emailed(engine, to: str, key: str) -> OutboxMessage:
     with Session(engine) as session:
-        return session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == to, OutboxMessage.key.like(f"{key}:%"))
-                               .order_by(OutboxMessage.id.desc())).first()
+        return session.scalars(
+            select(OutboxMessage).where(OutboxMessage.to_address == to, OutboxMessage.key.like(f"{key}:%")).order_by(OutboxMessage.id.desc())
+        ).first()
 
 
 def link_in(engine, to: str = BOSS, key: str = STOP) -> str:
@@ -161,7 +192,7 @@ def test_the_approval_email_links_to_the_page_beside_the_code_and_the_prefect_fo
     assert re.search(r"验证码\s*\d{6}", mail.text) and "仅限您本人使用一次" in mail.text
     link = read_approval_token(path.removeprefix("/a/"), now=NOW)
     assert (link.key, link.person_id) == (STOP, "boss")
-    assert execution.code_matches(link.code, STOP, approval(ledger).code_hash)  # the email's own code, sealed in the link
+    assert code_matches(link.code, STOP, approval(ledger).code_hash)  # the email's own code, sealed in the link
     assert re.search(r"验证码\s*(\d{6})", mail.text).group(1) not in path  # not readable in the address
     assert link.expires_at.date() == TODAY + dt.timedelta(days=COMPANY.approval_expiry_days)
 
@@ -184,7 +215,7 @@ def test_the_boss_approves_the_run_judges_it_and_the_account_is_locked(client, l
     assert answer.status_code == 200 and "已批准（吴宏）" in answer.text and "账户已锁定" in answer.text
     run_id, given = runs.answers[0]
     assert run_id == "run-W1-stop_shipment" and given["approver"] == "boss" and given["decision"] == "approve"
-    assert execution.code_matches(given["code"], STOP, emailed_code_hash(ledger))  # the code the run checks is the email's
+    assert code_matches(given["code"], STOP, emailed_code_hash(ledger))  # the code the run checks is the email's
     decided = approval(ledger)
     assert (decided.state, decided.decided_by, decided.code_hash) == (ApprovalState.approved, "boss", None)
     with Session(ledger) as session:
@@ -195,7 +226,7 @@ def test_the_boss_approves_the_run_judges_it_and_the_account_is_locked(client, l
 def emailed_code_hash(engine) -> str:
     """The hash of the code in the boss's email, as it was before the decision cleared it."""
     mail = emailed(engine, BOSS, STOP)
-    return execution.code_hash(re.search(r"验证码\s*(\d{6})", mail.text).group(1), STOP)
+    return code_hash(re.search(r"验证码\s*(\d{6})", mail.text).group(1), STOP)
 
 
 def test_refusing_needs_a_reason_and_is_recorded_with_it(client, ledger, runs):
@@ -232,7 +263,8 @@ def test_an_altered_link_is_refused_with_a_plain_page_and_logged(client, ledger,
         f"/a/{forged}.{signature}",
         f"/a/{payload}.{signature[:-2]}{'AA' if not signature.endswith('AA') else 'BB'}",
         f"/a/{payload[:-3]}xyz.{signature}",
-        f"/a/{payload}", "/a/garbage",
+        f"/a/{payload}",
+        "/a/garbage",
         f"/s/{path.removeprefix('/a/')}",  # an approval link is no statement link
     ]
     client.app.state.web.refused = RateLimiter(100, 3600)  # each is refused for what it is, not for the ones before
@@ -273,8 +305,9 @@ def test_a_link_for_another_approver_is_refused_by_the_runs_own_check(client, le
 
 def test_an_expired_link_and_a_link_whose_code_was_replaced_are_gone(ledger, runs, caplog):
     path = link_in(ledger)
-    later = TestClient(create_app(engine=ledger, company=COMPANY, today=lambda: TODAY, resume=runs,
-                                  now=lambda: NOW + dt.timedelta(days=COMPANY.approval_expiry_days + 1)))
+    later = TestClient(
+        create_app(engine=ledger, company=COMPANY, today=lambda: TODAY, resume=runs, now=lambda: NOW + dt.timedelta(days=COMPANY.approval_expiry_days + 1))
+    )
     with caplog.at_level(logging.WARNING, logger="huikuan.web"):
         expired = later.get(path)
         assert expired.status_code == 410 and "链接已过期" in expired.text
@@ -350,8 +383,16 @@ def test_a_list_is_emailed_and_shown_in_the_approvers_own_language_else_the_comp
     company = speaking(COMPANY, "zh_CN", boss="en").model_copy(update={"asked_together": ["dunning_letter"]})
     with Session(ledger) as session, session.begin():
         for customer_id, invoice in (("W1", "I1"), ("W5", "I5")):
-            session.add(Approval(key=f"approval:{customer_id}:dunning_letter:{TODAY}", customer_id=customer_id, action="dunning_letter",
-                                 approver_role="boss", requested_on=TODAY, invoices=invoice))
+            session.add(
+                Approval(
+                    key=f"approval:{customer_id}:dunning_letter:{TODAY}",
+                    customer_id=customer_id,
+                    action="dunning_letter",
+                    approver_role="boss",
+                    requested_on=TODAY,
+                    invoices=invoice,
+                )
+            )
         session.flush()
         (key,) = approval_groups.form_groups(session, company)
         approval_groups.open_group(session, key, company, TODAY, "run-list", form_url="http://127.0.0.1:4200/runs/flow-run/run-list")
@@ -366,12 +407,7 @@ def test_a_list_is_emailed_and_shown_in_the_approvers_own_language_else_the_comp
 def ask_for_review(engine, company=COMPANY) -> str:
     """W1's and W5's October statements prepared, and the supervisor asked to review them as one list (its run noted, the link emailed)."""
     with Session(engine) as session, session.begin():
-        for customer_id in ("W1", "W5"):
-            execution.prepare_statement(session, session.get(Customer, customer_id), "2026-10", dt.date(2026, 11, 5))
-            session.add(Approval(key=f"approval:{customer_id}:send_statement:{TODAY}", customer_id=customer_id, action="send_statement",
-                                 approver_role="supervisor", requested_on=TODAY, invoices=""))
-        session.flush()
-        (key,) = approval_groups.form_groups(session, company)
+        key = statements_for_review(session, company)
         approval_groups.open_group(session, key, company, TODAY, "run-list", form_url="http://127.0.0.1:4200/runs/flow-run/run-list")
     return key
 

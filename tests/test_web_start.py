@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from huikuan.cli import app
-from huikuan.db import engine_for
-from huikuan.settings import get_settings
+from huikuan.ledger.db import engine_for
+from huikuan.ledger.settings import get_settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -53,12 +53,11 @@ def started(tmp_path, monkeypatch):
     monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "company.yaml"))
     monkeypatch.delenv("HUIKUAN_WEB_PORT", raising=False)
-    monkeypatch.setattr("huikuan.server.LocalStack", Stack)
+    monkeypatch.setattr("huikuan.stack.LocalStack", Stack)
     Stack.made.clear()
     for cache in (get_settings, engine_for):
         cache.cache_clear()
-    yield lambda *args, **env: CliRunner().invoke(app, ["start", "--customers", "20", "--as-of", "2026-11-22", *args], env=env,
-                                                  catch_exceptions=False)
+    yield lambda *args, **env: CliRunner().invoke(app, ["start", "--customers", "20", "--as-of", "2026-11-22", *args], env=env, catch_exceptions=False)
     for cache in (get_settings, engine_for):
         cache.cache_clear()
 

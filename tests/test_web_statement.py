@@ -2,7 +2,7 @@
 
 W1's October statement (D1 1,200.00 + D2 800.00 = 2,000.00) was sent on 2026-11-09 and
 is unconfirmed: the handbook follows it up from 11-11. W5 (English, a name and a
-line with a <script> in them) owes I5 and has its October line D5. See tests/test_web_api.py.
+line with a <script> in them) owes I5 and has its October line D5. See tests/web_ledger.py.
 """
 
 from __future__ import annotations
@@ -19,24 +19,28 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import execution
-from huikuan.planning import plan
+from huikuan.collection import execution
+from huikuan.reports.planning import plan
 from huikuan.web.app import create_app
 from huikuan.web.limits import RateLimiter
 from huikuan.web.tokens import csrf_token, statement_link, statement_token
 from models.enums import ContactResult, StatementState
 from models.ledger import ContactLog, Customer, Dispute, OutboxMessage, Statement
 from models.policy import load_policy
-from tests.test_browser_approval import CHROMIUM, CHROMIUM_ARGS, chromium  # noqa: F401 - the fixture
-from tests.test_web_api import COMPANY, NASTY, TODAY, web_ledger  # noqa: F401 - the fixture
+from tests.stack_harness import PHONE, headless_chromium
+from tests.web_ledger import COMPANY, NASTY, TODAY
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
 SENT_ON = dt.date(2026, 11, 9)
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # URL-safe base64's alphabet
 NOW = dt.datetime(2026, 11, 10, 10, 0, tzinfo=dt.UTC)
-INFO = {"invoice_title": "杭州华信贸易有限公司", "tax_id": "91330100MA2XXXXX1B", "address": "杭州市西湖区文三路 100 号 0571-88886666",
-        "bank": "工商银行杭州分行 1202 0000 0000 0000"}
+INFO = {
+    "invoice_title": "杭州华信贸易有限公司",
+    "tax_id": "91330100MA2XXXXX1B",
+    "address": "杭州市西湖区文三路 100 号 0571-88886666",
+    "bank": "工商银行杭州分行 1202 0000 0000 0000",
+}
 
 
 @pytest.fixture
@@ -92,7 +96,11 @@ def test_confirming_records_it_as_statement_confirm_does_and_the_policy_stops_fo
     with Session(ledger) as session:
         statement = session.scalar(select(Statement).where(Statement.customer_id == "W1", Statement.month == "2026-10"))
         assert (statement.state, statement.confirmed_on, statement.invoice_title, statement.tax_id) == (
-            StatementState.confirmed, TODAY, INFO["invoice_title"], INFO["tax_id"])
+            StatementState.confirmed,
+            TODAY,
+            INFO["invoice_title"],
+            INFO["tax_id"],
+        )
         assert (statement.invoice_address, statement.invoice_bank) == (INFO["address"], INFO["bank"])
         told = session.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == "W1")).all()
     assert [(m.key, m.to_address) for m in told] == [("web:statement:W1:2026-10:confirmed", "c01@huikuan-demo.example.cn")]
@@ -159,7 +167,9 @@ def test_an_altered_link_is_refused_with_a_plain_page_and_logged(client, caplog)
     altered = [
         f"/s/{other_payload}.{signature}",  # another customer under this signature
         f"/s/{payload}.{signature[:-2]}{'AA' if not signature.endswith('AA') else 'BB'}",
-        f"/s/{payload}", "/s/garbage", f"/s/{payload}.{signature}x",
+        f"/s/{payload}",
+        "/s/garbage",
+        f"/s/{payload}.{signature}x",
         f"/s/{payload}.{signature[:-1]}{B64[B64.index(signature[-1]) ^ 1]}",  # only base64's spare bits: the same bytes, still refused
     ]
     with caplog.at_level(logging.WARNING, logger="huikuan.web"):
@@ -239,15 +249,12 @@ def test_the_rate_limiter_forgets_after_its_window():
     assert limiter.allow("a") and not limiter.over("a")
 
 
-PHONE = {"width": 390, "height": 844}  # a common phone's viewport in CSS pixels
-
-
 @pytest.fixture
 def served(ledger):
     """The app on a free loopback port under uvicorn, in a thread, for a real browser."""
     import uvicorn
 
-    from huikuan.server import free_port
+    from huikuan.stack import free_port
 
     port = free_port()
     app = create_app(engine=ledger, company=COMPANY, today=lambda: TODAY, now=lambda: dt.datetime.now(dt.UTC))
@@ -264,32 +271,28 @@ def served(ledger):
 
 
 def test_a_customer_confirms_from_a_phone_in_a_real_browser(chromium, served, ledger, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     link = statement_link("W1", "2026-10", served, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
-            page = context.new_page()
-            page.goto(link)
-            expect(page.locator("h1")).to_have_text("2026年10月对账单")
-            expect(page.locator("#total")).to_have_text("¥2,000.00")
-            page.screenshot(path=str(tmp_path / "statement-page.png"), full_page=True)
-            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling on a phone
-            page.fill("#invoice_title", INFO["invoice_title"])
-            page.fill("#tax_id", INFO["tax_id"])
-            page.fill("#address", INFO["address"])
-            page.fill("#bank", INFO["bank"])
-            page.click("#confirm button")
-            expect(page.locator("#message")).to_contain_text("感谢确认")
-            expect(page.locator("#confirmed")).to_contain_text(INFO["tax_id"])
-            page.screenshot(path=str(tmp_path / "statement-confirmed.png"), full_page=True)
-            page.goto(link)  # the link again: confirmed, no form to confirm twice
-            expect(page.locator("#confirmed")).to_contain_text("已于2026年11月10日确认")
-            expect(page.locator("form")).to_have_count(0)
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN")
+        page = context.new_page()
+        page.goto(link)
+        expect(page.locator("h1")).to_have_text("2026年10月对账单")
+        expect(page.locator("#total")).to_have_text("¥2,000.00")
+        page.screenshot(path=str(tmp_path / "statement-page.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling on a phone
+        page.fill("#invoice_title", INFO["invoice_title"])
+        page.fill("#tax_id", INFO["tax_id"])
+        page.fill("#address", INFO["address"])
+        page.fill("#bank", INFO["bank"])
+        page.click("#confirm button")
+        expect(page.locator("#message")).to_contain_text("感谢确认")
+        expect(page.locator("#confirmed")).to_contain_text(INFO["tax_id"])
+        page.screenshot(path=str(tmp_path / "statement-confirmed.png"), full_page=True)
+        page.goto(link)  # the link again: confirmed, no form to confirm twice
+        expect(page.locator("#confirmed")).to_contain_text("已于2026年11月10日确认")
+        expect(page.locator("form")).to_have_count(0)
     print(f"screenshots: {tmp_path / 'statement-page.png'} {tmp_path / 'statement-confirmed.png'}")
     with Session(ledger) as session:
         assert session.scalar(select(Statement.confirmed_on).where(Statement.customer_id == "W1")) == TODAY

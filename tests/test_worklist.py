@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from huikuan.importer import import_files
-from huikuan.records import log_contact, record_payment, record_promise
-from huikuan.worklist import WorkItem, call_hours, money, worklist, worklist_markdown
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import log_contact, record_payment, record_promise
+from huikuan.reports.worklist import WorkItem, call_hours, worklist, worklist_markdown
 from models.calendar import calendar_for
 from models.enums import Channel, ContactResult, Excuse
 from models.ledger import Statement
+from models.money import format_money
 from tests.ledger_files import write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
@@ -50,8 +51,7 @@ def ledger(tmp_path, session):
     # C: a running promise on C-2; C-1 is still followed up.
     record_promise(session, "C", amount=Decimal("700.00"), by=D(2026, 11, 20), on=D(2026, 11, 10), invoices=["C-2"])
     log_contact(session, "C", channel=Channel.phone, result=ContactResult.reached, on=D(2026, 11, 3), note="老板出差", excuse=Excuse.tui)
-    log_contact(session, "C", channel=Channel.phone, result=ContactResult.promised, on=D(2026, 11, 10), person="陈",
-                note="下周五付C-2", excuse=Excuse.tuo)
+    log_contact(session, "C", channel=Channel.phone, result=ContactResult.promised, on=D(2026, 11, 10), person="陈", note="下周五付C-2", excuse=Excuse.tuo)
     log_contact(session, "C", channel=Channel.email, result=ContactResult.reached, on=D(2026, 11, 20), note="after the day")
     # B: October's statement was sent on 11-02 and is still unconfirmed (daily follow-up from 11-16).
     session.add(Statement(customer_id="B", month="2026-10", amount=Decimal("2700.00"), prepared_on=D(2026, 11, 1), sent_on=D(2026, 11, 2)))
@@ -105,7 +105,7 @@ def test_call_hours_on_a_monday_and_at_month_end(ledger):
 
 def test_last_contact_restated_with_excuses(ledger):
     c = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "C")
-    assert c.last_contact == "2026-11-10 phone with 陈: promised (下周五付C-2), excuse 拖"  # the 11-20 one is later
+    assert c.last_contact == "call on 10 November 2026 with 陈: promised to pay (下周五付C-2), excuse 拖"  # the 11-20 one is later
     assert c.excuses == ("推", "拖")
     a = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "A")
     assert a.last_contact is None and a.excuses == ()
@@ -117,7 +117,7 @@ def test_say_names_amount_invoices_contact_and_promise_in_the_customers_language
     assert a.say == "华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。"
     assert "¥2,700.00" in b.say and "B-1、B-2" in b.say and "最早的已逾期57天" in b.say
     assert c.say == (
-        "上次联系：2026-11-10 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
+        "上次联系：2026年11月10日 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
         "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。"
     )
     # The same account for an English-speaking customer: the same facts, in English.
@@ -128,7 +128,7 @@ def test_say_names_amount_invoices_contact_and_promise_in_the_customers_language
     ledger.commit()
     c = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "C")
     assert c.say == (
-        "Last time (2026-11-10 phone with 陈: promised (下周五付C-2), excuse 拖). 远洋 owes ¥1,200.00 in all, ¥500.00 of it on C-1, "
+        "Last time (call on 10 November 2026 with 陈: promised to pay (下周五付C-2), excuse 拖). 远洋 owes ¥1,200.00 in all, ¥500.00 of it on C-1, "
         "the oldest 21 days overdue. They promised ¥700.00 by 2026-11-20: confirm it back and ask for the rest."
     )
 
@@ -189,22 +189,25 @@ def test_markdown_a_narrow_table_then_each_rows_texts_under_its_number(ledger):
     assert not [t for t in cells if "共欠" in t or "promised" in t]  # the long texts are not in the table
     assert text.index("| 3 | 远洋 (C) |") < text.index("1. **华信 (A)**")  # the list is under the table
     a, b, c = _entries(runs)
-    assert a == ("**华信 (A)**: email+phone, follow_up", [
-        "Contacts: 王: 1, a@a\\.cn",  # the customer's data is escaped (huikuan.escaping): "." before a domain would make a link
-        f"When: {HOURS}",
-        "Say: 华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。",
-        "Promise: **promised ¥8,464.39 by 2026-11-12, not kept**",
-        "Invoices: A-1",
-    ])
+    assert a == (
+        "**华信 (A)**: email+phone, follow_up",
+        [
+            "Contacts: 王: 1, a@a\\.cn",  # the customer's data is escaped (huikuan.documents.escaping): "." before a domain would make a link
+            f"When: {HOURS}",
+            "Say: 华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。",
+            "Promise: **promised ¥8,464.39 by 2026-11-12, not kept**",
+            "Invoices: A-1",
+        ],
+    )
     assert b[0] == "**恒达 (B)**: email+phone, follow_up, statement_follow_up" and "Invoices: B-1, B-2" in b[1]
     assert c[1] == [
         "Contacts: 陈: 3, c@c\\.cn",
         f"When: {HOURS}",
-        "Say: 上次联系：2026-11-10 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
+        "Say: 上次联系：2026年11月10日 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
         "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。",
         "Promise: promised ¥700.00 by 2026-11-20",
         "Invoices: C-1",
-        "Last contact: 2026-11-10 phone with 陈: promised \\(下周五付C-2\\), excuse 拖",
+        "Last contact: call on 10 November 2026 with 陈: promised to pay \\(下周五付C-2\\), excuse 拖",
         "Excuses: 推, 拖",
     ]
     assert worklist_markdown([], MONDAY).endswith("Nobody to call or visit today.\n")
@@ -222,7 +225,7 @@ def test_markdown_on_a_day_without_calls_and_for_a_visit(ledger):
 
 
 def test_markdown_keeps_an_entrys_details_from_number_ten_on():
-    """"10. " is one character wider than "9. ": the details are indented to match, or they would leave the entry."""
+    """ "10. " is one character wider than "9. ": the details are indented to match, or they would leave the entry."""
     items = [replace(_item(f"C{n:02d}", None, 30 - n, "1"), rank=n, say=f"say {n}\nline two | still {n}") for n in range(1, 12)]
     entries = _entries(_rendered(worklist_markdown(items, MONDAY)))
     assert [details for _head, details in entries] == [[f"Say: say {n} line two \\| still {n}"] for n in range(1, 12)]
@@ -262,13 +265,12 @@ def _item(customer_id: str, broken: str | None, days: int, amount: str) -> WorkI
 def test_priority_key():
     items = [_item("Z", None, 10, "5"), _item("Y", None, 10, "50"), _item("X", None, 30, "1"), _item("W", "broken", 1, "1"), _item("V", None, 10, "50")]
     assert [i.customer_id for i in sorted(items, key=lambda i: i.priority)] == ["W", "X", "V", "Y", "Z"]
-    assert money(Decimal("1234.5"), "CNY") == "¥1,234.50" and money(Decimal("-3"), "USD") == "-USD 3.00"
-
+    assert format_money(Decimal("1234.5"), "CNY") == "¥1,234.50" and format_money(Decimal("-3"), "USD") == "-USD 3.00"
 
 
 def test_a_key_accounts_calls_are_on_the_managers_list(ledger):
     """The handbook gives a key account's follow-ups to the manager: the account leaves its collector's list for the manager's."""
-    from huikuan.company import EXAMPLE, parse_company
+    from huikuan.ledger.company import EXAMPLE, parse_company
     from models.enums import Segment
     from models.ledger import Customer
 

@@ -13,14 +13,14 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from huikuan.company import EXAMPLE, parse_company
-from huikuan.importer import import_files
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.ledger.importer import import_files
+from huikuan.ledger.records import record_payment
 from huikuan.legal.standing import letter_charges
-from huikuan.records import record_payment
-from huikuan.worklist import worklist, worklist_markdown
+from huikuan.reports.worklist import worklist, worklist_markdown
 from models.enums import Locale
 from models.ledger import Customer
-from tests.ledger_files import write_files
+from tests.ledger_files import import_ledger, write_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -40,9 +40,7 @@ FILES = {
 
 @pytest.fixture
 def ledger(tmp_path, session):
-    import_files(session, write_files(tmp_path, FILES))
-    session.commit()
-    return session
+    return import_ledger(session, tmp_path, FILES)
 
 
 def items_on(session, day: dt.date, company=None) -> dict:
@@ -93,45 +91,37 @@ def test_in_english_and_under_the_company_s_standard_terms(ledger):
 
 
 def test_the_script_is_the_locale_s_template_and_the_customer_s_text_stays_data(ledger):
-    from huikuan.documents import environment, template_names
+    from huikuan.documents.render import environment, template_names
 
     assert "call_script.txt.j2" in template_names("zh_CN") and "call_script.txt.j2" in template_names("en")
     ledger.get(Customer, "A").name = "{{ 7*7 }} **华信** | <b>"
     ledger.commit()
     a = items_on(ledger, MONDAY)["A"]
     assert a.say == environment().get_template("zh_CN/call_script.txt.j2").render(
-        name="{{ 7*7 }} **华信** | <b>", amount="¥1,000.00", invoices=("A-1",), months=(), oldest=32,
-        charge={"amount": "¥16.00", "total": "¥1,016.00"})
+        name="{{ 7*7 }} **华信** | <b>", amount="¥1,000.00", invoices=("A-1",), months=(), oldest=32, charge={"amount": "¥16.00", "total": "¥1,016.00"}
+    )
     assert a.say.startswith("{{ 7*7 }} **华信** | <b>共欠")  # a name is never template code
     assert "- Say: \\{\\{ 7\\*7 \\}\\} \\*\\*华信\\*\\* \\| \\<b\\>共欠¥1,000.00" in worklist_markdown([a], MONDAY)  # nor markup
 
 
 @pytest.fixture
-def cli_ledger(tmp_path, monkeypatch):
+def cli_ledger(cli_env):
     from typer.testing import CliRunner
 
     from huikuan.cli import app
-    from huikuan.db import engine_for, session_scope
-    from huikuan.settings import get_settings
+    from huikuan.ledger.db import session_scope
 
-    monkeypatch.setenv("HUIKUAN_DATABASE_URL", f"sqlite:///{tmp_path / 'huikuan.db'}")
-    monkeypatch.setenv("HUIKUAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HUIKUAN_COMPANY_FILE", str(tmp_path / "none.yaml"))
-    get_settings.cache_clear()
-    engine_for.cache_clear()
     assert CliRunner().invoke(app, ["db", "upgrade"]).exit_code == 0
     with session_scope() as session:
-        import_files(session, write_files(tmp_path, FILES))
-    yield lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)
-    engine_for.cache_clear()
-    get_settings.cache_clear()
+        import_files(session, write_files(cli_env, FILES))
+    return lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
 def test_explain_shows_each_open_invoice_s_charge_and_the_total_as_customers_show_does(cli_ledger):
     explained = cli_ledger("explain", "A", "--as-of", "2026-11-16")
     assert explained.exit_code == 0, explained.output
     assert "A on 2026-11-16, policy handbook" in explained.output and "follow_up_daily" in explained.output  # the steps, as before
-    standing = explained.output[explained.output.index("Legal standing on 2026-11-16"):]
+    standing = explained.output[explained.output.index("Legal standing on 2026-11-16") :]
     assert "principal ¥1,000.00 + charge ¥16.00 = ¥1,016.00 (per" in standing and "合同第八条" in standing
     assert "│ A-1     │ 2026-10-15 │ ¥1,000.00 │ ¥16.00 │" in standing
     shown = cli_ledger("customers", "show", "A", "--as-of", "2026-11-16")

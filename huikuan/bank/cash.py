@@ -3,7 +3,7 @@
 A line is stored under its key (`line_key`) the first time a statement holding it
 is imported; a later import of the same or an overlapping statement finds the key
 and changes nothing. An applied line becomes payments recorded by
-`huikuan.records.record_payment`, exactly as ``huikuan payment`` records them (the
+`huikuan.ledger.records.record_payment`, exactly as ``huikuan payment`` records them (the
 same allocation, and so the same effect on promises, pauses, locks and the policy's
 next steps); their ids come from the line's key, so they are recorded once too.
 """
@@ -21,7 +21,6 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from huikuan import records
 from huikuan.bank.matching import (
     Apply,
     Book,
@@ -29,7 +28,6 @@ from huikuan.bank.matching import (
     LineFacts,
     OpenInvoice,
     PlannedPayment,
-    Promise as PromiseFacts,
     Suggestion,
     Wait,
     decide,
@@ -38,20 +36,11 @@ from huikuan.bank.matching import (
     plan_payments,
     suggest,
 )
+from huikuan.bank.matching import Promise as PromiseFacts
 from huikuan.bank.statement_files import HeaderWords, StatementLine, read_statement
+from huikuan.ledger import records
 from models.enums import BankLineState
-from models.ledger import (
-    Allocation,
-    BankLine,
-    BankLinePayment,
-    Customer,
-    Invoice,
-    PayerAccount,
-    Payment,
-    Promise,
-    Statement,
-    UnappliedCredit,
-)
+from models.ledger import Allocation, BankLine, BankLinePayment, Customer, Invoice, PayerAccount, Payment, Promise, Statement, UnappliedCredit
 from models.money import ZERO
 
 AUTO = "auto"  # decided_by of a line applied at import, by the rules of huikuan.bank.matching
@@ -61,7 +50,9 @@ def line_key(line: StatementLine, occurrence: int) -> str:
     """``tx:<transaction id>``, or a hash of the date, amount, payer, reference and ``occurrence`` (1 for the first such line of its statement)."""
     if line.transaction_id:
         return f"tx:{line.transaction_id}"
-    content = "\x1f".join([line.booked_on.isoformat(), f"{line.amount:.2f}", line.payer.strip(), line.payer_account.strip(), line.reference.strip(), str(occurrence)])
+    content = "\x1f".join(
+        [line.booked_on.isoformat(), f"{line.amount:.2f}", line.payer.strip(), line.payer_account.strip(), line.reference.strip(), str(occurrence)]
+    )
     return "h:" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:40]
 
 
@@ -119,7 +110,9 @@ def load_book(session: Session, customer_ids: Iterable[str] | None = None) -> Bo
         accounts[normal_account(account)].add(customer_id)
     promises = [
         PromiseFacts(c, amount, made_on, due_on)
-        for c, amount, made_on, due_on in session.execute(select(Promise.customer_id, Promise.amount, Promise.made_on, Promise.due_on).where(where_customer(Promise.customer_id)))
+        for c, amount, made_on, due_on in session.execute(
+            select(Promise.customer_id, Promise.amount, Promise.made_on, Promise.due_on).where(where_customer(Promise.customer_id))
+        )
     ]
     return Book(customers, dict(invoices), dict(accounts), promises, closed)
 
@@ -133,7 +126,11 @@ class _NotAsPlanned(Exception):
 
 def payment_ids(line: BankLine, count: int) -> list[str]:
     """The ids of the payments a line becomes: ``bank-<transaction id>`` (or a hash of its key), ``#1``, ``#2`` ... when several."""
-    base = f"bank-{line.transaction_id}" if line.transaction_id and len(line.transaction_id) <= 55 else f"bank-{hashlib.sha256(line.key.encode()).hexdigest()[:16]}"
+    base = (
+        f"bank-{line.transaction_id}"
+        if line.transaction_id and len(line.transaction_id) <= 55
+        else f"bank-{hashlib.sha256(line.key.encode()).hexdigest()[:16]}"
+    )
     return [base] if count == 1 else [f"{base}#{n}" for n in range(1, count + 1)]
 
 
@@ -197,7 +194,12 @@ class ImportResult:
 
 
 def import_statement(
-    session: Session, path: Path, *, fmt: str = "auto", words: HeaderWords | None = None, on: dt.date,
+    session: Session,
+    path: Path,
+    *,
+    fmt: str = "auto",
+    words: HeaderWords | None = None,
+    on: dt.date,
     track: Callable[[Iterable, str], Iterable] = lambda items, _d: items,
 ) -> ImportResult:
     """Read the statement, store its new lines, and apply every waiting line that is now certain.
@@ -218,11 +220,21 @@ def import_statement(
             result.known += 1
             continue
         existing.add(key)
-        fresh.append(BankLine(
-            key=key, transaction_id=line.transaction_id, booked_on=line.booked_on, amount=line.amount, currency=line.currency or "CNY",
-            payer=line.payer[:200], payer_account=normal_account(line.payer_account)[:64], reference=line.reference,
-            source=f"{Path(path).name}:{line.row}"[:300], state=BankLineState.waiting, note="",
-        ))
+        fresh.append(
+            BankLine(
+                key=key,
+                transaction_id=line.transaction_id,
+                booked_on=line.booked_on,
+                amount=line.amount,
+                currency=line.currency or "CNY",
+                payer=line.payer[:200],
+                payer_account=normal_account(line.payer_account)[:64],
+                reference=line.reference,
+                source=f"{Path(path).name}:{line.row}"[:300],
+                state=BankLineState.waiting,
+                note="",
+            )
+        )
     session.add_all(fresh)
     session.flush()
     result.new = len(fresh)
@@ -291,10 +303,17 @@ def match_line(session: Session, ref: str, customer_id: str, *, invoices: Sequen
     what = f"; invoices {';'.join(invoices)}" if invoices else ""
     kept = f"; {credit} kept as unapplied credit" if credit > 0 else ""
     if credit > 0:
-        session.add(UnappliedCredit(
-            key=f"line:{line.id}", customer_id=customer_id, amount=credit, line_id=line.id, recorded_on=on, recorded_by=by,
-            note=f"bank line {line_ref(line)} of {line.amount} paid {line.amount - credit} on open invoices",
-        ))
+        session.add(
+            UnappliedCredit(
+                key=f"line:{line.id}",
+                customer_id=customer_id,
+                amount=credit,
+                line_id=line.id,
+                recorded_on=on,
+                recorded_by=by,
+                note=f"bank line {line_ref(line)} of {line.amount} paid {line.amount - credit} on open invoices",
+            )
+        )
     line.state, line.customer_id, line.note = BankLineState.applied, customer_id, f"matched by {by}{what}{kept}"
     line.decided_by, line.decided_on = by, on
     remembered = remember_account(session, line, customer_id, on=on, by=by)
@@ -350,7 +369,9 @@ def count_waiting(session: Session) -> int:
 
 
 def payments_of(session: Session, line: BankLine) -> list[Payment]:
-    return list(session.scalars(select(Payment).join(BankLinePayment, BankLinePayment.payment_id == Payment.payment_id).where(BankLinePayment.line_id == line.id)))
+    return list(
+        session.scalars(select(Payment).join(BankLinePayment, BankLinePayment.payment_id == Payment.payment_id).where(BankLinePayment.line_id == line.id))
+    )
 
 
 # -- unapplied credit ---------------------------------------------------------------------------------
@@ -368,7 +389,7 @@ def apply_credit(session: Session, customer_id: str, *, invoices: Sequence[str] 
     """Finance applies a customer's unapplied credit to its open invoices (the ones named, else oldest first), as far as it goes.
 
     Each part is a payment of the customer received ``on`` (``credit-<customer>-<n>``),
-    recorded by `huikuan.records.record_payment` like any other, and the credit is
+    recorded by `huikuan.ledger.records.record_payment` like any other, and the credit is
     that much less. Nothing is auto-allocated: only this, when finance says so.
     """
     records.get_customer(session, customer_id)
@@ -387,16 +408,25 @@ def apply_credit(session: Session, customer_id: str, *, invoices: Sequence[str] 
     if isinstance(planned, str):
         raise records.LedgerError(f"the unapplied credit of {customer_id} ({credit}) cannot be applied: {planned}")
     payments, _paid = planned
-    used_before = session.scalar(select(func.count()).select_from(UnappliedCredit).where(UnappliedCredit.customer_id == customer_id, UnappliedCredit.amount < 0)) or 0
+    used_before = (
+        session.scalar(select(func.count()).select_from(UnappliedCredit).where(UnappliedCredit.customer_id == customer_id, UnappliedCredit.amount < 0)) or 0
+    )
     base = f"credit-{customer_id}" if len(customer_id) <= 40 else f"credit-{hashlib.sha256(customer_id.encode()).hexdigest()[:16]}"
     applied: list[tuple[str, Decimal]] = []
     for number, payment in enumerate(payments, used_before + 1):
         payment_id = f"{base}-{number}"
         parts = records.record_payment(session, payment_id, customer_id, amount=payment.amount, received_on=on, invoice_id=payment.invoice_id)
         applied += parts
-        session.add(UnappliedCredit(
-            key=f"used:{payment_id}", customer_id=customer_id, amount=-payment.amount, payment_id=payment_id, recorded_on=on, recorded_by=by,
-            note="applied to " + ", ".join(f"{i} {a}" for i, a in parts),
-        ))
+        session.add(
+            UnappliedCredit(
+                key=f"used:{payment_id}",
+                customer_id=customer_id,
+                amount=-payment.amount,
+                payment_id=payment_id,
+                recorded_on=on,
+                recorded_by=by,
+                note="applied to " + ", ".join(f"{i} {a}" for i, a in parts),
+            )
+        )
     session.flush()
     return CreditApplied(customer_id, applied, amount, credit - amount)

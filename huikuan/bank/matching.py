@@ -15,7 +15,7 @@ are certain (CONTRACT.md, "Bank statements"):
   or everything) or all that is open.
 
 Anything else waits, and `suggest` ranks who it may be. `plan_payments` turns a
-decided set of invoices into the payments `huikuan.records.record_payment` records
+decided set of invoices into the payments `huikuan.ledger.records.record_payment` records
 (the ledger's one allocation, oldest first): one payment when oldest-first pays
 exactly those invoices, else one payment per invoice paid in full.
 """
@@ -190,7 +190,7 @@ class Book:
 
 
 def _oldest_first(invoice: OpenInvoice) -> tuple[dt.date, str]:
-    return (invoice.due_on, invoice.invoice_id)  # as huikuan.records.open_amounts orders them
+    return (invoice.due_on, invoice.invoice_id)  # as huikuan.ledger.records.open_amounts orders them
 
 
 # -- what a line says ------------------------------------------------------------------------------
@@ -299,8 +299,10 @@ def decide(line: LineFacts, book: Book) -> Apply | Wait:
     if len(sets) > 1:
         return Wait(f"the payer is {payer} ({how}); {len(sets)} sets of its open invoices add up to {line.amount}")
     if line.amount > total:
-        return Wait(f"the payer is {payer} ({how}); {line.amount} is more than the {total} it owes: an over-payment waits for finance "
-                    "(`bank match` pays its invoices and keeps the rest as unapplied credit)")
+        return Wait(
+            f"the payer is {payer} ({how}); {line.amount} is more than the {total} it owes: an over-payment waits for finance "
+            "(`bank match` pays its invoices and keeps the rest as unapplied credit)"
+        )
     return Wait(f"the payer is {payer} ({how}); {line.amount} is part of the {total} it owes and pays no set of its invoices exactly")
 
 
@@ -363,12 +365,13 @@ def exact_sets(open_invoices: Sequence[OpenInvoice], amount: Decimal) -> list[tu
     return list(dict.fromkeys(candidates))[:2]
 
 
-def plan_payments(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice_ids: set[str] | None = None
-                  ) -> tuple[tuple[PlannedPayment, ...], tuple[str, ...]] | str:
+def plan_payments(
+    open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice_ids: set[str] | None = None
+) -> tuple[tuple[PlannedPayment, ...], tuple[str, ...]] | str:
     """The payments that pay ``amount`` on ``invoice_ids`` (None: oldest first over all), and the invoices paid; or why it cannot be.
 
     The ledger allocates a payment to one named invoice or to the open invoices
-    oldest first (`huikuan.records.record_payment`); a set of invoices is paid by
+    oldest first (`huikuan.ledger.records.record_payment`); a set of invoices is paid by
     one payment when oldest-first pays exactly that set, else by one payment per
     invoice, each paid in full. Neither pays more than is open: what a line pays
     beyond it (`over_payment`) is kept as unapplied credit only when finance
@@ -396,8 +399,10 @@ def plan_payments(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice
         return (PlannedPayment(None, amount),), ids
     if amount == owed:
         return tuple(PlannedPayment(i.invoice_id, i.open) for i in chosen), ids
-    return (f"{amount} is less than the {owed} open on {', '.join(ids)} and oldest-first would pay others: "
-            "name the invoices it pays in full, or the one invoice it pays a part of")
+    return (
+        f"{amount} is less than the {owed} open on {', '.join(ids)} and oldest-first would pay others: "
+        "name the invoices it pays in full, or the one invoice it pays a part of"
+    )
 
 
 def over_payment(open_invoices: Sequence[OpenInvoice], amount: Decimal, invoice_ids: set[str] | None = None) -> Decimal:
@@ -460,5 +465,6 @@ def suggest(line: LineFacts, book: Book, limit: int = 5) -> list[Suggestion]:
     ranked = sorted(score, key=lambda c: (-score[c], c))[:limit]
     return [
         Suggestion(c, book.customers[c].name if c in book.customers else c, min(100, round(score[c])), tuple(reasons[c]), pays.get(c, ()))
-        for c in ranked if reasons[c]
+        for c in ranked
+        if reasons[c]
     ]

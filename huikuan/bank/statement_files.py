@@ -3,7 +3,7 @@
 Every format comes out as the same `StatementLine`s: money in only (outgoing
 lines are counted and dropped), amounts as Decimal parsed by the importer's rule
 (`models.import_rows.parse_amount`), ids by its id rule. A file with any
-problem raises `huikuan.importer.ImportFailed` with one `FILE:ROW:COLUMN:
+problem raises `huikuan.ledger.importer.ImportFailed` with one `FILE:ROW:COLUMN:
 message` per problem, before anything is written.
 
 Chinese banks' exports put a few lines about the account above the header
@@ -26,8 +26,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 from xml.parsers import expat
 
-from huikuan.importer import ImportFailed, Problem
-from huikuan.tables import UnreadableFile, csv_rows
+from huikuan.ledger.importer import ImportFailed, Problem
+from huikuan.ledger.tables import UnreadableFile, csv_rows
 from models.import_rows import parse_amount, parse_date, parse_id
 
 FORMATS = ("csv", "xlsx", "camt053", "mt940")
@@ -89,12 +89,15 @@ class HeaderWords:
 
     @classmethod
     def of(cls, bank_section=None) -> HeaderWords:
-        """The usual words with those of the company file's ``bank`` section (`huikuan.company.BankSection`) in front."""
+        """The usual words with those of the company file's ``bank`` section (`huikuan.ledger.company.BankSection`) in front."""
         if bank_section is None:
             return cls()
         words = {name: tuple(dict.fromkeys([*bank_section.headers.get(name, []), *usual])) for name, usual in HEADER_WORDS.items()}
-        return cls(words, frozenset(CREDIT_MARKS) | {_header_form(m) for m in bank_section.credit_marks},
-                   frozenset(DEBIT_MARKS) | {_header_form(m) for m in bank_section.debit_marks})
+        return cls(
+            words,
+            frozenset(CREDIT_MARKS) | {_header_form(m) for m in bank_section.credit_marks},
+            frozenset(DEBIT_MARKS) | {_header_form(m) for m in bank_section.debit_marks},
+        )
 
 
 class _Problems:
@@ -196,10 +199,10 @@ def _unformula(cell: str) -> str:
 
 
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
-    """The first sheet's rows as text, cells as the import files read them (`huikuan.tables`)."""
+    """The first sheet's rows as text, cells as the import files read them (`huikuan.ledger.tables`)."""
     from openpyxl import load_workbook  # slow to import: only XLSX needs it
 
-    from huikuan.tables import _cell_text
+    from huikuan.ledger.tables import _cell_text
 
     damaged = "the workbook is damaged or not in .xlsx format; save it again from Excel as .xlsx"
     if not data.startswith(b"PK\x03\x04"):
@@ -272,8 +275,12 @@ def _read_rows(path: Path, fmt: str, words: HeaderWords, statement: Statement, p
         problems.add(exc.row, "-", exc.message)
         return
     if layout is None:
-        problems.add(1, "-", "no header row naming a date (交易日期|交易时间|记账日期) and money in (贷方金额|收入金额|贷方发生额) in the first "
-                            f"{_HEADER_SEARCH_ROWS} rows; map your bank's header words in the company file's bank.headers")
+        problems.add(
+            1,
+            "-",
+            "no header row naming a date (交易日期|交易时间|记账日期) and money in (贷方金额|收入金额|贷方发生额) in the first "
+            f"{_HEADER_SEARCH_ROWS} rows; map your bank's header words in the company file's bank.headers",
+        )
         return
     if not statement.lines and not statement.outgoing and not problems.found:
         problems.add(header_row, "-", "the statement has no lines below its header row")
@@ -312,8 +319,12 @@ def _read_row(number: int, cells: list[str], layout: _Layout, words: HeaderWords
             statement.outgoing += 1
             return
         if mark not in words.credit_marks:
-            problems.add(number, column_of("direction"), f"{layout.cell(cells, 'direction')!r} is neither money in ({'/'.join(sorted(words.credit_marks))}) "
-                                                          f"nor money out ({'/'.join(sorted(words.debit_marks))}); name your bank's marks in the company file's bank section")
+            problems.add(
+                number,
+                column_of("direction"),
+                f"{layout.cell(cells, 'direction')!r} is neither money in ({'/'.join(sorted(words.credit_marks))}) "
+                f"nor money out ({'/'.join(sorted(words.debit_marks))}); name your bank's marks in the company file's bank section",
+            )
             return
         try:
             amount = parse_bank_amount(layout.cell(cells, "amount"))
@@ -333,11 +344,18 @@ def _read_row(number: int, cells: list[str], layout: _Layout, words: HeaderWords
         return
     reference = " ".join(dict.fromkeys(cells[i] for i in layout.references if i < len(cells) and cells[i]))
     currency = layout.cell(cells, "currency")
-    statement.lines.append(StatementLine(
-        row=number, booked_on=booked_on, amount=amount, payer=layout.cell(cells, "payer"),
-        payer_account=layout.cell(cells, "payer_account"), reference=reference, transaction_id=transaction_id,
-        currency=_currency(currency),
-    ))
+    statement.lines.append(
+        StatementLine(
+            row=number,
+            booked_on=booked_on,
+            amount=amount,
+            payer=layout.cell(cells, "payer"),
+            payer_account=layout.cell(cells, "payer_account"),
+            reference=reference,
+            transaction_id=transaction_id,
+            currency=_currency(currency),
+        )
+    )
 
 
 def _currency(text: str) -> str | None:
@@ -496,10 +514,18 @@ def _camt_line(entry, detail, booked_on, currency, lines, statement: Statement, 
         except ValueError as exc:
             problems.add(row, "AcctSvcrRef", f"transaction id {exc}")
             return
-    statement.lines.append(StatementLine(
-        row=row, booked_on=booked_on, amount=amount, payer=payer, payer_account="".join(account.split()), reference=reference,
-        transaction_id=transaction_id, currency=(amount_element.get("Ccy") if amount_element is not None else None) or currency,
-    ))
+    statement.lines.append(
+        StatementLine(
+            row=row,
+            booked_on=booked_on,
+            amount=amount,
+            payer=payer,
+            payer_account="".join(account.split()),
+            reference=reference,
+            transaction_id=transaction_id,
+            currency=(amount_element.get("Ccy") if amount_element is not None else None) or currency,
+        )
+    )
 
 
 def _joined(parts: Iterable[str]) -> str:
@@ -550,8 +576,13 @@ def _read_mt940(path: Path, statement: Statement, problems: _Problems) -> None:
         fields = _slash_fields(details)
         payer = " ".join(fields.get("NAME", "").split()) or data.get("applicant_name") or ""
         account = fields.get("ACCT") or fields.get("IBAN") or data.get("applicant_iban") or ""
-        reference = _joined([fields.get("REMI", "") or (data.get("purpose") or "") or ("" if fields else " ".join(details.split())),
-                             fields.get("EREF", ""), _ref(data.get("customer_reference"))])
+        reference = _joined(
+            [
+                fields.get("REMI", "") or (data.get("purpose") or "") or ("" if fields else " ".join(details.split())),
+                fields.get("EREF", ""),
+                _ref(data.get("customer_reference")),
+            ]
+        )
         bank_reference = _ref(data.get("bank_reference"))
         transaction_id = bank_reference or None
         if transaction_id is not None:
@@ -559,11 +590,18 @@ def _read_mt940(path: Path, statement: Statement, problems: _Problems) -> None:
                 parse_id(transaction_id)
             except ValueError:
                 transaction_id = None  # a reference with a space: the line is keyed by its content
-        statement.lines.append(StatementLine(
-            row=row, booked_on=data.get("entry_date") or data["date"], amount=amount, payer=" ".join(str(payer).split()),
-            payer_account="".join(str(account).split()), reference=reference, transaction_id=transaction_id,
-            currency=data["amount"].currency or None,
-        ))
+        statement.lines.append(
+            StatementLine(
+                row=row,
+                booked_on=data.get("entry_date") or data["date"],
+                amount=amount,
+                payer=" ".join(str(payer).split()),
+                payer_account="".join(str(account).split()),
+                reference=reference,
+                transaction_id=transaction_id,
+                currency=data["amount"].currency or None,
+            )
+        )
 
 
 def _ref(value) -> str:

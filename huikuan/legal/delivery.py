@@ -14,16 +14,17 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan.records import LedgerError
-from huikuan.settings import get_settings
+from huikuan.ledger.records import LedgerError
+from huikuan.ledger.settings import get_settings
 from models.ledger import ActionTaken, LetterDelivery, OutboxMessage
 
 _TRACKING = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,49}")
 _COURIER = re.compile(r"[\w .()（）-]{1,50}")
 
 
-def record_letter_delivery(session: Session, key: str, *, tracking_no: str, delivered_on: dt.date, today: dt.date,
-                           courier: str | None = None, by: str | None = None) -> tuple[LetterDelivery, bool]:
+def record_letter_delivery(
+    session: Session, key: str, *, tracking_no: str, delivered_on: dt.date, today: dt.date, courier: str | None = None, by: str | None = None
+) -> tuple[LetterDelivery, bool]:
     """Record the courier's delivery of the letter ``key``; (the record, whether it is new).
 
     Raises:
@@ -40,8 +41,10 @@ def record_letter_delivery(session: Session, key: str, *, tracking_no: str, deli
     if letter is None or letter.attachment is None:
         raise LedgerError(f"no letter {key}: give the letter's key as `huikuan case` lists it (documents.csv) or as plan showed the action")
     # The letter's own date (its action's day: a replayed or caught-up day is older than the clock), else when it was queued.
-    made_on = session.scalar(select(ActionTaken.due_on).where(ActionTaken.key == document_key.removesuffix(":letter"))) \
+    made_on = (
+        session.scalar(select(ActionTaken.due_on).where(ActionTaken.key == document_key.removesuffix(":letter")))
         or letter.queued_at.astimezone(get_settings().tz).date()
+    )
     if delivered_on < made_on or delivered_on > today:
         raise LedgerError(f"--on: {delivered_on} is not between the day the letter was made ({made_on}) and today ({today})")
     existing = session.scalar(select(LetterDelivery).where(LetterDelivery.document_key == document_key))
@@ -49,8 +52,9 @@ def record_letter_delivery(session: Session, key: str, *, tracking_no: str, deli
         if (existing.tracking_no, existing.delivered_on) == (tracking_no, delivered_on):
             return existing, False
         raise LedgerError(f"letter {key} was already recorded delivered on {existing.delivered_on} with tracking number {existing.tracking_no}")
-    delivery = LetterDelivery(document_key=document_key, customer_id=letter.customer_id, delivered_on=delivered_on,
-                              courier=courier, tracking_no=tracking_no, recorded_by=by)
+    delivery = LetterDelivery(
+        document_key=document_key, customer_id=letter.customer_id, delivered_on=delivered_on, courier=courier, tracking_no=tracking_no, recorded_by=by
+    )
     session.add(delivery)
     session.flush()
     return delivery, True

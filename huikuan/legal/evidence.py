@@ -79,19 +79,13 @@ def _split(ids: str) -> frozenset[str] | None:
 
 def sent_documents(session: Session, customer_id: str) -> Iterator[SentDocument]:
     """The customer's emails and letters in the order they were queued, each with what asked for it."""
-    messages = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.customer_id == customer_id).order_by(OutboxMessage.queued_at, OutboxMessage.id)
-    ).all()
+    messages = session.scalars(select(OutboxMessage).where(OutboxMessage.customer_id == customer_id).order_by(OutboxMessage.queued_at, OutboxMessage.id)).all()
     origins = {key.rsplit(":", 1)[0] for key in (m.key for m in messages) if key.endswith(_SUFFIXES)}
     asked: dict[str, tuple[str, frozenset[str] | None]] = {}
     if origins:
-        for key, action, invoices in session.execute(
-            select(ActionTaken.key, ActionTaken.action, ActionTaken.invoices).where(ActionTaken.key.in_(origins))
-        ):
+        for key, action, invoices in session.execute(select(ActionTaken.key, ActionTaken.action, ActionTaken.invoices).where(ActionTaken.key.in_(origins))):
             asked[key] = (action, _split(invoices))
-        for key, action, invoices in session.execute(
-            select(Approval.key, Approval.action, Approval.invoices).where(Approval.key.in_(origins))
-        ):
+        for key, action, invoices in session.execute(select(Approval.key, Approval.action, Approval.invoices).where(Approval.key.in_(origins))):
             asked.setdefault(key, (action, _split(invoices)))
     couriers = {
         row.document_key: (row.delivered_on, row.courier or "", row.tracking_no)
@@ -106,9 +100,18 @@ def sent_documents(session: Session, customer_id: str) -> Iterator[SentDocument]
         else:
             body, name = _email_as_text(message).encode("utf-8"), f"email-{number:03d}-{kind or 'message'}.txt"
         yield SentDocument(
-            key=message.key, kind=kind, invoices=invoices, to_address=message.to_address, subject=message.subject,
-            queued_at=message.queued_at, sent_at=message.sent_at, body=body, file_name=name,
-            sha256=hashlib.sha256(body).hexdigest(), courier=couriers.get(message.key), server_reply=message.server_reply,
+            key=message.key,
+            kind=kind,
+            invoices=invoices,
+            to_address=message.to_address,
+            subject=message.subject,
+            queued_at=message.queued_at,
+            sent_at=message.sent_at,
+            body=body,
+            file_name=name,
+            sha256=hashlib.sha256(body).hexdigest(),
+            courier=couriers.get(message.key),
+            server_reply=message.server_reply,
         )
 
 
@@ -116,5 +119,4 @@ def _email_as_text(message: OutboxMessage) -> str:
     """An email as the customer got it: its headers and plain text."""
     sent = message.sent_at.isoformat() if message.sent_at else "not sent"
     accepted = f"Accepted: {message.server_reply}\n" if message.server_reply else ""  # the mail server's reply to DATA
-    return (f"Message-ID: <{message.key}>\nTo: {message.to_name} <{message.to_address}>\nSubject: {message.subject}\n"
-            f"Sent: {sent}\n{accepted}\n{message.text}")
+    return f"Message-ID: <{message.key}>\nTo: {message.to_name} <{message.to_address}>\nSubject: {message.subject}\nSent: {sent}\n{accepted}\n{message.text}"

@@ -13,11 +13,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan.context import RunContext, run_context
+from huikuan.ledger.context import RunContext, run_context
 from huikuan.legal.standing import standing_of
 from models.ledger import Invoice
-from models.policy import Anchor
 from models.limitation import YEARS, years_later
+from models.policy import Anchor
 
 HORIZON_DAYS = 365  # debts expiring later than this are not listed
 COLUMNS = ["customer_id", "customer", "invoice_id", "due_on", "open", "charge", "expires_on", "days_left", "restarted_by", "status"]
@@ -27,9 +27,7 @@ def limitation_rows(session: Session, as_of: dt.date, context: RunContext) -> li
     """One row per open invoice expiring within ``HORIZON_DAYS`` (or expired), soonest first."""
     # The period only ever grows from due date + 3 years: later due dates cannot come within the horizon.
     latest_due = years_later(as_of + dt.timedelta(days=HORIZON_DAYS), -YEARS)
-    customers = sorted(set(session.scalars(
-        select(Invoice.customer_id).where(Invoice.due_on <= latest_due, Invoice.issued_on <= as_of)
-    )))
+    customers = sorted(set(session.scalars(select(Invoice.customer_id).where(Invoice.due_on <= latest_due, Invoice.issued_on <= as_of))))
     warn_days = max((-step.trigger.days for step in context.policy.steps if step.trigger.anchor is Anchor.limitation), default=0)
     rows = []
     for customer_id in customers:
@@ -40,18 +38,27 @@ def limitation_rows(session: Session, as_of: dt.date, context: RunContext) -> li
                 continue
             restart = invoice.limitation.restarted_by
             status = "expired" if left < 0 else "warn" if left <= warn_days else "ok"
-            rows.append([
-                standing.customer_id, standing.customer_name, invoice.invoice_id, invoice.due_on, invoice.open_amount,
-                invoice.charge_amount, invoice.limitation.expires_on, left,
-                f"{restart.kind.value} {restart.on.isoformat()} ({restart.reference})" if restart else "due date", status,
-            ])
+            rows.append(
+                [
+                    standing.customer_id,
+                    standing.customer_name,
+                    invoice.invoice_id,
+                    invoice.due_on,
+                    invoice.open_amount,
+                    invoice.charge_amount,
+                    invoice.limitation.expires_on,
+                    left,
+                    f"{restart.kind.value} {restart.on.isoformat()} ({restart.reference})" if restart else "due date",
+                    status,
+                ]
+            )
     rows.sort(key=lambda row: (row[6], row[0], row[2]))
     return rows
 
 
 def limitation_report(session: Session, as_of: dt.date):
     """The ``limitation`` report of ``huikuan report``."""
-    from huikuan.reports import Report
+    from huikuan.reports.builders import Report
 
     context = run_context()
     rows = limitation_rows(session, as_of, context)

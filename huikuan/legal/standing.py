@@ -22,14 +22,14 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan.company import Company
-from huikuan.context import RunContext
-from huikuan.facts import load_facts
+from huikuan.ledger.company import Company
+from huikuan.ledger.context import RunContext
+from huikuan.ledger.facts import load_facts
+from huikuan.ledger.records import get_customer
 from huikuan.legal.evidence import SentDocument, sent_documents
-from huikuan.records import get_customer
 from models.calendar import BusinessCalendar, CalendarFallbackWarning
 from models.charges import Charge, ChargeTerms, contract_terms, late_charge
-from models.engine import InvoiceFacts
+from models.engine import CustomerFacts, InvoiceFacts
 from models.ledger import Customer
 from models.limitation import LONGEST_YEARS, YEARS, LegalEvent, Limitation, WorkingDays, events_of, limitation, years_later
 from models.money import ZERO
@@ -86,11 +86,10 @@ class CustomerStanding:
         return self.invoices[0] if self.invoices else None
 
 
-def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, terms: ChargeTerms | None,
-                      working: WorkingDays) -> CustomerStanding:
+def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, terms: ChargeTerms | None, working: WorkingDays) -> CustomerStanding:
     """The legal standing of ``customer``'s invoices open at the end of ``as_of``.
 
-    Read as the policy reads it: the customer's facts (``huikuan.facts``) and
+    Read as the policy reads it: the customer's facts (``huikuan.ledger.facts``) and
     ``models.limitation.events_of``, so the limitation date shown here is the one
     the policy's warning steps count from. Events after ``as_of`` are not known yet.
     """
@@ -105,11 +104,18 @@ def customer_standing(session: Session, customer: Customer, as_of: dt.date, *, t
         if open_amount <= 0:
             continue
         charge = invoice_charge(invoice, as_of, terms) if terms else None
-        standings.append(InvoiceStanding(
-            invoice_id=invoice.invoice_id, issued_on=invoice.issued_on, due_on=invoice.due_on, amount=invoice.amount,
-            open_amount=open_amount, currency=customer.currency, charge=charge,
-            limitation=limitation(invoice.invoice_id, invoice.due_on, events, working),
-        ))
+        standings.append(
+            InvoiceStanding(
+                invoice_id=invoice.invoice_id,
+                issued_on=invoice.issued_on,
+                due_on=invoice.due_on,
+                amount=invoice.amount,
+                open_amount=open_amount,
+                currency=customer.currency,
+                charge=charge,
+                limitation=limitation(invoice.invoice_id, invoice.due_on, events, working),
+            )
+        )
     standings.sort(key=lambda s: (s.limitation.expires_on, s.due_on, s.invoice_id))
     return CustomerStanding(customer.customer_id, customer.name, as_of, terms, tuple(standings), documents, events)
 
@@ -119,20 +125,24 @@ def invoice_charge(invoice: InvoiceFacts, as_of: dt.date, terms: ChargeTerms) ->
     return late_charge(invoice.invoice_id, invoice.amount, invoice.due_on, invoice.payments, as_of, terms)
 
 
-def letter_charges(session: Session, customer: Customer, company: Company | None, as_of: dt.date,
-                   invoice_ids: Iterable[str]) -> tuple[Charge, ...]:
+def letter_charges(
+    session: Session, customer: Customer, company: Company | None, as_of: dt.date, invoice_ids: Iterable[str], facts: CustomerFacts | None = None
+) -> tuple[Charge, ...]:
     """The charges a letter dated ``as_of`` claims on ``invoice_ids`` (those still open), under the customer's terms (``terms_for``).
 
     () when the contract claims no charge. The same charge as ``customers show`` and the case file count
-    (``invoice_charge``); a claim beside the principal, never part of the balance.
+    (``invoice_charge``); a claim beside the principal, never part of the balance. ``facts``: the customer's,
+    when the caller holds them already (a batch of the daily run); else read from the ledger.
     """
     terms = terms_for(customer, company)
     wanted = set(invoice_ids)
     if terms is None or not wanted:
         return ()
-    facts = next(facts for facts, _country in load_facts(session, only=[customer.customer_id]))
+    if facts is None:
+        facts = next(facts for facts, _country in load_facts(session, only=[customer.customer_id]))
     return tuple(
-        invoice_charge(invoice, as_of, terms) for invoice in facts.invoices
+        invoice_charge(invoice, as_of, terms)
+        for invoice in facts.invoices
         if invoice.invoice_id in wanted and invoice.issued_on <= as_of and invoice.open_on(as_of) > 0
     )
 
@@ -208,8 +218,15 @@ def warn_uncovered_years(standing: CustomerStanding, calendar: BusinessCalendar 
     shown = [i.limitation for i in standing.invoices if until is None or i.limitation.expires_on <= until]
     years = {year for expiry in shown for year in _years_looked_up(expiry)} & calendar.fallback_years
     for year in sorted(years):
-        days_off = ("the statutory days off (全国年节及纪念日放假办法) without make-up working days" if calendar.source_of(year) == "statutory"
-                    else "weekends and the configured closing days only")
-        warnings.warn(LimitationCalendarWarning(
-            f"no official {calendar.country} calendar for {year}: the limitation dates (诉讼时效) in {year} are moved off {days_off};"
-            " declare the published schedule in the company file's calendar section"), stacklevel=2)
+        days_off = (
+            "the statutory days off (全国年节及纪念日放假办法) without make-up working days"
+            if calendar.source_of(year) == "statutory"
+            else "weekends and the configured closing days only"
+        )
+        warnings.warn(
+            LimitationCalendarWarning(
+                f"no official {calendar.country} calendar for {year}: the limitation dates (诉讼时效) in {year} are moved off {days_off};"
+                " declare the published schedule in the company file's calendar section"
+            ),
+            stacklevel=2,
+        )

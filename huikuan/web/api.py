@@ -1,6 +1,6 @@
 """The ERP's API: may goods leave for a customer (with an order's amount), and the customer's account.
 
-The rules are :mod:`huikuan.account_state`'s (``shipping_answer``, ``credit_answer``), as
+The rules are :mod:`huikuan.ledger.account_state`'s (``shipping_answer``, ``credit_answer``), as
 ``huikuan shipping check`` answers; this module only reads the ledger and speaks JSON.
 Every route needs an API key from the company file's ``web.api_keys``; a customer
 that does not exist is a 404 whoever asks, and nothing else is said of it.
@@ -16,15 +16,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from sqlalchemy import exists, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import account_state
-from huikuan.records import open_amounts, unapplied_credit
+from huikuan.ledger import account_state
+from huikuan.ledger.account_state import unbilled
+from huikuan.ledger.records import open_amounts, unapplied_credit
 from huikuan.web.app import WebContext, context_of
 from huikuan.web.tokens import matching_key
 from models.aging import AGING_BUCKETS, aging_bucket, days_overdue
-from models.ledger import Charge, Customer, Invoice
+from models.ledger import Customer, Invoice
 from models.money import ZERO
 
 log = logging.getLogger("huikuan.web.api")
@@ -35,9 +36,7 @@ CENT = Decimal("0.01")
 
 
 def api_client(
-    request: Request,
-    header_key: Annotated[str | None, Depends(_header_key)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, header_key: Annotated[str | None, Depends(_header_key)], bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     """The name of the caller's key; 401 without a key or with a wrong one."""
     given = header_key or (bearer.credentials if bearer else None)
@@ -69,7 +68,8 @@ class ShippingOut(BaseModel):
     why: str = Field(description="the answer in one sentence, as `huikuan shipping check` prints it")
     amount: str = Field(description="the order's amount asked about")
     owed: str = Field(description="open invoices plus deliveries not yet invoiced")
-    exposure: str = Field(description="owed + amount, compared with the credit limit")
+    unapplied_credit: str = Field(description="money received and not yet applied to invoices: it reduces the exposure (it does not lift a lock)")
+    exposure: str = Field(description="owed - unapplied credit + amount (net exposure), compared with the credit limit")
     credit_limit: str | None
     currency: str
 
@@ -103,13 +103,6 @@ def _customer(session: Session, customer_id: str) -> Customer:
     return customer
 
 
-def unbilled(session: Session, customer_id: str) -> Decimal:
-    """Deliveries whose statement has no invoice in the ledger yet: owed, but on no open invoice."""
-    invoiced = exists().where(Invoice.statement_id == Charge.statement_id)
-    total = session.scalar(select(func.sum(Charge.amount)).where(Charge.customer_id == customer_id, ~invoiced))
-    return total or ZERO
-
-
 def _amount(value: str) -> Decimal:
     try:
         amount = Decimal(value)
@@ -126,46 +119,45 @@ def _reasons(customer: Customer, credit: account_state.CreditAnswer) -> list[Rea
     if customer.locked_on is not None:
         reasons.append(Reason(code="locked", text=f"locked since {customer.locked_on}: no shipment may leave (系统锁定无法出库)"))
     if current.value in ("cash_only", "blacklisted", "credit_suspended"):
-        texts = {"cash_only": "cash only: goods leave only against payment in advance (款到发货)",
-                 "blacklisted": "blacklisted: cash only for good, goods leave only against payment in advance (款到发货)",
-                 "credit_suspended": "credit suspended: no new sales on credit"}
+        texts = {
+            "cash_only": "cash only: goods leave only against payment in advance (款到发货)",
+            "blacklisted": "blacklisted: cash only for good, goods leave only against payment in advance (款到发货)",
+            "credit_suspended": "credit suspended: no new sales on credit",
+        }
         reasons.append(Reason(code=current.value, text=texts[current.value]))
     if credit.over_limit:
         reasons.append(Reason(code="over_credit_limit", text=credit.why))
     return reasons
 
 
-def _why(state: account_state.ShippingAnswer, credit: account_state.CreditAnswer) -> str:
-    if not credit.over_limit:
-        return state.why
-    if state.may_ship:
-        return f"{credit.why}: only against payment in advance (款到发货) or once paid down"
-    return f"{state.why}; {credit.why}"
-
-
-@router.get("/customers/{customer_id}/shipping", response_model=ShippingOut, responses=_NOT_FOUND,
-            summary="May goods leave for this customer (an order of `amount`)?")
+@router.get(
+    "/customers/{customer_id}/shipping", response_model=ShippingOut, responses=_NOT_FOUND, summary="May goods leave for this customer (an order of `amount`)?"
+)
 def shipping(
-    customer_id: str, request: Request, client: Client,
+    customer_id: str,
+    request: Request,
+    client: Client,
     amount: Annotated[str, Query(description="the order's amount, e.g. 1234.50 (default 0: only the account's state)")] = "0",
 ) -> ShippingOut:
-    """Locked: nothing leaves. Cash only or blacklisted: only against payment. Over the credit limit
-    (open invoices + unbilled deliveries + this amount > limit): only against payment or once paid down."""
+    """Locked: nothing leaves (unapplied credit does not lift a lock). Cash only or blacklisted: only against payment.
+    Over the credit limit (open invoices + unbilled deliveries - unapplied credit + this amount > limit): only against
+    payment or once paid down."""
     order = _amount(amount)
     web: WebContext = context_of(request)
     with web.session() as session:
         customer = _customer(session, customer_id)
-        owed = sum(open_amounts(session, customer_id).values(), ZERO) + unbilled(session, customer_id)
-        state = account_state.shipping_answer(customer)
-        credit = account_state.credit_answer(customer, owed=owed, amount=order)
-        locked = customer.locked_on is not None
+        state = account_state.shipping_answer(customer, session, amount=order)
+        credit = state.credit
         answer = ShippingOut(
             customer_id=customer.customer_id,
-            may_ship=state.may_ship and not credit.over_limit,
-            against_payment=not locked and (state.against_payment or credit.over_limit),
+            may_ship=state.may_ship,
+            against_payment=state.against_payment,
             reasons=_reasons(customer, credit),
-            why=_why(state, credit),
-            amount=_money(order), owed=_money(owed), exposure=_money(credit.exposure),
+            why=state.why,
+            amount=_money(order),
+            owed=_money(credit.owed),
+            unapplied_credit=_money(credit.credit),
+            exposure=_money(credit.exposure),
             credit_limit=_money(customer.credit_limit) if customer.credit_limit is not None else None,
             currency=customer.currency,
         )
@@ -188,12 +180,20 @@ def account(customer_id: str, request: Request, client: Client) -> AccountOut:
             buckets[aging_bucket(days)] += still_open[invoice_id]
             overdue += still_open[invoice_id] if days > 0 else ZERO
         return AccountOut(
-            customer_id=customer.customer_id, name=customer.name, currency=customer.currency, as_of=today,
-            balance=_money(sum(still_open.values(), ZERO)), overdue=_money(overdue), unbilled=_money(unbilled(session, customer_id)),
+            customer_id=customer.customer_id,
+            name=customer.name,
+            currency=customer.currency,
+            as_of=today,
+            balance=_money(sum(still_open.values(), ZERO)),
+            overdue=_money(overdue),
+            unbilled=_money(unbilled(session, customer_id)),
             aging={label: _money(value) for label, value in buckets.items()},
-            standing=account_state.standing(customer).value, standing_since=customer.standing_since,
-            locked=customer.locked_on is not None, locked_on=customer.locked_on,
+            standing=account_state.standing(customer).value,
+            standing_since=customer.standing_since,
+            locked=customer.locked_on is not None,
+            locked_on=customer.locked_on,
             lock_invoices=[i for i in (customer.lock_invoices or "").split(";") if i],
             credit_limit=_money(customer.credit_limit) if customer.credit_limit is not None else None,
-            unapplied_credit=_money(credit), net=_money(sum(still_open.values(), ZERO) - credit),
+            unapplied_credit=_money(credit),
+            net=_money(sum(still_open.values(), ZERO) - credit),
         )

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from huikuan.company import Company, load_company
-from huikuan.db import engine_for
-from huikuan.settings import get_settings
+from huikuan.ledger.company import Company, load_company
+from huikuan.ledger.db import engine_for
+from huikuan.ledger.settings import get_settings
 from huikuan.web.limits import RateLimiter
 
 log = logging.getLogger("huikuan.web")
@@ -30,7 +30,7 @@ class WebContext:
     company: Company | None
     today: Callable[[], dt.date]
     now: Callable[[], dt.datetime]
-    resume: Callable[[str, dict[str, str]], None]  # (run id, answer): huikuan.server.resume_waiting_run
+    resume: Callable[[str, dict[str, str]], None]  # (run id, answer): huikuan.approvals.runs.resume_waiting_run
     answer_wait: float = 20.0  # seconds an approver's page waits for the run to judge the answer before saying it is on its way
     per_address: RateLimiter = field(default_factory=lambda: RateLimiter(60, 60))  # page loads and posts per IP a minute
     per_link: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))  # posts per link an hour
@@ -58,8 +58,12 @@ def _company_or_none(path: Path) -> Company | None:
 
 
 def create_app(
-    *, engine: Engine | None = None, company: Company | None = None, today: Callable[[], dt.date] | None = None,
-    now: Callable[[], dt.datetime] | None = None, resume: Callable[[str, dict[str, str]], None] | None = None,
+    *,
+    engine: Engine | None = None,
+    company: Company | None = None,
+    today: Callable[[], dt.date] | None = None,
+    now: Callable[[], dt.datetime] | None = None,
+    resume: Callable[[str, dict[str, str]], None] | None = None,
 ) -> FastAPI:
     """The application; by default the ledger, company file and clock of the settings, and the Prefect server of ``huikuan start``.
 
@@ -68,7 +72,7 @@ def create_app(
     Raises:
         CompanyFileError: the company file is invalid.
     """
-    from huikuan.server import resume_waiting_run
+    from huikuan.approvals.runs import resume_waiting_run
     from huikuan.web import api, approval, statement
 
     settings = get_settings()
@@ -82,9 +86,11 @@ def create_app(
     app = FastAPI(
         title="huikuan (回款) API",
         description="For the ERP and the warehouse: may goods leave for a customer, and the customer's account. "
-                    "Send the key in the `X-API-Key` header (or `Authorization: Bearer KEY`). Amounts are decimal strings.",
+        "Send the key in the `X-API-Key` header (or `Authorization: Bearer KEY`). Amounts are decimal strings.",
         version="1",
-        docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
     )
     app.state.web = context
     app.include_router(api.router)

@@ -30,12 +30,14 @@ from prefect.exceptions import ObjectNotFound
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import approval_groups, execution, i18n
-from huikuan.approval_check import wait_for_verdict
-from huikuan.company import Person
-from huikuan.documents import LETTER_KINDS, render_letter
-from huikuan.portfolio import customer_file
-from huikuan.server import RunNotWaiting, StackError
+from huikuan.approvals import groups as approval_groups
+from huikuan.approvals.check import code_matches, wait_for_verdict
+from huikuan.approvals.runs import RunNotWaiting, ServerPasswordError
+from huikuan.collection import execution
+from huikuan.documents import i18n
+from huikuan.documents.render import LETTER_KINDS, render_letter
+from huikuan.ledger.company import Person
+from huikuan.reports.portfolio import customer_file
 from huikuan.web import pages
 from huikuan.web.app import WebContext, context_of
 from huikuan.web.pages import address, one
@@ -91,10 +93,20 @@ def _open(request: Request, token: str, *, posting: bool) -> Asked | HTMLRespons
         if asked is None:
             return pages.refused(request, token, "invalid", 403, f"no request {link.key}", about="approval", locale=locale)
         if asked.state is not ApprovalState.requested:
-            return pages.refused(request, token, "used", 410, f"{link.key} is already {asked.state.value} (by {asked.decided_by})", about="approval",
-                                 locale=locale, state=asked.state.value, decided_by=_name(company, asked.decided_by), decided_at=asked.decided_at)
+            return pages.refused(
+                request,
+                token,
+                "used",
+                410,
+                f"{link.key} is already {asked.state.value} (by {asked.decided_by})",
+                about="approval",
+                locale=locale,
+                state=asked.state.value,
+                decided_by=_name(company, asked.decided_by),
+                decided_at=asked.decided_at,
+            )
         # The code of the email the link came with: a reminder's new code, or a run that ended, replaced it.
-        if asked.run_ended_at is not None or not execution.code_matches(link.code, asked.key, asked.code_hash):
+        if asked.run_ended_at is not None or not code_matches(link.code, asked.key, asked.code_hash):
             return pages.refused(request, token, "replaced", 410, f"the code of {link.key} was replaced", about="approval", locale=locale)
     return Asked(link, asked, person, locale)
 
@@ -116,17 +128,27 @@ def _single(session: Session, web: WebContext, approval: Approval) -> dict:
     lines = []
     if approval.action == "send_statement":
         waiting = select(Statement.id).where(Statement.customer_id == approval.customer_id, Statement.sent_on.is_(None))
-        lines = [(c.delivered_on, c.description or c.charge_id, c.amount)
-                 for c in session.scalars(select(Charge).where(Charge.statement_id.in_(waiting)).order_by(Charge.delivered_on, Charge.charge_id))]
+        lines = [
+            (c.delivered_on, c.description or c.charge_id, c.amount)
+            for c in session.scalars(select(Charge).where(Charge.statement_id.in_(waiting)).order_by(Charge.delivered_on, Charge.charge_id))
+        ]
     preview = None
     if approval.action in LETTER_KINDS and invoices:
         context = execution.document_context(session, file.customer, approval.action, web.company, today, invoices=tuple(named))
         preview = render_letter(context).text
     return dict(
-        customer=file.customer, currency=file.customer.currency, invoices=invoices, balance=file.balance,
-        owed=sum((amount for _i, amount, _d, _x in invoices), ZERO), oldest=max((days for _i, _a, days, _x in invoices), default=None),
-        statement_lines=lines, statement_total=sum((amount for _d, _w, amount in lines), ZERO),
-        contacts=file.contacts, promises=file.promises, changes=file.changes[-6:], preview=preview,
+        customer=file.customer,
+        currency=file.customer.currency,
+        invoices=invoices,
+        balance=file.balance,
+        owed=sum((amount for _i, amount, _d, _x in invoices), ZERO),
+        oldest=max((days for _i, _a, days, _x in invoices), default=None),
+        statement_lines=lines,
+        statement_total=sum((amount for _d, _w, amount in lines), ZERO),
+        contacts=file.contacts,
+        promises=file.promises,
+        changes=file.changes[-6:],
+        preview=preview,
     )
 
 
@@ -143,10 +165,19 @@ def _show(request: Request, token: str, asked: Asked, status: int = 200, *, erro
         request_row = _find(session, asked.link.key)
         about = _list(session, web, request_row, asked.locale) if asked.is_list else _single(session, web, request_row)
     return pages.html(
-        "approval_list" if asked.is_list else "approval", asked.locale, status,
-        action=request_row.action, requested_on=request_row.requested_on, role=request_row.approver_role, approver=asked.person,
-        company=web.company.name, csrf=csrf_token(token), decide_url=f"/a/{token}/decide", errors=errors or [],
-        form={"comment": "", "hold": []} | (form or {}), **about,
+        "approval_list" if asked.is_list else "approval",
+        asked.locale,
+        status,
+        action=request_row.action,
+        requested_on=request_row.requested_on,
+        role=request_row.approver_role,
+        approver=asked.person,
+        company=web.company.name,
+        csrf=csrf_token(token),
+        decide_url=f"/a/{token}/decide",
+        errors=errors or [],
+        form={"comment": "", "hold": []} | (form or {}),
+        **about,
     )
 
 
@@ -177,8 +208,11 @@ async def decide(token: str, request: Request) -> HTMLResponse:
     decision, comment = one(form, "decision"), one(form, "comment")
     web: WebContext = context_of(request)
     with web.session() as session:
-        listed = {m.customer_id for m in approval_groups.members_of(session, asked.request)
-                  if m.state is ApprovalState.requested and not m.held} if asked.is_list else set()
+        listed = (
+            {m.customer_id for m in approval_groups.members_of(session, asked.request) if m.state is ApprovalState.requested and not m.held}
+            if asked.is_list
+            else set()
+        )
     held = [customer for customer in dict.fromkeys(form.get("hold", [])) if customer in listed]  # only what the page shows can be held
     words = _WORDS[asked.locale]
     errors = ([words["reason"]] if decision == "deny" and not comment else []) + ([words["too_long"]] if len(comment) > MAX_COMMENT else [])
@@ -196,11 +230,17 @@ async def decide(token: str, request: Request) -> HTMLResponse:
         if exc.ended:
             return pages.refused(request, token, "replaced", 410, f"the run {run_id} of {asked.link.key} has ended", about="approval", locale=asked.locale)
         return pages.error(request, "not_waiting", 503, asked.locale, about="approval")
-    except (ObjectNotFound, StackError, httpx.HTTPError, OSError) as exc:
+    except (ObjectNotFound, ServerPasswordError, httpx.HTTPError, OSError) as exc:
         log.error("cannot answer the run %s of %s: %s: %s", run_id, asked.link.key, type(exc).__name__, exc)
         return pages.error(request, "unavailable", 503, asked.locale, about="approval")
-    log.info("%s answered %s on the approver's page from %s: %s%s", asked.person.id, asked.link.key, address(request), decision,
-             f", holding {' '.join(held)}" if held else "")
+    log.info(
+        "%s answered %s on the approver's page from %s: %s%s",
+        asked.person.id,
+        asked.link.key,
+        address(request),
+        decision,
+        f", holding {' '.join(held)}" if held else "",
+    )
     return await _outcome(request, asked, decision, held)
 
 
@@ -209,10 +249,19 @@ async def _outcome(request: Request, asked: Asked, decision: str, held: list[str
     web: WebContext = context_of(request)
     verdict = await run_in_threadpool(wait_for_verdict, web.session, asked.link.key, refusals_before=asked.request.refusals, wait=web.answer_wait)
     if verdict.accepted:
-        return pages.html("approval_done", asked.locale, outcome=verdict.outcome, action=verdict.action, company=web.company.name,
-                          held=held, decided_by=_name(web.company, verdict.decided_by))
+        return pages.html(
+            "approval_done",
+            asked.locale,
+            outcome=verdict.outcome,
+            action=verdict.action,
+            company=web.company.name,
+            held=held,
+            decided_by=_name(web.company, verdict.decided_by),
+        )
     if verdict.accepted is False:
-        return pages.html("approval_done", asked.locale, 409, outcome="refused", action=verdict.action, company=web.company.name,
-                          held=[], decided_by="", why=verdict.why)
-    return pages.html("approval_done", asked.locale, 202, outcome="pending", action=verdict.action, company=web.company.name,
-                      held=held, decided_by="", decision=decision)
+        return pages.html(
+            "approval_done", asked.locale, 409, outcome="refused", action=verdict.action, company=web.company.name, held=[], decided_by="", why=verdict.why
+        )
+    return pages.html(
+        "approval_done", asked.locale, 202, outcome="pending", action=verdict.action, company=web.company.name, held=held, decided_by="", decision=decision
+    )

@@ -1,7 +1,7 @@
 """What the customer's and the approver's pages share: the HTML answer, the plain error page, forms, the rate limits.
 
 Every page is a template of ``templates/web/<locale>/`` rendered by the one Jinja
-environment (``huikuan.documents.environment``: HTML autoescaped, a missing
+environment (``huikuan.documents.render.environment``: HTML autoescaped, a missing
 variable an error), sent with headers that keep its address (a credential) out
 of caches, referrers and frames.
 """
@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from huikuan.documents import environment
+from huikuan.documents.render import environment
 from huikuan.web.app import context_of
 from huikuan.web.tokens import token_tag
 

@@ -25,9 +25,10 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from huikuan import i18n, records
-from huikuan.documents import environment
-from huikuan.execution import party, queue
+from huikuan.collection.execution import party, queue
+from huikuan.documents import i18n
+from huikuan.documents.render import environment
+from huikuan.ledger import records
 from huikuan.web import pages
 from huikuan.web.app import WebContext, context_of
 from huikuan.web.pages import address, one
@@ -87,7 +88,8 @@ def _page(session: Session, link: StatementLink, today: dt.date) -> Page | None:
         return None
     first, last = _month_range(link.month)
     charges = session.scalars(
-        select(Charge).where(Charge.customer_id == customer.customer_id, Charge.delivered_on >= first, Charge.delivered_on <= last)
+        select(Charge)
+        .where(Charge.customer_id == customer.customer_id, Charge.delivered_on >= first, Charge.delivered_on <= last)
         .order_by(Charge.delivered_on, Charge.charge_id)
     )
     lines = [(c.delivered_on, c.description or c.charge_id, c.amount, c.charge_id) for c in charges]  # as the statement email lists them
@@ -95,13 +97,13 @@ def _page(session: Session, link: StatementLink, today: dt.date) -> Page | None:
     if statement is None and not lines:
         return None
     still_open = records.open_amounts(session, customer.customer_id, today)
-    disputes = {
-        d.invoice_id: d for d in session.scalars(select(Dispute).where(Dispute.invoice_id.in_(list(still_open)), Dispute.resolved_on.is_(None)))
-    }
+    disputes = {d.invoice_id: d for d in session.scalars(select(Dispute).where(Dispute.invoice_id.in_(list(still_open)), Dispute.resolved_on.is_(None)))}
     invoices = session.scalars(select(Invoice).where(Invoice.invoice_id.in_(list(still_open))).order_by(Invoice.due_on, Invoice.invoice_id))
     previous = session.scalar(
-        select(Statement).where(Statement.customer_id == customer.customer_id, Statement.confirmed_on.is_not(None), Statement.invoice_title.is_not(None))
-        .order_by(Statement.month.desc()).limit(1)
+        select(Statement)
+        .where(Statement.customer_id == customer.customer_id, Statement.confirmed_on.is_not(None), Statement.invoice_title.is_not(None))
+        .order_by(Statement.month.desc())
+        .limit(1)
     )
     return Page(customer, link.month, lines, statement, [(i, still_open[i.invoice_id], disputes.get(i.invoice_id)) for i in invoices], previous)
 
@@ -111,14 +113,30 @@ def _show(request: Request, token: str, page: Page, status: int = 200) -> HTMLRe
     previous = page.previous
     form = {"invoice_title": "", "tax_id": "", "address": "", "bank": "", "reason": ""}
     if previous is not None:
-        form |= {"invoice_title": previous.invoice_title or "", "tax_id": previous.tax_id or "",
-                 "address": previous.invoice_address or "", "bank": previous.invoice_bank or ""}
+        form |= {
+            "invoice_title": previous.invoice_title or "",
+            "tax_id": previous.tax_id or "",
+            "address": previous.invoice_address or "",
+            "bank": previous.invoice_bank or "",
+        }
     form |= page.form
     return pages.html(
-        "statement", customer.locale.value, status,
-        customer_name=customer.name, month=page.month, currency=customer.currency, lines=page.lines, total=page.total,
-        statement=page.statement, open_invoices=page.open_invoices, message=page.message, errors=page.errors, form=form,
-        csrf=csrf_token(token), confirm_url=f"/s/{token}/confirm", dispute_url=f"/s/{token}/dispute",
+        "statement",
+        customer.locale.value,
+        status,
+        customer_name=customer.name,
+        month=page.month,
+        currency=customer.currency,
+        lines=page.lines,
+        total=page.total,
+        statement=page.statement,
+        open_invoices=page.open_invoices,
+        message=page.message,
+        errors=page.errors,
+        form=form,
+        csrf=csrf_token(token),
+        confirm_url=f"/s/{token}/confirm",
+        dispute_url=f"/s/{token}/dispute",
         company=context_of(request).company.name if context_of(request).company else "",
     )
 
@@ -183,8 +201,14 @@ async def _on_post(request: Request, token: str, answer: Callable[[Posted], HTML
 
 _TOO_LONG = {
     "zh_CN": {"invoice_title": "发票抬头", "tax_id": "税号", "address": "地址电话", "bank": "开户行及账号", "reason": "异议原因", "": "{}最多 {} 个字"},
-    "en": {"invoice_title": "The invoice title", "tax_id": "The tax id", "address": "The address", "bank": "The bank and account",
-           "reason": "The reason", "": "{} may be at most {} characters long"},
+    "en": {
+        "invoice_title": "The invoice title",
+        "tax_id": "The tax id",
+        "address": "The address",
+        "bank": "The bank and account",
+        "reason": "The reason",
+        "": "{} may be at most {} characters long",
+    },
 }
 
 
@@ -210,8 +234,14 @@ def _confirm(posted: Posted) -> HTMLResponse:
         return posted.show(400)
     try:
         statement = records.confirm_statement(
-            posted.session, page.customer.customer_id, month=link.month, invoice_title=values["invoice_title"], tax_id=values["tax_id"],
-            on=posted.today, address=values["address"] or None, bank=values["bank"] or None,
+            posted.session,
+            page.customer.customer_id,
+            month=link.month,
+            invoice_title=values["invoice_title"],
+            tax_id=values["tax_id"],
+            on=posted.today,
+            address=values["address"] or None,
+            bank=values["bank"] or None,
         )
     except records.LedgerError as refused:  # checked before anything is written: e.g. a mistyped tax id, a statement not sent yet
         page.errors, page.form = [{"zh_CN": "无法确认：{}", "en": "The statement cannot be confirmed: {}"}[locale].format(refused)], values
@@ -248,12 +278,24 @@ def _dispute(posted: Posted) -> HTMLResponse:
         if invoice_id not in already:
             records.open_dispute(session, invoice_id, reason=reason, on=today)
     records.log_contact(
-        session, page.customer.customer_id, channel=Channel.email, result=ContactResult.disputed, on=today, recorded_by=RECORDED_BY,
+        session,
+        page.customer.customer_id,
+        channel=Channel.email,
+        result=ContactResult.disputed,
+        on=today,
+        recorded_by=RECORDED_BY,
         note=f"statement {link.month} disputed on the statement page: {', '.join(lines + invoices)}: {reason}",
     )
     digest = hashlib.sha256("\n".join([*lines, *invoices, reason]).encode()).hexdigest()[:12]
-    _tell_collector(session, posted.web, page, "disputed", key=f"web:statement:{page.customer.customer_id}:{link.month}:disputed:{digest}",
-                    items=lines + invoices, reason=reason)
+    _tell_collector(
+        session,
+        posted.web,
+        page,
+        "disputed",
+        key=f"web:statement:{page.customer.customer_id}:{link.month}:disputed:{digest}",
+        items=lines + invoices,
+        reason=reason,
+    )
     log.info("statement %s of %s disputed on its page from %s: %s", link.month, page.customer.customer_id, address(posted.request), lines + invoices)
     refreshed = _page(session, link, today)
     refreshed.message = "disputed"
@@ -266,9 +308,19 @@ def _tell_collector(session: Session, web: WebContext, page: Page, what: str, *,
         return
     collector = web.company.collector_for(page.customer.collector)
     locale = i18n.person_locale(web.company, collector)
-    variables = dict(locale=locale, what=what, customer_id=page.customer.customer_id, customer_name=page.customer.name,
-                     month=page.month, total=page.total, currency=page.customer.currency, collector=collector.name,
-                     info=details.get("info", {}), items=details.get("items", []), reason=details.get("reason", ""))
+    variables = dict(
+        locale=locale,
+        what=what,
+        customer_id=page.customer.customer_id,
+        customer_name=page.customer.name,
+        month=page.month,
+        total=page.total,
+        currency=page.customer.currency,
+        collector=collector.name,
+        info=details.get("info", {}),
+        items=details.get("items", []),
+        reason=details.get("reason", ""),
+    )
     env = environment()
     subject = env.get_template(f"web/{locale}/collector_notice.subject.j2").render(variables).strip()
     text = env.get_template(f"web/{locale}/collector_notice.txt.j2").render(variables)

@@ -2,7 +2,7 @@
 
 A statement link carries ``customer|month|expiry`` and an HMAC-SHA256 of it,
 keyed by the server's secret (the one the approval codes use,
-:func:`huikuan.execution.server_secret`), so it names one customer and one
+:func:`huikuan.approvals.check.server_secret`), so it names one customer and one
 month and nobody can make another without the secret. The page's CSRF token
 is an HMAC of the link under another purpose, so a form posted with a token
 from another link, or with none, is refused.
@@ -33,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from huikuan.execution import server_secret
-from huikuan.settings import get_settings
+from huikuan.approvals.check import server_secret
+from huikuan.ledger.settings import get_settings
 
 _STATEMENT = b"huikuan statement link v1\n"  # the purpose, so a signature of one kind is never valid as another
 _CSRF = b"huikuan statement form v1\n"

@@ -7,7 +7,7 @@ Create Date: 2026-12-03 18:00:00
 Since 0008's release, dispatch masks an approval code in the stored message as
 soon as the message is delivered. Messages delivered by earlier versions still
 hold their code in plain text in ``outbox.text`` and ``outbox.html``: this
-masks them once, with the same rule (``huikuan.mail.mask_codes``). Nothing to
+masks them once, with the same rule (``huikuan.outbox.mail.mask_codes``). Nothing to
 undo: a masked code cannot be restored, and a new code is emailed when needed.
 """
 from alembic import op
@@ -21,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from huikuan.mail import carries_code, mask_codes
+    from huikuan.outbox.mail import carries_code, mask_codes
 
     outbox = sa.table('outbox', sa.column('id', sa.Integer), sa.column('key', sa.String), sa.column('text', sa.Text),
                       sa.column('html', sa.Text), sa.column('sent_at', sa.DateTime))

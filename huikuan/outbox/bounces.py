@@ -1,0 +1,201 @@
+"""Email addresses known to bounce: never mailed again; the collector is told instead (issue #13.3).
+
+A contact's address is marked bounced (``Contact.email_bounced_on``) by a person
+(``huikuan contact bounced CUSTOMER EMAIL``) or when the mail server refuses the
+recipient for good (a 5xx reply to RCPT, :func:`permanent_refusal`, in ``huikuan.outbox.mail.dispatch``).
+From then on:
+
+- a customer email that would go to it is not queued; the customer's collector
+  gets one internal email instead, keyed by the message it replaces
+  (``<action key>:email:bounced:<person>``). A letter is kept as the letter of
+  record (``<action key>:letter``, held: never emailed; posted, its delivery is
+  recorded with ``huikuan letter delivered``) and sent to the collector, attached, to post;
+- a message already queued to it is not sent (``OutboxMessage.bounced_at``) and
+  the collector is told the same way, once.
+
+A new address for the contact (the customers file imported again with another
+email) clears the mark (``huikuan.ledger.importer``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+from dataclasses import replace
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from huikuan.ledger.company import Company
+from huikuan.ledger.records import LedgerError, get_customer
+from models.ledger import ActionTaken, Contact, Customer, OutboxMessage
+
+NOTICE = ":bounced:"  # a collector's notice's key: the replaced message's key, this, the person's id
+
+
+def _same(address: str) -> str:
+    return address.strip().lower()
+
+
+def bounced_on(session: Session, customer_id: str, address: str | None) -> dt.date | None:
+    """The day ``address`` of one of the customer's contacts was known to bounce; None when it is not known to."""
+    if not address:
+        return None
+    return session.scalar(
+        select(func.min(Contact.email_bounced_on)).where(
+            Contact.customer_id == customer_id, func.lower(Contact.email) == _same(address), Contact.email_bounced_on.is_not(None)
+        )
+    )
+
+
+def mark_bounced(session: Session, customer_id: str, address: str, *, on: dt.date, company: Company | None, as_of: dt.date) -> tuple[int, int]:
+    """Mark the customer's contacts with ``address`` bounced since ``on`` (kept when already marked); hold what is queued to it.
+
+    Returns (contacts marked now, queued messages held). The collector is told of each held
+    message when there is a company file.
+
+    Raises:
+        LedgerError: unknown customer, no contact with that address, a day after ``as_of``.
+    """
+    customer = get_customer(session, customer_id)
+    if on > as_of:
+        raise LedgerError(f"--on: {on} is after today ({as_of})")
+    contacts = [c for c in customer.contacts if _same(c.email or "") == _same(address)]
+    if not contacts:
+        known = ", ".join(c.email for c in customer.contacts if c.email) or "none"
+        raise LedgerError(f"{customer_id} has no contact with the email {address.strip()!r} (its contacts' emails: {known})")
+    marked = 0
+    for contact in contacts:
+        if contact.email_bounced_on is None:
+            contact.email_bounced_on = on
+            marked += 1
+    session.flush()
+    return marked, hold_queued(session, customer, address, company, as_of)
+
+
+def hold_queued(session: Session, customer: Customer, address: str, company: Company | None, as_of: dt.date) -> int:
+    """The customer's messages queued to ``address`` and not sent: never sent (``bounced_at``); the collector told of each."""
+    rows = list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.customer_id == customer.customer_id,
+                func.lower(OutboxMessage.to_address) == _same(address),
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.bounced_at.is_(None),
+            )
+            .order_by(OutboxMessage.id)
+        )
+    )
+    since = bounced_on(session, customer.customer_id, address) or as_of
+    for row in rows:
+        row.bounced_at = dt.datetime.now(dt.UTC)
+        if company is not None:
+            tell_collector(
+                session,
+                customer,
+                row.key,
+                address,
+                since,
+                company,
+                as_of,
+                attachment=(row.attachment_name or "letter.pdf", row.attachment) if row.attachment is not None else None,
+            )
+    session.flush()
+    return len(rows)
+
+
+def hold(session: Session, message_key: str) -> None:
+    """The message ``message_key`` is never sent (its address bounces); a letter's stays the letter of record, to post."""
+    session.flush()
+    row = session.scalar(select(OutboxMessage).where(OutboxMessage.key == message_key))
+    if row is not None and row.sent_at is None and row.bounced_at is None:
+        row.bounced_at = dt.datetime.now(dt.UTC)
+
+
+def permanent_refusal(error: BaseException) -> str | None:
+    """The server's words when it refused every recipient for good (5xx to RCPT), else None (a failure to retry)."""
+    if not isinstance(error, smtplib.SMTPRecipientsRefused) or not error.recipients:
+        return None
+    replies = list(error.recipients.values())
+    if not all(code >= 500 for code, _ in replies):
+        return None
+    return "; ".join(" ".join(f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}".split()) for code, text in replies)[:300]
+
+
+def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.date, reply: str) -> None:
+    """The server refused ``row``'s recipient for good: the message is never retried, the address marked bounced, the collector told."""
+    row.bounced_at = dt.datetime.now(dt.UTC)
+    row.last_error = f"recipient refused: {reply}"
+    if not row.customer_id:
+        return
+    customer = get_customer(session, row.customer_id)
+    for contact in customer.contacts:
+        if _same(contact.email or "") == _same(row.to_address) and contact.email_bounced_on is None:
+            contact.email_bounced_on = as_of
+    session.flush()
+    if any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts):  # a customer's address, not one of our people's
+        tell_collector(
+            session,
+            customer,
+            row.key,
+            row.to_address,
+            as_of,
+            company,
+            as_of,
+            attachment=(row.attachment_name or "letter.pdf", row.attachment) if row.attachment is not None else None,
+        )
+
+
+def _kind_and_invoices(session: Session, message_key: str) -> tuple[str, tuple[str, ...]]:
+    """The action of a customer message (its key is the action's key and ``:email`` or ``:letter``) and the action's invoices."""
+    action_key = message_key.rsplit(":", 1)[0]
+    taken = session.scalar(select(ActionTaken).where(ActionTaken.key == action_key))
+    if taken is not None:
+        return taken.action, tuple(i for i in taken.invoices.split(";") if i)
+    parts = message_key.split(":")
+    return (parts[1] if len(parts) > 2 else "email"), ()
+
+
+def tell_collector(
+    session: Session,
+    customer: Customer,
+    message_key: str,
+    address: str,
+    since: dt.date,
+    company: Company,
+    as_of: dt.date,
+    *,
+    kind: str | None = None,
+    invoices: tuple[str, ...] | None = None,
+    month: str | None = None,
+    attachment: tuple[str, bytes] | None = None,
+) -> int:
+    """One internal email to the customer's collector: the message ``message_key`` did not go to ``address``, which bounced.
+
+    In the collector's language, with the account's case (a letter attached, to post it); once per message. Returns the emails queued.
+    """
+    from huikuan.collection import execution
+    from huikuan.documents import i18n
+    from huikuan.documents.render import render_email
+    from models.texts import Reason, Term
+
+    if kind is None or invoices is None:
+        found_kind, found_invoices = _kind_and_invoices(session, message_key)
+        kind, invoices = kind or found_kind, found_invoices if invoices is None else invoices
+    person = company.collector_for(customer.collector)
+    locale = i18n.person_locale(company, person)
+    context = execution.document_context(session, customer, "escalation", company, as_of, invoices=invoices, locale=locale)
+    month = month or (None if context.invoices else execution._latest_unconfirmed_month(session, customer))
+    if month is not None:
+        context = execution._with_statement(session, context, customer, month)
+    if not context.invoices and not context.statement_lines:
+        return 0  # nothing is owed and no statement waits: nothing to follow up
+    reason = i18n.render(Reason("email_bounced", address=address, since=since, action=Term(kind)), locale)
+    # Written as from the supervisor who sees to the collectors, when there is one: not from the collector to herself.
+    writer = next((p for p in company.with_role("supervisor") if p.id != person.id), None)
+    context = replace(context, addressee=execution.party(person), sender=execution.party(writer) if writer else context.sender)
+    email = render_email(context, action=kind, reason=reason, role="collector")
+    return execution.queue(
+        session, f"{message_key}{NOTICE}{person.id}", customer.customer_id, execution.party(person), email.subject, email.text, email.html, attachment
+    )

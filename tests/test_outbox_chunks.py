@@ -1,0 +1,199 @@
+"""Delivery in chunks (issue #18): a few statements a chunk, and the exactly-once window of one chunk.
+
+`huikuan.outbox.mail.dispatch` claims, delivers and stamps up to ``CHUNK`` (50)
+messages a transaction. These tests count its statements, lose the database in
+the middle of a chunk (what is stamped, what the next dispatch sends again), and
+give it messages that cannot be built. On SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import sessionmaker
+
+from huikuan.ledger.company import EXAMPLE, parse_company
+from huikuan.outbox import mail
+from huikuan.outbox.mail import OutboxFolder, dispatch
+from models.ledger import OutboxMessage
+
+COMPANY = parse_company(EXAMPLE)
+MESSAGES = 120  # three chunks of 50, 50 and 20
+CHUNK = 50  # huikuan.outbox.mail.CHUNK, the default
+
+
+def key(n: int) -> str:
+    return f"C{n:03d}:follow_up:2026-11-23:email"
+
+
+def queue(engine, messages: int = MESSAGES, change: dict[int, dict] | None = None) -> list[int]:
+    """``messages`` queued emails, oldest first (``change``: {n: {column: value}}); their ids."""
+    rows = [
+        {
+            "key": key(n),
+            "customer_id": None,
+            "to_address": f"ap{n}@customer.example.cn",
+            "to_name": "王伟（财务部）",
+            "subject": f"【催款提醒】发票 INV-{n:05d} 已逾期",
+            "text": f"尊敬的客户：发票 INV-{n:05d} 已逾期。\n",
+            "html": None,
+            **(change or {}).get(n, {}),
+        }
+        for n in range(messages)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(OutboxMessage), rows)
+        return list(connection.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
+
+
+def outbox(engine) -> dict[str, tuple]:
+    """key: (sent, attempts, last_error)."""
+    with engine.connect() as connection:
+        return {
+            k: (sent is not None, attempts, error)
+            for k, sent, attempts, error in connection.execute(
+                select(OutboxMessage.key, OutboxMessage.sent_at, OutboxMessage.attempts, OutboxMessage.last_error).order_by(OutboxMessage.id)
+            )
+        }
+
+
+class Recording:
+    """A transport that keeps the key of every message handed to it; ``on_send(n, key)`` may raise, before the hand-over."""
+
+    def __init__(self, on_send=None) -> None:
+        self.keys: list[str] = []
+        self.on_send = on_send
+
+    def send(self, message) -> str:
+        if self.on_send is not None:
+            self.on_send(len(self.keys), message["X-Huikuan-Key"])
+        self.keys.append(message["X-Huikuan-Key"])
+        return f"250 2.0.0 Ok: queued as Q{len(self.keys)}"
+
+
+def test_a_chunk_is_claimed_and_stamped_with_a_few_statements(ledger_engine, tmp_path):
+    """120 messages: one read of what is unsent, then a claim and a stamp a chunk; not three statements a message."""
+    queue(ledger_engine)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, _parameters, _context, executemany):
+        statements.append(("many: " if executemany else "") + " ".join(statement.split())[:80])
+
+    event.listen(ledger_engine, "before_cursor_execute", count)
+    try:
+        result = dispatch(sessionmaker(ledger_engine), COMPANY, OutboxFolder(tmp_path / "outbox"))
+    finally:
+        event.remove(ledger_engine, "before_cursor_execute", count)
+    assert (result.sent, result.failed) == (MESSAGES, 0)
+    chunks = -(-MESSAGES // CHUNK)
+    assert len(statements) <= 1 + 2 * chunks, statements
+    assert len(list((tmp_path / "outbox").iterdir())) == MESSAGES
+    assert set(outbox(ledger_engine).values()) == {(True, 1, None)}
+    assert dispatch(sessionmaker(ledger_engine), COMPANY, OutboxFolder(tmp_path / "outbox")).sent == 0
+
+
+class Crash(BaseException):
+    """The process stops (killed, the machine off): nothing after it runs in dispatch but what `finally` runs."""
+
+
+class DatabaseLost(Exception):
+    pass
+
+
+def test_the_database_lost_in_the_middle_of_a_chunk_sends_that_chunk_s_delivered_messages_again(ledger_engine):
+    """Lost while the 70th message (the second chunk's 20th) is handed over: the first chunk stays stamped;
+    the second chunk's claim and stamps are lost, so the next dispatch sends its 19 delivered messages again, and nothing else twice."""
+    queue(ledger_engine)
+    lost = False
+
+    def database(*_args):
+        if lost:
+            raise DatabaseLost("the connection to the ledger is gone")
+
+    def crash_at_the_70th(n: int, _key: str) -> None:
+        nonlocal lost
+        if n == 69:
+            lost = True
+            raise Crash
+
+    first = Recording(crash_at_the_70th)
+    event.listen(ledger_engine, "before_cursor_execute", database)
+    try:
+        with pytest.raises(DatabaseLost):  # stamping what was delivered is tried, and cannot be written
+            dispatch(sessionmaker(ledger_engine), COMPANY, first)
+    finally:
+        event.remove(ledger_engine, "before_cursor_execute", database)
+    assert first.keys == [key(n) for n in range(69)]
+    state = outbox(ledger_engine)
+    assert [k for k, (sent, _attempts, _error) in state.items() if sent] == [key(n) for n in range(CHUNK)]  # the first chunk, committed
+    assert {state[key(n)] for n in range(CHUNK, MESSAGES)} == {(False, 0, None)}  # the second chunk's claim is gone with its transaction
+
+    second = Recording()
+    result = dispatch(sessionmaker(ledger_engine), COMPANY, second)
+    assert (result.sent, result.failed) == (MESSAGES - CHUNK, 0)
+    received = Counter(first.keys + second.keys)
+    again = sorted(k for k, times in received.items() if times > 1)
+    assert again == [key(n) for n in range(CHUNK, 69)] and len(again) < CHUNK  # at most the chunk's delivered messages, once more
+    assert set(received.values()) <= {1, 2} and set(received) == {key(n) for n in range(MESSAGES)}
+    assert set(outbox(ledger_engine).values()) == {(True, 1, None)}
+
+
+def test_an_error_in_the_middle_of_a_chunk_keeps_the_stamps_of_what_was_delivered(ledger_engine):
+    """Something unforeseen stops the second chunk at its 20th message: the 19 before it are stamped, and never sent again."""
+    queue(ledger_engine)
+
+    def fail_at_the_70th(n: int, _key: str) -> None:
+        if n == 69:
+            raise RuntimeError("a bug in a transport")
+
+    first = Recording(fail_at_the_70th)
+    with pytest.raises(RuntimeError, match="a bug"):
+        dispatch(sessionmaker(ledger_engine), COMPANY, first)
+    state = outbox(ledger_engine)
+    assert [k for k, (sent, _attempts, _error) in state.items() if sent] == first.keys == [key(n) for n in range(69)]
+    second = Recording()
+    assert dispatch(sessionmaker(ledger_engine), COMPANY, second).sent == MESSAGES - 69
+    assert second.keys == [key(n) for n in range(69, MESSAGES)]  # nothing twice
+
+
+def test_a_message_that_cannot_be_built_does_not_hold_up_the_others(ledger_engine, monkeypatch):
+    """One message with a non-ASCII address, one whose building fails unforeseen, both in the first chunk:
+    every other message goes out and is stamped; the two are kept with their error and tried again, alone, next time."""
+    queue(ledger_engine, change={10: {"to_address": "王伟@例子.中国"}})
+    build = mail.build_message
+
+    def build_or_fail(row, company):
+        if row.key == key(30):
+            raise RuntimeError("a template that cannot be written")
+        return build(row, company)
+
+    monkeypatch.setattr(mail, "build_message", build_or_fail)
+    first = Recording()
+    result = dispatch(sessionmaker(ledger_engine), COMPANY, first)
+    assert (result.sent, result.failed) == (MESSAGES - 2, 2)
+    assert [e.split(": ")[0] for e in result.errors] == [key(10), key(30)]
+    assert first.keys == [key(n) for n in range(MESSAGES) if n not in (10, 30)]
+    state = outbox(ledger_engine)
+    assert state[key(10)][:2] == (False, 1) and "UnicodeEncodeError" in state[key(10)][2]
+    assert state[key(30)] == (False, 1, "RuntimeError: a template that cannot be written")
+    assert {v for k, v in state.items() if k not in (key(10), key(30))} == {(True, 1, None)}
+
+    monkeypatch.setattr(mail, "build_message", build)
+    second = Recording()
+    again = dispatch(sessionmaker(ledger_engine), COMPANY, second)
+    assert (again.sent, again.failed, second.keys) == (1, 1, [key(30)])
+    assert outbox(ledger_engine)[key(10)][:2] == (False, 2)
+
+
+def test_a_chunk_to_an_smtp_server_is_small_so_other_writers_wait_seconds_not_minutes(ledger_engine, monkeypatch, tmp_path):
+    """With SMTP each hand-over is a round trip while the chunk holds SQLite's write lock: SMTP_CHUNK (10) messages a chunk."""
+    queue(ledger_engine, 25)
+    chunks: list[int] = []
+    monkeypatch.setattr(mail, "_deliver_chunk", lambda session, ids, company, transport, result: chunks.append(len(ids)))
+    dispatch(sessionmaker(ledger_engine), COMPANY, mail.SmtpServer.__new__(mail.SmtpServer))
+    assert chunks == [mail.SMTP_CHUNK, mail.SMTP_CHUNK, 5] and mail.SMTP_CHUNK == 10
+    chunks.clear()
+    dispatch(sessionmaker(ledger_engine), COMPANY, OutboxFolder(tmp_path))
+    assert chunks == [25]  # a folder: the chunk of 50
