@@ -197,3 +197,62 @@ def test_a_chunk_to_an_smtp_server_is_small_so_other_writers_wait_seconds_not_mi
     chunks.clear()
     dispatch(sessionmaker(ledger_engine), COMPANY, OutboxFolder(tmp_path))
     assert chunks == [25]  # a folder: the chunk of 50
+
+
+def test_a_chunk_goes_over_one_smtp_connection_and_a_refusal_does_not_drop_it(ledger_engine, smtp_server):
+    """A connection (and its TLS and login) a chunk, not a message: 25 messages, 3 connections; a 451 keeps the connection."""
+    from huikuan.ledger.company import SmtpSettings
+    from tests.conftest import SmtpCapture
+
+    host, port, capture = smtp_server
+    peers: list[tuple] = []
+
+    async def handle_data(server, session, envelope, _original=SmtpCapture.handle_DATA):
+        peers.append(session.peer)  # the client's address and port: one per TCP connection
+        return await _original(capture, server, session, envelope)
+
+    capture.handle_DATA = handle_data
+    capture.refuse = 1  # the first message is refused for now (451), the rest of its chunk goes on
+    queue(ledger_engine, 25)
+    result = dispatch(sessionmaker(ledger_engine), COMPANY, mail.SmtpServer(SmtpSettings(host=host, port=port)))
+    assert (result.sent, result.failed) == (24, 1) and "451" in result.errors[0]
+    assert len(peers) == 25 and len(set(peers)) == 3  # chunks of SMTP_CHUNK (10, 10, 5): one connection each
+    assert len(capture.messages) == 24
+    again = dispatch(sessionmaker(ledger_engine), COMPANY, mail.SmtpServer(SmtpSettings(host=host, port=port)))
+    assert (again.sent, again.failed) == (1, 0) and len(capture.messages) == 25
+
+
+def test_a_connection_that_drops_is_opened_again_for_the_next_message(monkeypatch):
+    """The message on a dropped connection fails (kept for the next dispatch); the chunk's next message connects again."""
+    import smtplib
+
+    from huikuan.ledger.company import SmtpSettings
+
+    opened: list[object] = []
+
+    class Server:
+        def __init__(self) -> None:
+            self.sent = 0
+            opened.append(self)
+
+        def send_message(self, message) -> None:
+            self.sent += 1
+            if len(opened) == 1 and self.sent == 2:
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            self.data_reply = (250, b"2.0.0 Ok: queued")
+
+        def quit(self) -> None: ...
+
+        def close(self) -> None: ...
+
+    smtp = mail.SmtpServer(SmtpSettings(host="mail.example.cn", port=25))
+    monkeypatch.setattr(smtp, "_connect", lambda: setattr(smtp, "_server", Server()) or smtp._server)
+    outcomes = []
+    with smtp.connected():
+        for _n in range(4):
+            try:
+                outcomes.append(smtp.send(None))
+            except smtplib.SMTPServerDisconnected:
+                outcomes.append("dropped")
+    assert outcomes == ["250 2.0.0 Ok: queued", "dropped", "250 2.0.0 Ok: queued", "250 2.0.0 Ok: queued"]
+    assert [server.sent for server in opened] == [2, 2]  # the second connection took the rest

@@ -22,7 +22,8 @@ Message-ID is its key, so a mail system can still tell a repeat. While a chunk
 is delivered it holds the ledger's write lock (SQLite) or its rows' locks
 (PostgreSQL): with SMTP, for as long as the chunk's hand-overs take, which is why a chunk
 to an SMTP server is `SMTP_CHUNK` (10) messages: other writers (a person recording a payment)
-wait a few seconds at most, well within SQLite's busy timeout.
+wait a few seconds at most, well within SQLite's busy timeout. A chunk goes over one SMTP connection
+(``SmtpServer.connected``: TLS and login once); a refusal keeps it, a dropped connection is opened again.
 
 Security (issue #12): SMTP over STARTTLS or TLS checks the server's certificate
 and host name (``ssl.create_default_context``, the company's ``ca_file`` when
@@ -36,12 +37,13 @@ huikuan makes it): with no SMTP server configured, a code's file is its delivery
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import smtplib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.header import Header, decode_header, make_header
 from email.message import Message
@@ -139,6 +141,22 @@ class SmtpServer:
     def __init__(self, settings: SmtpSettings, timeout: float = 30) -> None:
         self.settings = settings
         self.timeout = timeout
+        self._server: _SMTP | _SMTP_SSL | None = None  # the open connection, inside `connected`
+        self._keep = False
+
+    @contextlib.contextmanager
+    def connected(self) -> Iterator[None]:
+        """One connection (TLS and login once) for every message sent inside: `dispatch` opens it for a chunk.
+
+        A message the server refuses leaves the connection usable (smtplib resets the transaction); a
+        connection that drops is forgotten, and the next message opens a new one.
+        """
+        self._keep = True
+        try:
+            yield
+        finally:
+            self._keep = False
+            self._close()
 
     def tls_context(self) -> ssl.SSLContext:
         ca_file = self.settings.ca_file
@@ -154,18 +172,53 @@ class SmtpServer:
                 f"not logging in to {s.host} as {s.username} over an unencrypted connection: set starttls or ssl in the company file's smtp section, "
                 "or allow_plain_login: true for a local relay"
             )
+        server = self._server or self._connect()
+        try:
+            server.data_reply = None
+            server.send_message(message)
+            return acceptance(server.data_reply)
+        except OSError as exc:  # smtplib's errors are OSErrors too: only a connection lost or broken is forgotten
+            if isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(exc, smtplib.SMTPException):
+                self._server = None  # the next message connects again
+                _quietly_close(server)
+            raise
+        finally:
+            if not self._keep:
+                self._close()
+
+    def _connect(self) -> _SMTP | _SMTP_SSL:
+        s = self.settings
         context = self.tls_context() if (s.ssl or s.starttls) else None
         if s.ssl:
             server: _SMTP | _SMTP_SSL = _SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
         else:
             server = _SMTP(s.host, s.port, timeout=self.timeout)
-        with server:
+        try:
             if s.starttls:
                 server.starttls(context=context)
             if s.username:
                 server.login(s.username, s.password.get_secret_value() if s.password else "")
-            server.send_message(message)
-            return acceptance(server.data_reply)
+        except BaseException:
+            _quietly_close(server)
+            raise
+        self._server = server
+        return server
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            try:
+                server.quit()
+            except (smtplib.SMTPException, OSError):
+                pass  # the messages were taken or not before this; a QUIT unanswered changes neither
+            _quietly_close(server)
+
+
+def _quietly_close(server: smtplib.SMTP) -> None:
+    try:
+        server.close()
+    except OSError:
+        pass
 
 
 # The outbox keys of messages with a one-time code: execution.code_round_key + ":<person>",
@@ -352,35 +405,37 @@ def _deliver_chunk(session: Session, ids: list[int], company: Company, transport
     sent: list[dict] = []
     masked: list[dict] = []
     failed: list[dict] = []
+    connection = transport.connected() if isinstance(transport, SmtpServer) else contextlib.nullcontext()
     try:
-        for row in claimed:
-            try:
-                message = build_message(row, company)
-            except Exception as exc:  # noqa: BLE001 - this message cannot be written (a non-ASCII address, say): its failure, not the chunk's
-                failed.append(_failure(row, exc, result))
-                continue
-            try:
-                accepted = transport.send(message)
-            except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a message that cannot be written
-                if (reply := bounces.permanent_refusal(exc)) is not None:  # refused for good: never retried, the address marked bounced
-                    refused = session.get(OutboxMessage, row.id)
-                    bounces.refused(session, refused, company, get_settings().today(), reply)
-                    result.bounced += 1
-                    result.errors.append(f"{row.key}: {refused.last_error}")
+        with connection:  # one SMTP connection for the chunk
+            for row in claimed:
+                try:
+                    message = build_message(row, company)
+                except Exception as exc:  # noqa: BLE001 - this message cannot be written (a non-ASCII address, say): its failure, not the chunk's
+                    failed.append(_failure(row, exc, result))
                     continue
-                failed.append(_failure(row, exc, result))
-                continue
-            stamp = {
-                "message_id": row.id,
-                "stamp_sent_at": dt.datetime.now(dt.UTC),
-                "stamp_reply": accepted if isinstance(accepted, str) else None,
-            }  # the mail server's acceptance, with sent_at
-            if carries_code(row.key):
-                stamp["stamp_text"], stamp["stamp_html"] = mask_codes(row.text, row.html)
-                masked.append(stamp)
-            else:
-                sent.append(stamp)
-            result.sent += 1
+                try:
+                    accepted = transport.send(message)
+                except (OSError, smtplib.SMTPException, ValueError) as exc:  # ValueError: a message that cannot be written
+                    if (reply := bounces.permanent_refusal(exc)) is not None:  # refused for good: never retried, the address marked bounced
+                        refused = session.get(OutboxMessage, row.id)
+                        bounces.refused(session, refused, company, get_settings().today(), reply)
+                        result.bounced += 1
+                        result.errors.append(f"{row.key}: {refused.last_error}")
+                        continue
+                    failed.append(_failure(row, exc, result))
+                    continue
+                stamp = {
+                    "message_id": row.id,
+                    "stamp_sent_at": dt.datetime.now(dt.UTC),
+                    "stamp_reply": accepted if isinstance(accepted, str) else None,
+                }  # the mail server's acceptance, with sent_at
+                if carries_code(row.key):
+                    stamp["stamp_text"], stamp["stamp_html"] = mask_codes(row.text, row.html)
+                    masked.append(stamp)
+                else:
+                    sent.append(stamp)
+                result.sent += 1
     finally:  # what was handed over is stamped, even when something unforeseen stops the chunk
         for statement, stamps in ((_STAMP_SENT, sent), (_STAMP_MASKED, masked), (_STAMP_FAILED, failed)):
             if stamps:
