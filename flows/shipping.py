@@ -2,9 +2,11 @@
 
 Trigger: the ERP or a person, through the API or the UI. Input: the customer.
 Effect: none; the run completes with the answer, and fails when goods may not
-leave on credit: the account is locked, or cash only / blacklisted (then only
+leave on credit: the account is locked, cash only / blacklisted, or over its
+credit limit counting the money it paid that is not yet applied (then only
 against payment in advance, which the message says), so a caller can act on
-the run's state alone.
+the run's state alone. The answer is `huikuan shipping check`'s and the ERP
+API's (huikuan.ledger.account_state.shipping_answer).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from tasks.records import shipping_allowed
 
 
 class ShipmentBlocked(Exception):
-    """No goods may leave on credit: the account is locked, or cash only (the message says which)."""
+    """No goods may leave on credit: locked, cash only or over the credit limit (the message says which)."""
 
 
 @flow(name="shipping-check", flow_run_name="may {customer_id} ship")
