@@ -23,6 +23,7 @@ from typing import Literal
 from prefect import flow
 
 from huikuan.ledger.settings import get_settings
+from models.import_rows import id_list
 from tasks.bank import apply_unapplied_credit, import_bank_statement, publish_waiting
 from tasks.bank import match_bank_line as match_line_task
 
@@ -52,7 +53,7 @@ def match_bank_line(line: str, customer_id: str, invoices: str = "", by: str = "
         by: who decides (kept with the line).
         on: the day of the decision (default: today).
     """
-    done = match_line_task(line, customer_id, [i.strip() for i in invoices.split(";") if i.strip()], on or get_settings().today(), by)
+    done = match_line_task(line, customer_id, id_list(invoices), on or get_settings().today(), by)
     publish_waiting()
     return done
 
@@ -67,4 +68,4 @@ def apply_credit(customer_id: str, invoices: str = "", by: str = "finance", on: 
         by: who decides (kept with the credit).
         on: the day of the decision (default: today).
     """
-    return apply_unapplied_credit(customer_id, [i.strip() for i in invoices.split(";") if i.strip()], on or get_settings().today(), by)
+    return apply_unapplied_credit(customer_id, id_list(invoices), on or get_settings().today(), by)

@@ -17,6 +17,7 @@ from typing import Literal
 from prefect import flow
 
 from huikuan.ledger.settings import get_settings
+from models.import_rows import id_list
 from tasks.records import mark_email_bounced, record
 
 
@@ -73,7 +74,7 @@ def record_promise(customer_id: str, amount: Decimal, by: dt.date, invoices: str
         invoices: the invoices it covers, joined by ';' (default: all open ones).
         on: the day the promise was made (default: today).
     """
-    return record("promise", customer_id, {"amount": amount, "by": by, "on": _today(on), "invoices": [i for i in invoices.split(";") if i]})
+    return record("promise", customer_id, {"amount": amount, "by": by, "on": _today(on), "invoices": id_list(invoices)})
 
 
 @flow(name="record-dispute", flow_run_name="{invoice_id} dispute {change}")

@@ -25,7 +25,7 @@ Both processes run in their own session: a Ctrl-C at the terminal reaches
 ``huikuan start`` also runs the web service beside them (``web_port``: the
 customers' statement pages, the approvers' pages and the ERP's API,
 ``huikuan.web``); the approvers' pages answer the waiting runs through this
-server (``resume_waiting_run``), as ``huikuan approvals answer`` does.
+server (``huikuan.approvals.runs.resume_waiting_run``), as ``huikuan approvals answer`` does.
 
 A server started here is closed to other web pages (issue #12): it demands a
 ``user:password`` (``huikuan start`` generates one on its first start and keeps
@@ -55,7 +55,7 @@ from uuid import UUID
 
 from sqlalchemy.engine import make_url
 
-from huikuan.approvals.runs import AUTH_FILE_NAME, RunNotWaiting, auth_file, local_client_settings, resume_waiting_run  # noqa: F401 - the stack's API
+from huikuan.approvals.runs import auth_file
 from huikuan.ledger.settings import Settings, get_settings
 
 WORK_POOL = "huikuan"

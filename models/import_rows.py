@@ -49,6 +49,11 @@ def _invisible(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
     return next((ch for ch in value if ch not in allowed and unicodedata.category(ch) in ("Cc", "Cf")), None)
 
 
+def id_list(text: str | None) -> list[str]:
+    """Ids joined by ';' as the contract writes them (``I1;I2``), spaces around each dropped, empty ones skipped."""
+    return [part.strip() for part in (text or "").split(";") if part.strip()]
+
+
 def parse_id(value: str) -> str:
     """An id: at most 64 characters, no space or ';', no invisible character, in NFKC form.
 

@@ -220,24 +220,32 @@ def send_group_code(
     group.code_hash = code_hash(code, group.key)
     group.code_sent_on = as_of
     for person in company.with_role(group.approver_role):
-        locale = i18n.person_locale(company, person)
-        email = render_approval_list(
-            locale,
-            company=company.name,
-            addressee=execution.party(person),
-            action=group.action,
-            requested_on=group.requested_on,
-            rows=[r.cells(locale) for r in rows],
-            total=totals(rows),
-            max_rows=EMAIL_ROWS,
-            code=code,
-            form_url=form_url,
-            key=group.key,
-            web_url=approval_link(company, group.key, person.id, code, as_of),
-        )
-        execution.queue(session, f"{key}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
+        web_url = approval_link(company, group.key, person.id, code, as_of)
+        _email_list(session, f"{key}:{person.id}", group, rows, company, person, code=code, form_url=form_url, web_url=web_url)
     session.flush()
     return True
+
+
+def _email_list(
+    session: Session, key: str, group: ApprovalGroup, rows: list[Row], company: Company, person, *, reason: Reason | None = None, **extra: str
+) -> None:
+    """Queue the list to ``person`` (keyed ``key``) in their language (``i18n.person_locale``); ``reason`` said in it too."""
+    locale = i18n.person_locale(company, person)
+    if reason is not None:
+        extra["reason"] = i18n.render(reason, locale)
+    email = render_approval_list(
+        locale,
+        company=company.name,
+        addressee=execution.party(person),
+        action=group.action,
+        requested_on=group.requested_on,
+        rows=[r.cells(locale) for r in rows],
+        total=totals(rows),
+        max_rows=EMAIL_ROWS,
+        key=group.key,
+        **extra,
+    )
+    execution.queue(session, key, None, execution.party(person), email.subject, email.text, email.html)
 
 
 def held_ids(text: str) -> list[str]:
@@ -353,17 +361,4 @@ def _escalate(session: Session, group: ApprovalGroup, rows: list[Row], company: 
         "unanswered_list", key=group.key, count=len(rows), action=Term(group.action), role=Term(group.approver_role), requested_on=group.requested_on, what=what
     )
     for person in company.with_role("gm"):
-        locale = i18n.person_locale(company, person)
-        email = render_approval_list(
-            locale,
-            company=company.name,
-            addressee=execution.party(person),
-            action=group.action,
-            requested_on=group.requested_on,
-            rows=[r.cells(locale) for r in rows],
-            total=totals(rows),
-            max_rows=EMAIL_ROWS,
-            reason=i18n.render(unanswered, locale),
-            key=group.key,
-        )
-        execution.queue(session, f"{group.key}:unanswered:{tag or what}:{person.id}", None, execution.party(person), email.subject, email.text, email.html)
+        _email_list(session, f"{group.key}:unanswered:{tag or what}:{person.id}", group, rows, company, person, reason=unanswered)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from models.import_rows import id_list
 from models.money import format_money
 
 bank_app = typer.Typer(help="The bank's statement: incoming transfers applied as payments (核销), the rest reviewed by finance.", no_args_is_help=True)
@@ -41,16 +42,14 @@ def import_command(
     company = command_context("handbook").company
     words = HeaderWords.of(company.bank if company else None)
     ensure_ledger()
-    results = []
     try:
         with progress_bar() as track:
-            record(lambda s: results.append(import_statement(s, file, fmt=format.value, words=words, on=day, track=track)))
+            result = record(lambda s: import_statement(s, file, fmt=format.value, words=words, on=day, track=track))
     except ImportFailed as exc:
         for problem in exc.problems:
             err.print(escape(str(problem)), highlight=False, soft_wrap=True)
         err.print(f"[red]error:[/] {len(exc.problems)} problem(s) in {escape(str(file))}; nothing was imported", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    result = results[0]
     out.print(
         f"{escape(str(file))} ({result.format}): {result.incoming} incoming line(s), {result.outgoing} outgoing ignored; "
         f"{result.new} new, {result.known} imported before",
@@ -124,10 +123,8 @@ def match_command(
     from huikuan.cli.common import out, parse_day, record
 
     day = parse_day(on, "--on")
-    named = [i.strip() for i in (invoices or "").split(";") if i.strip()]
-    results = []
-    record(lambda s: results.append(match_line(s, transaction_id, customer_id, invoices=named, on=day, by=by)))
-    result = results[0]
+    named = id_list(invoices)
+    result = record(lambda s: match_line(s, transaction_id, customer_id, invoices=named, on=day, by=by))
     line = result.line
     out.print(
         f"bank line {escape(_ref(line))} of {line.amount} applied to {escape(customer_id)}: " + ", ".join(f"{escape(i)} {a}" for i, a in result.applied),
@@ -159,10 +156,8 @@ def apply_credit_command(
     from huikuan.cli.common import out, parse_day, record
 
     day = parse_day(on, "--on")
-    named = [i.strip() for i in (invoices or "").split(";") if i.strip()]
-    results = []
-    record(lambda s: results.append(apply_credit(s, customer_id, invoices=named, on=day, by=by)))
-    result = results[0]
+    named = id_list(invoices)
+    result = record(lambda s: apply_credit(s, customer_id, invoices=named, on=day, by=by))
     out.print(
         f"{result.used} of {escape(customer_id)}'s unapplied credit applied: "
         + ", ".join(f"{escape(i)} {a}" for i, a in result.applied)
@@ -184,9 +179,8 @@ def ignore_command(
     from huikuan.cli.common import out, parse_day, record
 
     day = parse_day(on, "--on")
-    results = []
-    record(lambda s: results.append(ignore_line(s, transaction_id, reason=reason, on=day, by=by)))
-    out.print(f"bank line {escape(_ref(results[0]))} ignored: {escape(reason.strip())}", highlight=False, soft_wrap=True)
+    line = record(lambda s: ignore_line(s, transaction_id, reason=reason, on=day, by=by))
+    out.print(f"bank line {escape(_ref(line))} ignored: {escape(reason.strip())}", highlight=False, soft_wrap=True)
 
 
 def _ref(line) -> str:

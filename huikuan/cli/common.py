@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import click
 import typer
@@ -21,6 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from typer.core import TyperGroup
 
 from huikuan.cli.errors import error_line, one_line
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -331,13 +336,14 @@ def write_actions(actions, output_format: OutputFormat, output: Path | None, enc
     out.print(report_view(report, locale))
 
 
-def record(action) -> None:
+def record(action: Callable[[Session], T]) -> T:
+    """``action(session)`` in one transaction on a current ledger; its result. A ledger error is one line (exit 1)."""
     from huikuan.ledger import records
     from huikuan.ledger.db import session_scope
 
     ensure_ledger()
     try:
         with session_scope() as session:
-            action(session)
+            return action(session)
     except records.LedgerError as exc:
         raise fail(str(exc)) from None

@@ -22,6 +22,7 @@ from huikuan.cli.common import (
     statement_app,
 )
 from models.enums import Channel, ContactResult, Excuse
+from models.import_rows import id_list
 
 
 @customers_app.command("unlock")
@@ -83,7 +84,7 @@ def promise_command(
     """Record a promise to pay (还款承诺): a specific amount by a specific date."""
     from huikuan.ledger import records
 
-    ids = [i.strip() for i in (invoices or "").split(";") if i.strip()]
+    ids = id_list(invoices)
     money, day, promised = parse_amount(amount), parse_day(on, "--on"), parse_day(by, "--by")
     record(lambda s: records.record_promise(s, customer_id, amount=money, by=promised, on=day, invoices=ids))
     out.print(f"promise of {money} by {promised} recorded for {customer_id}")
@@ -106,7 +107,7 @@ def instalments_command(
         if not sep:
             raise fail(f"--schedule item {item!r} is not DATE=AMOUNT")
         parts.append((parse_day(due.strip(), "--schedule"), parse_amount(amount.strip())))
-    ids = [i.strip() for i in (invoices or "").split(";") if i.strip()]
+    ids = id_list(invoices)
     day = parse_day(on, "--on")
     record(lambda s: records.record_instalment_plan(s, customer_id, instalments=parts, on=day, invoices=ids, note=note))
     out.print(f"instalment plan of {len(parts)} instalment(s) recorded for {customer_id}")

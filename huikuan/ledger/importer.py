@@ -545,24 +545,13 @@ class _Import:
         return invoices
 
 
+# The customers file's columns that are the primary contact's, not the customer's (``_contact_fields``).
+_CONTACT_COLUMNS = ("email", "phone", "contact_name", "contact_title")
+_CUSTOMER_FIELDS = ("customer_id", *(c for c in _COMPARED["customers"] if c not in _CONTACT_COLUMNS))
+
+
 def _customer_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    names = (
-        "customer_id",
-        "name",
-        "locale",
-        "country",
-        "settlement",
-        "payment_terms_days",
-        "credit_limit",
-        "segment",
-        "currency",
-        "collector",
-        "late_charge_rate",
-        "late_charge_grace_days",
-        "late_charge_cap",
-        "contract_clause",
-    )
-    return {n: values[n] for n in names}
+    return {n: values[n] for n in _CUSTOMER_FIELDS}
 
 
 def _contact_fields(values: Mapping[str, Any]) -> dict[str, Any]:

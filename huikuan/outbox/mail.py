@@ -67,6 +67,9 @@ SMTP_CHUNK = 10  # with an SMTP server: each hand-over is a round trip, and SQLi
 
 
 class Transport(Protocol):
+    """Where messages go. Optional, read by `dispatch` when there: ``chunk`` (messages a transaction, else `CHUNK`) and
+    ``connected()`` (a context in which a chunk is sent, e.g. one SMTP connection)."""
+
     def send(self, message: Message) -> str | None: ...  # the server's acceptance (its reply to DATA), when there is a server
 
 
@@ -137,6 +140,8 @@ class SmtpServer:
     STARTTLS when it is configured is an error (``SMTPNotSupportedError``), never
     a fall back to the clear; a login in the clear needs ``allow_plain_login``.
     """
+
+    chunk = SMTP_CHUNK  # each hand-over a round trip while the chunk holds the ledger's write lock
 
     def __init__(self, settings: SmtpSettings, timeout: float = 30) -> None:
         self.settings = settings
@@ -344,8 +349,7 @@ def dispatch(
     `SMTP_CHUNK` to an SMTP server, so that a chunk holds the ledger's write lock a few seconds at most.
     """
     transport = transport or transport_for(company)
-    if chunk is None:
-        chunk = SMTP_CHUNK if isinstance(transport, SmtpServer) else CHUNK
+    chunk = chunk if chunk is not None else getattr(transport, "chunk", CHUNK)
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, not {chunk}")
     result = Dispatched(errors=[])
@@ -405,7 +409,7 @@ def _deliver_chunk(session: Session, ids: list[int], company: Company, transport
     sent: list[dict] = []
     masked: list[dict] = []
     failed: list[dict] = []
-    connection = transport.connected() if isinstance(transport, SmtpServer) else contextlib.nullcontext()
+    connection = transport.connected() if hasattr(transport, "connected") else contextlib.nullcontext()
     try:
         with connection:  # one SMTP connection for the chunk
             for row in claimed:
