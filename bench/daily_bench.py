@@ -1,16 +1,25 @@
 """Benchmark: the daily collection run and the monthly statement cycle, with and without Prefect.
 
     python -m bench.daily_bench [--sizes 1000 10000 100000] [--backends sqlite postgres]
-                                [--runs daily cycle] [--modes floor flow] [--json PATH] [--merge]
+                                [--runs daily cycle] [--modes minimum floor flow] [--json PATH] [--merge]
                                 [--timeout SECONDS] [--queue-limit auto|none|N] [--profile SIZE] [--keep DIR]
 
 For each size (N customers, 3N open invoices, built once per size and backend
 through the real importer by ``bench.plan_bench.build_ledger``) and backend, and
 for each run (``daily``: ``daily-collection`` on 2026-11-23; ``cycle``:
 ``statement-cycle`` on 2026-11-05, the day of this ledger's largest statement
-cycle), two measurements, each on a fresh copy of the ledger (SQLite: a file
+cycle), three measurements, each on a fresh copy of the ledger (SQLite: a file
 copy; PostgreSQL: ``CREATE DATABASE .. TEMPLATE ..``):
 
+``minimum`` the floor's writes at the machine's minimum (issue #18), SQLite only, in a
+           child process of its own: the customers, actions and emails of the floor,
+           found by the product's own ``plan`` and ``collect`` on a scratch copy
+           (untimed: the plan is not counted, and is reported apart), then timed on
+           the fresh copy: for each customer its templates rendered with plain Jinja2
+           (the product's files and values) and one bare ``sqlite3`` transaction
+           inserting its action and outbox rows; then the outbox delivered in one pass
+           (``bench.mail_bench.time_floor``: read, build MIME, write ``.eml``, stamp).
+           It must write and send as many rows as the floor, or it fails.
 ``floor``  no Prefect at all, in a child process of its own: ``plan`` to find the
            customers due (as the flow's ``customers_due``), ``collect()`` in
            batches of 500 (as the flow's batches), ``dispatch`` of the outbox to
@@ -31,7 +40,12 @@ copy; PostgreSQL: ``CREATE DATABASE .. TEMPLATE ..``):
            process, and the largest sum of RSS of all flow-run processes at once.
 
 Every flow measurement is checked against its floor: the number of actions
-added to the ledger must be the same (a mismatch is printed loudly). The
+added to the ledger must be the same (a mismatch is printed loudly); the
+floor against its minimum likewise (actions, emails queued and sent).
+``floor/minimum`` is the floor's collect and dispatch over the minimum (the
+same work; with the floor's plan too beside it), ``flow/floor`` the flow
+over the whole floor; both are printed after the table, each figure with the
+load average when it began, and kept in the JSON (``ratios``). The
 approval requests the daily run opens (a ``request-approval`` run each, or a
 ``request-group-approval`` run for each day's list of statement reviews) are
 held in a paused work queue, so that their processes do not run during the
@@ -71,6 +85,7 @@ from bench.plan_bench import AS_OF, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 500  # the flows' batch size (flows.daily_collection.BATCH_SIZE)
+MODES = ("minimum", "floor", "flow")  # measured in this order, so that each is checked against the one before
 RUNS = {  # run: (deployment, day, statement kinds only)
     "daily": ("daily-collection/daily-collection", AS_OF, False),
     "cycle": ("statement-cycle/statement-cycle", dt.date(2026, 11, 5), True),
@@ -119,7 +134,8 @@ def floor(url: str, run: str, work: str) -> dict:
     from huikuan.ledger.company import company_from
     from huikuan.ledger.db import make_engine, session_scope
     from huikuan.outbox.mail import dispatch
-    from huikuan.reports.planning import plan
+    from huikuan.reports import worklist as worklist_module
+    from huikuan.reports.planning import iter_plan
     from huikuan.reports.worklist import worklist, worklist_markdown
     from models.calendar import CalendarFallbackWarning
     from models.policy import load_policy
@@ -134,7 +150,7 @@ def floor(url: str, run: str, work: str) -> dict:
     before = _counts(engine)
     cpu0, t0 = _cpu(), time.perf_counter()
     with Session(engine) as session:
-        due = sorted({a.customer_id for a in plan(session, day, policy) if kinds is None or is_of(a, kinds)})
+        due = sorted({a.customer_id for a in iter_plan(session, day, policy) if kinds is None or is_of(a, kinds)})  # streamed, as the flow's customers_due
     cpu1, t1 = _cpu(), time.perf_counter()
     taken = problems = 0
     parts = batches(due, BATCH) if due else []
@@ -166,13 +182,16 @@ def floor(url: str, run: str, work: str) -> dict:
         with session_scope(engine) as session:
             noted = {"accounts": len(due), "taken": taken, "problems": problems}  # the signature changed once: pass what it takes
             record_day(session, day, "handbook", **{k: v for k, v in noted.items() if k in inspect.signature(record_day).parameters})
-        with session_scope(engine) as session:
-            items = worklist(session, day, policy="handbook")
-        by_collector: dict = {}
-        for item in items:
-            by_collector.setdefault(item.collector, []).append(item)
-        for own in by_collector.values():
-            worklist_markdown(own[:200], day)
+        with session_scope(engine) as session:  # as publish_day: each list's first 200 rows (the whole list on code before worklist_heads)
+            if heads_of := getattr(worklist_module, "worklist_heads", None):
+                heads = [shown for _name, shown, _length in heads_of(session, day, 200, policy="handbook")]
+            else:
+                by_collector: dict = {}
+                for item in worklist(session, day, policy="handbook"):
+                    by_collector.setdefault(item.collector, []).append(item)
+                heads = [own[:200] for own in by_collector.values()]
+        for shown in heads:
+            worklist_markdown(shown, day)
     cpu4, t4 = _cpu(), time.perf_counter()
     seconds = t3 - t0
     return {
@@ -194,6 +213,166 @@ def floor(url: str, run: str, work: str) -> dict:
         "dispatch_cpu_seconds": round(cpu3 - cpu2, 2),
         "extras_cpu_seconds": round(cpu4 - cpu3, 2),
         "actions_per_second": round((after["actions"] - before["actions"]) / seconds, 1) if seconds else None,
+        "peak_rss_mib": _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    }
+
+
+def _prepare_minimum(prep_url: str, run: str) -> tuple[dict, dict]:
+    """What the floor writes, read from a run of the product on a scratch copy: the rows and the templates' values, by customer.
+
+    ``plan`` and ``collect`` (as ``floor``) run with ``huikuan.documents.render._render`` watched, so that
+    every template the product renders is noted with its values and the customer whose action rendered it;
+    then the new ``actions`` and ``outbox`` rows are read back whole. Untimed: the minimum reads nothing.
+    Returns ({customer: {"actions": rows, "outbox": rows, "renders": [(template, values)]}}, figures).
+    """
+    import sqlite3
+
+    from sqlalchemy.orm import Session
+
+    from huikuan.collection import execution
+    from huikuan.collection.batch import STATEMENT_KINDS, batches, collect, is_of
+    from huikuan.documents import render
+    from huikuan.ledger.company import company_from
+    from huikuan.ledger.db import make_engine
+    from huikuan.reports.planning import iter_plan
+    from models.policy import load_policy
+
+    _deployment, day, statements_only = RUNS[run]
+    company = company_from("company.yaml")
+    engine = make_engine(prep_url)
+    policy = load_policy("handbook")
+    kinds = sorted(STATEMENT_KINDS) if statements_only else None
+    path = prep_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        first_action, first_message = (db.execute(f"SELECT coalesce(max(id), 0) FROM {t}").fetchone()[0] for t in ("actions", "outbox"))
+    started = time.perf_counter()
+    with Session(engine) as session:
+        due = sorted({a.customer_id for a in iter_plan(session, day, policy) if kinds is None or is_of(a, kinds)})  # streamed, as the flow's customers_due
+    plan_seconds = time.perf_counter() - started
+    renders: dict[str, list] = {}
+    current: list[str | None] = [None]
+    take_action, render_ = execution.take_action, render._render
+
+    def taking(session, action, **kwargs):
+        current[0] = action.customer_id
+        try:
+            return take_action(session, action, **kwargs)
+        finally:
+            current[0] = None
+
+    def rendering(name, variables):
+        renders.setdefault(current[0], []).append((name, dict(variables)))
+        return render_(name, variables)
+
+    execution.take_action, render._render = taking, rendering
+    try:
+        for ids in batches(due, BATCH) if due else []:
+            collect(engine, ids, day, policy, company, kinds=kinds)
+    finally:
+        execution.take_action, render._render = take_action, render_
+    engine.dispose()
+    accounts: dict = {customer_id: {"actions": [], "outbox": [], "renders": renders.get(customer_id, [])} for customer_id in due}
+    if None in renders:
+        raise RuntimeError(f"{len(renders[None])} templates rendered outside an action: the minimum would leave them out")
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        actions = [dict(r) for r in db.execute("SELECT * FROM actions WHERE id > ? ORDER BY id", (first_action,))]
+        messages = [dict(r) for r in db.execute("SELECT * FROM outbox WHERE id > ? ORDER BY id", (first_message,))]
+    customer_of = {a["key"]: a["customer_id"] for a in actions}
+    for row in actions:
+        row.pop("id")
+        accounts[row["customer_id"]]["actions"].append(row)
+    for row in messages:
+        row.pop("id")
+        owner = row["customer_id"] or next((c for key, c in customer_of.items() if row["key"].startswith(key + ":")), None)
+        if owner not in accounts:
+            raise RuntimeError(f"outbox message {row['key']} belongs to no customer of the day: the minimum would leave it out")
+        accounts[owner]["outbox"].append(row)
+    rendered = sum(len(r) for r in renders.values())
+    if rendered < len(messages):  # every email and letter is rendered from a template: the watch missed them
+        raise RuntimeError(f"{rendered} templates seen for {len(messages)} messages: render._render is no longer what the product calls")
+    return accounts, {
+        "customers_due": len(due),
+        "plan_seconds": round(plan_seconds, 2),
+        "letters": sum(1 for m in messages if m["attachment"] is not None),
+        "templates_rendered": rendered,
+    }
+
+
+def minimum(url: str, run: str, work: str) -> dict:
+    """The floor's writes at their minimum (issue #18): per account one bare ``sqlite3`` transaction and plain Jinja2; one-pass delivery.
+
+    The same customers, actions and messages as ``floor``, read from the product's own run on a scratch copy
+    (``_prepare_minimum``, untimed: the plan is not counted, its time is reported apart). Timed, on the fresh
+    copy ``url``: for each customer due, its templates rendered with the product's Jinja2 environment (the same
+    files, the same values: ``get_template(name).render``, nothing around it) and one transaction inserting its
+    action rows and outbox rows (``executemany``); then the outbox delivered by ``bench.mail_bench.time_floor``
+    (read, build the MIME message, write the ``.eml``, stamp, in one pass). The letters' PDFs are the product's
+    bytes (rendering them is not Jinja2). Counts are checked: another number of rows than the product wrote fails.
+    """
+    import sqlite3
+    import warnings
+
+    from bench.mail_bench import time_floor
+    from huikuan.documents.render import environment
+    from models.calendar import CalendarFallbackWarning
+
+    warnings.simplefilter("ignore", CalendarFallbackWarning)
+    if not url.startswith("sqlite:///"):
+        raise SystemExit("the minimum is measured on SQLite only")
+    os.chdir(work)
+    path = Path(url.removeprefix("sqlite:///"))
+    prep = Path(work) / "prep.db"
+    shutil.copyfile(path, prep)
+    accounts, figures = _prepare_minimum(f"sqlite:///{prep}", run)
+    prep.unlink()
+    rows = {table: sum(len(a[table]) for a in accounts.values()) for table in ("actions", "outbox")}
+    env = environment()
+    statements = {}
+    for table in ("actions", "outbox"):
+        columns = next((list(a[table][0]) for a in accounts.values() if a[table]), [])
+        statements[table] = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", columns)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    before = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("actions", "outbox")}
+    render_seconds = render_cpu = 0.0
+    cpu0, t0 = _cpu(), time.perf_counter()
+    for account in accounts.values():
+        r_cpu, r_t = _cpu(), time.perf_counter()
+        for name, values in account["renders"]:
+            env.get_template(name).render(values)
+        render_cpu += _cpu() - r_cpu
+        render_seconds += time.perf_counter() - r_t
+        if not (account["actions"] or account["outbox"]):
+            continue
+        connection.execute("BEGIN")
+        for table in ("actions", "outbox"):
+            sql, columns = statements[table]
+            if account[table]:
+                connection.executemany(sql, [tuple(row[c] for c in columns) for row in account[table]])
+        connection.execute("COMMIT")
+    cpu1, t1 = _cpu(), time.perf_counter()
+    after = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("actions", "outbox")}
+    connection.close()  # the last connection: the WAL is checkpointed into the file that time_floor copies
+    written = {table: after[table] - before[table] for table in after}
+    if written != rows:
+        raise SystemExit(f"the minimum wrote {written} rows, the product {rows}")
+    deliver_seconds, deliver_cpu, sent = time_floor(path, Path(work))  # copies the ledger (untimed), then delivers in one pass
+    return {
+        **figures,
+        "actions": written["actions"],
+        "emails_queued": written["outbox"],
+        "emails_sent": sent,
+        "seconds": round(t1 - t0 + deliver_seconds, 2),
+        "db_seconds": round(t1 - t0 - render_seconds, 2),
+        "render_seconds": round(render_seconds, 2),
+        "deliver_seconds": round(deliver_seconds, 2),
+        "cpu_seconds": round(cpu1 - cpu0 + deliver_cpu, 2),
+        "render_cpu_seconds": round(render_cpu, 2),
+        "deliver_cpu_seconds": round(deliver_cpu, 2),
+        "actions_per_second": round(written["actions"] / (t1 - t0 + deliver_seconds), 1) if written["actions"] else None,
         "peak_rss_mib": _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
     }
 
@@ -482,13 +661,14 @@ def _child_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench.daily_bench", "--child", *args]
 
 
-def measure_floor(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeout: float) -> dict:
-    work = _work_dir(tmp, f"floor-{ledger.backend}-{ledger.size}-{run}")
+def measure_floor(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, timeout: float, mode: str = "floor") -> dict:
+    """``floor`` or ``minimum`` (``mode``) in a child process of its own, on a fresh copy of the ledger."""
+    work = _work_dir(tmp, f"{mode}-{ledger.backend}-{ledger.size}-{run}")
     url, drop = copy_ledger(ledger, pg, work)
     roots_extra = {"db": pg.postmaster} if pg and ledger.backend == "postgres" and pg.postmaster else {}
     load = os.getloadavg()[0]
-    child = subprocess.Popen(_child_command("floor", url, run, str(work)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watch = TreeWatch({"floor": child.pid, **roots_extra})
+    child = subprocess.Popen(_child_command(mode, url, run, str(work)), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = TreeWatch({mode: child.pid, **roots_extra})
     try:
         with watch:
             try:
@@ -506,7 +686,8 @@ def measure_floor(ledger: Ledger, run: str, tmp: Path, pg: Postgres | None, time
                 }
         if child.returncode:
             sys.stderr.write(err[-5000:])
-            return {"finished": False, "note": f"the floor child failed with status {child.returncode}: {err.strip().splitlines()[-1] if err.strip() else ''}"}
+            last = err.strip().splitlines()[-1] if err.strip() else ""
+            return {"finished": False, "note": f"the {mode} child failed with status {child.returncode}: {last}", "load_1min": round(load, 2)}
         figures = json.loads(out.strip().splitlines()[-1])
         figures.update(finished=True, load_1min=round(load, 2))
         if roots_extra:
@@ -874,8 +1055,28 @@ def machine() -> dict:
 
 
 def add_shares(measurements: list[dict]) -> None:
-    """Each flow's orchestration share against the floor of the same size, backend and run."""
+    """Each floor against the minimum, and each flow's orchestration share against the floor, of the same size, backend and run.
+
+    ``floor_over_minimum``: the floor's actions and delivery (collect + dispatch) over the minimum (the same
+    work: inserts, rendering, delivery); ``floor_with_plan_over_minimum`` counts the floor's plan too, which the
+    minimum does not; ``floor_over_minimum_cpu`` is the first in CPU seconds. The minimum must have written and delivered as many rows as the floor: else a MISMATCH.
+    """
     floors = {(m["size"], m["backend"], m["run"]): m for m in measurements if m["mode"] == "floor" and m.get("finished")}
+    minima = {(m["size"], m["backend"], m["run"]): m for m in measurements if m["mode"] == "minimum" and m.get("finished")}
+    for key, low in minima.items():
+        f = floors.get(key)
+        if f is None:
+            continue
+        counted = ("actions", "emails_queued", "emails_sent")
+        wrong = [f"{what} {low[what]} (the floor {f[what]})" for what in counted if low.get(what) != f.get(what)]
+        low["check"] = f"MISMATCH: {', '.join(wrong)}" if wrong else "ok"
+        if wrong:  # not the same work: no ratio
+            continue
+        f["minimum_seconds"] = low["seconds"]
+        f["floor_over_minimum"] = round((f["collect_seconds"] + f["dispatch_seconds"]) / low["seconds"], 2) if low["seconds"] else None
+        f["floor_with_plan_over_minimum"] = round(f["seconds"] / low["seconds"], 2) if low["seconds"] else None
+        if low.get("cpu_seconds") and "collect_cpu_seconds" in f:  # CPU time: less disturbed by a loaded machine than seconds
+            f["floor_over_minimum_cpu"] = round((f["collect_cpu_seconds"] + f["dispatch_cpu_seconds"]) / low["cpu_seconds"], 2)
     for m in measurements:
         if m["mode"] != "flow" or not m.get("finished"):
             continue
@@ -883,6 +1084,7 @@ def add_shares(measurements: list[dict]) -> None:
         if f is None:
             continue
         m["floor_seconds"] = f["seconds"]
+        m["flow_over_floor"] = round(m["seconds"] / f["seconds"], 2) if f["seconds"] else None
         m["orchestration_share"] = round((m["seconds"] - f["seconds"]) / m["seconds"], 3)
         m["prefect_share_beyond_extras"] = round((m["seconds"] - f["seconds"] - f["extras_seconds"]) / m["seconds"], 3)
         cpu = m["flow_runs_cpu_seconds"] + m["server_cpu_seconds"] + m["workers_cpu_seconds"]
@@ -913,23 +1115,68 @@ def failure(m: dict) -> str | None:
     return None
 
 
+def _in_order(measurements: list[dict]) -> list[dict]:
+    return sorted(measurements, key=lambda m: (m["size"], m["backend"], m["run"], MODES.index(m["mode"]) if m["mode"] in MODES else len(MODES)))
+
+
+def _minimum_note(m: dict) -> str:
+    return (
+        f"{m.get('check', 'no floor to check against')}; inserts {m['db_seconds']}s, rendering {m['render_seconds']}s "
+        f"({m['templates_rendered']} templates), delivery {m['deliver_seconds']}s ({m['emails_sent']} emails); "
+        f"plan not counted ({m['plan_seconds']}s), {m['letters']} letters' PDFs the product's"
+    )
+
+
+def _floor_versus_minimum(m: dict) -> str:
+    if not m.get("minimum_seconds"):
+        return ""
+    return f"{m['floor_over_minimum']:.2f} x the minimum's {m['minimum_seconds']} s (collect + dispatch; {m['floor_with_plan_over_minimum']:.2f} x with the plan); "
+
+
+def ratios(measurements: list[dict]) -> list[dict]:
+    """Per size, backend and run: minimum, floor, flow, floor/minimum, flow/floor, each with its load average."""
+    found: dict = {}
+    for m in _in_order(measurements):
+        if m.get("finished") and not failure(m):
+            found.setdefault((m["size"], m["backend"], m["run"]), {})[m["mode"]] = m
+    out = []
+    for (size, backend, run), by_mode in found.items():
+        row: dict = {"size": size, "backend": backend, "run": run}
+        for mode in MODES:
+            if mode in by_mode:
+                row[mode] = by_mode[mode]["seconds"]
+                row[f"{mode}_load_1min"] = by_mode[mode].get("load_1min")
+        if "floor" in by_mode and "minimum" in by_mode:
+            row["floor_over_minimum"] = by_mode["floor"].get("floor_over_minimum")
+            row["floor_with_plan_over_minimum"] = by_mode["floor"].get("floor_with_plan_over_minimum")
+            row["floor_over_minimum_cpu"] = by_mode["floor"].get("floor_over_minimum_cpu")
+        if "floor" in by_mode and "flow" in by_mode:
+            row["flow_over_floor"] = by_mode["flow"].get("flow_over_floor")
+        out.append(row)
+    return out
+
+
 def print_table(figures: dict) -> None:
     rows = figures["measurements"]
     print()
     print(
-        f"{'size':>7} {'backend':8} {'run':5} {'mode':5} {'seconds':>8} {'actions':>8} {'act/s':>7} {'peak MiB':>9} {'CPU s':>7} "
+        f"{'size':>7} {'backend':8} {'run':5} {'mode':7} {'seconds':>8} {'actions':>8} {'act/s':>7} {'peak MiB':>9} {'CPU s':>7} "
         f"{'orch.':>6} {'orch.CPU':>8} {'load':>5}  check / note"
     )
-    for m in sorted(rows, key=lambda m: (m["size"], m["backend"], m["run"], m["mode"])):
+    for m in _in_order(rows):
         if not m.get("finished"):
             print(
-                f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {'-':>8} {'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>8} "
+                f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:7} {'-':>8} {'-':>8} {'-':>7} {'-':>9} {'-':>7} {'-':>6} {'-':>8} "
                 f"{m.get('load_1min', '-'):>5}  FAILED: {failure(m)}"
             )
             continue
-        if m["mode"] == "floor":
+        if m["mode"] == "minimum":
             peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
-            note = f"plan {m['plan_seconds']}s, collect {m['collect_seconds']}s, dispatch {m['dispatch_seconds']}s; +extras {m['extras_seconds']}s"
+            note = _minimum_note(m)
+        elif m["mode"] == "floor":
+            peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
+            note = _floor_versus_minimum(m)
+            note += f"plan {m['plan_seconds']}s, collect {m['collect_seconds']}s, dispatch {m['dispatch_seconds']}s; +extras {m['extras_seconds']}s"
         else:
             peak = m.get("flow_process_peak_rss_mib") or 0
             cpu = m.get("stack_cpu_seconds", "")
@@ -943,9 +1190,22 @@ def print_table(figures: dict) -> None:
         elif m["mode"] == "flow" and m.get("floor_seconds"):
             note = f"{m['seconds'] / m['floor_seconds']:.2f} x the floor's {m['floor_seconds']} s; {note}"
         print(
-            f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:5} {m['seconds']:>8.1f} {m['actions']:>8} {m['actions_per_second']:>7} "
+            f"{m['size']:>7} {m['backend']:8} {m['run']:5} {m['mode']:7} {m['seconds']:>8.1f} {m['actions']:>8} {m['actions_per_second']:>7} "
             f"{peak:>9} {cpu:>7} {share:>6} {cpu_share:>8} {m.get('load_1min', ''):>5}  {note}"
         )
+    summary = ratios(rows)
+    if summary:
+        print()
+    for r in summary:
+        parts = [f"{mode} {r[mode]} s (load {r.get(f'{mode}_load_1min')})" for mode in MODES if mode in r]
+        if r.get("floor_over_minimum") is not None:
+            parts.append(
+                f"floor/minimum {r['floor_over_minimum']:.2f} (with the plan {r['floor_with_plan_over_minimum']:.2f}; "
+                f"in CPU seconds {r.get('floor_over_minimum_cpu')}; goal 3)"
+            )
+        if r.get("flow_over_floor") is not None:
+            parts.append(f"flow/floor {r['flow_over_floor']:.2f} (goal 1.2)")
+        print(f"{r['size']:,} {r['backend']} {r['run']}: " + ", ".join(parts))
     for m in rows:
         if failure(m):
             print(f"!!! {m['size']} {m['backend']} {m['run']} {m['mode']}: FAILED: {failure(m)} !!!")
@@ -957,13 +1217,19 @@ def markdown(figures: dict) -> str:
         "| customers | backend | run | mode | seconds | actions | actions/s | peak RSS MiB | CPU s | orchestration (time) | orchestration (CPU) | load | check / notes |",
         "|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for m in sorted(figures["measurements"], key=lambda m: (m["size"], m["backend"], m["run"], m["mode"])):
+    for m in _in_order(figures["measurements"]):
         head = f"| {m['size']:,} | {m['backend']} | {m['run']} | {m['mode']} |"
         if not m.get("finished"):
             lines.append(f"{head} – | – | – | – | – | – | – | {m.get('load_1min', '')} | FAILED: {failure(m)} |")
             continue
-        if m["mode"] == "floor":
-            note = f"plan {m['plan_seconds']} s, collect {m['collect_seconds']} s, dispatch {m['dispatch_seconds']} s (+ flow's other work {m['extras_seconds']} s)"
+        if m["mode"] == "minimum":
+            note = _minimum_note(m)
+            peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
+        elif m["mode"] == "floor":
+            note = (
+                _floor_versus_minimum(m)
+                + f"plan {m['plan_seconds']} s, collect {m['collect_seconds']} s, dispatch {m['dispatch_seconds']} s (+ flow's other work {m['extras_seconds']} s)"
+            )
             peak, cpu, share, cpu_share = m["peak_rss_mib"], m["cpu_seconds"], "", ""
         else:
             peak = m.get("flow_process_peak_rss_mib")
@@ -998,7 +1264,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
     parser.add_argument("--runs", nargs="+", choices=tuple(RUNS), default=list(RUNS))
-    parser.add_argument("--modes", nargs="+", choices=("floor", "flow"), default=["floor", "flow"])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="minimum: SQLite only (default: all three)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--merge", action="store_true", help="keep the measurements already in --json that this run does not repeat")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds each measurement may take before it is stopped (default 1800)")
@@ -1025,6 +1291,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.report:
         earlier = json.loads(args.report.read_text(encoding="utf-8"))
+        add_shares(earlier["measurements"])  # the ratios of an earlier version's JSON too
         if args.markdown:
             print(markdown(earlier))
         else:
@@ -1033,6 +1300,8 @@ def main() -> None:
     if args.child:
         if args.child[0] == "floor":
             print(json.dumps(floor(*args.child[1:4])))
+        elif args.child[0] == "minimum":
+            print(json.dumps(minimum(*args.child[1:4])))
         elif args.child[0] == "profile":
             print(json.dumps(profile_floor(*args.child[1:5], int(args.child[5]))))
         return
@@ -1077,10 +1346,15 @@ def main() -> None:
                 ]
                 for run in args.runs:
                     expected_batches = None
-                    for mode in args.modes:
+                    for mode in sorted(args.modes, key=MODES.index):
                         label = f"{size:,} {backend} {run} {mode}"
+                        if mode == "minimum" and backend != "sqlite":
+                            print(f"   {label}: not measured (the minimum is bare sqlite3)", flush=True)
+                            continue
                         print(f"   {label} …", end=" ", flush=True)
-                        if mode == "floor":
+                        if mode == "minimum":
+                            result = measure_floor(ledger, run, tmp, pg, args.timeout, mode="minimum")
+                        elif mode == "floor":
                             result = measure_floor(ledger, run, tmp, pg, args.timeout)
                             expected_batches = result.get("batches")
                         else:
@@ -1102,6 +1376,7 @@ def main() -> None:
                         ] + [entry]
                         measured.append(entry)
                         add_shares(figures["measurements"])
+                        figures["ratios"] = ratios(figures["measurements"])
                         write_json(args.json, figures)
                         if failure(entry):
                             print(f"FAILED: {failure(entry)}", flush=True)

@@ -342,6 +342,7 @@ class BusinessCalendar:
         self._fallback: set[int] = set()
         self._schedules: dict[int, _Schedule] = {}
         self._months: dict[tuple[int, int], tuple[date, ...]] = {}
+        self._rolling_onto: dict[tuple[date, bool], tuple[date, date] | None] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -371,6 +372,27 @@ class BusinessCalendar:
     def previous_working_day(self, day: date) -> date:
         """The last working day strictly before ``day``."""
         return self._roll(day - timedelta(days=1), timedelta(days=-1))
+
+    def days_rolling_onto(self, day: date, backward: bool = False) -> tuple[date, date] | None:
+        """The first and last of the days that roll onto ``day``; None when ``day`` is not a working day.
+
+        Forward (顺延): the days off just before ``day``, and ``day``; backward: ``day``
+        and the days off just after it. Remembered per day: a calendar's working days
+        never change once a year is loaded, so neither does the answer.
+        """
+        key = (day, backward)
+        try:
+            return self._rolling_onto[key]
+        except KeyError:
+            pass
+        if not self.is_working_day(day):
+            found = None
+        elif backward:
+            found = (day, self.next_working_day(day) - timedelta(days=1))
+        else:
+            found = (self.previous_working_day(day) + timedelta(days=1), day)
+        self._rolling_onto[key] = found
+        return found
 
     def add_working_days(self, day: date, n: int) -> date:
         """The ``n``-th working day after ``day`` (before it when ``n`` < 0).

@@ -26,14 +26,14 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
 from models.limitation import YEARS, LegalEvent, events_of, limitation, years_later
 from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step, Trigger
-from models.texts import N_, Reason, Term, step_text
+from models.texts import N_, Reason, Term, Text, step_text
 
 ZERO = Decimal("0.00")
 ONE_DAY = dt.timedelta(days=1)
@@ -55,6 +55,8 @@ class InvoiceFacts:
     statement_month: str | None = None  # the monthly statement that lists it (YYYY-MM)
 
     def open_on(self, day: dt.date) -> Decimal:
+        if not self.payments:
+            return self.amount - ZERO  # the same Decimal (two places at least) as with payments
         return self.amount - sum((amount for on, amount in self.payments if on <= day), ZERO)
 
     def paid_in_full_on(self) -> dt.date | None:
@@ -240,6 +242,7 @@ class _PolicySteps(NamedTuple):
     statement_steps: tuple[Step, ...]
     lock_steps: tuple[Step, ...]
     earliest_offset: int  # no step can come earlier than this many days from the due date (pauses only delay)
+    landing_tables: dict[tuple[BusinessCalendar, dt.date], dict[dt.date, tuple[Landing, ...]]]  # see ``landings_on``
 
     @classmethod
     def of(cls, policy: Policy, steps: tuple[Step, ...]) -> _PolicySteps:
@@ -252,7 +255,24 @@ class _PolicySteps(NamedTuple):
             lock_steps=tuple(s for s in invoice_steps if s.effect is Effect.lock),
             # the margin covers rolling back over a long holiday and working-day offsets
             earliest_offset=min((_earliest(s) for s in invoice_steps), default=0) - 21,
+            landing_tables={},
         )
+
+    def landings_on(self, calendar: BusinessCalendar, day: dt.date) -> dict[dt.date, tuple[Landing, ...]]:
+        """The table, by due date, of the steps that can come on ``day`` for an invoice nothing holds back (``landings``).
+
+        Its key is all a step's date depends on for such an invoice: the steps (this
+        policy and segment), the calendar and the due date; filled in per due date as
+        invoices ask, and shared by every invoice of that date. A bounded number of
+        days is kept (a simulation walks many).
+        """
+        key = (calendar, day)
+        table = self.landing_tables.get(key)
+        if table is None:
+            if len(self.landing_tables) >= LANDING_DAYS_KEPT:
+                self.landing_tables.clear()
+            table = self.landing_tables[key] = {}
+        return table
 
 
 def _policy_steps(policy: Policy, segment: Segment) -> _PolicySteps:
@@ -279,6 +299,86 @@ def _earliest(step: Step) -> int:
 @lru_cache(maxsize=65536)
 def _months_later(day: dt.date, months: int) -> dt.date:
     return add_months(day, months)
+
+
+# -- where the steps' dates land: pure functions of the calendar, the step and the anchor date --
+
+LANDING_DAYS_KEPT = 1024  # (calendar, day) tables of landings kept per policy and segment
+
+
+class Landing(NamedTuple):
+    """A step that can come on a day for an invoice nothing holds back (see ``landings``)."""
+
+    step: Step
+    exact: bool  # its date is the day; False: it may be (anchored on the lock or the limitation date), the full computation decides
+
+
+def offsets_onto(calendar: BusinessCalendar, day: dt.date, how: Roll, anchor: dt.date) -> tuple[int, int]:
+    """The range of offsets from ``anchor`` whose nominal date rolls onto ``day`` (empty: first > last)."""
+    window = calendar.days_rolling_onto(day, how is Roll.backward)
+    if window is None:
+        return 1, 0
+    return (window[0] - anchor).days, (window[1] - anchor).days
+
+
+def cadence_lands(calendar: BusinessCalendar, trigger: Trigger, anchor: dt.date, day: dt.date) -> bool:
+    """Does a nominal date of the trigger's cadence, counted from ``anchor``, roll onto ``day``?"""
+    cadence = trigger.cadence
+    first, last = offsets_onto(calendar, day, trigger.roll, anchor)
+    first = max(first, cadence.start)
+    k = first + (-(first - cadence.start)) % cadence.every  # the first cadence offset >= first
+    return k <= last and (cadence.end is None or k <= cadence.end)
+
+
+def due_step_lands(calendar: BusinessCalendar, trigger: Trigger, due_on: dt.date, day: dt.date) -> bool:
+    """Does a one-time step counted in calendar days or months from ``due_on`` come on ``day``, nothing holding it back?
+
+    No date arithmetic: only the few nominal dates that roll onto ``day`` can be the
+    step's, so an offset range decides.
+    """
+    first, last = offsets_onto(calendar, day, trigger.roll, due_on)
+    if first > last:
+        return False
+    if trigger.days is not None:
+        return first <= trigger.days <= last
+    if first > 31 * trigger.months + 1 or last < 28 * trigger.months + 1:
+        return False
+    return first <= (_months_later(due_on, trigger.months) - due_on).days + 1 <= last
+
+
+def earliest_limitation_day(calendar: BusinessCalendar, trigger: Trigger, due_on: dt.date) -> dt.date:
+    """No step counted from the limitation date comes before this day.
+
+    The period ends ``YEARS`` after the due date at the earliest: restarts only move
+    it later, and rolling a date off a day off is monotone.
+    """
+    nominal = years_later(due_on, YEARS) + dt.timedelta(days=trigger.days)
+    return calendar.roll_forward(nominal) if trigger.roll is Roll.forward else calendar.roll_backward(nominal)
+
+
+def landings(steps: Iterable[Step], calendar: BusinessCalendar, due_on: dt.date, day: dt.date) -> tuple[Landing, ...]:
+    """The invoice steps (in order) that can come on ``day`` for an invoice due on ``due_on`` that nothing holds back.
+
+    A cadence, or a step counted from the due date, is exact: with no pause its date
+    depends on nothing but the due date, the trigger and the calendar. A step counted
+    from the lock or the limitation date depends on the account too: it is kept
+    unless the limitation date cannot have come yet. Steps counted from the payment
+    are left out (``Evaluator.invoice_calls`` looks at them for paid invoices only).
+    """
+    found = []
+    for step in steps:
+        trigger = step.trigger
+        if trigger.anchor is Anchor.paid:
+            continue
+        if trigger.repeats:
+            if cadence_lands(calendar, trigger, due_on, day):
+                found.append(Landing(step, True))
+        elif trigger.anchor is Anchor.due:
+            if calendar.add_working_days(due_on, trigger.days) == day if trigger.working_days else due_step_lands(calendar, trigger, due_on, day):
+                found.append(Landing(step, True))
+        elif trigger.anchor is not Anchor.limitation or day >= earliest_limitation_day(calendar, trigger, due_on):
+            found.append(Landing(step, False))
+    return tuple(found)
 
 
 def is_chronically_late(lateness: Iterable[int], rule: ChronicLateness) -> bool:
@@ -318,12 +418,9 @@ class Evaluator:
         self.facts = facts
         self.policy = policy
         self.cal = calendar
-        steps = _policy_steps(policy, facts.segment)
+        steps = self._view = _policy_steps(policy, facts.segment)
         self.steps, self.resume, self.earliest_offset = steps.steps, steps.resume, steps.earliest_offset
         self.invoice_steps, self.statement_steps, self.lock_steps = steps.invoice_steps, steps.statement_steps, steps.lock_steps
-        paid = {i.invoice_id: i.payments for i in facts.invoices}
-        self.pauses = {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
-        self.paid_in_full = {i.invoice_id: i.paid_in_full_on() for i in facts.invoices}
         self.status_events: list[tuple[dt.date, Effect]] = []  # effects taken in a simulation, in order
         self._locked_on = facts.locked_on
         self._lock_invoices = facts.lock_invoices
@@ -332,10 +429,29 @@ class Evaluator:
         self.events_taken: dict[str, dt.date] = dict(facts.events_taken)
         self._chronic: dict[tuple[dt.date, str], bool] = {}
         self._applies: dict[tuple[str, dt.date], bool] = {}
-        self._rolling_to: dict[tuple[dt.date, Roll], tuple[dt.date, ...]] = {}
+        self._landing_day: dt.date | None = None
+        self._landing_table: dict[dt.date, tuple[Landing, ...]] = {}
         self._day_steps: dict[dt.date, tuple[Step, ...]] = {}
         self._legal_events: tuple[LegalEvent, ...] | None = None
         self._limitation_dates: dict[tuple[str, dt.date | None], dt.date] = {}
+
+    @cached_property
+    def pauses(self) -> dict[str, tuple[Pause, ...]]:
+        """Each invoice's pauses, by invoice id (``invoice_pauses``).
+
+        Without promises or instalment plans, an invoice's pauses are its disputes only:
+        none for an invoice never disputed, without looking further.
+        """
+        facts = self.facts
+        if not facts.promises and not facts.instalment_plans:
+            return {i.invoice_id: invoice_pauses(i, (), {}) if i.disputes else () for i in facts.invoices}
+        paid = {i.invoice_id: i.payments for i in facts.invoices}
+        return {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
+
+    @cached_property
+    def paid_in_full(self) -> dict[str, dt.date | None]:
+        """The day each invoice was paid in full, by invoice id (None: not paid in full); worked out on first use."""
+        return {i.invoice_id: i.paid_in_full_on() for i in self.facts.invoices}
 
     def record_effect(self, effect: Effect, day: dt.date, invoices: Iterable[str] = ()) -> None:
         """An effect taken on ``day`` (in a simulation) because of ``invoices``: later conditions see it."""
@@ -468,19 +584,10 @@ class Evaluator:
 
     def nominal_days_rolling_to(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
         """Every nominal date that rolls onto ``day`` (none when ``day`` is not a working day)."""
-        key = (day, how)
-        if key not in self._rolling_to:
-            self._rolling_to[key] = self._nominal_days(day, how)
-        return self._rolling_to[key]
-
-    def _nominal_days(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
-        if not self.cal.is_working_day(day):
+        window = self.cal.days_rolling_onto(day, how is Roll.backward)
+        if window is None:
             return ()
-        if how is Roll.forward:
-            start = self.cal.previous_working_day(day) + ONE_DAY
-            return tuple(start + dt.timedelta(days=n) for n in range((day - start).days + 1))
-        end = self.cal.next_working_day(day) - ONE_DAY
-        return tuple(day + dt.timedelta(days=n) for n in range((end - day).days + 1))
+        return tuple(window[0] + dt.timedelta(days=n) for n in range((window[1] - window[0]).days + 1))
 
     def pauses_of(self, step: Step, invoice: InvoiceFacts) -> tuple[Pause, ...]:
         """The invoice's pauses of the kinds that hold this step back."""
@@ -546,11 +653,7 @@ class Evaluator:
 
     def cadence_hits(self, step: Step, anchor: dt.date, day: dt.date) -> bool:
         """Does a nominal date of the cadence roll onto ``day``?"""
-        cadence = step.trigger.cadence
-        first, last = self.offsets_rolling_to(day, step.trigger.roll, anchor)
-        first = max(first, cadence.start)
-        k = first + (-(first - cadence.start)) % cadence.every  # the first cadence offset >= first
-        return k <= last and (cadence.end is None or k <= cadence.end)
+        return cadence_lands(self.cal, step.trigger, anchor, day)
 
     def lands_on(self, step: Step, invoice: InvoiceFacts, day: dt.date) -> bool:
         """Does the one-time step come on ``day``?
@@ -560,27 +663,17 @@ class Evaluator:
         that roll onto ``day`` can be the step's, so an offset range decides.
         """
         trigger = step.trigger
-        if trigger.anchor is Anchor.limitation and day < self.roll(years_later(invoice.due_on, YEARS) + dt.timedelta(days=trigger.days), trigger.roll):
-            return False  # the period ends YEARS after the due date at the earliest (events only move it later; rolling is monotone)
+        if trigger.anchor is Anchor.limitation and day < earliest_limitation_day(self.cal, trigger, invoice.due_on):
+            return False
         pauses = self.pauses_of(step, invoice) if self.pauses[invoice.invoice_id] else ()
         if pauses or trigger.anchor is not Anchor.due or trigger.working_days:
             scheduled = self.scheduled_date(step, invoice, day)
             return scheduled is not None and self.after_pauses(scheduled, pauses) == day
-        first, last = self.offsets_rolling_to(day, trigger.roll, invoice.due_on)
-        if first > last:
-            return False
-        if trigger.days is not None:
-            return first <= trigger.days <= last
-        if first > 31 * trigger.months + 1 or last < 28 * trigger.months + 1:
-            return False
-        return first <= (_months_later(invoice.due_on, trigger.months) - invoice.due_on).days + 1 <= last
+        return due_step_lands(self.cal, trigger, invoice.due_on, day)
 
     def offsets_rolling_to(self, day: dt.date, how: Roll, anchor: dt.date) -> tuple[int, int]:
         """The range of offsets from ``anchor`` whose nominal date rolls onto ``day`` (empty: first > last)."""
-        nominal_days = self.nominal_days_rolling_to(day, how)
-        if not nominal_days:
-            return 1, 0
-        return (nominal_days[0] - anchor).days, (nominal_days[-1] - anchor).days
+        return offsets_onto(self.cal, day, how, anchor)
 
     @staticmethod
     def paid_recently(invoice: InvoiceFacts, day: dt.date, days: int) -> bool:
@@ -605,6 +698,9 @@ class Evaluator:
         if overdue < self.earliest_offset or not self.cal.is_working_day(day):
             return  # too early for any step; and no step, held back or not, lands on a day off
         pauses = self.pauses[invoice.invoice_id]
+        if not pauses:
+            yield from self._unheld_calls(invoice, day, overdue)
+            return
         holding = {p.kind for p in pauses if p.covers(day)} if pauses else set()
         for step in self.steps_on(day):
             if holding and holding & step.pauses:
@@ -621,10 +717,7 @@ class Evaluator:
                 ):
                     hit = False
             if hit:
-                reason = reason_for(step, invoice, overdue)
-                if step.trigger.anchor is Anchor.limitation:
-                    reason = Reason("limitation_date", reason=reason, date=self.limitation_date(invoice, day))
-                yield Call(step, reason)
+                yield Call(step, self._invoice_reason(step, invoice, overdue, day))
         if self.resume is not None and overdue > 0 and not holding & self.resume.pauses:
             for pause in pauses:
                 if not (pause.resumes and pause.kind in self.resume.pauses and pause.end is not None):
@@ -636,6 +729,38 @@ class Evaluator:
                     reason = Reason("resumed_late", since=since, **said) if since < day else Reason("resumed", **said)
                     yield Call(self.resume, reason, event)
                     break
+
+    def _unheld_calls(self, invoice: InvoiceFacts, day: dt.date, overdue: int) -> Iterator[Call]:
+        """``invoice_calls`` of an open invoice that no pause concerns, on a working day.
+
+        Only the steps of ``landings`` for its due date and the day are looked at (the
+        same table for every invoice of that date): the others cannot land on the day.
+        Then, as for any invoice, the customer's conditions, the dates that depend on
+        the account (lock, limitation) and the skip after progress.
+        """
+        if self._landing_day != day:
+            self._landing_day, self._landing_table = day, self._view.landings_on(self.cal, day)
+        found = self._landing_table.get(invoice.due_on)
+        if found is None:
+            found = self._landing_table[invoice.due_on] = landings(self.invoice_steps, self.cal, invoice.due_on, day)
+        if not found:
+            return
+        locked = self._locked_on is not None and self._locked_on <= day  # ``locked_on``
+        for step, exact in found:
+            if (step.trigger.anchor is Anchor.lock and not locked) or not self.applies(step, day):
+                continue  # what ``steps_on`` leaves out
+            if not exact and not self.lands_on(step, invoice, day):
+                continue
+            skip = step.skip_after_progress_days
+            if skip and not step.trigger.repeats and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, skip):
+                continue  # progress skips a one-time step on its own date, not a cadence
+            yield Call(step, self._invoice_reason(step, invoice, overdue, day))
+
+    def _invoice_reason(self, step: Step, invoice: InvoiceFacts, overdue: int, day: dt.date) -> Reason:
+        reason = reason_for(step, invoice, overdue)
+        if step.trigger.anchor is Anchor.limitation:
+            reason = Reason("limitation_date", reason=reason, date=self.limitation_date(invoice, day))
+        return reason
 
     def _after_payment_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[Call]:
         """Steps counted from the day the invoice was paid (the credit policy's resumption).
@@ -722,7 +847,13 @@ class Evaluator:
         return billing_month_day(statement.month, day_of_month)
 
     def actions_on(self, day: dt.date) -> list[Action]:
-        """Every action due on ``day``, merged per action."""
+        """Every action due on ``day``, merged per action.
+
+        None on a day off: every step's date is rolled onto a working day, and the
+        steps that catch up on an event wait for one too.
+        """
+        if not self.cal.is_working_day(day):
+            return []
         calls: dict[str, list[tuple[Call, str]]] = {}  # action -> (call, subject)
         for invoice in self.facts.invoices:
             for call in self.invoice_calls(invoice, day):
@@ -747,6 +878,7 @@ _SEVERITY = {CustomerStatus.credit_suspended: 1, CustomerStatus.cash_only: 2, Cu
 _SEVERITY_OF_EFFECT = {Effect.suspend_credit: 1, Effect.cash_only: 2, Effect.blacklist: 3}
 
 
+@lru_cache(maxsize=4096)
 def billing_month_day(month: str, day_of_month: int) -> dt.date:
     """The nominal ``day_of_month`` of the month after billing month ``month`` (YYYY-MM), its last day if shorter."""
     year, number = (int(p) for p in month.split("-"))
@@ -768,13 +900,23 @@ def statement_deadline(month: str, day_of_month: int, calendar: BusinessCalendar
 
 
 def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> Reason:
+    return Reason("invoice_age", invoice=invoice.invoice_id, age=_age(overdue), step=_step_words(step.reason, step.action))
+
+
+@lru_cache(maxsize=4096)
+def _age(overdue: int) -> Reason:
+    """An invoice's age ``overdue`` days after its due date; one shared (immutable) text per number of days."""
     if overdue > 0:
-        age = Reason("overdue", days=overdue)
-    elif overdue == 0:
-        age = Reason("due_today")
-    else:
-        age = Reason("due_in", days=-overdue)
-    return Reason("invoice_age", invoice=invoice.invoice_id, age=age, step=step_text(step.reason, step.action))
+        return Reason("overdue", days=overdue)
+    if overdue == 0:
+        return Reason("due_today")
+    return Reason("due_in", days=-overdue)
+
+
+@lru_cache(maxsize=1024)
+def _step_words(reason: str, action: str) -> Text | Term:
+    """``step_text``, one shared (immutable) text per step's words."""
+    return step_text(reason, action)
 
 
 def statement_reason(step: Step, statement: StatementFacts) -> Reason:
@@ -782,6 +924,8 @@ def statement_reason(step: Step, statement: StatementFacts) -> Reason:
 
 
 def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call, str]]) -> Action:
+    if len(entries) == 1:
+        return _one(customer_id, day, action, *entries[0])
     first = entries[0][0].step
     subjects = {subject for _c, subject in entries if subject}
     invoices = tuple(sorted(s for s in subjects if not s.startswith("statement ")))
@@ -799,6 +943,26 @@ def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call
         effect=next((call.step.effect for call, _i in entries if call.step.effect is not None), None),
         statements=statements,
         events=tuple(sorted({call.event for call, _i in entries if call.event})),
+    )
+
+
+def _one(customer_id: str, day: dt.date, action: str, call: Call, subject: str) -> Action:
+    """``_merge`` of a single call (most actions): the same action, without the sets and sorting."""
+    step = call.step
+    statement = subject.startswith("statement ")
+    return Action(
+        on=day,
+        customer_id=customer_id,
+        action=action,
+        invoices=(subject,) if subject and not statement else (),
+        channel=step.channel,
+        role=step.role,
+        needs_approval=bool(step.needs_approval),
+        reasons=(call.reason,),
+        steps=(step.id,),
+        effect=step.effect,
+        statements=(subject.removeprefix("statement "),) if statement else (),
+        events=(call.event,) if call.event else (),
     )
 
 

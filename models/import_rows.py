@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,6 +35,12 @@ _ID_FORBIDDEN = re.compile(r"[;\s]")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")  # line breaks inside a quoted cell, tabs
 _LARGEST_AMOUNT = Decimal(10) ** 16  # NUMERIC(18, 2)
+# An amount that is plainly fine, parsed without the checks below: at most 16 ASCII digits (< _LARGEST_AMOUNT), at most 2 places.
+_PLAIN_AMOUNT = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,2})?")
+_CENT = Decimal("0.01")
+# Dates already parsed (a file repeats its few hundred days); bounded, so that memory does not grow with the files.
+_DATES: dict[str, dt.date] = {}
+_DATES_KEPT = 4096
 
 
 def _codepoint(char: str) -> str:
@@ -61,6 +67,8 @@ def parse_id(value: str) -> str:
     not normalised: normalising would silently make it the same id as ``C1`` (another
     row, or a row already in the ledger), and refusing says which spelling to use.
     """
+    if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value and ";" not in value:
+        return value  # the usual id: printable ASCII has no control character, and ASCII is its own NFKC form
     if len(value) > 64:
         raise ValueError(f"is {len(value)} characters long; ids have at most 64")
     hidden = _invisible(value)
@@ -80,6 +88,8 @@ def parse_text(max_length: int) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if len(value) > max_length:
             raise ValueError(f"is {len(value)} characters long; at most {max_length} fit")
+        if value.isprintable():  # no Cc, and no bidi control (Cf): checked at C speed
+            return value
         hidden = next((ch for ch in value if ch in _BIDI_CONTROLS or (unicodedata.category(ch) == "Cc" and ch not in _TEXT_CONTROLS_ALLOWED)), None)
         if hidden is not None:
             raise ValueError(f"contains the control character {_codepoint(hidden)}; remove it (type the text again)")
@@ -139,6 +149,10 @@ def amount_spelling_problem(value: str) -> str | None:
 
 def parse_amount(value: str, *, allow_zero: bool = False) -> Decimal:
     """A decimal with at most 2 places, e.g. ``1234.50``: ASCII digits and one '.', no separators, no symbols."""
+    if _PLAIN_AMOUNT.fullmatch(value):
+        amount = Decimal(value).quantize(_CENT)
+        if amount > 0 or allow_zero:
+            return amount  # what the checks below return for it; zero without allow_zero goes on to be refused
     problem = amount_spelling_problem(value)
     if problem is not None:
         raise ValueError(problem)
@@ -161,11 +175,18 @@ def parse_limit(value: str) -> Decimal:
 
 def parse_date(value: str) -> dt.date:
     """An ISO date ``YYYY-MM-DD``; other spellings get a hint with the ISO form."""
+    known = _DATES.get(value)
+    if known is not None:
+        return known
     if _ISO_DATE.fullmatch(value):
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value} is not a date of the calendar") from None
+        if len(_DATES) >= _DATES_KEPT:
+            _DATES.clear()
+        _DATES[value] = day
+        return day
     match = _OTHER_DATE.fullmatch(value)
     if match:
         year, month, day = (match[1], match[2], match[3]) if match[1] else (match[6], match[5], match[4])
@@ -251,6 +272,36 @@ class FileKind:
             except ValueError as exc:
                 problems.append((column.name, str(exc)))
         return values, problems
+
+    def row_parser(self, header: Sequence[str]) -> Callable[[Sequence[str]], tuple[dict[str, Any], list[tuple[str, str]]]]:
+        """``parse_row`` for rows given as cells in ``header``'s order: the same values and problems.
+
+        Each column's position, parser and default are looked up once for the file,
+        not once a cell, and no row is named cell by cell (a dict a row) to be parsed.
+        """
+        position = {name: index for index, name in enumerate(header)}  # the last of a repeated name, as dict(zip(header, cells))
+        width = len(header)
+        plan = tuple((c.name, position.get(c.name), c.parse, c.required, c.default) for c in self.columns)
+
+        def parse(cells: Sequence[str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+            if len(cells) < width:
+                cells = [*cells, *[""] * (width - len(cells))]
+            values: dict[str, Any] = {}
+            problems: list[tuple[str, str]] = []
+            for name, index, parse_cell, required, default in plan:
+                raw = "" if index is None else cells[index]
+                if raw == "":
+                    if required:
+                        problems.append((name, "is empty; a value is required"))
+                    values[name] = default
+                    continue
+                try:
+                    values[name] = parse_cell(raw)
+                except ValueError as exc:
+                    problems.append((name, str(exc)))
+            return values, problems
+
+        return parse
 
 
 CUSTOMERS = FileKind(

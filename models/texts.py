@@ -41,8 +41,13 @@ class Text(str):
     params: Mapping[str, Any]
 
     def __new__(cls, msgid: str, /, **params: Any) -> Text:
-        english = msgid.format(**{name: english_value(value) for name, value in params.items()}) if params else msgid
-        self = super().__new__(cls, english)
+        if not params:
+            english = msgid
+        elif all(type(value) in _AS_THEY_ARE for value in params.values()):
+            english = msgid.format_map(params)  # english_value would copy each into a plain str of the same characters
+        else:
+            english = msgid.format(**{name: english_value(value) for name, value in params.items()})
+        self = str.__new__(cls, english)
         self.msgid = msgid
         self.params = params
         return self
@@ -111,6 +116,10 @@ class Reason(Text):
         self = super().__new__(cls, REASONS[code], **params)
         self.code = code
         return self
+
+
+# Values that ``str.format`` writes as ``english_value`` does: strings and texts (none changes how it is formatted).
+_AS_THEY_ARE = frozenset({str, Text, Reason, Term})
 
 
 def step_text(reason: str, action: str) -> Text | Term:

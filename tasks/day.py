@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -205,12 +205,12 @@ def missed(today: dt.date) -> list[dt.date]:
 @task(cache_policy=NO_CACHE, task_run_name="publish {day}")
 def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str], bank_waiting: int = 0) -> None:
     """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
-    from huikuan.reports.worklist import artifact_naming, worklist, worklist_markdown
+    from huikuan.reports.worklist import artifact_naming, worklist_heads, worklist_markdown
 
     people = company()
     with session_scope() as session:
         by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
-        items = worklist(session, day, policy=policy, company=people)
+        heads = worklist_heads(session, day, WORKLIST_ROWS, policy=policy, company=people)
     done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
         key="daily-collection",
@@ -220,15 +220,9 @@ def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken
         + ("".join(f"\n- {markdown_text(p)}" for p in problems[:20]))
         + (f"\n\n{bank_waiting} bank line(s) waiting for finance: {markdown_code('huikuan bank review')}" if bank_waiting else ""),
     )
-    by_collector = defaultdict(list)
-    for item in items:
-        by_collector[item.collector].append(item)
-    for collector, own in sorted(by_collector.items(), key=lambda kv: (kv[0] is None, kv[0] or "")):
-        shown = own[:WORKLIST_ROWS]
+    for collector, shown, length in heads:
         more = (
-            f"\n\n… and {len(own) - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}"
-            if len(own) > len(shown)
-            else ""
+            f"\n\n… and {length - len(shown)} more: {markdown_code(f'huikuan worklist --as-of {day} --collector {collector}')}" if length > len(shown) else ""
         )
-        key, description = artifact_naming(collector, people, day, len(own))  # the key by id (stable), the description by name
+        key, description = artifact_naming(collector, people, day, length)  # the key by id (stable), the description by name
         create_markdown_artifact(key=key, markdown=worklist_markdown(shown, day, people) + more, description=description)

@@ -334,7 +334,7 @@ def test_a_worklist_is_named_by_its_collector_s_name(ledger):
     shown = run("worklist", "--as-of", "2026-11-23")
     assert shown.exit_code == 0 and "## 张伟 \\(c01\\) (2; " in shown.stdout  # the heading by name (Markdown-escaped)
     source = (ROOT / "tasks" / "day.py").read_text(encoding="utf-8")
-    assert "artifact_naming(collector, people, day, len(own))" in source  # the daily run's artifacts are named so
+    assert "artifact_naming(collector, people, day, length)" in source  # the daily run's artifacts are named so
 
 
 # -- the portfolio table ------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import pytest
 
 from huikuan.ledger.importer import import_files
 from huikuan.ledger.records import log_contact, record_payment, record_promise
-from huikuan.reports.worklist import WorkItem, call_hours, worklist, worklist_markdown
+from huikuan.reports import worklist as worklist_module
+from huikuan.reports.worklist import WorkItem, call_hours, worklist, worklist_heads, worklist_markdown
 from models.calendar import calendar_for
 from models.enums import Channel, ContactResult, Excuse
 from models.ledger import Statement
@@ -256,6 +257,36 @@ def test_the_ledger_is_read_in_bulk(ledger):
     ledger.commit()
     assert len(worklist(ledger, MONDAY)) == 44  # D is not on the list: its invoice is not due yet
     assert statements() == few
+
+
+def test_the_days_heads_are_each_lists_first_rows_built_a_slice_of_customers_at_a_time(ledger, monkeypatch):
+    """What the daily run shows (``worklist_heads``): each list's first rows and its length, the same as the whole list's,
+    though the items are built a few customers at a time and each list keeps only its best rows (memory flat with the ledger)."""
+    from models.ledger import Customer, Invoice
+
+    for n in range(30):
+        collector = ("zhang", "li", None)[n % 3]
+        ledger.add(Customer(customer_id=f"X{n:02d}", name=f"客户{n}", collector=collector))
+        due = D(2026, 10, 1) - dt.timedelta(days=7 * (n % 5))  # ties in days overdue and amount: the customer id decides
+        ledger.add(
+            Invoice(invoice_id=f"X{n:02d}-1", customer_id=f"X{n:02d}", issued_on=due - dt.timedelta(days=30), due_on=due, amount=Decimal(10 * (n % 4) + 10))
+        )
+    ledger.commit()
+    whole = worklist(ledger, MONDAY)
+    lists: dict = {}
+    for item in whole:
+        lists.setdefault(item.collector, []).append(item)
+    slices = []
+    items_of = worklist_module._items_of
+    monkeypatch.setattr(worklist_module, "CHUNK", 4)
+    monkeypatch.setattr(
+        worklist_module, "_items_of", lambda session, by_customer, *rest: slices.append(len(by_customer)) or items_of(session, by_customer, *rest)
+    )
+    heads = worklist_heads(ledger, MONDAY, 3)
+    assert [(name, shown, length) for name, shown, length in heads] == [(name, own[:3], len(own)) for name, own in lists.items()]
+    assert [name for name, _shown, _length in heads] == ["li", "zhang", None] and all(length > 3 for _name, _shown, length in heads)
+    assert len(slices) > 1 and max(slices) <= 4 and sum(slices) == len(whole)
+    assert worklist(ledger, MONDAY) == whole  # the whole list, built in slices too, is unchanged
 
 
 def _item(customer_id: str, broken: str | None, days: int, amount: str) -> WorkItem:

@@ -2,7 +2,10 @@
 
 The import reads, checks and writes a chunk of rows at a time, inside a savepoint
 of the one transaction, and rolls back to it when any row has a problem, so a bad
-file never leaves a half-written ledger and memory does not grow with the files. Every problem is
+file never leaves a half-written ledger and memory does not grow with the files. Rows are
+written with the driver's ``executemany``, each value converted once by its column's type
+(what Core would write), and a chunk of new rows asks the ledger nothing before it is
+written (``_Import._all_new``). Every problem is
 reported as ``FILE:ROW:COLUMN: message`` (the header is row 1). Re-importing the
 same ids with the same content changes nothing; changed content is refused
 unless ``update`` is set. Payments without an invoice are applied to the
@@ -13,6 +16,7 @@ refused.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +24,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Column, ColumnElement, Date, Integer, MetaData, String, Table, any_, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from huikuan.ledger import account_state
@@ -118,18 +124,77 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _padded(values: Sequence[T]) -> list[T]:
-    """``values`` for an IN list, padded (with its first value again) to a length of a few kinds only.
+def _among(dialect: Dialect, column: ColumnElement) -> ColumnElement[bool]:
+    """``column`` is one of the list given as the parameter ``ids`` (see ``_ids``): one statement, one parameter, whatever its length.
 
-    Each length of an IN list is another statement, and SQLite keeps the last 128 it
-    prepared (each with its thousands of parameters): lengths that vary chunk by
-    chunk would make memory grow with the files.
+    A JSON array read by ``json_each`` on SQLite, an array on PostgreSQL: no IN list
+    of thousands of parameters for SQLAlchemy to process one by one, and no new
+    statement for each length of the list.
     """
-    size = 16
-    while size < len(values):
-        size *= 2
-    size = max(len(values), min(size, CHUNK))
-    return [*values, *[values[0]] * (size - len(values))] if values else []
+    if dialect.name == "sqlite":
+        listed = func.json_each(bindparam("ids", type_=String)).table_valued("value")
+        return column.in_(select(listed.c.value))
+    if dialect.name == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(String)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+def _ids(dialect: Dialect, ids: Iterable[str]) -> Any:
+    """The parameter ``ids`` of ``_among``: each id once, sorted, so that the database looks them up in its index's order (SQLite: 2x faster)."""
+    listed = sorted(set(ids))
+    return json.dumps(listed) if dialect.name == "sqlite" else listed
+
+
+class _Inserter:
+    """INSERT of many rows of ``table``, sent to the driver's ``executemany`` as they are.
+
+    Each value is converted by its column's own bind processor, a column at a time,
+    and the columns the rows leave out get their scalar defaults: the database holds
+    what ``insert(table)`` with the same rows would have written, byte for byte,
+    without SQLAlchemy's handling of every parameter of every row. A date column's
+    few distinct values are converted once each. ``ignore_conflicts``: a row whose
+    key is already in the table is left out (``insert`` says how many were written).
+    """
+
+    def __init__(self, connection: Connection, table: Table, columns: Sequence[str], *, ignore_conflicts: bool = False) -> None:
+        dialect = connection.dialect
+        defaults = [c for c in table.columns if c.name not in columns and c.default is not None]
+        if any(not c.default.is_scalar for c in defaults):
+            raise ValueError(f"{table.name}: a column left out has a default that is not a constant")
+        named = [table.c[name] for name in columns]
+        self.processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in named]
+        self.repeating = [isinstance(c.type, Date) for c in named]
+        self.constants = tuple(_bound(c, c.default.arg, dialect) for c in defaults)
+        quote = dialect.identifier_preparer.quote
+        placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        names = [quote(c.name) for c in (*named, *defaults)]
+        self.sql = f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))})"
+        if ignore_conflicts:
+            self.sql += " ON CONFLICT DO NOTHING"
+        self.connection = connection
+
+    def insert(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Write ``rows``, each with the values of ``columns`` in their order; the number of rows written."""
+        if not rows:
+            return 0
+        by_column = [_converted(values, process, repeating) for values, process, repeating in zip(zip(*rows), self.processors, self.repeating)]
+        constants = [[value] * len(rows) for value in self.constants]
+        return self.connection.exec_driver_sql(self.sql, list(zip(*by_column, *constants))).rowcount
+
+
+def _converted(values: Sequence[Any], process: Callable[[Any], Any] | None, repeating: bool) -> Sequence[Any]:
+    """``values`` through ``process``; when they repeat, each distinct value once."""
+    if process is None:
+        return values
+    if repeating:
+        once = {value: process(value) for value in set(values)}
+        return [once[value] for value in values]
+    return list(map(process, values))
+
+
+def _bound(column: Column, value: Any, dialect: Dialect) -> Any:
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process else value
 
 
 # What a re-import compares, per kind: ledger field -> import column.
@@ -161,8 +226,7 @@ _COMPARED = {
 # The ids each file of this import has shown so far, with their row: a later row with the same id is a duplicate.
 # A temporary table (of the connection, never committed to the ledger), so that memory does not grow with the files.
 _SEEN = "huikuan_import_seen"
-_SEEN_BEFORE = text(f"SELECT id, first_row FROM {_SEEN} WHERE kind = :kind AND id IN :ids").bindparams(bindparam("ids", expanding=True))
-_SEEN_ADD = f"INSERT INTO {_SEEN} (kind, id, first_row) VALUES (%s, %s, %s)"  # to the driver as it is: a row costs it no SQLAlchemy parameter handling
+_SEEN_TABLE = Table(_SEEN, MetaData(), Column("kind", String, primary_key=True), Column("id", String, primary_key=True), Column("first_row", Integer))
 
 
 class _Import:
@@ -181,6 +245,49 @@ class _Import:
         self.incomplete: set[str] = set()  # kinds whose file (or its header) could not be read: which ids it holds is unknown
         self.troubled: dict[str, set[str]] = defaultdict(set)  # ids of rows with a problem: rows that refer to them are not reported as well
         self.payments: list[_Payment] = []
+        self.dialect = session.get_bind().dialect
+        self.inserters: dict[tuple, _Inserter] = {}
+        self.long_way: set[str] = set()  # kinds whose rows are no longer tried as all new (``_all_new``)
+        self.seen_before = select(_SEEN_TABLE.c.id, _SEEN_TABLE.c.first_row).where(_SEEN_TABLE.c.kind == bindparam("kind"), self._among(_SEEN_TABLE.c.id))
+
+    def _among(self, column: ColumnElement) -> ColumnElement[bool]:
+        return _among(self.dialect, column)
+
+    def _ids(self, ids: Iterable[str]) -> Any:
+        return _ids(self.dialect, ids)
+
+    def _insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], **options: Any) -> int:
+        """Insert ``rows`` (values of ``columns``) into ``table`` with one ``_Inserter`` per table, columns and options, made once; how many were written."""
+        key = (table.name, tuple(columns), tuple(sorted(options.items())))
+        if key not in self.inserters:
+            self.inserters[key] = _Inserter(self.session.connection(), table, columns, **options)
+        return self.inserters[key].insert(rows)
+
+    def _all_new(self, kind: str, model, rows: list[Row]) -> bool:
+        """Write ``rows`` (customers with their primary contacts) if none is in the ledger yet, as the database finds while writing them; else none (``False``).
+
+        The usual import of new rows then asks the ledger nothing before the write:
+        the rows already in it are left out (``ON CONFLICT DO NOTHING``), and when any
+        was, the savepoint is rolled back and the rows go the long way, the ledger
+        asked first; so does every later chunk of the file. Only rows that passed
+        every other check come here, and only while the import has no problem.
+        """
+        if self.problems or kind in self.long_way or not rows:
+            return False
+        columns = _CUSTOMER_FIELDS if kind == "customers" else (FILE_KINDS[kind].id_column, *_COMPARED[kind])
+        savepoint = self.session.begin_nested()
+        self.session.connection()  # the SAVEPOINT is sent when the session's connection is asked for, not by begin_nested
+        values = [[r.values[c] for c in columns] for r in rows]
+        written = self._insert(model.__table__, columns, values, ignore_conflicts=True)
+        if written != len(rows):
+            savepoint.rollback()
+            self.long_way.add(kind)
+            return False
+        if kind == "customers":
+            self._insert(Contact.__table__, (*_CONTACT_FIELDS, "is_primary"), [[r.values[c] for c in _CONTACT_FROM] + [True] for r in rows])
+        savepoint.commit()
+        self.summary.created[kind] += len(rows)
+        return True
 
     def problem(self, row: Row, column: str, message: str) -> None:
         self.problems.append(Problem(row.file, row.number, column, message))
@@ -216,32 +323,29 @@ class _Import:
                 self.problems.extend(Problem(label, 1, col, msg) for col, msg in header_problems)
                 self.incomplete.add(kind)
                 return
+            parse = file_kind.row_parser(table.header)
             chunk: list[tuple[int, list[str]]] = []
             for number_and_cells in self.track(table.rows, f"reading {path.name}"):
                 chunk.append(number_and_cells)
                 if len(chunk) >= self.chunk_size:
-                    self._chunk(kind, label, table.header, chunk)
+                    self._chunk(kind, label, table.header, parse, chunk)
                     chunk = []
             if chunk:
-                self._chunk(kind, label, table.header, chunk)
+                self._chunk(kind, label, table.header, parse, chunk)
         except UnreadableFile as exc:
             del self.problems[before:]  # the file's own problem alone, as when a file cannot be read at all
             self.problems.append(Problem(label, exc.row, "-", exc.message))
             self.incomplete.add(kind)
 
-    def _chunk(self, kind: str, label: str, header: list[str], raw: list[tuple[int, list[str]]]) -> None:
-        """Parse, check and write one chunk of a file's rows."""
+    def _chunk(self, kind: str, label: str, header: list[str], parse: Callable, raw: list[tuple[int, list[str]]]) -> None:
+        """Parse (with ``parse``, the file kind's ``row_parser`` for ``header``), check and write one chunk of a file's rows."""
         file_kind = FILE_KINDS[kind]
         id_column, width, present = file_kind.id_column, len(header), frozenset(header)
-        named_rows = [(number, cells, dict(zip(header, cells))) for number, cells in raw]
-        ids = list({named.get(id_column, "") for _n, _c, named in named_rows} - {""})
-        first_row: dict[str, int] = {}
-        for part in _chunks(ids):
-            first_row.update(self.session.execute(_SEEN_BEFORE, {"kind": kind, "ids": _padded(part)}).all())
-        first_seen: list[tuple[str, str, int]] = []
+        id_index = width - 1 - header[::-1].index(id_column) if id_column in header else width  # the last of a repeated name, as dict(zip(...))
+        row_ids = [cells[id_index] if id_index < len(cells) else "" for _number, cells in raw]
+        first_row = self._seen_before(kind, width, raw, row_ids)
         rows: list[Row] = []
-        for number, cells, named in named_rows:
-            row_id = named.get(id_column, "")
+        for (number, cells), row_id in zip(raw, row_ids):
             if len(cells) > width and any(cells[width:]):
                 self.problems.append(Problem(label, number, "-", f"the row has {len(cells)} cells but the header has {width} columns"))
                 self.troubled[kind].add(row_id)
@@ -251,17 +355,32 @@ class _Import:
                     self.problems.append(Problem(label, number, id_column, f"{row_id} appears again (first at row {first_row[row_id]})"))
                     continue
                 first_row[row_id] = number
-                first_seen.append((kind, row_id, number))
-            values, row_problems = file_kind.parse_row(named)
-            self.problems.extend(Problem(label, number, col, msg) for col, msg in row_problems)
+            values, row_problems = parse(cells)
             if row_problems:
+                self.problems.extend(Problem(label, number, col, msg) for col, msg in row_problems)
                 self.troubled[kind].add(row_id)
             # Rows with a bad cell still go through the other checks, so the clerk sees every problem at once.
             rows.append(Row(label, number, values, present, ok=not row_problems))
-        if first_seen:
-            connection = self.session.connection()
-            connection.exec_driver_sql(_SEEN_ADD.replace("%s", "?") if connection.dialect.paramstyle == "qmark" else _SEEN_ADD, first_seen)
         {"customers": self._customers, "invoices": self._invoices, "payments": self._payments, "charges": self._charges}[kind](rows)
+
+    def _seen_before(self, kind: str, width: int, raw: list[tuple[int, list[str]]], row_ids: list[str]) -> dict[str, int]:
+        """id -> first row, for the ids of this chunk that earlier chunks of the file had; this chunk's new ids are noted as seen.
+
+        The ids are added to the table of ids seen, an id already there left as it
+        is; only when some were (a duplicate, rare) is the table asked for them.
+        Rows with too many cells are not noted: they are refused before their id counts.
+        """
+        first: dict[str, int] = {}
+        for (number, cells), row_id in zip(raw, row_ids):
+            if row_id and row_id not in first and not (len(cells) > width and any(cells[width:])):
+                first[row_id] = number
+        if not first:
+            return {}
+        noted = self._insert(_SEEN_TABLE, ("kind", "id", "first_row"), [(kind, row_id, number) for row_id, number in first.items()], ignore_conflicts=True)
+        if noted == len(first):
+            return {}
+        earlier = self.seen_before.where(_SEEN_TABLE.c.first_row < raw[0][0])
+        return dict(self.session.execute(earlier, {"kind": kind, "ids": self._ids(first)}).all())
 
     # -- checks and writes, a chunk at a time -----------------------------------
 
@@ -300,22 +419,23 @@ class _Import:
         return new, changed
 
     def _existing(self, model, id_column: str, rows: list[Row]) -> dict[str, dict[str, Any]]:
-        """The ledger's compared fields of the rows' ids."""
+        """The ledger's compared fields of the rows' ids (a Core query on the session's connection: rows, not ORM results)."""
         fields = (id_column, *_COMPARED[model.__tablename__])
-        columns = [getattr(model, f) for f in fields]
-        existing: dict[str, dict[str, Any]] = {}
-        for part in _chunks(rows):
-            for values in self.session.execute(select(*columns).where(getattr(model, id_column).in_(_padded([r.values[id_column] for r in part])))):
-                existing[values[0]] = dict(zip(fields, values))
-        return existing
+        table = model.__table__
+        if not rows:
+            return {}
+        query = select(*(table.c[f] for f in fields)).where(self._among(table.c[id_column]))
+        found = self.session.connection().execute(query, {"ids": self._ids(r.values[id_column] for r in rows)})
+        return {values[0]: dict(zip(fields, values)) for values in found}
 
     def _customer_currencies(self, rows: list[Row]) -> dict[str, str]:
         """customer -> currency, for the customers the rows name that are in the ledger (the customers file's are written by now)."""
         ids = sorted({r.values["customer_id"] for r in rows if r.values.get("customer_id") is not None})
-        currencies: dict[str, str] = {}
-        for part in _chunks(ids):
-            currencies.update(self.session.execute(select(Customer.customer_id, Customer.currency).where(Customer.customer_id.in_(_padded(part)))).all())
-        return currencies
+        if not ids:
+            return {}
+        customers = Customer.__table__
+        query = select(customers.c.customer_id, customers.c.currency).where(self._among(customers.c.customer_id))
+        return dict(self.session.connection().execute(query, {"ids": self._ids(ids)}).all())
 
     def _customer_ok(self, row: Row, known: Mapping[str, str]) -> bool:
         customer_id = row.values.get("customer_id")
@@ -327,22 +447,24 @@ class _Import:
 
     def _dates_ok(self, row: Row, first: str, later: str, what: str) -> bool:
         """``later`` may not come before ``first`` (when both parsed)."""
-        start, end = row.values.get(first), row.values.get(later)
-        if start is not None and end is not None and end < start:
+        if not _in_order(row, first, later):
+            start, end = row.values[first], row.values[later]
             self.problem(row, later, f"{end} is before the {what} {start}")
             return False
         return True
 
     def _customers(self, rows: list[Row]) -> None:
         rows = [r for r in rows if r.ok]
+        if self._all_new("customers", Customer, rows):
+            return
         existing: dict[str, dict[str, Any]] = {}
-        for part in _chunks(rows):
-            query = (
-                select(Customer, Contact)
-                .outerjoin(Contact, (Contact.customer_id == Customer.customer_id) & Contact.is_primary)
-                .where(Customer.customer_id.in_(_padded([r.values["customer_id"] for r in part])))
-            )
-            for customer, contact in self.session.execute(query):
+        query = (
+            select(Customer, Contact)
+            .outerjoin(Contact, (Contact.customer_id == Customer.customer_id) & Contact.is_primary)
+            .where(self._among(Customer.customer_id))
+        )
+        if rows:
+            for customer, contact in self.session.execute(query, {"ids": self._ids(r.values["customer_id"] for r in rows)}):
                 existing[customer.customer_id] = {
                     "name": customer.name,
                     "email": contact.email if contact else None,
@@ -366,8 +488,8 @@ class _Import:
         del existing
         session = self.session
         if new:
-            session.execute(insert(Customer.__table__), [_customer_fields(r.values) for r in new])
-            session.execute(insert(Contact.__table__), [{**_contact_fields(r.values), "customer_id": r.values["customer_id"], "is_primary": True} for r in new])
+            self._insert(Customer.__table__, _CUSTOMER_FIELDS, [[r.values[c] for c in _CUSTOMER_FIELDS] for r in new])
+            self._insert(Contact.__table__, (*_CONTACT_FIELDS, "is_primary"), [[r.values[c] for c in _CONTACT_FROM] + [True] for r in new])
         for row in changed:
             customer_id = row.values["customer_id"]
             if "credit_limit" in row.present:
@@ -387,6 +509,12 @@ class _Import:
 
     def _invoices(self, rows: list[Row]) -> None:
         currencies = self._customer_currencies(rows)
+        if all(r.ok and r.values["customer_id"] in currencies and _in_order(r, "issued_on", "due_on") for r in rows):
+            for row in rows:
+                if row.values["currency"] is None:
+                    row.values["currency"] = currencies[row.values["customer_id"]]
+            if self._all_new("invoices", Invoice, rows):
+                return
         checked = []
         for row in rows:
             customer_ok = self._customer_ok(row, currencies)
@@ -412,11 +540,10 @@ class _Import:
         self._write("invoices", Invoice, "invoice_id", new, kept)
 
     def _allocated(self, invoice_ids: set[str]) -> dict[str, Decimal]:
-        totals: dict[str, Decimal] = {}
-        for part in _chunks(sorted(invoice_ids)):
-            query = select(Allocation.invoice_id, func.sum(Allocation.amount)).where(Allocation.invoice_id.in_(_padded(part)))
-            totals.update(self.session.execute(query.group_by(Allocation.invoice_id)).all())
-        return totals
+        if not invoice_ids:
+            return {}
+        query = select(Allocation.invoice_id, func.sum(Allocation.amount)).where(self._among(Allocation.invoice_id)).group_by(Allocation.invoice_id)
+        return dict(self.session.execute(query, {"ids": self._ids(sorted(invoice_ids))}).all())
 
     def _payments(self, rows: list[Row]) -> None:
         currencies = self._customer_currencies(rows)
@@ -428,8 +555,9 @@ class _Import:
                 self._refused("payments", row)
         named = sorted({r.values["invoice_id"] for r in candidates if r.values["invoice_id"]})
         invoice_customer: dict[str, str] = {}
-        for part in _chunks(named):
-            invoice_customer.update(self.session.execute(select(Invoice.invoice_id, Invoice.customer_id).where(Invoice.invoice_id.in_(_padded(part)))).all())
+        if named:
+            query = select(Invoice.invoice_id, Invoice.customer_id).where(self._among(Invoice.invoice_id))
+            invoice_customer.update(self.session.execute(query, {"ids": self._ids(named)}).all())
         checked = []
         for row in candidates:
             invoice_id, customer_id = row.values["invoice_id"], row.values["customer_id"]
@@ -462,6 +590,9 @@ class _Import:
 
     def _charges(self, rows: list[Row]) -> None:
         currencies = self._customer_currencies(rows)
+        if all(r.ok and r.values["customer_id"] in currencies and _in_order(r, "delivered_on", "receipt_received_on") for r in rows):
+            if self._all_new("charges", Charge, rows):
+                return
         checked = []
         for row in rows:
             customer_ok = self._customer_ok(row, currencies)
@@ -475,7 +606,7 @@ class _Import:
     def _write(self, kind: str, model, id_column: str, new: list[Row], changed: list[Row]) -> None:
         columns = (id_column, *_COMPARED[kind])
         if new:
-            self.session.execute(insert(model.__table__), [{c: r.values[c] for c in columns} for r in new])
+            self._insert(model.__table__, columns, [[r.values[c] for c in columns] for r in new])
         for row in changed:
             values = {c: row.values[c] for c in _COMPARED[kind] if c in row.present}
             self.session.execute(update(model).where(getattr(model, id_column) == row.values[id_column]).values(values))
@@ -507,7 +638,7 @@ class _Import:
         if not self.payments:
             return
         self.payments.sort(key=lambda p: (p.customer_id, p.received_on, p.payment_id))
-        allocations: list[dict[str, Any]] = []
+        allocations: list[tuple[str, str, Decimal]] = []
         by_customer = {}
         for payment in self.payments:
             by_customer.setdefault(payment.customer_id, []).append(payment)
@@ -524,9 +655,9 @@ class _Import:
                         continue
                     for invoice_id, amount in parts:
                         invoices[invoice_id] = replace(invoices[invoice_id], open=invoices[invoice_id].open - amount)
-                        allocations.append({"payment_id": payment.payment_id, "invoice_id": invoice_id, "amount": amount})
+                        allocations.append((payment.payment_id, invoice_id, amount))
             if allocations:
-                self.session.execute(insert(Allocation.__table__), allocations)
+                self._insert(Allocation.__table__, ("payment_id", "invoice_id", "amount"), allocations)
                 self.summary.allocations += len(allocations)
                 allocations = []
 
@@ -534,14 +665,13 @@ class _Import:
         """customer -> invoice -> what is open on it (the files' invoices are in the ledger by now)."""
         invoices: dict[str, dict[str, OpenInvoice]] = defaultdict(dict)
         paid = select(Allocation.invoice_id, func.sum(Allocation.amount).label("paid")).group_by(Allocation.invoice_id).subquery()
-        for part in _chunks(sorted(customer_ids)):
-            query = (
-                select(Invoice.customer_id, Invoice.invoice_id, Invoice.due_on, Invoice.issued_on, Invoice.amount, paid.c.paid)
-                .outerjoin(paid, paid.c.invoice_id == Invoice.invoice_id)
-                .where(Invoice.customer_id.in_(_padded(part)))
-            )
-            for customer_id, invoice_id, due_on, issued_on, amount, paid_amount in self.session.execute(query):
-                invoices[customer_id][invoice_id] = OpenInvoice(invoice_id, due_on, issued_on, amount - (paid_amount or ZERO))
+        query = (
+            select(Invoice.customer_id, Invoice.invoice_id, Invoice.due_on, Invoice.issued_on, Invoice.amount, paid.c.paid)
+            .outerjoin(paid, paid.c.invoice_id == Invoice.invoice_id)
+            .where(self._among(Invoice.customer_id))
+        )
+        for customer_id, invoice_id, due_on, issued_on, amount, paid_amount in self.session.execute(query, {"ids": self._ids(sorted(customer_ids))}):
+            invoices[customer_id][invoice_id] = OpenInvoice(invoice_id, due_on, issued_on, amount - (paid_amount or ZERO))
         return invoices
 
 
@@ -554,6 +684,11 @@ def _customer_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {n: values[n] for n in _CUSTOMER_FIELDS}
 
 
+# The primary contact's fields a new customer's row gives, and the import columns they come from.
+_CONTACT_FIELDS = ("customer_id", "name", "title", "email", "phone")
+_CONTACT_FROM = ("customer_id", "contact_name", "contact_title", "email", "phone")
+
+
 def _contact_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": values["contact_name"], "title": values["contact_title"], "email": values["email"], "phone": values["phone"]}
 
@@ -561,6 +696,12 @@ def _contact_fields(values: Mapping[str, Any]) -> dict[str, Any]:
 def _only(fields: dict[str, Any], present: frozenset[str], renamed: Mapping[str, str] = {}) -> dict[str, Any]:
     """The fields whose import column is in the file (absent columns keep the ledger's value)."""
     return {k: v for k, v in fields.items() if renamed.get(k, k) in present and k != "customer_id"}
+
+
+def _in_order(row: Row, first: str, later: str) -> bool:
+    """``later`` does not come before ``first`` (or one of them is empty or did not parse)."""
+    start, end = row.values.get(first), row.values.get(later)
+    return start is None or end is None or end >= start
 
 
 def _show(value: Any) -> str:

@@ -120,7 +120,7 @@ def csv_rows(reader, *, first: int = 2, clean: Callable[[str], str] = str.strip)
             return
         except csv.Error as exc:
             raise UnreadableFile(number, f"not valid CSV: {exc}") from None
-        stripped = [clean(cell) for cell in cells]
+        stripped = list(map(clean, cells))
         if any(stripped):
             yield number, stripped
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -147,14 +147,18 @@ def letter_charges(
     )
 
 
-def open_invoice_charges(session: Session, as_of: dt.date, company: Company | None) -> dict[str, Decimal]:
+def open_invoice_charges(session: Session, as_of: dt.date, company: Company | None, *, only: Sequence[str] | None = None) -> dict[str, Decimal]:
     """Every invoice open at the end of ``as_of`` whose customer's contract claims a charge: invoice id -> its charge (``invoice_charge``).
 
-    For the aging report's charge column; invoices under no terms are absent.
+    For the aging report's charge column; invoices under no terms are absent. ``only``: the invoices of
+    these customers (the worklist reads its accounts a slice at a time), not of the whole ledger.
     """
-    customers = {c.customer_id: c for c in session.scalars(select(Customer))}
+    if only is not None and not only:
+        return {}
+    query = select(Customer) if only is None else select(Customer).where(Customer.customer_id.in_(list(only)))
+    customers = {c.customer_id: c for c in session.scalars(query)}
     charges: dict[str, Decimal] = {}
-    for facts, _country in load_facts(session):
+    for facts, _country in load_facts(session, only=only):
         terms = terms_for(customers[facts.customer_id], company)
         if terms is None:
             continue

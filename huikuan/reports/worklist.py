@@ -257,13 +257,13 @@ class Account:
     charge: Decimal = ZERO  # the late-payment charge to the day on its open invoices (``_charges``)
 
 
-def _charges(session: Session, customers: Iterable[Customer], as_of: dt.date, company: Company | None) -> dict[str, Decimal]:
+def _charges(session: Session, customers: Sequence[Customer], as_of: dt.date, company: Company | None) -> dict[str, Decimal]:
     """Invoice -> its late-payment charge at the end of ``as_of``: ``huikuan.legal.standing.open_invoice_charges``, the one rule
-    the letters, ``customers show`` and the aging report count by. {} (and no read) when no customer of ``customers`` has
-    late-payment terms (``terms_for``: its contract's, or the company's standard ones)."""
+    the letters, ``customers show`` and the aging report count by, for the invoices of ``customers``. {} (and no read) when none
+    of them has late-payment terms (``terms_for``: its contract's, or the company's standard ones)."""
     if not any(terms_for(c, company) is not None for c in customers):
         return {}
-    return open_invoice_charges(session, as_of, company)
+    return open_invoice_charges(session, as_of, company, only=[c.customer_id for c in customers])
 
 
 def _accounts(session: Session, ids: Sequence[str], as_of: dt.date, charges: Mapping[str, Decimal] | None = None) -> dict[str, Account]:
@@ -427,32 +427,79 @@ def worklist(
     without a company file). Ordered by whose list (unassigned last), then by rank
     within the list.
     """
+    groups: dict[str | None, list[WorkItem]] = defaultdict(list)
+    for items in _unranked(session, as_of, policy, collector, company):
+        for item in items:
+            groups[item.collector].append(item)
+    return [item for name in sorted(groups, key=_list_order) for item in _ranked(groups[name])]
+
+
+def worklist_heads(
+    session: Session, as_of: dt.date, rows: int, *, policy: str | Policy = "handbook", company: Company | None = None
+) -> list[tuple[str | None, list[WorkItem], int]]:
+    """Each list's first ``rows`` items (ranked as ``worklist`` ranks them) and its length: what the day's artifacts show.
+
+    The whole ledger's list is never held: the items are built a slice of customers at a time and each list keeps
+    only its best ``rows`` (the ranking key ends with the customer id, so the best rows of the whole list are the
+    best rows of the best rows of its slices), so memory stays flat however many accounts are due.
+    """
+    best: dict[str | None, list[WorkItem]] = defaultdict(list)
+    counts: dict[str | None, int] = defaultdict(int)
+    for items in _unranked(session, as_of, policy, None, company):
+        for item in items:
+            best[item.collector].append(item)
+            counts[item.collector] += 1
+        for name, kept in best.items():
+            if len(kept) > 2 * rows:
+                best[name] = sorted(kept, key=lambda i: i.priority)[:rows]
+    return [(name, _ranked(best[name])[:rows], counts[name]) for name in sorted(best, key=_list_order)]
+
+
+def _list_order(name: str | None) -> tuple:
+    return (name is None, name or "")
+
+
+def _ranked(items: list[WorkItem]) -> list[WorkItem]:
+    return [_with_rank(item, rank) for rank, item in enumerate(sorted(items, key=lambda i: i.priority), start=1)]
+
+
+def _unranked(session: Session, as_of: dt.date, policy: str | Policy, collector: str | None, company: Company | None) -> Iterator[list[WorkItem]]:
+    """The day's items (rank 0), ``CHUNK`` customers at a time: the plan's actions for a person, then their accounts in bulk."""
     rules = policy if isinstance(policy, Policy) else load_policy(policy)
     calendars = calendars_of(company)
+    hours = _hours_on(as_of, calendars)
+    locale = i18n.company_locale(company)
     by_customer: dict[str, list[Action]] = defaultdict(list)
     for action in iter_plan(session, as_of, rules, calendars=calendars):
         if action.channel in PERSON_CHANNELS or action.action == LIMITATION_WARNING:
+            if action.customer_id not in by_customer and len(by_customer) == CHUNK:
+                yield _items_of(session, by_customer, as_of, collector, company, hours, locale)
+                by_customer = defaultdict(list)
             by_customer[action.customer_id].append(action)
-    if not by_customer:
-        return []
+    if by_customer:
+        yield _items_of(session, by_customer, as_of, collector, company, hours, locale)
+
+
+def _items_of(
+    session: Session,
+    by_customer: Mapping[str, list[Action]],
+    as_of: dt.date,
+    collector: str | None,
+    company: Company | None,
+    hours: Callable[[str], str],
+    locale: str,
+) -> list[WorkItem]:
+    """The items of the customers of ``by_customer`` (at most ``CHUNK``), their accounts read in a few queries."""
     owners = {
         c.customer_id: (c, owner_of(c, [a for a in by_customer[c.customer_id] if a.action != LIMITATION_WARNING], company))
         for c in _customers(session, list(by_customer))
     }
     if collector is not None:  # only that list's accounts are read further
         owners = {i: (c, owner) for i, (c, owner) in owners.items() if owner == collector}
-    accounts = _accounts(session, list(owners), as_of, _charges(session, (c for c, _owner in owners.values()), as_of, company))
-    hours = _hours_on(as_of, calendars)
-    locale = i18n.company_locale(company)
-    items = [_item(c, by_customer[i], accounts[i], as_of, owner, hours, locale) for i, (c, owner) in owners.items()]
-    ranked: list[WorkItem] = []
-    groups: dict[str | None, list[WorkItem]] = defaultdict(list)
-    for item in items:
-        groups[item.collector].append(item)
-    for name in sorted(groups, key=lambda c: (c is None, c or "")):
-        for rank, item in enumerate(sorted(groups[name], key=lambda i: i.priority), start=1):
-            ranked.append(_with_rank(item, rank))
-    return ranked
+    if not owners:
+        return []
+    accounts = _accounts(session, list(owners), as_of, _charges(session, [c for c, _owner in owners.values()], as_of, company))
+    return [_item(c, by_customer[i], accounts[i], as_of, owner, hours, locale) for i, (c, owner) in owners.items()]
 
 
 def _with_rank(item: WorkItem, rank: int) -> WorkItem:
