@@ -47,7 +47,7 @@ FILES = {
 def ledger(tmp_path, session):
     paths = write_files(tmp_path, FILES)
     import_files(session, paths)
-    # A: promised everything by 2026-11-12, paid nothing: broken.
+    # A: promised everything by 12 November 2026, paid nothing: broken.
     record_promise(session, "A", amount=Decimal("8464.39"), by=D(2026, 11, 12), on=D(2026, 11, 2), invoices=["A-1"])
     # C: a running promise on C-2; C-1 is still followed up.
     record_promise(session, "C", amount=Decimal("700.00"), by=D(2026, 11, 20), on=D(2026, 11, 10), invoices=["C-2"])
@@ -69,11 +69,11 @@ def test_items_ranked_broken_promise_first_then_oldest(ledger):
         ("zhang", 3, "C"),  # 21 days overdue
     ]
     a, b, c = items[1:]
-    assert a.broken_promise == "promised ¥8,464.39 by 2026-11-12, not kept"
+    assert a.broken_promise == "promised ¥8,464.39 by 12 November 2026, not kept"
     assert a.open_promise is None and a.oldest_days_overdue == 32
     assert a.amount_open == Decimal("8464.39") and a.currency == "CNY"
     assert (b.broken_promise, b.oldest_days_overdue, b.amount_open) == (None, 57, Decimal("2700.00"))
-    assert c.open_promise == "promised ¥700.00 by 2026-11-20" and c.broken_promise is None
+    assert c.open_promise == "promised ¥700.00 by 20 November 2026" and c.broken_promise is None
     assert all(isinstance(i.amount_open, Decimal) for i in items)
 
 
@@ -115,11 +115,11 @@ def test_last_contact_restated_with_excuses(ledger):
 def test_say_names_amount_invoices_contact_and_promise_in_the_customers_language(ledger):
     items = {i.customer_id: i for i in worklist(ledger, MONDAY)}
     a, b, c = items["A"], items["B"], items["C"]
-    assert a.say == "华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。"
+    assert a.say == "华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026年11月12日前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。"
     assert "¥2,700.00" in b.say and "B-1、B-2" in b.say and "最早的已逾期57天" in b.say
     assert c.say == (
         "上次联系：2026年11月10日 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
-        "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。"
+        "对方承诺2026年11月20日前付¥700.00：再次确认，并催收其余款项。"
     )
     # The same account for an English-speaking customer: the same facts, in English.
     from models.enums import Locale
@@ -130,7 +130,7 @@ def test_say_names_amount_invoices_contact_and_promise_in_the_customers_language
     c = next(i for i in worklist(ledger, MONDAY) if i.customer_id == "C")
     assert c.say == (
         "Last time (call on 10 November 2026 with 陈: promised to pay (下周五付C-2), excuse 拖). 远洋 owes ¥1,200.00 in all, ¥500.00 of it on C-1, "
-        "the oldest 21 days overdue. They promised ¥700.00 by 2026-11-20: confirm it back and ask for the rest."
+        "the oldest 21 days overdue. They promised ¥700.00 by 20 November 2026: confirm it back and ask for the rest."
     )
 
 
@@ -195,8 +195,8 @@ def test_markdown_a_narrow_table_then_each_rows_texts_under_its_number(ledger):
         [
             "Contacts: 王: 1, a@a\\.cn",  # the customer's data is escaped (huikuan.documents.escaping): "." before a domain would make a link
             f"When: {HOURS}",
-            "Say: 华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026-11-12前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。",
-            "Promise: **promised ¥8,464.39 by 2026-11-12, not kept**",
+            "Say: 华信共欠¥8,464.39在A-1上，最早的已逾期32天。对方承诺2026年11月12日前付¥8,464.39，未兑现：问清原因，要求立即全额付款并给出具体日期。",
+            "Promise: **promised ¥8,464.39 by 12 November 2026, not kept**",
             "Invoices: A-1",
         ],
     )
@@ -205,8 +205,8 @@ def test_markdown_a_narrow_table_then_each_rows_texts_under_its_number(ledger):
         "Contacts: 陈: 3, c@c\\.cn",
         f"When: {HOURS}",
         "Say: 上次联系：2026年11月10日 电话 陈：承诺付款（下周五付C-2），借口：拖。远洋共欠¥1,200.00，其中¥500.00在C-1上，最早的已逾期21天。"
-        "对方承诺2026-11-20前付¥700.00：再次确认，并催收其余款项。",
-        "Promise: promised ¥700.00 by 2026-11-20",
+        "对方承诺2026年11月20日前付¥700.00：再次确认，并催收其余款项。",
+        "Promise: promised ¥700.00 by 20 November 2026",
         "Invoices: C-1",
         "Last contact: call on 10 November 2026 with 陈: promised to pay \\(下周五付C-2\\), excuse 拖",
         "Excuses: 推, 拖",

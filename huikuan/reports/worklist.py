@@ -26,7 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from huikuan.documents import i18n
 from huikuan.documents.escaping import artifact_key, markdown_text, one_line
 from huikuan.documents.last_contact import restate
-from huikuan.documents.render import environment
+from huikuan.documents.render import environment, format_date
 from huikuan.ledger.company import Company
 from huikuan.ledger.context import calendars_of
 from huikuan.legal.standing import open_invoice_charges, terms_for
@@ -180,7 +180,7 @@ def _promise_texts(state: PromiseState | None, currency: str) -> tuple[str | Non
     """(broken, open) promise texts, for the collector's list."""
     if state is None:
         return None, None
-    promised = f"promised {format_money(state.amount, currency)} by {state.by.isoformat()}"
+    promised = f"promised {format_money(state.amount, currency)} by {format_date(state.by, Locale.en)}"  # as the last contact beside it
     if not state.broken:
         return None, promised
     return promised + ", not kept" + (f" ({format_money(state.paid, currency)} paid)" if state.paid > 0 else ""), None
@@ -326,7 +326,7 @@ def call_script(t: Talk, locale: str) -> str:
     if t.promise is not None:
         p = t.promise
         paid = {"paid": format_money(p.paid, t.currency)} if p.broken and p.paid > 0 else {}
-        variables["promise"] = {"amount": format_money(p.amount, t.currency), "by": p.by, "broken": p.broken, **paid}
+        variables["promise"] = {"amount": format_money(p.amount, t.currency), "by": format_date(p.by, folder), "broken": p.broken, **paid}
     if t.charge > 0:
         variables["charge"] = {"amount": format_money(t.charge, t.currency), "total": format_money(t.amount + t.charge, t.currency)}
     return environment().get_template(f"{folder}/call_script.txt.j2").render(variables)
