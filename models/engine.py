@@ -582,13 +582,6 @@ class Evaluator:
     def roll(self, day: dt.date, how: Roll) -> dt.date:
         return self.cal.roll_forward(day) if how is Roll.forward else self.cal.roll_backward(day)
 
-    def nominal_days_rolling_to(self, day: dt.date, how: Roll) -> tuple[dt.date, ...]:
-        """Every nominal date that rolls onto ``day`` (none when ``day`` is not a working day)."""
-        window = self.cal.days_rolling_onto(day, how is Roll.backward)
-        if window is None:
-            return ()
-        return tuple(window[0] + dt.timedelta(days=n) for n in range((window[1] - window[0]).days + 1))
-
     def pauses_of(self, step: Step, invoice: InvoiceFacts) -> tuple[Pause, ...]:
         """The invoice's pauses of the kinds that hold this step back."""
         return tuple(p for p in self.pauses[invoice.invoice_id] if p.kind in step.pauses)
@@ -670,10 +663,6 @@ class Evaluator:
             scheduled = self.scheduled_date(step, invoice, day)
             return scheduled is not None and self.after_pauses(scheduled, pauses) == day
         return due_step_lands(self.cal, trigger, invoice.due_on, day)
-
-    def offsets_rolling_to(self, day: dt.date, how: Roll, anchor: dt.date) -> tuple[int, int]:
-        """The range of offsets from ``anchor`` whose nominal date rolls onto ``day`` (empty: first > last)."""
-        return offsets_onto(self.cal, day, how, anchor)
 
     @staticmethod
     def paid_recently(invoice: InvoiceFacts, day: dt.date, days: int) -> bool:

@@ -18,9 +18,6 @@ A batch of the whole ledger is a contiguous run of the sorted ids, read by range
 ``only`` are read by ``IN``. Customers come in the order Python sorts their
 ids; where the database orders them otherwise (a PostgreSQL collation that is
 not "C"), batches are read by ``IN`` too, so the order and the facts stay the same.
-``batches`` and ``read_batch`` split that work (a second process could read some of
-the batches: tried for ``plan``, 18% faster on a quiet 2-core machine, slower under
-load, so not kept; issue #18's note).
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import select, type_coerce
 from sqlalchemy.orm import Session
@@ -71,13 +68,6 @@ _STATE_DATES = (
 )
 
 
-class Batch(NamedTuple):
-    """Customers read together: ``ids`` sorted; ``by_range``: read ``ids[0]`` to ``ids[-1]``, which are exactly ``ids``."""
-
-    ids: list[str]
-    by_range: bool
-
-
 def customer_ids(session: Session, only: Sequence[str] | None = None) -> list[str]:
     query = select(Customer.customer_id).order_by(Customer.customer_id)
     if only:
@@ -87,17 +77,11 @@ def customer_ids(session: Session, only: Sequence[str] | None = None) -> list[st
 
 def load_facts(session: Session, *, only: Sequence[str] | None = None, batch: int = BATCH) -> Iterator[tuple[CustomerFacts, str]]:
     """Every customer's facts (or those of ``only``), with its country, in customer id order (Python's ``sorted``)."""
-    for part in batches(session, only, batch):
-        yield from read_batch(session, part)
-
-
-def batches(session: Session, only: Sequence[str] | None = None, batch: int | None = None) -> list[Batch]:
-    """The ledger's customers (or those of ``only``) in batches of ``batch`` (default ``BATCH``), in id order: what ``load_facts`` reads, batch by batch."""
-    batch = batch or BATCH
     ids = customer_ids(session, only)
     ordered = sorted(ids)
     by_range = not only and ordered == ids  # the database sorts as Python does: a batch is a range of its index
-    return [Batch(ordered[start : start + batch], by_range) for start in range(0, len(ordered), batch)]
+    for start in range(0, len(ordered), batch):
+        yield from _read_batch(session, ordered[start : start + batch], by_range)
 
 
 class _Parsed(dict):
@@ -144,11 +128,6 @@ def _enum(kind: type[Enum]) -> _Parsed:
 def _raw(*columns) -> list:
     """``columns`` read as the driver gives them (no result type: converted by ``_Columns``)."""
     return [type_coerce(column, NullType()) for column in columns]
-
-
-def read_batch(session: Session, batch: Batch) -> Iterator[tuple[CustomerFacts, str]]:
-    """The facts of the customers of ``batch``, in id order."""
-    return iter(_read_batch(session, *batch))
 
 
 def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[CustomerFacts, str]]:
