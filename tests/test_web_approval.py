@@ -204,7 +204,7 @@ def test_the_page_shows_the_request_on_a_phone_in_chinese(client, ledger):
     assert "审批：锁定账户、停止出库" in text and "杭州华信贸易有限公司（W1）" in text and "吴宏（董事长）" in text
     assert "I1" in text and "2026-09-30" in text and "逾期 41 天" in text and "¥10,000.00" in text
     assert "I2" not in text  # the request is about I1 only
-    assert "2026-11-02 电话，承诺付款" in text and NASTY in text  # the history, its note shown as typed ...
+    assert f"2026年11月2日 电话，承诺付款（答应月底付 {NASTY}）" in text  # the history in the worklist's words, its note shown as typed ...
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text  # ... and escaped
     assert 'value="approve"' in page.text and 'value="deny"' in page.text and "W5" not in text
 

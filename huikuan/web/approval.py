@@ -35,6 +35,7 @@ from huikuan.approvals.check import code_matches, wait_for_verdict
 from huikuan.approvals.runs import RunNotWaiting, ServerPasswordError
 from huikuan.collection import execution
 from huikuan.documents import i18n
+from huikuan.documents.last_contact import restate
 from huikuan.documents.render import LETTER_KINDS, render_letter
 from huikuan.ledger.company import Person
 from huikuan.reports.portfolio import customer_file
@@ -119,8 +120,11 @@ def _name(company, person_id: str | None) -> str:
         return person_id
 
 
-def _single(session: Session, web: WebContext, approval: Approval) -> dict:
-    """A request's page: the customer, its open invoices (those the request names) and their ages, the history, the statement or the letter."""
+def _single(session: Session, web: WebContext, approval: Approval, locale: str) -> dict:
+    """A request's page: the customer, its open invoices (those the request names) and their ages, the history, the statement or the letter.
+
+    The past contacts are told as the worklist, the escalations and the requests' emails tell them (``restate``), in the approver's ``locale``.
+    """
     today = web.today()
     file = customer_file(session, approval.customer_id, today, contacts=8)
     named = {i for i in approval.invoices.split(";") if i}
@@ -145,7 +149,7 @@ def _single(session: Session, web: WebContext, approval: Approval) -> dict:
         oldest=max((days for _i, _a, days, _x in invoices), default=None),
         statement_lines=lines,
         statement_total=sum((amount for _d, _w, amount in lines), ZERO),
-        contacts=file.contacts,
+        contacts=[restate(contact, locale, internal=True) for contact in file.contacts],
         promises=file.promises,
         changes=file.changes[-6:],
         preview=preview,
@@ -163,7 +167,7 @@ def _show(request: Request, token: str, asked: Asked, status: int = 200, *, erro
     web: WebContext = context_of(request)
     with web.session() as session:
         request_row = _find(session, asked.link.key)
-        about = _list(session, web, request_row, asked.locale) if asked.is_list else _single(session, web, request_row)
+        about = _list(session, web, request_row, asked.locale) if asked.is_list else _single(session, web, request_row, asked.locale)
     return pages.html(
         "approval_list" if asked.is_list else "approval",
         asked.locale,
