@@ -21,7 +21,7 @@ copy; PostgreSQL: ``CREATE DATABASE .. TEMPLATE ..``):
            (``bench.mail_bench.time_floor``: read, build MIME, write ``.eml``, stamp).
            It must write and send as many rows as the floor, or it fails.
 ``floor``  no Prefect at all, in a child process of its own: ``plan`` to find the
-           customers due (as the flow's ``customers_due``), ``collect()`` in
+           customers due (as the flow's ``plan_day``), ``collect()`` in
            batches of 500 (as the flow's batches), ``dispatch`` of the outbox to
            the outbox folder. Then, timed apart, what else the flow does without
            Prefect (``extras``: the worklists, the day's note, approval reminders;
@@ -149,8 +149,16 @@ def floor(url: str, run: str, work: str) -> dict:
     kinds = sorted(STATEMENT_KINDS) if statements_only else None
     before = _counts(engine)
     cpu0, t0 = _cpu(), time.perf_counter()
+    on_worklist = getattr(worklist_module, "on_worklist", None)  # the flow's plan_day keeps the worklists' actions (code before: replanned)
+    planned: list | None = [] if on_worklist is not None and not statements_only else None
     with Session(engine) as session:
-        due = sorted({a.customer_id for a in iter_plan(session, day, policy) if kinds is None or is_of(a, kinds)})  # streamed, as the flow's customers_due
+        due_ids: dict[str, None] = {}
+        for action in iter_plan(session, day, policy):  # streamed, as the flow's plan_day
+            if kinds is None or is_of(action, kinds):
+                due_ids[action.customer_id] = None
+            if planned is not None and on_worklist(action):
+                planned.append(action)
+        due = sorted(due_ids)
     cpu1, t1 = _cpu(), time.perf_counter()
     taken = problems = 0
     parts = batches(due, BATCH) if due else []
@@ -182,9 +190,11 @@ def floor(url: str, run: str, work: str) -> dict:
         with session_scope(engine) as session:
             noted = {"accounts": len(due), "taken": taken, "problems": problems}  # the signature changed once: pass what it takes
             record_day(session, day, "handbook", **{k: v for k, v in noted.items() if k in inspect.signature(record_day).parameters})
-        with session_scope(engine) as session:  # as publish_day: each list's first 200 rows (the whole list on code before worklist_heads)
+        with session_scope(engine) as session:  # as publish_day: each list's first 200 rows (the whole list on code before worklist_heads),
+            # from the day's plan above as the flow's (planned afresh on code before plan_day)
             if heads_of := getattr(worklist_module, "worklist_heads", None):
-                heads = [shown for _name, shown, _length in heads_of(session, day, 200, policy="handbook")]
+                reuse = {"planned": planned} if planned is not None else {}
+                heads = [shown for _name, shown, _length in heads_of(session, day, 200, policy="handbook", **reuse)]
             else:
                 by_collector: dict = {}
                 for item in worklist(session, day, policy="handbook"):

@@ -22,6 +22,7 @@ One account's whole story: `huikuan customers show ID`, or its own
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 from prefect import flow
 from prefect.logging import get_run_logger
@@ -41,10 +42,32 @@ from tasks.day import (
     start_batch_runs,
     wait_for_batch_runs,
 )
-from tasks.ledger import collect_batch, customers_due, dispatch_outbox, remind_unanswered_approvals
+from tasks.ledger import collect_batch, dispatch_outbox, plan_day, remind_unanswered_approvals
 
 BATCH_SIZE = 500  # accounts per task: large enough that Prefect's own cost per task is small beside the work
-SPREAD_RUNS = 8  # spread over the workers, the day is at most this many collect-batch runs (each larger than batch_size if need be)
+RUNS_PER_CORE = 1
+FEWEST_RUNS = 2  # two workers can share the day however few the cores
+MOST_RUNS = 8
+
+
+def spread_runs() -> int:
+    """At most how many collect-batch runs the day is spread over (each larger than ``batch_size`` if need be): one per
+    core this machine gives the run, at least ``FEWEST_RUNS`` and at most ``MOST_RUNS``.
+
+    Each run is a new Python process on some worker (seconds of start-up, ~180 MiB) whose work is the CPU's (the
+    documents, the ORM) and the database's, on the same cores in a small install: runs beyond the cores only queue for
+    them, each paying its start-up and memory, and contend in the ledger and the outbox. Measured on the 2-core machine,
+    10,000 customers on PostgreSQL, two workers (``bench.daily_bench --backends postgres``, loaded by other work):
+    2 runs 33.2 and 38.1 s (load 5.5, 1.8), 4 runs 56.7 and 51.5 s (load 4.5, 2.8), 8 runs 74.7 and 89.8 s (load 4.2, 3.6), with
+    570, 870 and 1,480 MiB of run processes at once. The workers' machines are not known here: this one's cores stand
+    for them (the daily run and its workers share a small install's machine); ``MOST_RUNS`` keeps a large machine's
+    day from being split into more processes than the batch size calls for.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(FEWEST_RUNS, min(MOST_RUNS, RUNS_PER_CORE * cores))
+
+
+SPREAD_RUNS = spread_runs()  # spread over the workers, the day is at most this many collect-batch runs
 
 
 @flow(name="daily-collection", flow_run_name=dated("daily collection {as_of}"))
@@ -74,7 +97,8 @@ def daily_collection(as_of: dt.date | None = None, policy: str | None = None, ba
 
 def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers: bool) -> dict:
     """One day's collection, from the plan to the delivered outbox and the artifacts."""
-    due = customers_due(day, policy)
+    plan = plan_day(day, policy)  # the worklists are built from this plan too: the day is planned once
+    due = plan.due
     if spread_over_workers:  # each run is a new Python process on some worker: seconds of start-up, so few and large
         batch_size = max(batch_size, -(-len(due) // SPREAD_RUNS))
     parts = batches(due, batch_size)
@@ -95,7 +119,7 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
     approvals.result()
     note_day_done(day, policy, accounts=len(due), problems=len(problems))
     bank_waiting = bank_lines_waiting()
-    publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems, bank_waiting=bank_waiting)
+    publish_day(day, policy, accounts=len(due), batches=len(parts), taken=taken, problems=problems, bank_waiting=bank_waiting, plan=plan)
     return (
         {"as_of": day.isoformat(), "accounts": len(due), "batches": len(parts), "taken": taken, "approval reminders": reminders}
         | ({"bank lines waiting": bank_waiting, "bank review": "huikuan bank review"} if bank_waiting else {})

@@ -30,7 +30,7 @@ from models.enums import ApprovalState
 from models.ledger import ActionTaken, Approval, ApprovalGroup
 from tasks import SERVER_TIMEOUT
 from tasks.approvals import start_run
-from tasks.ledger import company
+from tasks.ledger import DayPlan, company
 
 BATCH_DEPLOYMENT = "collect-batch/collect-batch"
 WORKLIST_ROWS = 200  # per collector in the artifact; the whole list: `huikuan worklist --collector ID`
@@ -203,14 +203,19 @@ def missed(today: dt.date) -> list[dt.date]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="publish {day}")
-def publish_day(day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str], bank_waiting: int = 0) -> None:
-    """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts."""
+def publish_day(
+    day: dt.date, policy: str, *, accounts: int, batches: int, taken: int | None, problems: list[str], bank_waiting: int = 0, plan: DayPlan | None = None
+) -> None:
+    """The day's summary (actions by kind, from the ledger) and each collector's worklist, as artifacts.
+
+    ``plan``: the day's plan (``tasks.ledger.plan_day``) the worklists are built from; without it the day is planned here.
+    """
     from huikuan.reports.worklist import artifact_naming, worklist_heads, worklist_markdown
 
     people = company()
     with session_scope() as session:
         by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
-        heads = worklist_heads(session, day, WORKLIST_ROWS, policy=policy, company=people)
+        heads = worklist_heads(session, day, WORKLIST_ROWS, policy=policy, company=people, planned=plan.worklist if plan is not None else None)
     done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
         key="daily-collection",

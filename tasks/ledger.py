@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -39,6 +40,45 @@ def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -
     with session_scope() as session:
         actions = iter_plan(session, as_of, load_policy(policy), calendars=calendars_of(company()))
         return sorted({a.customer_id for a in actions if kinds is None or is_of(a, kinds)})
+
+
+class DayPlan:
+    """A day's plan as the daily run keeps it: the customers with something due (in id order) and the actions the
+    collectors' worklists are made of (``huikuan.reports.worklist.on_worklist``, in the plan's order).
+
+    The day is planned once: ``publish_day`` builds the worklists from these actions instead of planning the day again.
+    A plain class, not a dataclass or a tuple: Prefect walks a task's collection and dataclass parameters (and results)
+    item by item looking for futures, and the worklist's actions are as many as the accounts due.
+    """
+
+    __slots__ = ("due", "worklist")
+
+    def __init__(self, due: list[str], worklist: list[Action]) -> None:
+        self.due = due
+        self.worklist = worklist
+
+
+def _for_worklist(action: Action) -> Action:
+    """``action`` with only what the worklist reads of it: its reasons only for a limitation warning (the dates of the
+    written demand), no steps; so that the day's plan held until the worklists are built stays small."""
+    from huikuan.reports.worklist import LIMITATION_WARNING
+
+    return replace(action, steps=(), reasons=action.reasons if action.action == LIMITATION_WARNING else ())
+
+
+@task(cache_policy=NO_CACHE, task_run_name="plan {as_of}")
+def plan_day(as_of: dt.date, policy: str) -> DayPlan:
+    """The customers with something due on ``as_of`` (as ``customers_due``) and the worklists' actions, in one plan."""
+    from huikuan.reports.worklist import on_worklist
+
+    due: dict[str, None] = {}
+    worklist: list[Action] = []
+    with session_scope() as session:
+        for action in iter_plan(session, as_of, load_policy(policy), calendars=calendars_of(company())):
+            due[action.customer_id] = None
+            if on_worklist(action):
+                worklist.append(_for_worklist(action))
+    return DayPlan(sorted(due), worklist)
 
 
 def _batch_name() -> str:

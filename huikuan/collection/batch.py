@@ -24,6 +24,7 @@ from huikuan.collection import execution
 from huikuan.documents.escaping import markdown_text
 from huikuan.ledger.company import Company
 from huikuan.ledger.context import calendars_of
+from huikuan.ledger.db import commit_begins_next
 from huikuan.ledger.facts import load_facts
 from models.calendar import CalendarBook
 from models.engine import Action, CustomerFacts, Evaluator, next_action_day
@@ -186,6 +187,8 @@ def collect(
     next action date. Each customer's actions are one transaction of the batch's session, on the
     batch's one connection: a connection taken from the pool for each customer cost a check of it
     (a round trip to PostgreSQL) and the pool's own work, an eighth of the batch on PostgreSQL (issue #18).
+    On PostgreSQL each customer's commit also begins the next customer's transaction, in the same
+    round trip (``commit_begins_next``): three round trips a customer with an email, not four.
     """
     calendars = calendars or calendars_of(company)
     accounts = []
@@ -194,11 +197,12 @@ def collect(
             facts = list(load_facts(session, only=list(customer_ids)))
             due = _due_of(facts, customer_ids, day, policy, kinds, calendars=calendars)
             known = execution.read_known(session, [f for f, _country in facts if due[f.customer_id]], day)
-        for customer_id in customer_ids:
-            account = AccountResult(customer_id, due=[a.key for a in due[customer_id]])
-            if due[customer_id]:
-                take_for_customer(session, account, due[customer_id], day, company, known=known)
-            accounts.append(account)
+        with commit_begins_next(connection):
+            for customer_id in customer_ids:
+                account = AccountResult(customer_id, due=[a.key for a in due[customer_id]])
+                if due[customer_id]:
+                    take_for_customer(session, account, due[customer_id], day, company, known=known)
+                accounts.append(account)
         if next_actions:
             changed = [customer_id for customer_id in customer_ids if any(changes_facts(a) for a in due[customer_id])]
             if changed:

@@ -171,10 +171,8 @@ def insert_once(session: Session, table, values: dict) -> bool:
     find the key taken if it committed.
     """
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
+    if dialect in ("sqlite", "postgresql"):
         return session.execute(_insert_once_statement(dialect, table), values).rowcount == 1
-    if dialect == "postgresql":  # its rowcount is not told back with the insert's RETURNING of the new id: the key is returned instead
-        return session.execute(_insert_once_statement(dialect, table), values).first() is not None
     try:
         with session.begin_nested():
             session.execute(insert(table).values(values))
@@ -188,11 +186,12 @@ def _insert_once_statement(dialect: str, table: Table) -> Insert:
     """``insert_once``'s statement for ``table``, built once: the row's values go as parameters, not into a new statement a row.
 
     A statement built with ``.values(row)`` for every row made SQLAlchemy build it, walk it for its cache key and
-    coerce each value, a tenth of taking a day's actions (issue #18); the SQL sent is the same.
+    coerce each value, a tenth of taking a day's actions (issue #18). ``inline``: no new id is asked for, which
+    on PostgreSQL was a RETURNING read back for every row; the rows inserted (1 or 0) are the statement's rowcount,
+    which SQLAlchemy keeps for an INSERT only when told to (``preserve_rowcount``).
     """
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["key"])
-    return postgresql.insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    module = sqlite if dialect == "sqlite" else postgresql
+    return module.insert(table).on_conflict_do_nothing(index_elements=["key"]).inline().execution_options(preserve_rowcount=True)
 
 
 def _held(session: Session, customer: Customer, key: str) -> str | None:

@@ -169,7 +169,9 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
             )
         )
 
-    invoice, disputes = None, []  # an invoice's row comes once per dispute (its rows are adjacent: ordered by due date and id)
+    # An invoice's row comes once per dispute (its rows are adjacent: ordered by id within a due date). By customer first, the
+    # order of the index on (customer_id, due_on): SQLite then sorts only the invoices of one due date by id, not the batch's.
+    invoice, disputes = None, []
     for *row, opened_on, resolved_on in rows(
         Invoice.customer_id,
         Invoice.invoice_id,
@@ -184,7 +186,7 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
             lambda q: q.outerjoin_from(Invoice, Dispute, Dispute.invoice_id == Invoice.invoice_id),
         ],
         where=of_batch(Invoice.customer_id),
-        order_by=(Invoice.due_on, Invoice.invoice_id),
+        order_by=(Invoice.customer_id, Invoice.due_on, Invoice.invoice_id),
     ):
         if invoice is not None and row[1] != invoice[1]:
             add_invoice(*invoice, disputes)

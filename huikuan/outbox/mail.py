@@ -54,12 +54,14 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Integer, Row, String, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from huikuan.ledger.company import Company, SmtpSettings
 from huikuan.ledger.settings import get_settings
 from huikuan.outbox import bounces
+from models.base import AwareDateTime
 from models.ledger import OutboxMessage
 
 CHUNK = 50  # messages a transaction in `dispatch`: the most a crash can send twice
@@ -376,6 +378,32 @@ _STAMP_SENT = (
 )
 _STAMP_MASKED = _STAMP_SENT.values(text=bindparam("stamp_text"), html=bindparam("stamp_html"))
 _STAMP_FAILED = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("message_id")).values(last_error=bindparam("stamp_error"))
+# PostgreSQL: the chunk's sent stamps in one statement, its rows given as arrays. ``_STAMP_SENT`` for each
+# row (psycopg sends the rows of an executemany as statements of their own) cost a chunk 2 ms, five times
+# SQLite's (issue #18). The same rows get the same values.
+_SENT = (
+    func.unnest(bindparam("message_ids", type_=ARRAY(Integer)), bindparam("sent_ats", type_=ARRAY(AwareDateTime())), bindparam("replies", type_=ARRAY(String)))
+    .table_valued("message_id", "sent_at", "reply")
+    .render_derived(name="stamp")
+)
+_STAMP_ALL_SENT = update(_OUTBOX).where(_OUTBOX.c.id == _SENT.c.message_id).values(sent_at=_SENT.c.sent_at, server_reply=_SENT.c.reply, last_error=None)
+
+
+def _stamp(session: Session, sent: list[dict], masked: list[dict], failed: list[dict]) -> None:
+    """Write a chunk's stamps: the messages sent (with their text masked, for those in ``masked``) and those that failed."""
+    if sent and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _STAMP_ALL_SENT,
+            {
+                "message_ids": [stamp["message_id"] for stamp in sent],
+                "sent_ats": [stamp["stamp_sent_at"] for stamp in sent],
+                "replies": [stamp["stamp_reply"] for stamp in sent],
+            },
+        )
+        sent = []
+    for statement, stamps in ((_STAMP_SENT, sent), (_STAMP_MASKED, masked), (_STAMP_FAILED, failed)):
+        if stamps:
+            session.execute(statement, stamps)
 
 
 def _deliver_chunk(session: Session, ids: list[int], company: Company, transport: Transport, result: Dispatched) -> None:
@@ -441,9 +469,7 @@ def _deliver_chunk(session: Session, ids: list[int], company: Company, transport
                     sent.append(stamp)
                 result.sent += 1
     finally:  # what was handed over is stamped, even when something unforeseen stops the chunk
-        for statement, stamps in ((_STAMP_SENT, sent), (_STAMP_MASKED, masked), (_STAMP_FAILED, failed)):
-            if stamps:
-                session.execute(statement, stamps)
+        _stamp(session, sent, masked, failed)
         session.commit()
 
 

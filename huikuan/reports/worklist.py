@@ -435,17 +435,20 @@ def worklist(
 
 
 def worklist_heads(
-    session: Session, as_of: dt.date, rows: int, *, policy: str | Policy = "handbook", company: Company | None = None
+    session: Session, as_of: dt.date, rows: int, *, policy: str | Policy = "handbook", company: Company | None = None, planned: Iterable[Action] | None = None
 ) -> list[tuple[str | None, list[WorkItem], int]]:
     """Each list's first ``rows`` items (ranked as ``worklist`` ranks them) and its length: what the day's artifacts show.
 
     The whole ledger's list is never held: the items are built a slice of customers at a time and each list keeps
     only its best ``rows`` (the ranking key ends with the customer id, so the best rows of the whole list are the
     best rows of the best rows of its slices), so memory stays flat however many accounts are due.
+
+    ``planned``: the day's plan as the caller already has it (``iter_plan``'s actions in its order, at least those
+    ``on_worklist``), so the ledger is not planned once more; without it, the day is planned here.
     """
     best: dict[str | None, list[WorkItem]] = defaultdict(list)
     counts: dict[str | None, int] = defaultdict(int)
-    for items in _unranked(session, as_of, policy, None, company):
+    for items in _unranked(session, as_of, policy, None, company, planned):
         for item in items:
             best[item.collector].append(item)
             counts[item.collector] += 1
@@ -463,15 +466,26 @@ def _ranked(items: list[WorkItem]) -> list[WorkItem]:
     return [_with_rank(item, rank) for rank, item in enumerate(sorted(items, key=lambda i: i.priority), start=1)]
 
 
-def _unranked(session: Session, as_of: dt.date, policy: str | Policy, collector: str | None, company: Company | None) -> Iterator[list[WorkItem]]:
-    """The day's items (rank 0), ``CHUNK`` customers at a time: the plan's actions for a person, then their accounts in bulk."""
-    rules = policy if isinstance(policy, Policy) else load_policy(policy)
+def on_worklist(action: Action) -> bool:
+    """The plan's actions a worklist is made of: those for a person (a call, a visit) and the limitation warnings."""
+    return action.channel in PERSON_CHANNELS or action.action == LIMITATION_WARNING
+
+
+def _unranked(
+    session: Session, as_of: dt.date, policy: str | Policy, collector: str | None, company: Company | None, planned: Iterable[Action] | None = None
+) -> Iterator[list[WorkItem]]:
+    """The day's items (rank 0), ``CHUNK`` customers at a time: the plan's actions for a person, then their accounts in bulk.
+
+    The plan is ``planned`` when given (in ``iter_plan``'s order: customer by customer), else ``iter_plan``'s.
+    """
     calendars = calendars_of(company)
     hours = _hours_on(as_of, calendars)
     locale = i18n.company_locale(company)
+    if planned is None:
+        planned = iter_plan(session, as_of, policy if isinstance(policy, Policy) else load_policy(policy), calendars=calendars)
     by_customer: dict[str, list[Action]] = defaultdict(list)
-    for action in iter_plan(session, as_of, rules, calendars=calendars):
-        if action.channel in PERSON_CHANNELS or action.action == LIMITATION_WARNING:
+    for action in planned:
+        if on_worklist(action):
             if action.customer_id not in by_customer and len(by_customer) == CHUNK:
                 yield _items_of(session, by_customer, as_of, collector, company, hours, locale)
                 by_customer = defaultdict(list)
