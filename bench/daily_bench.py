@@ -151,13 +151,16 @@ def floor(url: str, run: str, work: str) -> dict:
     cpu0, t0 = _cpu(), time.perf_counter()
     on_worklist = getattr(worklist_module, "on_worklist", None)  # the flow's plan_day keeps the worklists' actions (code before: replanned)
     planned: list | None = [] if on_worklist is not None and not statements_only else None
+    keep = getattr(worklist_module, "kept_for_worklist", lambda action: action)
     with Session(engine) as session:
         due_ids: dict[str, None] = {}
         for action in iter_plan(session, day, policy):  # streamed, as the flow's plan_day
             if kinds is None or is_of(action, kinds):
                 due_ids[action.customer_id] = None
             if planned is not None and on_worklist(action):
-                planned.append(action)
+                planned.append(keep(action))  # what the flow's plan_day keeps of it
+                if len(planned) > getattr(worklist_module, "KEPT_FOR_WORKLISTS", float("inf")):
+                    planned = None  # as plan_day: too many to hold, the worklists plan the day again
         due = sorted(due_ids)
     cpu1, t1 = _cpu(), time.perf_counter()
     taken = problems = 0

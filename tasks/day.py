@@ -215,7 +215,9 @@ def publish_day(
     people = company()
     with session_scope() as session:
         by_kind = Counter(dict(session.execute(select(ActionTaken.action, func.count()).where(ActionTaken.due_on == day).group_by(ActionTaken.action)).all()))
-        heads = worklist_heads(session, day, WORKLIST_ROWS, policy=policy, company=people, planned=plan.worklist if plan is not None else None)
+        heads = worklist_heads(
+            session, day, WORKLIST_ROWS, policy=policy, company=people, planned=plan.worklist if plan is not None else None
+        )  # None: planned again
     done_now = "spread over the workers" if taken is None else f"{taken} taken by this run"
     create_table_artifact(
         key="daily-collection",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -44,40 +43,35 @@ def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -
 
 class DayPlan:
     """A day's plan as the daily run keeps it: the customers with something due (in id order) and the actions the
-    collectors' worklists are made of (``huikuan.reports.worklist.on_worklist``, in the plan's order).
+    collectors' worklists are made of (``huikuan.reports.worklist.on_worklist``, in the plan's order), or None when
+    they were more than ``huikuan.reports.worklist.KEPT_FOR_WORKLISTS``.
 
-    The day is planned once: ``publish_day`` builds the worklists from these actions instead of planning the day again.
+    A day of up to that many is planned once: ``publish_day`` builds the worklists from these actions instead of planning the day again.
     A plain class, not a dataclass or a tuple: Prefect walks a task's collection and dataclass parameters (and results)
     item by item looking for futures, and the worklist's actions are as many as the accounts due.
     """
 
     __slots__ = ("due", "worklist")
 
-    def __init__(self, due: list[str], worklist: list[Action]) -> None:
+    def __init__(self, due: list[str], worklist: list[Action] | None) -> None:
         self.due = due
         self.worklist = worklist
 
 
-def _for_worklist(action: Action) -> Action:
-    """``action`` with only what the worklist reads of it: its reasons only for a limitation warning (the dates of the
-    written demand), no steps; so that the day's plan held until the worklists are built stays small."""
-    from huikuan.reports.worklist import LIMITATION_WARNING
-
-    return replace(action, steps=(), reasons=action.reasons if action.action == LIMITATION_WARNING else ())
-
-
 @task(cache_policy=NO_CACHE, task_run_name="plan {as_of}")
 def plan_day(as_of: dt.date, policy: str) -> DayPlan:
-    """The customers with something due on ``as_of`` (as ``customers_due``) and the worklists' actions, in one plan."""
-    from huikuan.reports.worklist import on_worklist
+    """The customers with something due on ``as_of`` (as ``customers_due``) and, up to ``KEPT_FOR_WORKLISTS``, the worklists' actions, in one plan."""
+    from huikuan.reports import worklist as worklists
 
     due: dict[str, None] = {}
-    worklist: list[Action] = []
+    worklist: list[Action] | None = []
     with session_scope() as session:
         for action in iter_plan(session, as_of, load_policy(policy), calendars=calendars_of(company())):
             due[action.customer_id] = None
-            if on_worklist(action):
-                worklist.append(_for_worklist(action))
+            if worklist is not None and worklists.on_worklist(action):
+                worklist.append(worklists.kept_for_worklist(action))
+                if len(worklist) > worklists.KEPT_FOR_WORKLISTS:
+                    worklist = None  # too many to hold: publish_day plans them again
     return DayPlan(sorted(due), worklist)
 
 

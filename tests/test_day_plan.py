@@ -13,7 +13,9 @@ from tests.test_flows import START, demo  # noqa: F401 - the demo ledger and its
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
 
-def test_the_daily_run_plans_once_and_its_worklists_are_those_planned_after_the_day(demo, monkeypatch):  # noqa: F811
+@pytest.mark.parametrize("kept", [None, 1], ids=["kept", "too-many-to-keep"])
+def test_the_daily_run_plans_once_and_its_worklists_are_those_planned_after_the_day(demo, monkeypatch, kept):  # noqa: F811
+    """Kept: one plan a day. Too many to keep (``KEPT_FOR_WORKLISTS``, memory flat with the day's size): the worklists plan the day again, the same lists."""
     import huikuan.reports.worklist as worklist_module
     import tasks.day
     import tasks.ledger
@@ -21,6 +23,8 @@ def test_the_daily_run_plans_once_and_its_worklists_are_those_planned_after_the_
     from huikuan.reports.worklist import artifact_naming, worklist_heads, worklist_markdown
     from tasks.ledger import company
 
+    if kept is not None:
+        monkeypatch.setattr(worklist_module, "KEPT_FOR_WORKLISTS", kept)
     plans: list[dt.date] = []
     for module in (tasks.ledger, worklist_module):
         planned = module.iter_plan
@@ -29,12 +33,16 @@ def test_the_daily_run_plans_once_and_its_worklists_are_those_planned_after_the_
         )
     published: dict[str, str] = {}
     monkeypatch.setattr(tasks.day, "create_markdown_artifact", lambda *, key, markdown, description: published.update({key: description + "\n" + markdown}))
-    listed = 0
+    listed = planned_again = 0
     for day in [START + dt.timedelta(days=n) for n in range(0, 21, 3)]:
         plans.clear()
         published.clear()
         daily_collection(as_of=day)
-        assert plans == [day]  # one plan of the day: for the batches and the worklists alike
+        if kept is None:
+            assert plans == [day]  # one plan of the day: for the batches and the worklists alike
+        else:  # a day with more worklist actions than kept is planned again for its lists
+            assert plans in ([day], [day, day])
+            planned_again += len(plans) - 1
         with session_scope() as session:  # the day planned again, after its actions were taken and its emails sent
             heads = worklist_heads(session, day, tasks.day.WORKLIST_ROWS, policy="handbook", company=company())
         expected = {}
@@ -44,6 +52,7 @@ def test_the_daily_run_plans_once_and_its_worklists_are_those_planned_after_the_
         assert published == expected
         listed += sum(length for _collector, _shown, length in heads)
     assert listed > 10  # the demo's customers are on the lists on these days
+    assert kept is None or planned_again > 0
 
 
 @pytest.mark.parametrize(("cores", "runs"), [(1, 2), (2, 2), (3, 3), (4, 4), (16, 8)])
