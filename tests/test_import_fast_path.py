@@ -9,7 +9,6 @@ same problems, row by row, as before. The chunks are made small with ``chunk_siz
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, event, select
@@ -18,23 +17,13 @@ from sqlalchemy.orm import Session
 from huikuan.ledger.importer import ImportFailed, import_files
 from models.import_rows import FILE_KINDS
 from models.ledger import Invoice
+from tests.test_import_streaming import invoices_csv, write
 
 CUSTOMERS_HEADER = "customer_id,name,email,phone,contact_name,currency\n"
-INVOICES_HEADER = "invoice_id,customer_id,issued_on,due_on,amount\n"
 
 
 def customers_csv(currencies: list[str]) -> str:
     return CUSTOMERS_HEADER + "".join(f"C{k:05d},客户{k}有限公司,ap{k}@example.cn,1380000{k:04d},王{k},{c}\n" for k, c in enumerate(currencies))
-
-
-def invoices_csv(n: int, customers: int) -> str:
-    return INVOICES_HEADER + "".join(f"I{k:06d},C{k % customers:05d},2026-09-01,2026-10-01,{100 + k}.50\n" for k in range(n))
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def currencies_of(session) -> dict[str, str]:
