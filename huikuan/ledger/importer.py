@@ -304,7 +304,7 @@ def _page_cache(connection: Connection, kib: int) -> Iterator[None]:
             connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
-# The dates of a row that may not come in the other order (``_Import._dates_ok``), per kind.
+# The dates of a row that may not come in the other order, per kind: checked row by row (``_Import._dates_ok``) and by columns (``_fast_chunk``).
 _DATES_IN_ORDER = {"invoices": ("issued_on", "due_on"), "charges": ("delivered_on", "receipt_received_on")}
 for _kind in ("invoices", "charges"):  # ``_Import._all_new`` writes a row's values in the file's columns' order as they are
     assert tuple(c.name for c in FILE_KINDS[_kind].columns) == (FILE_KINDS[_kind].id_column, *_COMPARED[_kind])
@@ -700,7 +700,7 @@ class _Import:
         checked = []
         for row in rows:
             customer_ok = self._customer_ok(row, currencies)
-            if not (self._dates_ok(row, "issued_on", "due_on", "issue date") and customer_ok and row.ok):
+            if not (self._dates_ok(row, *_DATES_IN_ORDER["invoices"], "issue date") and customer_ok and row.ok):
                 self._refused("invoices", row)
                 continue
             if row.values["currency"] is None:
@@ -775,7 +775,7 @@ class _Import:
         checked = []
         for row in rows:
             customer_ok = self._customer_ok(row, currencies)
-            if self._dates_ok(row, "delivered_on", "receipt_received_on", "delivery date") and customer_ok and row.ok:
+            if self._dates_ok(row, *_DATES_IN_ORDER["charges"], "delivery date") and customer_ok and row.ok:
                 checked.append(row)
             else:
                 self._refused("charges", row)
