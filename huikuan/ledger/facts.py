@@ -4,8 +4,8 @@ One query per table and batch (customers, invoices with their disputes,
 payments applied, promises, statements, charges), merged in Python: a portfolio
 of 100,000 customers is read in a few hundred queries, with bounded memory.
 
-Rows are read as the driver gives them (SQLAlchemy Core statements whose
-columns carry no result type, so no per-row processing) and each column is
+Rows are read as the driver gives them (SQLAlchemy Core statements, fetched
+from the driver's cursor: no result rows, no per-row processing) and each column is
 converted once, by a converter chosen for the database: on SQLite a date is
 text (``dt.date.fromisoformat``, remembered per batch: a ledger has few
 distinct days) and an amount integer cents (``Decimal(cents).scaleb(-2)``, as
@@ -14,7 +14,8 @@ Decimals (quantized to cents, as ``Money`` does). The facts are exactly those
 the typed columns would give.
 
 A batch of the whole ledger is a contiguous run of the sorted ids, read by range
-(``customer_id BETWEEN first AND last``, an index range scan); the customers of
+(``customer_id BETWEEN first AND last``, an index range scan; the invoices' index
+holds every column read, so their rows need no lookup into the table); the customers of
 ``only`` are read by ``IN``. Customers come in the order Python sorts their
 ids; where the database orders them otherwise (a PostgreSQL collation that is
 not "C"), batches are read by ``IN`` too, so the order and the facts stay the same.
@@ -29,9 +30,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, type_coerce
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.orm import Session
-from sqlalchemy.types import NullType
 
 from huikuan.ledger.settings import get_settings
 from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
@@ -58,6 +58,7 @@ from models.limitation import DEMAND_EMAILS, DEMAND_LETTERS, LegalEvent, Restart
 
 BATCH = 2000
 CENT = Decimal("0.01")
+NO_IDS: frozenset[str] = frozenset()
 _STATE_DATES = (
     ("prepared", "prepared_on"),
     ("reviewed", "reviewed_on"),
@@ -72,7 +73,7 @@ def customer_ids(session: Session, only: Sequence[str] | None = None) -> list[st
     query = select(Customer.customer_id).order_by(Customer.customer_id)
     if only:
         query = query.where(Customer.customer_id.in_(list(only)))
-    return list(session.scalars(query))
+    return [customer_id for (customer_id,) in _driver_rows(session.connection(), query)]
 
 
 def load_facts(session: Session, *, only: Sequence[str] | None = None, batch: int = BATCH) -> Iterator[tuple[CustomerFacts, str]]:
@@ -125,9 +126,18 @@ def _enum(kind: type[Enum]) -> _Parsed:
     return _Parsed(kind, {member.value: member for member in kind})
 
 
-def _raw(*columns) -> list:
-    """``columns`` read as the driver gives them (no result type: converted by ``_Columns``)."""
-    return [type_coerce(column, NullType()) for column in columns]
+def _driver_rows(connection: Connection, query: Select) -> list[tuple]:
+    """``query``'s rows as the driver gives them: tuples of raw values (converted by ``_Columns``), no result objects.
+
+    SQLAlchemy compiles and binds the statement (its cache, its ``IN`` lists); the rows are
+    fetched from the driver's cursor itself: SQLAlchemy's result rows cost as much again as
+    the driver's fetch (issue #18).
+    """
+    result = connection.execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
 
 
 def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[CustomerFacts, str]]:
@@ -137,10 +147,10 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
     connection = session.connection()
 
     def rows(*columns, where, joins=(), order_by=()):
-        query = select(*_raw(*columns))
+        query = select(*columns)
         for join in joins:
             query = join(query)
-        return connection.execute(query.where(where).order_by(*order_by)).fetchall()
+        return _driver_rows(connection, query.where(where).order_by(*order_by))
 
     read = _Columns(connection.dialect.name)
     date, money = read.date, read.money
@@ -153,10 +163,29 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
         where=of_batch(Payment.customer_id),
     ):
         payments[invoice_id].append((date[received_on], money(amount)))
+    disputes: dict[str, list[tuple[dt.date, dt.date | None]]] = defaultdict(list)
+    for invoice_id, opened_on, resolved_on in rows(
+        Dispute.invoice_id,
+        Dispute.opened_on,
+        Dispute.resolved_on,
+        joins=[lambda q: q.join_from(Dispute, Invoice, Invoice.invoice_id == Dispute.invoice_id)],
+        where=of_batch(Invoice.customer_id),
+    ):
+        disputes[invoice_id].append((date[opened_on], date[resolved_on]))
     invoices: dict[str, list[InvoiceFacts]] = defaultdict(list)
-
-    def add_invoice(customer_id, invoice_id, issued_on, due_on, amount, month, disputes) -> None:
-        paid = payments.get(invoice_id)
+    # In the order of the index on (customer_id, due_on, invoice_id, …), which holds every column read here but the month.
+    for customer_id, invoice_id, issued_on, due_on, amount, month in rows(
+        Invoice.customer_id,
+        Invoice.invoice_id,
+        Invoice.issued_on,
+        Invoice.due_on,
+        Invoice.amount,
+        Statement.month,
+        joins=[lambda q: q.outerjoin_from(Invoice, Statement, Statement.id == Invoice.statement_id)],
+        where=of_batch(Invoice.customer_id),
+        order_by=(Invoice.customer_id, Invoice.due_on, Invoice.invoice_id),
+    ):
+        paid, disputed = payments.get(invoice_id), disputes.get(invoice_id)
         invoices[customer_id].append(
             InvoiceFacts(
                 invoice_id,
@@ -164,38 +193,10 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
                 date[due_on],
                 money(amount),
                 tuple(sorted(paid)) if paid else (),
-                tuple(sorted(disputes)) if disputes else (),
+                tuple(sorted(disputed)) if disputed else (),
                 month,
             )
         )
-
-    # An invoice's row comes once per dispute (its rows are adjacent: ordered by id within a due date). By customer first, the
-    # order of the index on (customer_id, due_on): SQLite then sorts only the invoices of one due date by id, not the batch's.
-    invoice, disputes = None, []
-    for *row, opened_on, resolved_on in rows(
-        Invoice.customer_id,
-        Invoice.invoice_id,
-        Invoice.issued_on,
-        Invoice.due_on,
-        Invoice.amount,
-        Statement.month,
-        Dispute.opened_on,
-        Dispute.resolved_on,
-        joins=[
-            lambda q: q.outerjoin_from(Invoice, Statement, Statement.id == Invoice.statement_id),
-            lambda q: q.outerjoin_from(Invoice, Dispute, Dispute.invoice_id == Invoice.invoice_id),
-        ],
-        where=of_batch(Invoice.customer_id),
-        order_by=(Invoice.customer_id, Invoice.due_on, Invoice.invoice_id),
-    ):
-        if invoice is not None and row[1] != invoice[1]:
-            add_invoice(*invoice, disputes)
-            disputes = []
-        invoice = row
-        if opened_on is not None:  # a dispute (its opening date is never NULL)
-            disputes.append((date[opened_on], date[resolved_on]))
-    if invoice is not None:
-        add_invoice(*invoice, disputes)
     promise_invoices: dict[int, set[str]] = defaultdict(set)
     for promise_id, invoice_id in rows(
         PromiseInvoice.promise_id, PromiseInvoice.invoice_id, joins=[lambda q: q.join_from(PromiseInvoice, Promise)], where=of_batch(Promise.customer_id)
@@ -258,7 +259,7 @@ def _read_batch(session: Session, ids: list[str], by_range: bool) -> list[tuple[
 
 def _ids(joined: str | None) -> frozenset[str]:
     if not joined:
-        return frozenset()
+        return NO_IDS
     return frozenset(i for i in joined.split(";") if i)
 
 
