@@ -149,19 +149,17 @@ def floor(url: str, run: str, work: str) -> dict:
     kinds = sorted(STATEMENT_KINDS) if statements_only else None
     before = _counts(engine)
     cpu0, t0 = _cpu(), time.perf_counter()
-    on_worklist = getattr(worklist_module, "on_worklist", None)  # the flow's plan_day keeps the worklists' actions (code before: replanned)
-    planned: list | None = [] if on_worklist is not None and not statements_only else None
-    keep = getattr(worklist_module, "kept_for_worklist", lambda action: action)
+    keeper = getattr(worklist_module, "KeptForWorklists", None)  # the flow's plan_day keeps the worklists' actions (code before: replanned)
+    kept = keeper() if keeper is not None and not statements_only else None
     with Session(engine) as session:
         due_ids: dict[str, None] = {}
         for action in iter_plan(session, day, policy):  # streamed, as the flow's plan_day
             if kinds is None or is_of(action, kinds):
                 due_ids[action.customer_id] = None
-            if planned is not None and on_worklist(action):
-                planned.append(keep(action))  # what the flow's plan_day keeps of it
-                if len(planned) > getattr(worklist_module, "KEPT_FOR_WORKLISTS", float("inf")):
-                    planned = None  # as plan_day: too many to hold, the worklists plan the day again
+            if kept is not None:
+                kept.add(action)  # as the flow's plan_day
         due = sorted(due_ids)
+    planned = None if kept is None or kept.dropped else kept  # None: too many to hold, the worklists plan the day again
     cpu1, t1 = _cpu(), time.perf_counter()
     taken = problems = 0
     parts = batches(due, BATCH) if due else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -43,7 +44,7 @@ def customers_due(as_of: dt.date, policy: str, kinds: list[str] | None = None) -
 
 class DayPlan:
     """A day's plan as the daily run keeps it: the customers with something due (in id order) and the actions the
-    collectors' worklists are made of (``huikuan.reports.worklist.on_worklist``, in the plan's order), or None when
+    collectors' worklists are made of (``huikuan.reports.worklist.KeptForWorklists``, in the plan's order), or None when
     they were more than ``huikuan.reports.worklist.KEPT_FOR_WORKLISTS``.
 
     A day of up to that many is planned once: ``publish_day`` builds the worklists from these actions instead of planning the day again.
@@ -53,7 +54,7 @@ class DayPlan:
 
     __slots__ = ("due", "worklist")
 
-    def __init__(self, due: list[str], worklist: list[Action] | None) -> None:
+    def __init__(self, due: list[str], worklist: Iterable[Action] | None) -> None:
         self.due = due
         self.worklist = worklist
 
@@ -61,18 +62,15 @@ class DayPlan:
 @task(cache_policy=NO_CACHE, task_run_name="plan {as_of}")
 def plan_day(as_of: dt.date, policy: str) -> DayPlan:
     """The customers with something due on ``as_of`` (as ``customers_due``) and, up to ``KEPT_FOR_WORKLISTS``, the worklists' actions, in one plan."""
-    from huikuan.reports import worklist as worklists
+    from huikuan.reports.worklist import KeptForWorklists
 
     due: dict[str, None] = {}
-    worklist: list[Action] | None = []
+    kept = KeptForWorklists()
     with session_scope() as session:
         for action in iter_plan(session, as_of, load_policy(policy), calendars=calendars_of(company())):
             due[action.customer_id] = None
-            if worklist is not None and worklists.on_worklist(action):
-                worklist.append(worklists.kept_for_worklist(action))
-                if len(worklist) > worklists.KEPT_FOR_WORKLISTS:
-                    worklist = None  # too many to hold: publish_day plans them again
-    return DayPlan(sorted(due), worklist)
+            kept.add(action)
+    return DayPlan(sorted(due), None if kept.dropped else kept)  # None: too many to hold, publish_day plans them again
 
 
 def _batch_name() -> str:

@@ -64,3 +64,35 @@ def test_a_spread_day_is_at_most_one_collect_batch_run_a_core(monkeypatch, cores
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
     assert spread_runs() == runs
+
+
+@pytest.mark.parametrize("pack", [2, 1000])
+def test_the_kept_worklist_actions_come_back_stripped_in_the_plans_order_and_none_past_the_bound(monkeypatch, pack):
+    """``KeptForWorklists`` packs the actions ``PACK`` at a time: they come back as ``kept_for_worklist`` made them, in order,
+    the others left out; past ``KEPT_FOR_WORKLISTS`` it keeps none (the worklists plan the day again)."""
+    import huikuan.reports.worklist as worklist_module
+    from huikuan.reports.worklist import KeptForWorklists, kept_for_worklist
+    from models.engine import Action
+
+    monkeypatch.setattr(KeptForWorklists, "PACK", pack)
+    day = dt.date(2026, 11, 23)
+
+    def action(n: int, channel: str, kind: str = "follow_up") -> Action:
+        return Action(day, f"C{n:03d}", kind, (f"INV{n}",), channel, "collector", False, (f"reason {n}",), (f"step {n}",))
+
+    plan = [action(n, ("phone", "email", "visit", "email+phone", "letter")[n % 5]) for n in range(12)] + [action(99, "email", "limitation_warning")]
+    kept = KeptForWorklists()
+    for planned in plan:
+        kept.add(planned)
+    wanted = [kept_for_worklist(a) for a in plan if a.channel in ("phone", "visit", "email+phone") or a.action == "limitation_warning"]
+    assert list(kept) == wanted and kept.count == len(wanted) == 8 and not kept.dropped
+    assert wanted[0].steps == () and wanted[0].reasons == () and wanted[-1].reasons == ("reason 99",)
+    assert list(kept) == wanted  # iterated again: the same
+
+    monkeypatch.setattr(worklist_module, "KEPT_FOR_WORKLISTS", 7)
+    bounded = KeptForWorklists()
+    for planned in plan:
+        bounded.add(planned)
+    assert bounded.dropped
+    with pytest.raises(RuntimeError, match="KEPT_FOR_WORKLISTS"):
+        list(bounded)
