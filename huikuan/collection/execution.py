@@ -106,30 +106,32 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
 
     ``check_first``: look the key up first and skip a taken one. Without it (a batch's first try,
     ``huikuan.collection.batch.take_for_customer``) nothing is read first: the action's unique key
-    rejects a taken one in the insert (``IntegrityError``, raised here), which fails the customer's
-    transaction; the batch tries it again checking first. ``known``: what the batch read once
+    rejects a taken one in the insert (``IntegrityError``, raised here, or in a pipelined batch by the
+    commit or the next statement that waits: ``huikuan.ledger.db.pipelined_transactions``), which fails
+    the customer's transaction; the batch tries it again checking first. ``known``: what the batch read once
     (``read_known``), so that its documents read nothing again.
     """
     if check_first and session.scalar(select(ActionTaken.id).where(ActionTaken.key == action.key)) is not None:
         return Outcome(action.key, action.action, action.customer_id, taken=False)
     customer = get_customer(session, action.customer_id)
-    session.add(
-        ActionTaken(
-            key=action.key,
-            customer_id=customer.customer_id,
-            action=action.action,
-            due_on=action.on,
-            channel=action.channel,
-            role=action.role,
-            invoices=";".join(action.invoices),
-            state=ActionState.done,
-            detail="\n".join(action.reasons),
-            finished_at=now(),
-        )
+    session.execute(
+        _insert_action_statement(),
+        {
+            "key": action.key,
+            "customer_id": customer.customer_id,
+            "action": action.action,
+            "due_on": action.on,
+            "channel": action.channel,
+            "role": action.role,
+            "invoices": ";".join(action.invoices),
+            "state": ActionState.done,
+            "detail": "\n".join(action.reasons),
+            "finished_at": now(),
+        },
     )
     for event in action.events:  # an event-triggered step: once, whichever day's run takes it
         session.add(EventTaken(event_key=event, customer_id=customer.customer_id, action_key=action.key, taken_on=action.on))
-    session.flush()  # the unique keys, the one flush of the action: a rerun or a concurrent run of the same day fails here and rolls back
+    session.flush()  # the unique keys: a rerun or a concurrent run of the same day fails here (or, pipelined, at the commit) and rolls back
     if action.needs_approval:
         approval = Approval(
             key=f"approval:{action.key}",
@@ -169,16 +171,28 @@ def insert_once(session: Session, table, values: dict) -> bool:
     is tried in a savepoint and the constraint's refusal caught. A concurrent transaction inserting
     the same key makes this one wait for it (PostgreSQL's unique index, SQLite's write lock), then
     find the key taken if it committed.
+
+    In a batch's pipelined transaction (``huikuan.ledger.db.pipelined_transactions``) the insert's
+    answer is not waited for: its row count is not known yet, and the row is taken as inserted. The
+    batch's keys are its actions' keys with a suffix, so they are new when the action is, and the
+    action's own INSERT, refused, fails the transaction (``take_action``): when it commits, they were.
     """
     dialect = session.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
-        return session.execute(_insert_once_statement(dialect, table), values).rowcount == 1
+        return session.execute(_insert_once_statement(dialect, table), values).rowcount != 0  # -1: not known yet (see above)
     try:
         with session.begin_nested():
             session.execute(insert(table).values(values))
     except IntegrityError:
         return False
     return True
+
+
+@lru_cache(maxsize=1)
+def _insert_action_statement() -> Insert:
+    """The INSERT of an action taken, built once and returning nothing (``inline``: no id read back), so that a pipelined
+    transaction sends it without waiting (``huikuan.ledger.db.pipelined_transactions``); its key taken, it fails."""
+    return insert(ActionTaken.__table__).inline()
 
 
 @lru_cache(maxsize=16)

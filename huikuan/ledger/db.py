@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -43,38 +43,75 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 
 
 @contextmanager
-def commit_begins_next(connection: Connection) -> Iterator[None]:
-    """Within: on PostgreSQL through psycopg 3, each commit of ``connection`` begins its next transaction in the same round trip.
+def pipelined_transactions(connection: Connection) -> Iterator[None]:
+    """Within: on PostgreSQL through psycopg 3, a transaction of ``connection`` whose statements need no answer costs one round trip.
 
-    psycopg sends a transaction's BEGIN as a statement of its own, a round trip before the
-    transaction's first statement: a quarter of the round trips of a batch's customer (BEGIN,
-    the action, its email, COMMIT; issue #18). Here a commit sends ``COMMIT; BEGIN`` in one
-    message: the server commits, then begins the next transaction, which the next statements
-    find open (psycopg sends no BEGIN of its own into an open transaction). Each transaction is
-    still committed, or fails, before the caller goes on; a rollback ends the chain until the
-    next commit. The transaction begun after the last commit, empty, is rolled back on the way
-    out. A chained transaction's ``CURRENT_TIMESTAMP`` (``started_at``, ``queued_at``) is when
-    the commit before it ended, earlier by the time the caller took in between.
-    Other databases and drivers: nothing changes.
+    A batch's customer was three round trips (its action, its email, ``COMMIT; BEGIN``; issue #18),
+    each a wait of client and server for each other. Here the connection is in psycopg's pipeline
+    mode: an INSERT that returns nothing (``huikuan.collection.execution``: the action,
+    ``insert_once``'s outbox rows) is sent without waiting for its answer; every other statement (a
+    read, an UPDATE whose row count the ORM checks, an INSERT returning its id) waits for its
+    answer at once, as outside. A commit sends ``COMMIT`` and ``BEGIN`` behind the transaction's
+    waiting INSERTs and waits for them all: the transaction is committed, or fails with the first
+    error of its statements, before the caller goes on, and the next transaction is open without a
+    round trip of its own. An INSERT's error (a key taken) is thus raised by the next statement that
+    waits, or by the commit, not by the INSERT itself; its row count is unknown (-1) until then
+    (``execution.insert_once``). A rollback ends the chain until the next commit; the transaction
+    begun after the last commit, empty, is rolled back on the way out. A chained transaction's
+    ``CURRENT_TIMESTAMP`` (``started_at``, ``queued_at``) is when the commit before it ended,
+    earlier by the time the caller took in between.
+    A libpq without pipeline mode: each commit sends ``COMMIT; BEGIN`` in one message, the
+    transaction's statements each wait. Other databases and drivers: nothing changes.
     """
     if connection.dialect.driver != "psycopg":
         yield
         return
+    import psycopg
     from psycopg.pq import TransactionStatus
 
     driver = connection.connection.driver_connection
-
-    def commit() -> None:
-        if driver.info.transaction_status != TransactionStatus.INTRANS:
-            type(driver).commit(driver)  # nothing to chain: a failed transaction, or none
-            return
-        with driver.cursor() as cursor:
-            cursor.execute(b"COMMIT; BEGIN")  # no parameters: the simple protocol, which takes both statements in one message
-
-    driver.commit = commit  # what SQLAlchemy's commit calls, on this connection only
     try:
-        yield
+        with ExitStack() as stack:
+            pipeline = stack.enter_context(driver.pipeline()) if psycopg.Pipeline.is_supported() else None
+
+            def wait_unless_an_insert_returning_nothing(_connection, _cursor, _statement, _parameters, context, _executemany) -> None:
+                if not (context is not None and context.isinsert and not getattr(context.compiled, "effective_returning", None)):
+                    pipeline.sync()  # the answer now: its rows, its row count, its error
+
+            def commit() -> None:
+                status = driver.info.transaction_status  # ACTIVE: in pipeline mode, statements sent and not yet answered
+                if status not in (TransactionStatus.INTRANS, TransactionStatus.ACTIVE):
+                    type(driver).commit(driver)  # nothing to chain: a failed transaction, or none
+                    return
+                with driver.cursor() as cursor:
+                    if pipeline is None:
+                        cursor.execute(b"COMMIT; BEGIN")  # no parameters: the simple protocol, which takes both statements in one message
+                        return
+                    try:
+                        cursor.execute(b"COMMIT")
+                        cursor.execute(b"BEGIN")
+                        pipeline.sync()  # the first error of the transaction's statements raised here (or as psycopg sends the two)
+                    except psycopg.Error:
+                        if not driver.broken:
+                            rollback()  # its COMMIT was skipped: the transaction ends here, as SQLAlchemy expects of a failed commit
+                        raise
+
+            def rollback() -> None:
+                if pipeline is not None:
+                    try:
+                        pipeline.sync()  # the answers still awaited, of the statements sent after the error: aborted, not errors of their own
+                    except psycopg.Error:
+                        if driver.broken:
+                            raise
+                type(driver).rollback(driver)
+
+            if pipeline is not None:
+                event.listen(connection, "after_cursor_execute", wait_unless_an_insert_returning_nothing)
+                stack.callback(event.remove, connection, "after_cursor_execute", wait_unless_an_insert_returning_nothing)
+            driver.commit, driver.rollback = commit, rollback  # what SQLAlchemy calls, on this connection only
+            stack.callback(delattr, driver, "rollback")
+            stack.callback(delattr, driver, "commit")
+            yield  # an error raised here leaves pipeline mode all the same: psycopg reads the answers still due and only logs their errors
     finally:
-        del driver.commit
         if not driver.closed and not connection.in_transaction() and driver.info.transaction_status == TransactionStatus.INTRANS:
             driver.rollback()  # the empty transaction the last commit began

@@ -77,7 +77,12 @@ def customer_ids(session: Session, only: Sequence[str] | None = None) -> list[st
 
 
 def load_facts(session: Session, *, only: Sequence[str] | None = None, batch: int = BATCH) -> Iterator[tuple[CustomerFacts, str]]:
-    """Every customer's facts (or those of ``only``), with its country, in customer id order (Python's ``sorted``)."""
+    """Every customer's facts (or those of ``only``), with its country, in customer id order (Python's ``sorted``).
+
+    The session's pending changes are flushed first, as an ORM query would (autoflush): the rows are read through its connection.
+    """
+    if session.autoflush:
+        session.flush()
     ids = customer_ids(session, only)
     ordered = sorted(ids)
     by_range = not only and ordered == ids  # the database sorts as Python does: a batch is a range of its index
