@@ -240,6 +240,7 @@ class _PolicySteps(NamedTuple):
     resume: Step | None
     invoice_steps: tuple[Step, ...]
     statement_steps: tuple[Step, ...]
+    statement_steps_by_state: dict[str, tuple[Step, ...]]  # the statement steps a statement in each state can call for
     lock_steps: tuple[Step, ...]
     earliest_offset: int  # no step can come earlier than this many days from the due date (pauses only delay)
     landing_tables: dict[tuple[BusinessCalendar, dt.date], dict[dt.date, tuple[Landing, ...]]]  # see ``landings_on``
@@ -247,11 +248,15 @@ class _PolicySteps(NamedTuple):
     @classmethod
     def of(cls, policy: Policy, steps: tuple[Step, ...]) -> _PolicySteps:
         invoice_steps = tuple(s for s in steps if s.scope == "invoice")
+        statement_steps = tuple(s for s in steps if s.scope == "statement")
         return cls(
             steps=steps,
             resume=next((s for s in steps if s.id == policy.resume_step), None),
             invoice_steps=invoice_steps,
-            statement_steps=tuple(s for s in steps if s.scope == "statement"),
+            statement_steps=statement_steps,
+            statement_steps_by_state={
+                state: tuple(s for s in statement_steps if s.when.statement_state is None or state in s.when.statement_state) for state in STATEMENT_ORDER
+            },
             lock_steps=tuple(s for s in invoice_steps if s.effect is Effect.lock),
             # the margin covers rolling back over a long holiday and working-day offsets
             earliest_offset=min((_earliest(s) for s in invoice_steps), default=0) - 21,
@@ -311,6 +316,8 @@ class Landing(NamedTuple):
 
     step: Step
     exact: bool  # its date is the day; False: it may be (anchored on the lock or the limitation date), the full computation decides
+    by_lock: bool = False  # counted from the lock: only for a locked account
+    skip: int = 0  # a one-time step's ``skip_after_progress_days`` (progress skips it; never a cadence)
 
 
 def offsets_onto(calendar: BusinessCalendar, day: dt.date, how: Roll, anchor: dt.date) -> tuple[int, int]:
@@ -372,12 +379,12 @@ def landings(steps: Iterable[Step], calendar: BusinessCalendar, due_on: dt.date,
             continue
         if trigger.repeats:
             if cadence_lands(calendar, trigger, due_on, day):
-                found.append(Landing(step, True))
+                found.append(Landing(step, True, trigger.anchor is Anchor.lock))
         elif trigger.anchor is Anchor.due:
             if calendar.add_working_days(due_on, trigger.days) == day if trigger.working_days else due_step_lands(calendar, trigger, due_on, day):
-                found.append(Landing(step, True))
+                found.append(Landing(step, True, False, step.skip_after_progress_days or 0))
         elif trigger.anchor is not Anchor.limitation or day >= earliest_limitation_day(calendar, trigger, due_on):
-            found.append(Landing(step, False))
+            found.append(Landing(step, False, trigger.anchor is Anchor.lock, step.skip_after_progress_days or 0))
     return tuple(found)
 
 
@@ -447,6 +454,12 @@ class Evaluator:
             return {i.invoice_id: invoice_pauses(i, (), {}) if i.disputes else () for i in facts.invoices}
         paid = {i.invoice_id: i.payments for i in facts.invoices}
         return {i.invoice_id: invoice_pauses(i, facts.promises, paid, facts.instalment_plans) for i in facts.invoices}
+
+    def pauses_of_invoice(self, invoice: InvoiceFacts) -> tuple[Pause, ...]:
+        """``pauses[invoice.invoice_id]``; none, without working out ``pauses``, for an invoice never disputed of a customer without promises or plans."""
+        if invoice.disputes or self.facts.promises or self.facts.instalment_plans:
+            return self.pauses[invoice.invoice_id]
+        return ()
 
     @cached_property
     def paid_in_full(self) -> dict[str, dt.date | None]:
@@ -686,7 +699,7 @@ class Evaluator:
         overdue = (day - invoice.due_on).days
         if overdue < self.earliest_offset or not self.cal.is_working_day(day):
             return  # too early for any step; and no step, held back or not, lands on a day off
-        pauses = self.pauses[invoice.invoice_id]
+        pauses = self.pauses_of_invoice(invoice)
         if not pauses:
             yield from self._unheld_calls(invoice, day, overdue)
             return
@@ -735,13 +748,12 @@ class Evaluator:
         if not found:
             return
         locked = self._locked_on is not None and self._locked_on <= day  # ``locked_on``
-        for step, exact in found:
-            if (step.trigger.anchor is Anchor.lock and not locked) or not self.applies(step, day):
+        for step, exact, by_lock, skip in found:
+            if (by_lock and not locked) or not self.applies(step, day):
                 continue  # what ``steps_on`` leaves out
             if not exact and not self.lands_on(step, invoice, day):
                 continue
-            skip = step.skip_after_progress_days
-            if skip and not step.trigger.repeats and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, skip):
+            if skip and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, skip):
                 continue  # progress skips a one-time step on its own date, not a cadence
             yield Call(step, self._invoice_reason(step, invoice, overdue, day))
 
@@ -800,9 +812,7 @@ class Evaluator:
 
     def statement_calls(self, statement: StatementFacts, day: dt.date) -> Iterator[Call]:
         state = statement.state_on(day)
-        for step in self.statement_steps:
-            if step.when.statement_state is not None and state not in step.when.statement_state:
-                continue
+        for step in self._view.statement_steps_by_state[state]:
             if not self.applies(step, day):
                 continue
             trigger = step.trigger
@@ -889,7 +899,20 @@ def statement_deadline(month: str, day_of_month: int, calendar: BusinessCalendar
 
 
 def reason_for(step: Step, invoice: InvoiceFacts, overdue: int) -> Reason:
-    return Reason("invoice_age", invoice=invoice.invoice_id, age=_age(overdue), step=_step_words(step.reason, step.action))
+    """``Reason("invoice_age", invoice=..., age=..., step=...)``, its English put together from the text around the invoice id."""
+    age, words, before, after = _invoice_age_parts(overdue, step.reason, step.action)
+    return Reason.written("invoice_age", before + invoice.invoice_id + after, invoice=invoice.invoice_id, age=age, step=words)
+
+
+_INVOICE_MARK = "\0"  # in no text: where the invoice id goes
+
+
+@lru_cache(maxsize=4096)
+def _invoice_age_parts(overdue: int, reason: str, action: str) -> tuple[Reason, Text | Term, str, str]:
+    """The values of an ``invoice_age`` reason but the invoice's, and its English before and after the invoice id: one per age and step."""
+    age, words = _age(overdue), _step_words(reason, action)
+    before, after = Reason("invoice_age", invoice=_INVOICE_MARK, age=age, step=words).split(_INVOICE_MARK)
+    return age, words, before, after
 
 
 @lru_cache(maxsize=4096)
@@ -913,25 +936,43 @@ def statement_reason(step: Step, statement: StatementFacts) -> Reason:
 
 
 def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call, str]]) -> Action:
+    """One action from its calls (call, subject: an invoice id or "statement YYYY-MM"), gathered in one pass."""
     if len(entries) == 1:
         return _one(customer_id, day, action, *entries[0])
+    invoices: set[str] = set()
+    statements: set[str] = set()
+    reasons: dict[str, None] = {}  # in order, each once
+    steps: dict[str, None] = {}
+    events: set[str] = set()
+    needs_approval, effect = False, None
+    for call, subject in entries:
+        step = call.step
+        if subject.startswith("statement "):
+            statements.add(subject.removeprefix("statement "))
+        elif subject:
+            invoices.add(subject)
+        reasons[call.reason] = None
+        steps[step.id] = None
+        if call.event:
+            events.add(call.event)
+        if step.needs_approval:
+            needs_approval = True
+        if effect is None:
+            effect = step.effect
     first = entries[0][0].step
-    subjects = {subject for _c, subject in entries if subject}
-    invoices = tuple(sorted(s for s in subjects if not s.startswith("statement ")))
-    statements = tuple(sorted(s.removeprefix("statement ") for s in subjects if s.startswith("statement ")))
     return Action(
         on=day,
         customer_id=customer_id,
         action=action,
-        invoices=invoices,
+        invoices=tuple(sorted(invoices)),
         channel=first.channel,
         role=first.role,
-        needs_approval=any(call.step.needs_approval for call, _i in entries),
-        reasons=tuple(dict.fromkeys(call.reason for call, _i in entries)),
-        steps=tuple(dict.fromkeys(call.step.id for call, _i in entries)),
-        effect=next((call.step.effect for call, _i in entries if call.step.effect is not None), None),
-        statements=statements,
-        events=tuple(sorted({call.event for call, _i in entries if call.event})),
+        needs_approval=needs_approval,
+        reasons=tuple(reasons),
+        steps=tuple(steps),
+        effect=effect,
+        statements=tuple(sorted(statements)),
+        events=tuple(sorted(events)),
     )
 
 

@@ -41,13 +41,7 @@ class Text(str):
     params: Mapping[str, Any]
 
     def __new__(cls, msgid: str, /, **params: Any) -> Text:
-        if not params:
-            english = msgid
-        elif all(type(value) in _AS_THEY_ARE for value in params.values()):
-            english = msgid.format_map(params)  # english_value would copy each into a plain str of the same characters
-        else:
-            english = msgid.format(**{name: english_value(value) for name, value in params.items()})
-        self = str.__new__(cls, english)
+        self = str.__new__(cls, _english(msgid, params))
         self.msgid = msgid
         self.params = params
         return self
@@ -60,6 +54,15 @@ def _text(cls: type[Text], msgid: str, params: dict[str, Any], code: str | None)
     if code is not None:
         return cls(code, **params)
     return Text(msgid, **params)
+
+
+def _english(msgid: str, params: Mapping[str, Any]) -> str:
+    """The English text: ``msgid`` with its values as ``english_value`` writes them."""
+    if not params:
+        return msgid
+    if _AS_THEY_ARE.issuperset(map(type, params.values())):
+        return msgid.format_map(params)  # english_value would copy each into a plain str of the same characters
+    return msgid.format(**{name: english_value(value) for name, value in params.items()})
 
 
 def english_value(value: Any) -> str:
@@ -113,7 +116,19 @@ class Reason(Text):
     code: str
 
     def __new__(cls, code: str, /, **params: Any) -> Reason:
-        self = super().__new__(cls, REASONS[code], **params)
+        msgid = REASONS[code]
+        self = str.__new__(cls, _english(msgid, params))  # ``Text.__new__``, without passing the values on a second time
+        self.msgid = msgid
+        self.params = params
+        self.code = code
+        return self
+
+    @classmethod
+    def written(cls, code: str, english: str, /, **params: Any) -> Reason:
+        """``Reason(code, **params)`` whose English the caller has already written, the same string (a hot path that keeps the text around its values)."""
+        self = str.__new__(cls, english)
+        self.msgid = REASONS[code]
+        self.params = params
         self.code = code
         return self
 
