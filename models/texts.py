@@ -116,12 +116,7 @@ class Reason(Text):
     code: str
 
     def __new__(cls, code: str, /, **params: Any) -> Reason:
-        msgid = REASONS[code]
-        self = str.__new__(cls, _english(msgid, params))  # ``Text.__new__``, without passing the values on a second time
-        self.msgid = msgid
-        self.params = params
-        self.code = code
-        return self
+        return cls.written(code, _english(REASONS[code], params), **params)
 
     @classmethod
     def written(cls, code: str, english: str, /, **params: Any) -> Reason:

@@ -489,20 +489,23 @@ class KeptForWorklists:
     """
 
     PACK = 1000
-    __slots__ = ("_packs", "_pending", "count", "dropped")
+    __slots__ = ("_packs", "_pending", "count")
 
     def __init__(self) -> None:
         self._packs: list[bytes] = []
         self._pending: list[Action] = []
-        self.count = 0
-        self.dropped = False
+        self.count = 0  # the worklist actions added, up to the first past the bound
+
+    @property
+    def dropped(self) -> bool:
+        return self.count > KEPT_FOR_WORKLISTS
 
     def add(self, action: Action) -> None:
         if self.dropped or not on_worklist(action):
             return
         self.count += 1
-        if self.count > KEPT_FOR_WORKLISTS:
-            self._packs, self._pending, self.dropped = [], [], True
+        if self.dropped:
+            self._packs, self._pending = [], []
             return
         self._pending.append(kept_for_worklist(action))
         if len(self._pending) == self.PACK:
