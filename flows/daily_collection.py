@@ -102,15 +102,16 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
     if spread_over_workers:  # each run is a new Python process on some worker: seconds of start-up, so few and large
         batch_size = max(batch_size, -(-len(due) // SPREAD_RUNS))
     parts = batches(due, batch_size)
+    held: list[str] = []  # bouncing addresses (a spread batch's run says its own)
     if spread_over_workers and parts:
         taken, problems = on_workers(parts, day, policy)
     else:
-        results = [collect_batch(ids, day, policy) for ids in parts]
-        taken = sum(r.taken for r in results)
-        problems = [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
-    held = (
-        [] if spread_over_workers and parts else [note for r in results for a in r.accounts for note in a.held]
-    )  # bouncing addresses (each batch's run says its own)
+        taken, problems = 0, []
+        for ids in parts:  # each batch's result summed as it comes: a day of 100,000 accounts does not keep 100,000 results
+            result = collect_batch(ids, day, policy)
+            taken += result.taken
+            problems += [f"{a.customer_id}: {a.error}" for a in result.failed]
+            held += [note for a in result.accounts for note in a.held]
     restart_ended_approval_runs(day)  # before the reminders: a request whose run ended gets its new run (and code) first
     # Starting the approval runs is round trips to the server: done beside the delivery, which is work here.
     approvals = start_waiting_approval_runs.submit()

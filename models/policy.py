@@ -14,6 +14,7 @@ billing month, or a cadence), *for whom* (conditions), and what it changes
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -321,7 +322,24 @@ def _describe(error: dict, data: dict) -> str:
 
 
 def load_policy(name_or_path: str | Path = "handbook") -> Policy:
-    """A built-in policy by name (``handbook``, ``credit``) or a policy file by path."""
+    """A built-in policy by name (``handbook``, ``credit``) or a policy file by path.
+
+    The file is read every time, and checked once while its text stays the same (``parsed_policy``): a flow's
+    batches each load the policy by name, and the engine keeps what it works out from a policy
+    (the steps by state, the days a step can land on) with the one policy object (issue #18).
+    """
+    path = _policy_path(name_or_path)
+    if not path.exists():
+        raise PolicyError(f"{path}: policy file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise PolicyError(f"{path}: not UTF-8 text (line {line}); save the file as UTF-8") from None
+    return parsed_policy(text, str(path))
+
+
+def _policy_path(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         path = candidate
@@ -330,14 +348,13 @@ def load_policy(name_or_path: str | Path = "handbook") -> Policy:
         if not path.exists():
             known = ", ".join(sorted(p.stem for p in POLICY_DIR.glob("*.yaml")))
             raise PolicyError(f"no policy named {name_or_path!r}; built-in ones: {known}; or give a file path")
-    if not path.exists():
-        raise PolicyError(f"{path}: policy file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes().count(b"\n", 0, exc.start) + 1
-        raise PolicyError(f"{path}: not UTF-8 text (line {line}); save the file as UTF-8") from None
-    return parse_policy(text, str(path))
+    return path
+
+
+@lru_cache(maxsize=16)
+def parsed_policy(text: str, where: str) -> Policy:
+    """``parse_policy``, kept for the same text and place: one policy object while the file does not change (a bad one raises each time)."""
+    return parse_policy(text, where)
 
 
 def builtin_policies() -> list[str]:

@@ -50,6 +50,7 @@ def test_the_floor_is_set_beside_its_minimum_and_the_flow_beside_the_floor():
     assert floor["floor_over_minimum"] == 2.6  # collect + dispatch (26 s) over the minimum's 10 s: the same work
     assert floor["floor_with_plan_over_minimum"] == 2.8
     assert flow["flow_over_floor"] == 1.2
+    assert flow["flow_over_same_work"] == 1.08  # over the floor and its extras (31 s): the same work without Prefect
     (row,) = ratios([minimum, floor, flow])
     assert row == {
         "size": 10000,
@@ -65,6 +66,7 @@ def test_the_floor_is_set_beside_its_minimum_and_the_flow_beside_the_floor():
         "floor_with_plan_over_minimum": 2.8,
         "floor_over_minimum_cpu": 2.5,
         "flow_over_floor": 1.2,
+        "flow_over_same_work": 1.08,
     }
 
 

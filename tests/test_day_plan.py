@@ -96,3 +96,41 @@ def test_the_kept_worklist_actions_come_back_stripped_in_the_plans_order_and_non
     assert bounded.dropped
     with pytest.raises(RuntimeError, match="KEPT_FOR_WORKLISTS"):
         list(bounded)
+
+
+def test_the_day_keeps_no_batch_result_once_it_is_counted(monkeypatch):
+    """A batch's result (an entry an account) is summed as it comes: a 100,000-account day does not hold 200 batches of them."""
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from flows import daily_collection
+    from huikuan.collection.batch import AccountResult, BatchResult
+    from tasks.ledger import DayPlan
+
+    day = dt.date(2026, 11, 23)
+    earlier: list[weakref.ref] = []
+    kept_when_called: list[int] = []
+
+    def collect_batch(ids, as_of, policy):
+        gc.collect()
+        kept_when_called.append(sum(ref() is not None for ref in earlier))
+        result = BatchResult(as_of, [AccountResult(i, due=[f"{i}:follow_up"], taken=[f"{i}:follow_up"], held=[f"{i}: bounced"]) for i in ids])
+        earlier.append(weakref.ref(result))
+        return result
+
+    done = SimpleNamespace(result=lambda: None)
+    published: dict = {}
+    monkeypatch.setattr(daily_collection, "plan_day", lambda as_of, policy: DayPlan([f"C{n:03}" for n in range(7)], None))
+    monkeypatch.setattr(daily_collection, "collect_batch", collect_batch)
+    monkeypatch.setattr(daily_collection, "restart_ended_approval_runs", lambda as_of: None)
+    monkeypatch.setattr(daily_collection, "start_waiting_approval_runs", SimpleNamespace(submit=lambda: done))
+    monkeypatch.setattr(daily_collection, "remind_unanswered_approvals", lambda as_of: [])
+    monkeypatch.setattr(daily_collection, "dispatch_outbox", lambda: None)
+    monkeypatch.setattr(daily_collection, "note_day_done", lambda *args, **kwargs: None)
+    monkeypatch.setattr(daily_collection, "bank_lines_waiting", lambda: 0)
+    monkeypatch.setattr(daily_collection, "publish_day", lambda *args, **kwargs: published.update(kwargs))
+    summary = daily_collection.collect_day(day, "handbook", 2, False)
+    assert kept_when_called == [0, 1, 1, 1]  # 4 batches of 2, 2, 2, 1: at most the one before is alive (the loop's name for it)
+    assert (summary["accounts"], summary["batches"], summary["taken"], summary["problems"]) == (7, 4, 7, [])
+    assert summary["not emailed"] == [f"C{n:03}: bounced" for n in range(7)] and published["taken"] == 7

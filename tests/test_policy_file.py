@@ -125,3 +125,19 @@ def test_unknown_policy_names():
         load_policy("lenient")
     with pytest.raises(PolicyError, match="policy file not found"):
         load_policy("/nowhere/mine.yaml")
+
+
+def test_a_policy_is_checked_once_while_its_file_does_not_change_and_read_again_when_it_does(tmp_path):
+    """A flow's batches load the policy by name, each: one policy object (the engine keeps its working with it), until the file changes."""
+    assert load_policy("handbook") is load_policy("handbook")
+    path = tmp_path / "mine.yaml"
+    path.write_text(MINIMAL, encoding="utf-8")
+    first = load_policy(path)
+    assert load_policy(path) is first
+    path.write_text(MINIMAL.replace("every: 2", "every: 3"), encoding="utf-8")  # the same size, maybe the same modification time
+    assert load_policy(path).steps[0].trigger.cadence.every == 3
+    path.write_text(MINIMAL.replace("every: 2", "every: x"), encoding="utf-8")
+    with pytest.raises(PolicyError):
+        load_policy(path)
+    with pytest.raises(PolicyError):  # a bad file says so every time, it is not kept
+        load_policy(path)

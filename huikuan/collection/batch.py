@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huikuan.collection import execution
 from huikuan.documents.escaping import markdown_text
+from huikuan.heap import older_objects_frozen
 from huikuan.ledger.company import Company
 from huikuan.ledger.context import calendars_of
 from huikuan.ledger.db import pipelined_transactions
@@ -196,7 +197,7 @@ def collect(
     """
     calendars = calendars or calendars_of(company)
     accounts = []
-    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
+    with older_objects_frozen(), engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
         with session.begin():
             facts = list(load_facts(session, only=list(customer_ids)))
             due = _due_of(facts, customer_ids, day, policy, kinds, calendars=calendars)

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Select, String, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from huikuan.heap import older_objects_frozen
 from huikuan.ledger.settings import get_settings
 from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
 from models.enums import CustomerStatus, Segment, Settlement
@@ -87,8 +88,9 @@ def load_facts(session: Session, *, only: Sequence[str] | None = None, batch: in
     ids = customer_ids(session, only)
     ordered = sorted(ids)
     by_range = not only and ordered == ids  # the database sorts as Python does: a batch is a range of its index
-    for start in range(0, len(ordered), batch):
-        yield from _read_batch(session, ordered[start : start + batch], by_range)
+    with older_objects_frozen():  # open while the facts are read: closed at the end, or when the reader closes it
+        for start in range(0, len(ordered), batch):
+            yield from _read_batch(session, ordered[start : start + batch], by_range)
 
 
 class _Parsed(dict):

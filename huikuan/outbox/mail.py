@@ -58,6 +58,7 @@ from sqlalchemy import Integer, Row, String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from huikuan.heap import older_objects_frozen
 from huikuan.ledger.company import Company, SmtpSettings
 from huikuan.ledger.settings import get_settings
 from huikuan.outbox import bounces
@@ -364,9 +365,10 @@ def dispatch(
     # Core statements, a chunk at a time: the ORM's identity map, its unit of work and a
     # transaction a message were most of dispatch's time beside the email package's (bench/mail_bench.py).
     # A chunk's rows, attachments included, are all that is held at once.
-    for start in range(0, len(pending), chunk):
-        with sessions() as session:
-            _deliver_chunk(session, pending[start : start + chunk], company, transport, result)
+    with older_objects_frozen():
+        for start in range(0, len(pending), chunk):
+            with sessions() as session:
+                _deliver_chunk(session, pending[start : start + chunk], company, transport, result)
     return result
 
 

@@ -11,6 +11,7 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
+from huikuan.heap import older_objects_frozen
 from huikuan.ledger.context import calendars_of
 from huikuan.ledger.facts import load_facts
 from huikuan.ledger.records import get_customer
@@ -47,6 +48,11 @@ def iter_plan(
     a silently different order.
     """
     calendars = calendars or calendars_of(None)
+    with older_objects_frozen():  # open while the plan is read: closed when it is read to the end or closed
+        yield from _plan_by_customer(session, as_of, policy, calendars, progress)
+
+
+def _plan_by_customer(session: Session, as_of: dt.date, policy: Policy, calendars: CalendarBook, progress: Callable[[int], None] | None) -> Iterator[Action]:
     previous = None
     for facts, country in load_facts(session):
         if previous is not None and facts.customer_id <= previous:
