@@ -64,6 +64,10 @@ WORK_DIR_VARIABLE = "HUIKUAN_WORK_DIR"  # in a worker's environment: where its f
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
 AUTH_USER = "huikuan"
+# How often the worker asks the server for runs to start (Prefect's default: 10 s). A spread day's collect-batch runs,
+# an approval request's waiting run and a deployment run started from the UI waited up to that long for it; a poll is
+# two small requests (issue #18). The environment's PREFECT_WORKER_QUERY_SECONDS wins.
+WORKER_QUERY_SECONDS = 2
 
 
 class StackError(RuntimeError):
@@ -340,6 +344,7 @@ class LocalStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "HUIKUAN_"))}
         env.update({k: v for k, v in os.environ.items() if k.startswith("PREFECT_") and k not in ("PREFECT_API_KEY", "PREFECT_PROFILE")})
         env.update(self.prefect_environment())
+        env.setdefault("PREFECT_WORKER_QUERY_SECONDS", str(WORKER_QUERY_SECONDS))
         # An offline machine would log a failed telemetry call at every start; a company may opt in.
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         env.update(huikuan_environment(self.settings, self.cwd))

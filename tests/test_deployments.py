@@ -154,3 +154,14 @@ def test_the_tasks_that_start_runs_on_the_server_give_up_in_time():
 
     for started in (start_approval_runs, start_waiting_approval_runs, start_case_run):
         assert started.timeout_seconds == SERVER_TIMEOUT, started.name
+
+
+def test_the_worker_asks_for_runs_every_two_seconds_unless_the_environment_says_otherwise(monkeypatch, tmp_path):
+    """A spread day's collect-batch runs and an approval's waiting run start within seconds, not Prefect's 10 (issue #18)."""
+    from huikuan.stack import WORKER_QUERY_SECONDS, LocalStack
+
+    monkeypatch.delenv("PREFECT_WORKER_QUERY_SECONDS", raising=False)
+    assert LocalStack(home=tmp_path, cwd=tmp_path).environment()["PREFECT_WORKER_QUERY_SECONDS"] == str(WORKER_QUERY_SECONDS) == "2"
+    monkeypatch.setenv("PREFECT_WORKER_QUERY_SECONDS", "15")
+    assert LocalStack(home=tmp_path, cwd=tmp_path).environment()["PREFECT_WORKER_QUERY_SECONDS"] == "15"
+    assert LocalStack(home=tmp_path, cwd=tmp_path, extra_env={"PREFECT_WORKER_QUERY_SECONDS": "5"}).environment()["PREFECT_WORKER_QUERY_SECONDS"] == "5"
