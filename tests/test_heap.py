@@ -1,4 +1,4 @@
-"""The process's older objects are left out of the garbage collector's passes while a batch runs (issue #18, ``huikuan.heap``).
+"""The process's older objects are left out of the garbage collector's passes while a batch runs (issue #18, ``huikuan.ledger.heap``).
 
 - inside ``older_objects_frozen`` the objects made before it are frozen (a cycle among them is not collected) and after it
   they are back (the same cycle is collected): nothing is kept longer than the block;
@@ -15,9 +15,9 @@ import weakref
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from huikuan import heap
 from huikuan.collection import batch
 from huikuan.ledger import facts as facts_module
+from huikuan.ledger import heap
 from huikuan.ledger.company import EXAMPLE, parse_company
 from huikuan.ledger.facts import load_facts
 from huikuan.ledger.importer import import_files

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from huikuan.collection import execution
 from huikuan.documents.escaping import markdown_text
-from huikuan.heap import older_objects_frozen
 from huikuan.ledger.company import Company
 from huikuan.ledger.context import calendars_of
 from huikuan.ledger.db import pipelined_transactions
 from huikuan.ledger.facts import load_facts
+from huikuan.ledger.heap import older_objects_frozen
 from models.calendar import CalendarBook
 from models.engine import Action, CustomerFacts, Evaluator, next_action_day
 from models.enums import ApprovalState

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, Select, String, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from huikuan.heap import older_objects_frozen
+from huikuan.ledger.heap import older_objects_frozen
 from huikuan.ledger.settings import get_settings
 from models.engine import CustomerFacts, InstalmentPlanFacts, InvoiceFacts, PromiseFacts, StatementFacts
 from models.enums import CustomerStatus, Segment, Settlement

@@ -58,8 +58,8 @@ from sqlalchemy import Integer, Row, String, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from huikuan.heap import older_objects_frozen
 from huikuan.ledger.company import Company, SmtpSettings
+from huikuan.ledger.heap import older_objects_frozen
 from huikuan.ledger.settings import get_settings
 from huikuan.outbox import bounces
 from models.base import AwareDateTime

@@ -11,9 +11,9 @@ from typing import IO
 
 from sqlalchemy.orm import Session
 
-from huikuan.heap import older_objects_frozen
 from huikuan.ledger.context import calendars_of
 from huikuan.ledger.facts import load_facts
+from huikuan.ledger.heap import older_objects_frozen
 from huikuan.ledger.records import get_customer
 from huikuan.reports.builders import Report
 from models.calendar import CalendarBook
