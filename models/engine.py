@@ -92,6 +92,8 @@ class StatementFacts:
     month: str  # YYYY-MM
     reached: Mapping[str, dt.date] = field(default_factory=dict)
     receipts_complete_on: dt.date | None = None
+    bounced_on: dt.date | None = None  # its email was not sent, the address bounced (left reviewed)
+    readdressed_on: dt.date | None = None  # the address was fixed after that: it is sent again
 
     def state_on(self, day: dt.date) -> str:
         state = "none"
@@ -816,6 +818,11 @@ class Evaluator:
             if not self.applies(step, day):
                 continue
             trigger = step.trigger
+            resend = self.resend_call(statement, step, state, day)
+            if resend is not None:
+                if resend:
+                    yield resend[0]
+                continue
             if trigger.anchor is Anchor.billing_month:
                 base = self._day_of_month(statement, trigger.day_of_month) + dt.timedelta(days=trigger.days or 0)
             elif trigger.anchor is Anchor.statement_sent:
@@ -840,6 +847,21 @@ class Evaluator:
                 hit = due == day
             if hit:
                 yield Call(step, statement_reason(step, statement))
+
+    def resend_call(self, statement: StatementFacts, step: Step, state: str, day: dt.date) -> tuple[Call, ...] | None:
+        """The sending of a statement whose email bounced, again once its address is fixed; None when it does not concern ``step``.
+
+        The statement stays ``reviewed`` when its address bounced; a new address (``readdressed_on``)
+        brings its sending step like any late event: on the first working day on or after the fix,
+        once (its own event, one per fix), within the policy's ``late_event_days``. Empty: not today.
+        """
+        fixed = statement.readdressed_on
+        if fixed is None or state != "reviewed" or step.effect is not Effect.statement_sent or statement.bounced_on is None:
+            return None
+        event = f"{self.facts.customer_id}:{step.id}:{statement.month}:readdressed:{fixed.isoformat()}"
+        if self.recent_event(self.cal.roll_forward(fixed), day) and self.event_open(event, day) and self.cal.is_working_day(day):
+            return (Call(step, statement_reason(step, statement), event),)
+        return ()
 
     @staticmethod
     def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:

@@ -105,6 +105,10 @@ class Statement(Base):
     confirmed_on: Mapped[dt.date | None]
     invoiced_on: Mapped[dt.date | None]
     mailed_on: Mapped[dt.date | None]
+    # Its email was not sent on ``bounced_on`` (the address bounced: back to reviewed); the address was fixed on
+    # ``readdressed_on`` (the mark cleared, huikuan.ledger.importer): the engine sends it again then, once.
+    bounced_on: Mapped[dt.date | None]
+    readdressed_on: Mapped[dt.date | None]
     invoice_title: Mapped[str | None] = mapped_column(String(200))
     tax_id: Mapped[str | None] = mapped_column(String(50))
     invoice_address: Mapped[str | None] = mapped_column(String(300))

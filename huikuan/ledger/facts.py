@@ -312,15 +312,18 @@ def _statements(rows: Callable, read: _Columns, of_batch: Callable) -> dict[str,
         receipts[customer_id, month_of[delivered_on]].append(date[receipt_on])
     found: dict[str, list[StatementFacts]] = defaultdict(list)
     recorded: set[tuple[str, str]] = set()
-    for customer_id, month, *dates in rows(
+    for customer_id, month, bounced_on, readdressed_on, *dates in rows(
         Statement.customer_id,
         Statement.month,
+        Statement.bounced_on,
+        Statement.readdressed_on,
         *(getattr(Statement, column) for _state, column in _STATE_DATES),
         where=of_batch(Statement.customer_id),
         order_by=(Statement.customer_id, Statement.month),
     ):
         reached = {state: date[on] for (state, _column), on in zip(_STATE_DATES, dates) if on is not None}
-        found[customer_id].append(StatementFacts(month, reached, _complete(receipts.get((customer_id, month), []))))
+        complete = _complete(receipts.get((customer_id, month), []))
+        found[customer_id].append(StatementFacts(month, reached, complete, date[bounced_on], date[readdressed_on]))
         recorded.add((customer_id, month))
     for (customer_id, month), dates in sorted(receipts.items()):
         if (customer_id, month) not in recorded:

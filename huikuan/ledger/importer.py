@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from huikuan.ledger import account_state
 from huikuan.ledger.settings import get_settings
 from huikuan.ledger.tables import UnreadableFile, read_table
+from huikuan.outbox import bounces
 from models.allocation import AllocationRefused, OpenInvoice, allocate
 from models.import_rows import FILE_KINDS, check_header
 from models.ledger import Allocation, Charge, Contact, Customer, Invoice, Payment
@@ -686,11 +687,13 @@ class _Import:
             contact = _only(_contact_fields(row.values), row.present, renamed={"name": "contact_name", "title": "contact_title"})
             if contact:
                 if contact.get("email"):  # a new address is no longer known to bounce (huikuan.outbox.bounces)
-                    session.execute(
+                    cleared = session.execute(
                         update(Contact)
-                        .where(Contact.customer_id == customer_id, Contact.is_primary, Contact.email != contact["email"])
+                        .where(Contact.customer_id == customer_id, Contact.is_primary, Contact.email != contact["email"], Contact.email_bounced_on.is_not(None))
                         .values(email_bounced_on=None)
                     )
+                    if cleared.rowcount:
+                        bounces.readdressed(session, customer_id, get_settings().today())
                 session.execute(update(Contact).where(Contact.customer_id == customer_id, Contact.is_primary).values(contact))
         self.summary.created["customers"] += len(new)
         self.summary.updated["customers"] += len(changed)

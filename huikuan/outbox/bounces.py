@@ -14,7 +14,8 @@ From then on:
   the collector is told the same way, once.
 
 A new address for the contact (the customers file imported again with another
-email) clears the mark (``huikuan.ledger.importer``).
+email) clears the mark (``huikuan.ledger.importer``); a statement left unsent by
+the bounce is then sent again, once (:func:`readdressed`, the engine's ``resend_call``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import datetime as dt
 import smtplib
 from dataclasses import replace
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from huikuan.ledger.company import Company
 from huikuan.ledger.records import LedgerError, get_customer
-from models.ledger import ActionTaken, Contact, Customer, OutboxMessage
+from models.ledger import ActionTaken, Contact, Customer, OutboxMessage, Statement
 
 NOTICE = ":bounced:"  # a collector's notice's key: the replaced message's key, this, the person's id
 
@@ -46,6 +47,18 @@ def bounced_on(session: Session, customer_id: str, address: str | None) -> dt.da
             Contact.customer_id == customer_id, func.lower(Contact.email) == _same(address), Contact.email_bounced_on.is_not(None)
         )
     )
+
+
+def readdressed(session: Session, customer_id: str, on: dt.date) -> None:
+    """The customer's address was fixed on ``on``: its statements left unsent by a bounce are to be sent again (``Statement.readdressed_on``)."""
+    session.execute(
+        update(Statement).where(Statement.customer_id == customer_id, Statement.bounced_on.is_not(None), Statement.sent_on.is_(None)).values(readdressed_on=on)
+    )
+
+
+def _bounces_again(session: Session, customer_id: str) -> None:
+    """An address of the customer bounces (again): a fix not yet acted on is void; nothing is sent again until the next fix."""
+    session.execute(update(Statement).where(Statement.customer_id == customer_id, Statement.readdressed_on.is_not(None)).values(readdressed_on=None))
 
 
 def mark_bounced(session: Session, customer_id: str, address: str, *, on: dt.date, company: Company | None, as_of: dt.date) -> tuple[int, int]:
@@ -69,6 +82,8 @@ def mark_bounced(session: Session, customer_id: str, address: str, *, on: dt.dat
         if contact.email_bounced_on is None:
             contact.email_bounced_on = on
             marked += 1
+    if marked:
+        _bounces_again(session, customer_id)
     session.flush()
     return marked, hold_queued(session, customer, address, company, as_of)
 
@@ -133,6 +148,7 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
     for contact in customer.contacts:
         if _same(contact.email or "") == _same(row.to_address) and contact.email_bounced_on is None:
             contact.email_bounced_on = as_of
+            _bounces_again(session, customer.customer_id)
     session.flush()
     if any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts):  # a customer's address, not one of our people's
         tell_collector(
