@@ -860,7 +860,10 @@ class Evaluator:
             return None
         event = f"{self.facts.customer_id}:{step.id}:{statement.month}:readdressed:{fixed.isoformat()}"
         if self.recent_event(self.cal.roll_forward(fixed), day) and self.event_open(event, day) and self.cal.is_working_day(day):
-            return (Call(step, statement_reason(step, statement), event),)
+            reason = Reason(
+                "statement_readdressed", month=statement.month, bounced_on=statement.bounced_on, fixed_on=fixed, step=step_text(step.reason, step.action)
+            )
+            return (Call(step, reason, event),)
         return ()
 
     @staticmethod

@@ -86,6 +86,7 @@ REASONS: dict[str, str] = {
     "paid_in_full": N_("invoice {invoice} was paid in full on {paid_on}; {step}"),
     "lock_paid": N_("locked since {locked_on} for {debts}, all paid by {paid_on}; {step}"),
     "statement": N_("statement {month}: {step}"),
+    "statement_readdressed": N_("statement {month}: its email bounced on {bounced_on} and the address was fixed on {fixed_on}; {step}"),
     "missed": N_("missed before huikuan: due on {due_on} (invoice {invoice}, {days} days overdue); {step}"),
     # Why an invoice is paused (the value ``pause`` above, and explain's "paused: ...").
     "disputed": N_("disputed since {opened_on}"),

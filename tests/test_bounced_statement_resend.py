@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from huikuan.collection import execution
 from huikuan.collection.batch import collect
+from huikuan.documents.i18n import render
 from huikuan.ledger.importer import import_files
 from huikuan.ledger.settings import Settings
 from huikuan.outbox import bounces
@@ -94,6 +95,9 @@ def test_a_fixed_address_brings_the_statement_to_plan_and_run_once(ledger, ledge
     assert statement_sends(ledger, D(2026, 11, 14)) == []
     (planned,) = statement_sends(ledger, D(2026, 11, 16))
     assert planned.statements == ("2026-10",) and planned.needs_approval and planned.events
+    (reason,) = planned.reasons  # why, in the reader's words: the bounce and the fix, dated
+    assert str(reason).startswith("statement 2026-10: its email bounced on 2026-11-09 and the address was fixed on 2026-11-14; ")
+    assert render(reason, "zh_CN").startswith("2026-10 对账单：邮件于2026年11月9日退信，地址已于2026年11月14日更正；")
     ledger.close()
 
     policy = load_policy()
