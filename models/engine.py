@@ -491,6 +491,10 @@ class Evaluator:
         taken = self.events_taken.get(event)
         return taken is None or taken >= day
 
+    def late_event_due(self, since: dt.date, event: str, day: dt.date) -> bool:
+        """A step caught up on ``event`` (of ``since``) is due on ``day``: a working day, within the late-event window, not taken before."""
+        return self.recent_event(since, day) and self.event_open(event, day) and self.cal.is_working_day(day)
+
     def recent_event(self, since: dt.date, day: dt.date) -> bool:
         """An event of ``since`` is still caught up on ``day`` (the policy's ``late_event_days``)."""
         return since <= day and (day - since).days <= self.policy.late_event_days
@@ -818,10 +822,11 @@ class Evaluator:
             if not self.applies(step, day):
                 continue
             trigger = step.trigger
-            resend = self.resend_call(statement, step, state, day)
-            if resend is not None:
-                if resend:
-                    yield resend[0]
+            fixed = self.readdressed_on(statement, step, state)
+            if fixed is not None:  # the bounce left it unsent: sent again for the fix, not for its dates
+                event = f"{self.facts.customer_id}:{step.id}:{statement.month}:readdressed:{fixed.isoformat()}"
+                if self.late_event_due(self.cal.roll_forward(fixed), event, day):
+                    yield Call(step, readdressed_reason(step, statement, fixed), event)
                 continue
             if trigger.anchor is Anchor.billing_month:
                 base = self._day_of_month(statement, trigger.day_of_month) + dt.timedelta(days=trigger.days or 0)
@@ -839,32 +844,25 @@ class Evaluator:
                 if reached is not None and reached > due:
                     # Never before the state it needs: a late state brings it at once, on the first
                     # run that sees it (the state may be recorded days after its date), once.
-                    since = self.cal.roll_forward(reached)
                     event = f"{self.facts.customer_id}:{step.id}:{statement.month}:{state}"
-                    if self.recent_event(since, day) and self.event_open(event, day) and self.cal.is_working_day(day):
+                    if self.late_event_due(self.cal.roll_forward(reached), event, day):
                         yield Call(step, statement_reason(step, statement), event)
                     continue
                 hit = due == day
             if hit:
                 yield Call(step, statement_reason(step, statement))
 
-    def resend_call(self, statement: StatementFacts, step: Step, state: str, day: dt.date) -> tuple[Call, ...] | None:
-        """The sending of a statement whose email bounced, again once its address is fixed; None when it does not concern ``step``.
+    @staticmethod
+    def readdressed_on(statement: StatementFacts, step: Step, state: str) -> dt.date | None:
+        """The day the address of a statement whose email bounced was fixed, when ``step`` sends it; else None.
 
         The statement stays ``reviewed`` when its address bounced; a new address (``readdressed_on``)
-        brings its sending step like any late event: on the first working day on or after the fix,
-        once (its own event, one per fix), within the policy's ``late_event_days``. Empty: not today.
+        brings its sending step like any late event (``late_event_due``), once for each fix.
         """
         fixed = statement.readdressed_on
         if fixed is None or state != "reviewed" or step.effect is not Effect.statement_sent or statement.bounced_on is None:
             return None
-        event = f"{self.facts.customer_id}:{step.id}:{statement.month}:readdressed:{fixed.isoformat()}"
-        if self.recent_event(self.cal.roll_forward(fixed), day) and self.event_open(event, day) and self.cal.is_working_day(day):
-            reason = Reason(
-                "statement_readdressed", month=statement.month, bounced_on=statement.bounced_on, fixed_on=fixed, step=step_text(step.reason, step.action)
-            )
-            return (Call(step, reason, event),)
-        return ()
+        return fixed
 
     @staticmethod
     def _day_of_month(statement: StatementFacts, day_of_month: int) -> dt.date:
@@ -958,6 +956,11 @@ def _step_words(reason: str, action: str) -> Text | Term:
 
 def statement_reason(step: Step, statement: StatementFacts) -> Reason:
     return Reason("statement", month=statement.month, step=step_text(step.reason, step.action))
+
+
+def readdressed_reason(step: Step, statement: StatementFacts, fixed: dt.date) -> Reason:
+    """Why a statement whose email bounced is sent again: the bounce and the fix, dated."""
+    return Reason("statement_readdressed", month=statement.month, bounced_on=statement.bounced_on, fixed_on=fixed, step=step_text(step.reason, step.action))
 
 
 def _merge(customer_id: str, day: dt.date, action: str, entries: list[tuple[Call, str]]) -> Action:

@@ -15,7 +15,7 @@ From then on:
 
 A new address for the contact (the customers file imported again with another
 email) clears the mark (``huikuan.ledger.importer``); a statement left unsent by
-the bounce is then sent again, once (:func:`readdressed`, the engine's ``resend_call``).
+the bounce is then sent again, once (:func:`readdressed`, the engine's ``Evaluator.readdressed_on``).
 """
 
 from __future__ import annotations
@@ -145,10 +145,11 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
     if not row.customer_id:
         return
     customer = get_customer(session, row.customer_id)
-    for contact in customer.contacts:
-        if _same(contact.email or "") == _same(row.to_address) and contact.email_bounced_on is None:
-            contact.email_bounced_on = as_of
-            _bounces_again(session, customer.customer_id)
+    marked = [c for c in customer.contacts if _same(c.email or "") == _same(row.to_address) and c.email_bounced_on is None]
+    for contact in marked:
+        contact.email_bounced_on = as_of
+    if marked:
+        _bounces_again(session, customer.customer_id)
     session.flush()
     if any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts):  # a customer's address, not one of our people's
         tell_collector(
