@@ -9,10 +9,11 @@ imported again) brings the sending step back on the first working day on or afte
 from __future__ import annotations
 
 import datetime as dt
+import socket
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from huikuan.collection import execution
 from huikuan.collection.batch import collect
@@ -153,3 +154,101 @@ def test_a_statement_that_never_bounced_plans_what_it_did(ledger, tmp_path, monk
     assert sends == [(D(2026, 11, 9), "send_statement", ("2026-10",))]
     assert ("prepare_statement" in [p[1] for p in planned]) and october(ledger).state.value == "sent"
     assert october(ledger).bounced_on is None and october(ledger).readdressed_on is None
+
+
+@pytest.fixture
+def refusing_server():
+    """An SMTP server that refuses OLD for good (550 to RCPT) and accepts the rest; the ``SmtpServer`` that reaches it."""
+    from aiosmtpd.controller import Controller
+
+    from huikuan.ledger.company import SmtpSettings
+    from huikuan.outbox.mail import SmtpServer
+    from tests.test_bounced import RefusesRecipient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = RefusesRecipient(OLD)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpServer(SmtpSettings(host="127.0.0.1", port=port, starttls=False))
+    finally:
+        controller.stop()
+
+
+def approved_and_refused(session: Session, server, monkeypatch, refused_on: dt.date) -> None:
+    """The October statement approved and queued on 11-09 to OLD; the server refuses OLD for good when it goes, on ``refused_on``."""
+    from huikuan.outbox.mail import dispatch
+
+    take_all(session, "C1", D(2026, 11, 5))
+    outcomes = take_all(session, "C1", D(2026, 11, 9))
+    approve(session, next(o.approval_key for o in outcomes if o.action == "send_statement"), D(2026, 11, 9))
+    session.commit()
+    assert (october(session).state.value, october(session).sent_on) == ("sent", D(2026, 11, 9))
+    monkeypatch.setattr(Settings, "today", lambda self: refused_on)
+    result = dispatch(sessionmaker(session.get_bind()), COMPANY, server)
+    assert [e for e in result.errors if ":2026-10:email: recipient refused: 550" in e]
+    session.expire_all()
+
+
+def test_a_statement_email_the_server_refuses_leaves_the_statement_unsent_until_the_address_is_fixed(ledger, refusing_server, tmp_path, monkeypatch):
+    approved_and_refused(ledger, refusing_server, monkeypatch, refused_on=D(2026, 11, 10))
+    statement = october(ledger)
+    assert (statement.state.value, statement.sent_on, statement.bounced_on, statement.readdressed_on) == ("reviewed", None, D(2026, 11, 10), None)
+    (notice,) = ledger.scalars(select(OutboxMessage).where(OutboxMessage.key.contains(f":2026-10:email{bounces.NOTICE}"))).all()
+    assert notice.subject.startswith("【审核并发出对账单】") and "wangwei@hx.example.cn 已于2026年11月10日退信" in notice.text  # the collector is told
+    assert all(not statement_sends(ledger, day) for day in working_days(D(2026, 11, 10), D(2026, 11, 13)))
+    new_address(ledger, tmp_path, NEW, D(2026, 11, 14), monkeypatch)
+    (planned,) = statement_sends(ledger, D(2026, 11, 16))
+    assert planned.statements == ("2026-10",)
+    assert str(planned.reasons[0]).startswith("statement 2026-10: its email bounced on 2026-11-10 and the address was fixed on 2026-11-14; ")
+
+
+def test_a_refused_statement_email_whose_address_was_fixed_meanwhile_is_sent_again_at_once(ledger, refusing_server, tmp_path, monkeypatch):
+    from huikuan.outbox.mail import dispatch
+
+    take_all(ledger, "C1", D(2026, 11, 5))
+    outcomes = take_all(ledger, "C1", D(2026, 11, 9))
+    approve(ledger, next(o.approval_key for o in outcomes if o.action == "send_statement"), D(2026, 11, 9))
+    ledger.commit()
+    new_address(ledger, tmp_path, NEW, D(2026, 11, 10), monkeypatch)  # fixed before the queued email went to the old one
+    monkeypatch.setattr(Settings, "today", lambda self: D(2026, 11, 11))
+    assert dispatch(sessionmaker(ledger.get_bind()), COMPANY, refusing_server).bounced >= 1
+    statement = october(ledger)
+    assert (statement.state.value, statement.bounced_on, statement.readdressed_on) == ("reviewed", D(2026, 11, 11), D(2026, 11, 11))
+    (planned,) = statement_sends(ledger, D(2026, 11, 11))
+    assert planned.statements == ("2026-10",)
+
+
+def test_a_refused_follow_up_leaves_a_sent_statement_sent(ledger, refusing_server, monkeypatch):
+    from huikuan.outbox.mail import dispatch
+
+    take_all(ledger, "C1", D(2026, 11, 5))
+    outcomes = take_all(ledger, "C1", D(2026, 11, 9))
+    approve(ledger, next(o.approval_key for o in outcomes if o.action == "send_statement"), D(2026, 11, 9))
+    ledger.commit()
+    ledger.execute(update(OutboxMessage).where(OutboxMessage.key.like("%:2026-10:email")).values(to_address=NEW))  # it went elsewhere
+    ledger.execute(update(OutboxMessage).where(~OutboxMessage.key.like("%:2026-10:email")).values(sent_at=func.now()))
+    ledger.commit()
+    execution.take_action(ledger, follow_up_to_old(), company=COMPANY, as_of=D(2026, 11, 16))
+    ledger.commit()
+    monkeypatch.setattr(Settings, "today", lambda self: D(2026, 11, 16))
+    assert dispatch(sessionmaker(ledger.get_bind()), COMPANY, refusing_server).bounced == 1
+    assert (october(ledger).state.value, october(ledger).sent_on, october(ledger).bounced_on) == ("sent", D(2026, 11, 9), None)
+
+
+def follow_up_to_old():
+    from models.engine import Action
+
+    return Action(
+        customer_id="C1",
+        on=D(2026, 11, 16),
+        action="follow_up",
+        channel="email",
+        role="collector",
+        invoices=(),
+        needs_approval=False,
+        reasons=("test",),
+        steps=("follow_up",),
+    )

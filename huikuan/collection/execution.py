@@ -698,8 +698,7 @@ def carry_out(session: Session, approval: Approval, company: Company, as_of: dt.
             if session.scalar(
                 select(OutboxMessage.id).where(OutboxMessage.key.startswith(f"{key}:{statement.month}:email{bounces.NOTICE}", autoescape=True)).limit(1)
             ):
-                statement.sent_on, statement.state = None, StatementState.reviewed  # its address bounced: not sent, the collector was told
-                statement.bounced_on, statement.readdressed_on = as_of, None  # sent again once the address is fixed (the engine's readdressed_on)
+                bounces.statement_unsent(statement, as_of)  # its address bounced: not sent, the collector was told; sent again once fixed
     elif approval.action in LETTER_KINDS:
         queue_letter(session, customer, approval.action, key, company, as_of, invoices=invoices)
 

@@ -13,6 +13,9 @@ From then on:
 - a message already queued to it is not sent (``OutboxMessage.bounced_at``) and
   the collector is told the same way, once.
 
+A statement whose email did not go (its address known to bounce when it was approved, or
+the server refusing it afterwards) was not sent: it goes back to ``reviewed`` (:func:`statement_unsent`).
+
 A new address for the contact (the customers file imported again with another
 email) clears the mark (``huikuan.ledger.importer``); a statement left unsent by
 the bounce is then sent again, once (:func:`readdressed`, the engine's ``Evaluator.readdressed_on``).
@@ -21,15 +24,17 @@ the bounce is then sent again, once (:func:`readdressed`, the engine's ``Evaluat
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 from dataclasses import replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from huikuan.ledger.company import Company
 from huikuan.ledger.records import LedgerError, get_customer
-from models.ledger import ActionTaken, Contact, Customer, OutboxMessage, Statement
+from models.enums import StatementState
+from models.ledger import ActionTaken, Approval, Contact, Customer, OutboxMessage, Statement
 
 NOTICE = ":bounced:"  # a collector's notice's key: the replaced message's key, this, the person's id
 
@@ -54,6 +59,39 @@ def readdressed(session: Session, customer_id: str, on: dt.date) -> None:
     session.execute(
         update(Statement).where(Statement.customer_id == customer_id, Statement.bounced_on.is_not(None), Statement.sent_on.is_(None)).values(readdressed_on=on)
     )
+
+
+def statement_unsent(statement: Statement, on: dt.date, *, fixed: bool = False) -> None:
+    """``statement``'s email did not go on ``on`` (its address bounces): it was not sent, it is ``reviewed`` again.
+
+    It is sent again once the address is fixed (``readdressed``, the engine's ``readdressed_on``); ``fixed``: the
+    address was already changed when the email was refused, so it is sent again from ``on``.
+    """
+    statement.sent_on, statement.state = None, StatementState.reviewed
+    statement.bounced_on, statement.readdressed_on = on, (on if fixed else None)
+
+
+_STATEMENT_EMAIL = re.compile(r"(?P<action_key>.+):(?P<month>\d{4}-\d{2}):email")  # ``carry_out``'s key of an approved statement's email
+
+
+def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date) -> str | None:
+    """The server refused an approved statement's email (``<send_statement key>:<month>:email``): the statement was not sent.
+
+    Unless the customer confirmed it since (by another way than this email). Returns its month, or None.
+    """
+    found = _STATEMENT_EMAIL.fullmatch(row.key)
+    if found is None:
+        return None
+    action_key, month = found["action_key"], found["month"]
+    asked = select(Approval.id).where(Approval.action == "send_statement", or_(Approval.action_key == action_key, Approval.key == action_key))
+    if session.scalar(asked.limit(1)) is None:
+        return None
+    statement = session.scalar(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month))
+    if statement is None or statement.sent_on is None or statement.confirmed_on is not None:
+        return None
+    still_there = any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts)
+    statement_unsent(statement, as_of, fixed=not still_there)
+    return month
 
 
 def _bounces_again(session: Session, customer_id: str) -> None:
@@ -139,7 +177,10 @@ def permanent_refusal(error: BaseException) -> str | None:
 
 
 def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.date, reply: str) -> None:
-    """The server refused ``row``'s recipient for good: the message is never retried, the address marked bounced, the collector told."""
+    """The server refused ``row``'s recipient for good: the message is never retried, the address marked bounced, the collector told.
+
+    A statement's email refused so leaves the statement unsent (``statement_unsent``), as a bounce known at its approval does.
+    """
     row.bounced_at = dt.datetime.now(dt.UTC)
     row.last_error = f"recipient refused: {reply}"
     if not row.customer_id:
@@ -150,6 +191,7 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
         contact.email_bounced_on = as_of
     if marked:
         _bounces_again(session, customer.customer_id)
+    month = _refused_statement(session, row, customer, as_of)
     session.flush()
     if any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts):  # a customer's address, not one of our people's
         tell_collector(
@@ -160,6 +202,7 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
             as_of,
             company,
             as_of,
+            month=month,
             attachment=(row.attachment_name or "letter.pdf", row.attachment) if row.attachment is not None else None,
         )
 
