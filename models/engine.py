@@ -246,6 +246,7 @@ class _PolicySteps(NamedTuple):
     lock_steps: tuple[Step, ...]
     earliest_offset: int  # no step can come earlier than this many days from the due date (pauses only delay)
     landing_tables: dict[tuple[BusinessCalendar, dt.date], dict[dt.date, tuple[Landing, ...]]]  # see ``landings_on``
+    shared_landings: dict[tuple, tuple[Landing, ...]]  # each distinct answer of ``landings`` once (``landings_of``)
 
     @classmethod
     def of(cls, policy: Policy, steps: tuple[Step, ...]) -> _PolicySteps:
@@ -263,6 +264,7 @@ class _PolicySteps(NamedTuple):
             # the margin covers rolling back over a long holiday and working-day offsets
             earliest_offset=min((_earliest(s) for s in invoice_steps), default=0) - 21,
             landing_tables={},
+            shared_landings={},
         )
 
     def landings_on(self, calendar: BusinessCalendar, day: dt.date) -> dict[dt.date, tuple[Landing, ...]]:
@@ -280,6 +282,15 @@ class _PolicySteps(NamedTuple):
                 self.landing_tables.clear()
             table = self.landing_tables[key] = {}
         return table
+
+    def landings_of(self, calendar: BusinessCalendar, due_on: dt.date, day: dt.date) -> tuple[Landing, ...]:
+        """``landings`` of the invoice steps, as one tuple shared by every due date and day with the same answer.
+
+        The tables hold an entry for each due date and day that invoices asked about (tens of
+        thousands over a day's next-action dates): shared, the answers are a handful of tuples.
+        """
+        found = landings(self.invoice_steps, calendar, due_on, day)
+        return self.shared_landings.setdefault(tuple((id(landing.step), *landing[1:]) for landing in found), found)
 
 
 def _policy_steps(policy: Policy, segment: Segment) -> _PolicySteps:
@@ -750,7 +761,7 @@ class Evaluator:
             self._landing_day, self._landing_table = day, self._view.landings_on(self.cal, day)
         found = self._landing_table.get(invoice.due_on)
         if found is None:
-            found = self._landing_table[invoice.due_on] = landings(self.invoice_steps, self.cal, invoice.due_on, day)
+            found = self._landing_table[invoice.due_on] = self._view.landings_of(self.cal, invoice.due_on, day)
         if not found:
             return
         locked = self._locked_on is not None and self._locked_on <= day  # ``locked_on``

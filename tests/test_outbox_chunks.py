@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import sessionmaker
 
 from huikuan.ledger.company import EXAMPLE, parse_company
@@ -256,3 +256,53 @@ def test_a_connection_that_drops_is_opened_again_for_the_next_message(monkeypatc
                 outcomes.append("dropped")
     assert outcomes == ["250 2.0.0 Ok: queued", "dropped", "250 2.0.0 Ok: queued", "250 2.0.0 Ok: queued"]
     assert [server.sent for server in opened] == [2, 2]  # the second connection took the rest
+
+
+def test_the_unsent_ids_are_read_a_page_at_a_time_so_dispatch_holds_no_more_as_the_outbox_grows(ledger_engine, monkeypatch):
+    """30 messages, pages of 7: every read of ids is bounded by a page; each message handed over once, oldest first."""
+    monkeypatch.setattr(mail, "PAGE", 7, raising=False)
+    queue(ledger_engine, 30)
+    reads: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _executemany):
+        flat = " ".join(statement.split())
+        if flat.startswith("SELECT outbox.id FROM outbox"):
+            reads.append((flat, parameters))
+
+    event.listen(ledger_engine, "before_cursor_execute", record)
+    try:
+        transport = Recording()
+        result = dispatch(sessionmaker(ledger_engine), COMPANY, transport, chunk=5)
+    finally:
+        event.remove(ledger_engine, "before_cursor_execute", record)
+    assert (result.sent, result.failed) == (30, 0) and transport.keys == [key(n) for n in range(30)]
+    assert len(reads) == 5, reads  # 7 + 7 + 7 + 7 + 2
+    for flat, parameters in reads:
+        assert "LIMIT" in flat and 7 in (parameters.values() if isinstance(parameters, dict) else parameters), (flat, parameters)
+    assert set(outbox(ledger_engine).values()) == {(True, 1, None)}
+
+
+def test_paging_keeps_what_dispatch_takes(ledger_engine, monkeypatch):
+    """Queued after dispatch began: the next dispatch's; sent meanwhile by another: not again; ``limit``: the oldest, across pages."""
+    monkeypatch.setattr(mail, "PAGE", 7, raising=False)
+    ids = queue(ledger_engine, 30)
+    deliver = mail._deliver_chunk
+
+    def first_chunk_then_others_meanwhile(session, chunk_ids, *args):
+        deliver(session, chunk_ids, *args)
+        if chunk_ids[0] == ids[0]:  # committed; then another run queues a message and another dispatcher sends one
+            session.commit()
+            with ledger_engine.begin() as connection:
+                connection.execute(
+                    insert(OutboxMessage), [{"key": "late:email", "customer_id": None, "to_address": "x@y.cn", "to_name": "x", "subject": "s", "text": "t"}]
+                )
+                connection.execute(OutboxMessage.__table__.update().where(OutboxMessage.id == ids[20]).values(sent_at=func.now()))
+
+    monkeypatch.setattr(mail, "_deliver_chunk", first_chunk_then_others_meanwhile)
+    first = Recording()
+    assert dispatch(sessionmaker(ledger_engine), COMPANY, first, chunk=5, limit=25).sent == 25
+    assert first.keys == [key(n) for n in range(26) if n != 20]  # the oldest 25 unsent, but for the one sent meanwhile
+    monkeypatch.setattr(mail, "_deliver_chunk", deliver)
+    second = Recording()
+    assert dispatch(sessionmaker(ledger_engine), COMPANY, second, chunk=5).sent == 5
+    assert second.keys == [key(n) for n in range(26, 30)] + ["late:email"]

@@ -5,7 +5,9 @@ transaction that records the action, so an email is queued exactly once.
 `dispatch` then delivers what is unsent in chunks of `CHUNK` (50) messages, one
 transaction a chunk: it claims the chunk (one UPDATE, which also reads it),
 hands each message over, and stamps those delivered and those that failed (one
-UPDATE each, for the whole chunk) before it commits.
+UPDATE each, for the whole chunk) before it commits. The unsent messages' ids are
+read `PAGE` (1,000) at a time, so that dispatch holds as much for a day of
+100,000 emails as for one of 1,000.
 
 The exactly-once window is one chunk. A rerun or a retried task never sends a
 message again: a message is sent only in the transaction that claims it while
@@ -356,20 +358,48 @@ def dispatch(
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, not {chunk}")
     result = Dispatched(errors=[])
-    with sessions() as session:
-        pending = list(
-            session.scalars(
-                select(OutboxMessage.id).where(OutboxMessage.sent_at.is_(None), OutboxMessage.bounced_at.is_(None)).order_by(OutboxMessage.id).limit(limit)
-            )
-        )
     # Core statements, a chunk at a time: the ORM's identity map, its unit of work and a
     # transaction a message were most of dispatch's time beside the email package's (bench/mail_bench.py).
-    # A chunk's rows, attachments included, are all that is held at once.
+    # A chunk's rows, attachments included, and a page of ids are all that is held at once.
     with older_objects_frozen():
-        for start in range(0, len(pending), chunk):
-            with sessions() as session:
-                _deliver_chunk(session, pending[start : start + chunk], company, transport, result)
+        for page in _pending_pages(sessions, limit):
+            for start in range(0, len(page), chunk):
+                with sessions() as session:
+                    _deliver_chunk(session, page[start : start + chunk], company, transport, result)
     return result
+
+
+PAGE = 1000  # unsent messages' ids read at a time by `dispatch`: its memory does not grow with the day's outbox
+
+
+def _pending_pages(sessions: Callable[[], Session], limit: int | None) -> Iterator[list[int]]:
+    """The ids of the unsent messages (the first ``limit`` of them), oldest first, ``PAGE`` at a time.
+
+    The first page is found as before pages were (unsent, by the index on ``sent_at``); when there is
+    more, the last unsent id is read with it, and a message queued after that waits for the next
+    dispatch. Each later page is the range of ids after the previous page's last. Each page is read
+    in a transaction of its own, before its chunks are claimed (a claim is its transaction's first
+    statement, a write: ``_deliver_chunk``); a message sent meanwhile is left out at its claim.
+    """
+    waiting = (_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.bounced_at.is_(None))
+    unsent = func.coalesce(_OUTBOX.c.sent_at, _OUTBOX.c.bounced_at).is_(None)  # no index answers it: a page is a range of ids (``_deliver_chunk``)
+    left, after, last = limit, None, None
+    while left is None or left > 0:
+        size = PAGE if left is None else min(PAGE, left)
+        with sessions() as session:
+            if after is None:
+                page = list(session.scalars(select(_OUTBOX.c.id).where(*waiting).order_by(_OUTBOX.c.id).limit(size)))
+                if len(page) == size and (left is None or left > size):
+                    last = session.scalar(select(func.max(_OUTBOX.c.id)).where(*waiting))
+            else:
+                page = list(session.scalars(select(_OUTBOX.c.id).where(_OUTBOX.c.id > after, _OUTBOX.c.id <= last, unsent).order_by(_OUTBOX.c.id).limit(size)))
+        if page:
+            yield page
+        if len(page) < size or last is None:
+            return
+        after = page[-1]
+        if left is not None:
+            left -= len(page)
 
 
 _OUTBOX = OutboxMessage.__table__
