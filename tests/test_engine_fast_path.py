@@ -24,7 +24,7 @@ from models.engine import Call, CustomerFacts, Evaluator, InvoiceFacts, landings
 from models.policy import Anchor, Policy, Roll, Step, load_policy, parse_policy
 from models.texts import Reason
 from tests.test_engine_properties import COUNTRIES, customers
-from tests.test_policy_properties import documents, dump
+from tests.test_policy_properties import documents, dump, dump_policy
 
 pytestmark = pytest.mark.filterwarnings("ignore::models.calendar.CalendarFallbackWarning")
 
@@ -182,3 +182,20 @@ def test_nothing_is_called_on_a_day_off_by_any_policy(doc, customer, data):
     for _ in range(3):
         day = day_off_from(calendar, data.draw(days_near(facts)))
         assert calls_of_every_part(ev, day) == [], day
+
+
+def test_the_tables_hold_each_distinct_answer_once():
+    """A year of due dates asked about on 60 days: thousands of entries, a few answers, each one tuple (the day's memory, issue #18)."""
+    policy = parse_policy(dump_policy(built_in("handbook")))  # a policy object of its own: fresh tables
+    calendar = calendar_for("CN")
+    start = dt.date(2026, 11, 23)
+    invoices = tuple(InvoiceFacts(f"I{n}", start - dt.timedelta(days=400 - n), start - dt.timedelta(days=370 - n), Decimal("10.00")) for n in range(365))
+    ev = Evaluator(CustomerFacts("C", invoices=invoices), policy, calendar)
+    for offset in range(60):
+        day = start + dt.timedelta(days=offset)
+        for n, invoice in enumerate(invoices):
+            calls = said(ev.invoice_calls(invoice, day))
+            assert n % 29 or calls == said(full_calls(ev, invoice, day))
+    entries = [found for table in ev._view.landing_tables.values() for found in table.values() if found]
+    assert len(entries) > 5000
+    assert len({id(found) for found in entries}) <= 12, len({id(found) for found in entries})
