@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import socket
+from collections.abc import Iterator
 
 import pypdf
 import pytest
@@ -159,19 +161,27 @@ class RefusesRecipient:
         return "250 2.0.0 Ok: queued as 4F1A2B"
 
 
-def test_a_permanent_refusal_of_the_recipient_marks_the_address_bounced(ledger):
+@contextlib.contextmanager
+def refusing(address: str) -> Iterator[tuple[SmtpServer, RefusesRecipient]]:
+    """A local SMTP server that refuses ``address`` for good (550 to RCPT), running while the block runs; its ``SmtpServer`` and handler."""
     from aiosmtpd.controller import Controller
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    handler = RefusesRecipient(ADDRESS)
+    handler = RefusesRecipient(address)
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
+        yield SmtpServer(SmtpSettings(host="127.0.0.1", port=port, starttls=False)), handler
+    finally:
+        controller.stop()
+
+
+def test_a_permanent_refusal_of_the_recipient_marks_the_address_bounced(ledger):
+    with refusing(ADDRESS) as (server, handler):
         execution.take_action(ledger, follow_up(), company=COMPANY, as_of=DAY)
         ledger.commit()
-        server = SmtpServer(SmtpSettings(host="127.0.0.1", port=port, starttls=False))
         first = dispatch(sessionmaker(ledger.get_bind()), COMPANY, server)
         assert (first.sent, first.failed, first.bounced) == (0, 0, 1)
         ledger.expire_all()
@@ -183,8 +193,6 @@ def test_a_permanent_refusal_of_the_recipient_marks_the_address_bounced(ledger):
         assert (second.sent, second.failed, second.bounced) == (1, 0, 0) and handler.accepted == [notice.to_address]
         execution.take_action(ledger, follow_up(dt.date(2026, 11, 17)), company=COMPANY, as_of=dt.date(2026, 11, 17))
         assert len(to_customer(ledger)) == 1  # nothing more queued to it
-    finally:
-        controller.stop()
 
 
 runner = CliRunner()

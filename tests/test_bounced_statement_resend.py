@@ -9,7 +9,6 @@ imported again) brings the sending step back on the first working day on or afte
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pytest
 from sqlalchemy import func, select, update
@@ -159,22 +158,10 @@ def test_a_statement_that_never_bounced_plans_what_it_did(ledger, tmp_path, monk
 @pytest.fixture
 def refusing_server():
     """An SMTP server that refuses OLD for good (550 to RCPT) and accepts the rest; the ``SmtpServer`` that reaches it."""
-    from aiosmtpd.controller import Controller
+    from tests.test_bounced import refusing
 
-    from huikuan.ledger.company import SmtpSettings
-    from huikuan.outbox.mail import SmtpServer
-    from tests.test_bounced import RefusesRecipient
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    handler = RefusesRecipient(OLD)
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield SmtpServer(SmtpSettings(host="127.0.0.1", port=port, starttls=False))
-    finally:
-        controller.stop()
+    with refusing(OLD) as (server, _handler):
+        yield server
 
 
 def approved_and_refused(session: Session, server, monkeypatch, refused_on: dt.date) -> None:
