@@ -74,10 +74,11 @@ def statement_unsent(statement: Statement, on: dt.date, *, fixed: bool = False) 
 _STATEMENT_EMAIL = re.compile(r"(?P<action_key>.+):(?P<month>\d{4}-\d{2}):email")  # ``carry_out``'s key of an approved statement's email
 
 
-def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date) -> str | None:
+def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date, *, still_theirs: bool) -> str | None:
     """The server refused an approved statement's email (``<send_statement key>:<month>:email``): the statement was not sent.
 
-    Unless the customer confirmed it since (by another way than this email). Returns its month, or None.
+    Unless the customer confirmed it since (by another way than this email). ``still_theirs``: the address is still one
+    of the customer's contacts' (else it was fixed meanwhile, and the statement goes again at once). Returns its month, or None.
     """
     found = _STATEMENT_EMAIL.fullmatch(row.key)
     if found is None:
@@ -89,8 +90,7 @@ def _refused_statement(session: Session, row: OutboxMessage, customer: Customer,
     statement = session.scalar(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month))
     if statement is None or statement.sent_on is None or statement.confirmed_on is not None:
         return None
-    still_there = any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts)
-    statement_unsent(statement, as_of, fixed=not still_there)
+    statement_unsent(statement, as_of, fixed=not still_theirs)
     return month
 
 
@@ -191,9 +191,10 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
         contact.email_bounced_on = as_of
     if marked:
         _bounces_again(session, customer.customer_id)
-    month = _refused_statement(session, row, customer, as_of)
+    customers_address = any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts)  # not one of our people's
+    month = _refused_statement(session, row, customer, as_of, still_theirs=customers_address)
     session.flush()
-    if any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts):  # a customer's address, not one of our people's
+    if customers_address:
         tell_collector(
             session,
             customer,

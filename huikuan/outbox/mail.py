@@ -382,7 +382,6 @@ def _pending_pages(sessions: Callable[[], Session], limit: int | None) -> Iterat
     statement, a write: ``_deliver_chunk``); a message sent meanwhile is left out at its claim.
     """
     waiting = (_OUTBOX.c.sent_at.is_(None), _OUTBOX.c.bounced_at.is_(None))
-    unsent = func.coalesce(_OUTBOX.c.sent_at, _OUTBOX.c.bounced_at).is_(None)  # no index answers it: a page is a range of ids (``_deliver_chunk``)
     left, after, last = limit, None, None
     while left is None or left > 0:
         size = PAGE if left is None else min(PAGE, left)
@@ -392,7 +391,7 @@ def _pending_pages(sessions: Callable[[], Session], limit: int | None) -> Iterat
                 if len(page) == size and (left is None or left > size):
                     last = session.scalar(select(func.max(_OUTBOX.c.id)).where(*waiting))
             else:
-                page = list(session.scalars(select(_OUTBOX.c.id).where(_OUTBOX.c.id > after, _OUTBOX.c.id <= last, unsent).order_by(_OUTBOX.c.id).limit(size)))
+                page = list(session.scalars(select(_OUTBOX.c.id).where(_OUTBOX.c.id > after, _OUTBOX.c.id <= last, _UNSENT).order_by(_OUTBOX.c.id).limit(size)))
         if page:
             yield page
         if len(page) < size or last is None:
@@ -403,6 +402,8 @@ def _pending_pages(sessions: Callable[[], Session], limit: int | None) -> Iterat
 
 
 _OUTBOX = OutboxMessage.__table__
+# Neither sent nor bounced, as one expression that no index answers: the rows are found by their ids (``_deliver_chunk``).
+_UNSENT = func.coalesce(_OUTBOX.c.sent_at, _OUTBOX.c.bounced_at).is_(None)
 _STAMP_SENT = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id == bindparam("message_id"))
@@ -449,12 +450,11 @@ def _deliver_chunk(session: Session, ids: list[int], company: Company, transport
     # PostgreSQL, its statistics older than the day's messages (none yet on a new ledger, or taken when
     # nearly all were sent), took "sent_at IS NULL" for a few rows and read every unsent message of the
     # outbox through the sent_at index for each chunk, the whole day's outbox 200 times for 10,000 (issue #18).
-    unsent = (func.coalesce(_OUTBOX.c.sent_at, _OUTBOX.c.bounced_at).is_(None),)
-    in_order = select(_OUTBOX.c.id).where(_OUTBOX.c.id.in_(ids), *unsent).order_by(_OUTBOX.c.id).with_for_update()
+    in_order = select(_OUTBOX.c.id).where(_OUTBOX.c.id.in_(ids), _UNSENT).order_by(_OUTBOX.c.id).with_for_update()
     claimed = sorted(
         session.execute(
             update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(in_order), *unsent)
+            .where(_OUTBOX.c.id.in_(in_order), _UNSENT)
             .values(attempts=_OUTBOX.c.attempts + 1)
             .returning(
                 _OUTBOX.c.id,
