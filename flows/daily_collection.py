@@ -30,6 +30,7 @@ from prefect.logging import get_run_logger
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
 from huikuan.collection.batch import batches
+from huikuan.ledger.heap import one_block_each
 from huikuan.ledger.settings import get_settings
 from tasks.approvals import start_waiting_approval_runs
 from tasks.day import (
@@ -107,7 +108,7 @@ def collect_day(day: dt.date, policy: str, batch_size: int, spread_over_workers:
         taken, problems = on_workers(parts, day, policy)
     else:
         taken, problems = 0, []
-        for ids in parts:  # each batch's result summed as it comes: a day of 100,000 accounts does not keep 100,000 results
+        for ids in one_block_each(parts):  # each batch's result summed as it comes: a day of 100,000 accounts does not keep 100,000 results
             result = collect_batch(ids, day, policy)
             taken += result.taken
             problems += [f"{a.customer_id}: {a.error}" for a in result.failed]
@@ -139,6 +140,6 @@ def on_workers(parts: list[list[str]], day: dt.date, policy: str) -> tuple[int |
     runs = start_batch_runs(parts, day, policy)
     if runs is None:
         get_run_logger().warning("no %s deployment: the batches run in this run", BATCH_DEPLOYMENT)
-        results = [collect_batch(ids, day, policy) for ids in parts]
+        results = [collect_batch(ids, day, policy) for ids in one_block_each(parts)]
         return sum(r.taken for r in results), [f"{a.customer_id}: {a.error}" for r in results for a in r.failed]
     return None, wait_for_batch_runs(runs)

@@ -17,6 +17,7 @@ from prefect import flow
 from flows.collect_batch import AccountsNotCollected
 from flows.naming import dated
 from huikuan.collection.batch import STATEMENT_KINDS, batches
+from huikuan.ledger.heap import one_block_each
 from huikuan.ledger.settings import get_settings
 from tasks.approvals import start_waiting_approval_runs
 from tasks.artifacts import publish_statement_cycle
@@ -40,7 +41,7 @@ def statement_cycle(as_of: dt.date | None = None, policy: str | None = None, bat
     day = as_of or get_settings().today()
     policy = policy or get_settings().policy
     kinds = sorted(STATEMENT_KINDS)
-    results = [collect_batch(ids, day, policy, kinds) for ids in batches(customers_due(day, policy, kinds), batch_size)]
+    results = [collect_batch(ids, day, policy, kinds) for ids in one_block_each(batches(customers_due(day, policy, kinds), batch_size))]
     start_waiting_approval_runs()
     dispatch_outbox()
     status = statement_status(day)

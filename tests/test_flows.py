@@ -104,6 +104,47 @@ def test_a_task_that_fails_twice_then_succeeds_sends_once(demo, monkeypatch):
     assert len({m["Message-ID"] for m in capture.messages}) == len(capture.messages)
 
 
+@pytest.mark.parametrize("run", ["daily", "statements"])
+def test_each_batch_task_runs_apart_and_its_cycles_are_freed_before_the_next_starts(demo, monkeypatch, run):
+    """A day's memory stays flat over its batches (issue #18): a task run's cycles do not wait for a full pass of the collector.
+
+    With the collector's own passes off, each batch leaves a cycle where Prefect's task run leaves its own (outside the
+    batch's work); the next batch must start with it freed.
+    """
+    import gc
+    import weakref
+
+    import tasks.ledger
+    from flows.daily_collection import daily_collection
+    from flows.statement_cycle import statement_cycle
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    left: list[weakref.ref] = []
+    alive_at_start: list[int] = []
+    real = tasks.ledger.collect
+
+    def collect(*args, **kwargs):
+        alive_at_start.append(sum(ref() is not None for ref in left))
+        result = real(*args, **kwargs)
+        left.append(weakref.ref(Node()))
+        return result
+
+    monkeypatch.setattr(tasks.ledger, "collect", collect)
+    gc.disable()
+    try:
+        if run == "daily":
+            daily_collection(as_of=START, batch_size=2)
+        else:
+            statement_cycle(as_of=dt.date(2026, 11, 5), batch_size=2)
+    finally:
+        gc.enable()
+    assert len(alive_at_start) >= 3, "the day should have several batches"
+    assert alive_at_start == [0] * len(alive_at_start)
+
+
 def test_the_statement_cycle_and_the_recording_forms(demo):
     from flows.recording import confirm_statement, record_contact, record_payment, record_promise
     from flows.statement_cycle import statement_cycle

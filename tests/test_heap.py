@@ -1,8 +1,10 @@
 """The process's older objects are left out of the garbage collector's passes while a batch runs (issue #18, ``huikuan.ledger.heap``).
 
 - inside ``older_objects_frozen`` the objects made before it are frozen (a cycle among them is not collected) and after it
-  they are back (the same cycle is collected): nothing is kept longer than the block;
+  they are back (the same cycle is collected): nothing is kept longer than the block; a cycle made inside and dropped is
+  freed as the block ends, with no pass of the collector's own;
 - nested blocks share one freeze, closed by the outermost; a freeze another owner made is left alone;
+- ``one_block_each`` frees what each item's loop body left before the next item, and closes its block on an early stop;
 - reading the facts, planning, collecting a batch and delivering the outbox each run inside it.
 """
 
@@ -73,6 +75,18 @@ def test_a_cycle_made_inside_the_block_is_collected_inside_it():
         assert alive() is None
 
 
+def test_a_cycle_the_block_leaves_is_freed_as_it_ends_without_waiting_for_a_pass():
+    """A batch's garbage does not wait, beside the older objects, for the collector's next full pass (flat memory over a day)."""
+    gc.disable()  # no pass of the collector's own: only the block's
+    try:
+        with heap.older_objects_frozen():
+            alive = weakref.ref(Node())  # a cycle the batch made and dropped
+            assert alive() is not None
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
 def test_nested_blocks_share_one_freeze_that_the_outermost_closes():
     with heap.older_objects_frozen():
         with heap.older_objects_frozen():
@@ -95,6 +109,32 @@ def test_a_freeze_made_by_another_owner_is_left_alone():
 def test_an_error_inside_the_block_still_closes_it():
     with pytest.raises(ValueError), heap.older_objects_frozen():
         raise ValueError("a batch failed")
+    assert gc.get_freeze_count() == 0
+
+
+def test_one_block_each_frees_what_the_loop_body_left_before_the_next_item():
+    """A flow's loop over its batch tasks: each task run's cycles (Prefect's, made outside the batch's own block) go before the next."""
+    gc.disable()
+    try:
+        left: list[weakref.ref] = []
+        for item in heap.one_block_each(range(3)):
+            assert gc.get_freeze_count() > 0
+            assert all(alive() is None for alive in left), f"item {item} started with the cycles of an earlier item alive"
+            left.append(weakref.ref(Node()))
+        assert left[-1]() is None
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+
+def test_one_block_each_closes_its_block_when_the_loop_stops_early():
+    def stops_at_one():
+        for item in heap.one_block_each(range(5)):
+            if item == 1:
+                raise ValueError("a batch failed")
+
+    with pytest.raises(ValueError):
+        stops_at_one()
     assert gc.get_freeze_count() == 0
 
 
