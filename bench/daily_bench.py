@@ -25,7 +25,7 @@ copy; PostgreSQL: ``CREATE DATABASE .. TEMPLATE ..``):
            batches of 500 (as the flow's batches), ``dispatch`` of the outbox to
            the outbox folder. Then, timed apart, what else the flow does without
            Prefect (``extras``: the worklists, the day's note, approval reminders;
-           for the cycle the statement status). Peak memory: ``ru_maxrss`` of the child.
+           for the cycle the statement status). Peak memory: the child's own high-water mark (``bench.memory``).
 ``flow``   the product through Prefect: a fresh ``LocalStack`` (Prefect server,
            work pool, deployments, one process worker) and a triggered deployment
            run, awaited. ``sqlite``: the ledger on SQLite, the Prefect server on
@@ -83,6 +83,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.memory import peak_rss_mib
 from bench.plan_bench import AS_OF, write_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +227,7 @@ def floor(url: str, run: str, work: str) -> dict:
         "dispatch_cpu_seconds": round(cpu3 - cpu2, 2),
         "extras_cpu_seconds": round(cpu4 - cpu3, 2),
         "actions_per_second": round((after["actions"] - before["actions"]) / seconds, 1) if seconds else None,
-        "peak_rss_mib": _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -386,7 +387,7 @@ def minimum(url: str, run: str, work: str) -> dict:
         "render_cpu_seconds": round(render_cpu, 2),
         "deliver_cpu_seconds": round(deliver_cpu, 2),
         "actions_per_second": round(written["actions"] / (t1 - t0 + deliver_seconds), 1) if written["actions"] else None,
-        "peak_rss_mib": _mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 

@@ -20,12 +20,13 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.memory import peak_rss_mib
 
 
 def write_files(directory: Path, customers: int, invoices: int, seed: int = 1) -> tuple[Path, Path]:
@@ -71,7 +72,7 @@ def run_import(url: str, customers: Path, invoices: Path) -> dict:
         "invoices_cpu_seconds": round(invoices_cpu, 2),
         "reimport_unchanged": again.unchanged["invoices"],
         "reimport_seconds": round(reimport_done - invoices_done, 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -113,7 +114,7 @@ def floor(path: str, invoices: Path) -> dict:
     return {
         "floor_invoices_seconds": round(time.perf_counter() - started, 2),
         "floor_invoices_cpu_seconds": round(time.process_time() - cpu_before, 2),
-        "floor_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "floor_peak_rss_mib": peak_rss_mib(),
     }
 
 

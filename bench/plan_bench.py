@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+
+from bench.memory import peak_rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 11, 23)
@@ -153,7 +154,7 @@ def build_ledger(url: str, files: dict[str, Path], as_of: dt.date, seed: int = 1
 
 
 def _peak_rss_mib() -> dict:
-    figures = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    figures = {"peak_rss_mib": peak_rss_mib()}
     try:  # Linux: the high-water mark of this process image alone, as a cross-check
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
