@@ -1,8 +1,8 @@
 """The peak memory of the process measuring: its own high-water mark, not one inherited from its parent.
 
 ``getrusage(RUSAGE_SELF).ru_maxrss`` is kept across ``exec``: Linux carries the
-high-water mark of the memory the process had before it (a ``vfork``-ed child:
-its parent's) into the new program. A bench's child started after the bench had
+high-water mark of the memory the process had before it (for a child that
+``subprocess`` starts: its parent's) into the new program. A bench's child started after the bench had
 run a flow measurement (its Prefect client, ~180 MiB) reported that parent's
 figure as its own: the 100,000-customer floor "peaked" at 182 MiB in those runs
 and at 135-139 MiB in the others. ``VmHWM`` in ``/proc/self/status`` is the

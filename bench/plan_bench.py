@@ -153,17 +153,6 @@ def build_ledger(url: str, files: dict[str, Path], as_of: dt.date, seed: int = 1
     }
 
 
-def _peak_rss_mib() -> dict:
-    figures = {"peak_rss_mib": peak_rss_mib()}
-    try:  # Linux: the high-water mark of this process image alone, as a cross-check
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                figures["vm_hwm_mib"] = round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return figures
-
-
 BARE_READS = (  # the rows load_facts reads, as the database gives them: no types, no objects
     "SELECT customer_id, segment, settlement, status, locked_on, country, lock_invoices, standing_since, standing_invoices FROM customers",
     "SELECT i.customer_id, i.invoice_id, i.issued_on, i.due_on, i.amount, s.month FROM invoices i LEFT JOIN statements s ON s.id = i.statement_id",
@@ -249,7 +238,7 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
         "actions_by_kind": dict(by_action.most_common()),
         "read_runs": [round(t, 2) for t in read_times],
         "plan_runs": [round(t, 2) for t in plan_times],
-        **_peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),  # this process image's own (bench.memory)
     }
 
 
