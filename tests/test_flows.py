@@ -117,10 +117,7 @@ def test_each_batch_task_runs_apart_and_its_cycles_are_freed_before_the_next_sta
     import tasks.ledger
     from flows.daily_collection import daily_collection
     from flows.statement_cycle import statement_cycle
-
-    class Node:
-        def __init__(self) -> None:
-            self.me = self
+    from tests.test_heap import Node
 
     left: list[weakref.ref] = []
     alive_at_start: list[int] = []
