@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from models.calendar import BusinessCalendar, add_months
 from models.enums import CustomerStatus, Segment, Settlement
+from models.frozen import quick_init
 from models.limitation import YEARS, LegalEvent, events_of, limitation, years_later
 from models.policy import Anchor, ChronicLateness, Effect, Policy, Roll, Step, Trigger
 from models.texts import N_, Reason, Term, Text, step_text
@@ -44,6 +45,7 @@ CONFIRMATION_DAY = 20  # PROCESS.md §1: the customer confirms by the 20th
 # -- facts: what the ledger knows about one customer -------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class InvoiceFacts:
     invoice_id: str
@@ -68,6 +70,7 @@ class InvoiceFacts:
         return None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PromiseFacts:
     made_on: dt.date
@@ -76,6 +79,7 @@ class PromiseFacts:
     invoice_ids: frozenset[str]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class InstalmentPlanFacts:
     """An instalment plan (分期付款): dated amounts that replace the ladder while they are paid."""
@@ -85,6 +89,7 @@ class InstalmentPlanFacts:
     instalments: tuple[tuple[dt.date, Decimal], ...]  # (due date, amount), by date
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StatementFacts:
     """A monthly statement: its billing month and the day each state was reached."""
@@ -109,6 +114,7 @@ class StatementFacts:
         return add_months(dt.date(year, month, 1), 1)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CustomerFacts:
     """One customer as the ledger records it.
@@ -138,6 +144,7 @@ class CustomerFacts:
 # -- what comes out ----------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Action:
     on: dt.date
@@ -163,6 +170,7 @@ class Action:
         return (self.on, self.customer_id, self.action)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Pause:
     """Days [start, end] on which an invoice calls for nothing (end None: until further notice)."""
@@ -706,21 +714,23 @@ class Evaluator:
 
     # -- what is due --
 
-    def invoice_calls(self, invoice: InvoiceFacts, day: dt.date) -> Iterator[Call]:
-        """The steps this invoice calls for on ``day``, each with its reason."""
+    def invoice_calls(self, invoice: InvoiceFacts, day: dt.date) -> list[Call] | tuple[()]:
+        """The steps this invoice calls for on ``day``, each with its reason (a list; no call: an empty tuple)."""
         if day < invoice.issued_on:
-            return
+            return ()
         if invoice.open_on(day) <= 0:
-            yield from self._after_payment_calls(invoice, day)
-            return
+            return list(self._after_payment_calls(invoice, day))
         overdue = (day - invoice.due_on).days
         if overdue < self.earliest_offset or not self.cal.is_working_day(day):
-            return  # too early for any step; and no step, held back or not, lands on a day off
+            return ()  # too early for any step; and no step, held back or not, lands on a day off
         pauses = self.pauses_of_invoice(invoice)
         if not pauses:
-            yield from self._unheld_calls(invoice, day, overdue)
-            return
-        holding = {p.kind for p in pauses if p.covers(day)} if pauses else set()
+            return self._unheld_calls(invoice, day, overdue)
+        return list(self._held_calls(invoice, day, overdue, pauses))
+
+    def _held_calls(self, invoice: InvoiceFacts, day: dt.date, overdue: int, pauses: tuple[Pause, ...]) -> Iterator[Call]:
+        """``invoice_calls`` of an open invoice with pauses (a dispute, a promise, a plan), on a working day from its earliest step."""
+        holding = {p.kind for p in pauses if p.covers(day)}
         for step in self.steps_on(day):
             if holding and holding & step.pauses:
                 continue
@@ -749,7 +759,7 @@ class Evaluator:
                     yield Call(self.resume, reason, event)
                     break
 
-    def _unheld_calls(self, invoice: InvoiceFacts, day: dt.date, overdue: int) -> Iterator[Call]:
+    def _unheld_calls(self, invoice: InvoiceFacts, day: dt.date, overdue: int) -> list[Call] | tuple[()]:
         """``invoice_calls`` of an open invoice that no pause concerns, on a working day.
 
         Only the steps of ``landings`` for its due date and the day are looked at (the
@@ -763,8 +773,9 @@ class Evaluator:
         if found is None:
             found = self._landing_table[invoice.due_on] = self._view.landings_of(self.cal, invoice.due_on, day)
         if not found:
-            return
+            return ()
         locked = self._locked_on is not None and self._locked_on <= day  # ``locked_on``
+        calls = []
         for step, exact, by_lock, skip in found:
             if (by_lock and not locked) or not self.applies(step, day):
                 continue  # what ``steps_on`` leaves out
@@ -772,7 +783,8 @@ class Evaluator:
                 continue
             if skip and self.scheduled_date(step, invoice) == day and self.paid_recently(invoice, day, skip):
                 continue  # progress skips a one-time step on its own date, not a cadence
-            yield Call(step, self._invoice_reason(step, invoice, overdue, day))
+            calls.append(Call(step, self._invoice_reason(step, invoice, overdue, day)))
+        return calls
 
     def _invoice_reason(self, step: Step, invoice: InvoiceFacts, overdue: int, day: dt.date) -> Reason:
         reason = reason_for(step, invoice, overdue)
