@@ -651,21 +651,3 @@ def test_add_working_days_counts_working_days(day: date, country: str, n: int) -
         assert moved == cal.roll_forward(day)
     if cal.is_working_day(day):
         assert cal.add_working_days(moved, -n) == day
-
-
-def test_a_book_remembers_each_country_as_asked_and_still_refuses_a_bad_one():
-    """``CalendarBook.calendar`` is asked once per customer: its answer is remembered by the country as written (issue #18)."""
-    import copy
-    import pickle
-
-    book = CalendarBook([date(2026, 12, 31)])
-    shared = book.calendar("CN")
-    assert book.calendar("cn") is shared and book.calendar(" CN ") is shared and book.calendar("CN") is shared
-    assert book._by_country.keys() == {"CN", "cn", " CN "}
-    for bad in ("China", "", "C1"):
-        for _ in range(2):  # refused every time, never remembered
-            with pytest.raises(ValueError, match="ISO 3166"):
-                book.calendar(bad)
-    for again in (pickle.loads(pickle.dumps(book)), copy.deepcopy(book)):
-        assert again == book and hash(again) == hash(book)
-        assert again._by_country == {} and again.calendar("cn") is shared  # each process asks again; the calendars are shared

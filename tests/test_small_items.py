@@ -290,12 +290,9 @@ def huikuan(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def calendar_warnings(*args: str) -> list[str]:
     """The calendar warnings the command lets through, with fresh calendars (each warns once per process)."""
-    from huikuan.ledger import context
     from models.calendar import CalendarFallbackWarning, _cached_calendar
 
     _cached_calendar.cache_clear()
-    context._books.clear()  # and fresh books: a book remembers the calendars it gave (CalendarBook.calendar)
-    context._file_books.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")  # as shown to a person, but recorded: the command's own filters decide
         result = run(*args)
