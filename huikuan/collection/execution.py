@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from sqlalchemy import Insert, Table, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -31,6 +31,7 @@ from huikuan.ledger.context import calendars_of
 from huikuan.ledger.records import LedgerError, get_customer, open_amounts
 from huikuan.legal.standing import letter_charges
 from huikuan.outbox import bounces
+from models.calendar import add_months
 from models.engine import Action, CustomerFacts, PromiseFacts
 from models.enums import ActionState, ApprovalState, StatementState
 from models.ledger import ActionTaken, Approval, Charge, ContactLog, Customer, EventTaken, Invoice, OutboxMessage, Promise, Statement
@@ -148,7 +149,7 @@ def take_action(session: Session, action: Action, *, company: Company, as_of: dt
     queued = 0
     if action.effect is not None and action.effect.value == "statement_prepared":
         for month in action.statements:
-            prepare_statement(session, customer, month, as_of)
+            record_statement(session, customer.customer_id, month, as_of)
     if action.action in CUSTOMER_EMAILS and "email" in action.channel:
         queued += queue_customer_email(
             session, customer, action.action, action.key, company, as_of, invoices=action.invoices, statements=action.statements, known=known
@@ -554,17 +555,82 @@ def apply_status_effect(
 
 
 def prepare_statement(session: Session, customer: Customer, month: str, as_of: dt.date) -> Statement:
-    """The month's statement from its charges, submitted to the supervisor (state prepared)."""
-    existing = session.scalar(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month))
-    if existing is not None:
-        return existing
-    charges = [c for c in session.scalars(select(Charge).where(Charge.customer_id == customer.customer_id)) if c.delivered_on.strftime("%Y-%m") == month]
-    statement = Statement(customer_id=customer.customer_id, month=month, amount=sum((c.amount for c in charges), ZERO), prepared_on=as_of)
+    """The month's statement from its charges, submitted to the supervisor (state prepared); the one already made, if any."""
+    record_statement(session, customer.customer_id, month, as_of)
+    return session.scalars(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month)).one()
+
+
+def record_statement(session: Session, customer_id: str, month: str, as_of: dt.date) -> None:
+    """Make the month's statement from its charges (state prepared) and attach them to it, unless it is made already.
+
+    A statement already made is left as it is, and so are the month's charges recorded since
+    (they wait for a correction). The database decides which, in the statement's unique
+    constraint (customer, month), and sums the charges exactly (``Money``: cents on SQLite,
+    NUMERIC on PostgreSQL). On PostgreSQL it is one statement that returns nothing, so a
+    pipelined transaction (``huikuan.ledger.db.pipelined_transactions``) sends it without
+    waiting: reading the statement, its charges and its new id first cost three round trips
+    that waited, and an UPDATE a charge (issue #18). On SQLite, the insert and the charges'
+    UPDATE when it took. Charge objects already in the session keep their old ``statement_id``.
+    """
+    first = dt.date(int(month[:4]), int(month[5:7]), 1)
+    values = {"of_customer": customer_id, "of_month": month, "prepared": as_of, "month_first": first, "month_after": add_months(first, 1)}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(_record_statement_statements("postgresql")[0], values)
+    elif dialect == "sqlite":
+        made, attach = _record_statement_statements("sqlite")
+        statement_id = session.execute(made, values).scalar()
+        if statement_id is not None:
+            session.execute(attach, {**values, "new_statement_id": statement_id})
+    else:
+        _record_statement_by_orm(session, customer_id, month, as_of)
+
+
+@lru_cache(maxsize=2)
+def _record_statement_statements(dialect: str) -> tuple:
+    """``record_statement``'s statements for ``dialect``, built once (their values go as parameters).
+
+    Both: an ``INSERT .. SELECT`` of the statement with the sum of its month's charges, left out when
+    the customer has the month's statement (``ON CONFLICT DO NOTHING``). PostgreSQL: the charges'
+    UPDATE from the inserted row (a data-modifying ``WITH``), which is no row when the insert was left
+    out. SQLite (no DML in ``WITH``): the insert returns the new id, then the UPDATE.
+    """
+    statements, charges = Statement.__table__, Charge.__table__
+    of_month = (
+        charges.c.customer_id == bindparam("of_customer"),
+        charges.c.delivered_on >= bindparam("month_first"),
+        charges.c.delivered_on < bindparam("month_after"),
+    )
+    total = select(
+        bindparam("of_customer", type_=statements.c.customer_id.type),
+        bindparam("of_month", type_=statements.c.month.type),
+        literal(StatementState.prepared, statements.c.state.type),
+        func.coalesce(func.sum(charges.c.amount), 0),
+        bindparam("prepared", type_=statements.c.prepared_on.type),
+    ).where(*of_month)
+    module = postgresql if dialect == "postgresql" else sqlite
+    made = (
+        module.insert(statements)
+        .from_select(["customer_id", "month", "state", "amount", "prepared_on"], total, include_defaults=False)
+        .on_conflict_do_nothing(index_elements=["customer_id", "month"])
+        .returning(statements.c.id, statements.c.customer_id)
+    )
+    if dialect == "postgresql":
+        new = made.cte("new_statement")
+        return (update(charges).values(statement_id=new.c.id).where(charges.c.customer_id == new.c.customer_id, *of_month),)
+    return made, update(charges).values(statement_id=bindparam("new_statement_id")).where(*of_month)
+
+
+def _record_statement_by_orm(session: Session, customer_id: str, month: str, as_of: dt.date) -> None:
+    """``record_statement`` on a database other than SQLite and PostgreSQL: read first, then insert and attach."""
+    if session.scalar(select(Statement.id).where(Statement.customer_id == customer_id, Statement.month == month)) is not None:
+        return
+    charges = [c for c in session.scalars(select(Charge).where(Charge.customer_id == customer_id)) if c.delivered_on.strftime("%Y-%m") == month]
+    statement = Statement(customer_id=customer_id, month=month, amount=sum((c.amount for c in charges), ZERO), prepared_on=as_of)
     session.add(statement)
     session.flush()
     for charge in charges:
         charge.statement_id = statement.id
-    return statement
 
 
 # -- approvals -------------------------------------------------------------------
