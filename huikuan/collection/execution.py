@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from sqlalchemy import Insert, Table, bindparam, func, insert, literal, select, update
+from sqlalchemy import Executable, Insert, Table, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -575,20 +575,18 @@ def record_statement(session: Session, customer_id: str, month: str, as_of: dt.d
     first = dt.date(int(month[:4]), int(month[5:7]), 1)
     values = {"of_customer": customer_id, "of_month": month, "prepared": as_of, "month_first": first, "month_after": add_months(first, 1)}
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(_record_statement_statements("postgresql")[0], values)
-    elif dialect == "sqlite":
-        made, attach = _record_statement_statements("sqlite")
-        statement_id = session.execute(made, values).scalar()
-        if statement_id is not None:
-            session.execute(attach, {**values, "new_statement_id": statement_id})
-    else:
+    if dialect not in ("sqlite", "postgresql"):
         _record_statement_by_orm(session, customer_id, month, as_of)
+        return
+    made, attach = _record_statement_statements(dialect)
+    result = session.execute(made, values)  # PostgreSQL: the whole of it, its result not waited for
+    if attach is not None and (statement_id := result.scalar()) is not None:
+        session.execute(attach, {**values, "new_statement_id": statement_id})
 
 
 @lru_cache(maxsize=2)
-def _record_statement_statements(dialect: str) -> tuple:
-    """``record_statement``'s statements for ``dialect``, built once (their values go as parameters).
+def _record_statement_statements(dialect: str) -> tuple[Executable, Executable | None]:
+    """``record_statement``'s statements for ``dialect``, built once (their values go as parameters): the statement's, the charges' (None: in the first).
 
     Both: an ``INSERT .. SELECT`` of the statement with the sum of its month's charges, left out when
     the customer has the month's statement (``ON CONFLICT DO NOTHING``). PostgreSQL: the charges'
@@ -617,7 +615,7 @@ def _record_statement_statements(dialect: str) -> tuple:
     )
     if dialect == "postgresql":
         new = made.cte("new_statement")
-        return (update(charges).values(statement_id=new.c.id).where(charges.c.customer_id == new.c.customer_id, *of_month),)
+        return update(charges).values(statement_id=new.c.id).where(charges.c.customer_id == new.c.customer_id, *of_month), None
     return made, update(charges).values(statement_id=bindparam("new_statement_id")).where(*of_month)
 
 
