@@ -40,6 +40,10 @@ class StatementState(StrEnum):
     invoice_mailed = "invoice_mailed"
 
 
+# The actions whose email is a month's statement (its lines, its link to confirm it), not a demand on invoices.
+STATEMENT_EMAILS = ("send_statement", "statement_follow_up")
+
+
 class Channel(StrEnum):
     phone = "phone"
     email = "email"

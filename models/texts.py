@@ -108,6 +108,9 @@ REASONS: dict[str, str] = {
     "lifted_by": N_("lifted by {person}: {note}"),
     # A customer email not sent: its address is known to bounce (to the collector, huikuan.outbox.bounces).
     "email_bounced": N_("{address} bounced on {since}: the {action} was not emailed to the customer; reach them another way and correct the address"),
+    "statement_email_bounced": N_(
+        "{address} bounced on {since}: the statement {month} ({action}) was not emailed to the customer; reach them another way and correct the address"
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from huikuan.outbox import bounces
 from huikuan.reports.planning import iter_plan
 from models.ledger import Approval, OutboxMessage, Statement
 from models.policy import load_policy
+from models.texts import Reason, Term
 from tests.ledger_files import import_ledger, write_files
 from tests.test_mail_and_execution import COMPANY, FILES, _send_code, due, take_all
 
@@ -239,3 +240,28 @@ def follow_up_to_old():
         reasons=("test",),
         steps=("follow_up",),
     )
+
+
+def _statement_notices(session: Session) -> list[OutboxMessage]:
+    """The collector's notices about C1's October statement email (``<key>:2026-10:email:bounced:<person>``)."""
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.key.contains(f":2026-10:email{bounces.NOTICE}"))))
+
+
+@pytest.mark.parametrize("when", ["known at approval", "marked while queued", "refused at delivery"])
+def test_the_collector_s_notice_of_an_unsent_statement_names_its_month(ledger, refusing_server, monkeypatch, when):
+    """However the bounce is learnt, the collector reads which month's statement did not reach the customer."""
+    if when == "known at approval":
+        bounced_october_statement(ledger)
+    elif when == "marked while queued":
+        take_all(ledger, "C1", D(2026, 11, 5))
+        outcomes = take_all(ledger, "C1", D(2026, 11, 9))
+        approve(ledger, next(o.approval_key for o in outcomes if o.action == "send_statement"), D(2026, 11, 9))
+        ledger.commit()
+        bounces.mark_bounced(ledger, "C1", OLD, on=D(2026, 11, 10), company=COMPANY, as_of=D(2026, 11, 10))
+        ledger.commit()
+    else:
+        approved_and_refused(ledger, refusing_server, monkeypatch, refused_on=D(2026, 11, 10))
+    (notice,) = _statement_notices(ledger)
+    assert "退信：2026-10 对账单（审核并发出对账单）未发给客户" in notice.text, notice.text
+    english = render(Reason("statement_email_bounced", address=OLD, since=D(2026, 11, 10), month="2026-10", action=Term("send_statement")), "en")
+    assert english.startswith(f"{OLD} bounced on ") and "the statement 2026-10 (" in english

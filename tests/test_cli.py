@@ -126,6 +126,32 @@ def test_the_installed_command_runs(tmp_path, ledger_url):
     assert "import" in result.stdout and "customers" in result.stdout
 
 
+def _commands(command, path=()):
+    """Every command under ``command`` (typer's click tree), as the words that call it."""
+    subcommands = getattr(command, "commands", {})
+    if not subcommands:
+        yield path, command
+    for name, subcommand in subcommands.items():
+        yield from _commands(subcommand, (*path, name))
+
+
+def test_help_shows_no_value_after_a_flag_and_the_spelling_of_a_day_or_a_month():
+    """typer writes ``<bool>`` after a flag (``--help <bool>``), as if it took a value, and ``<str>`` after a day."""
+    import typer.main
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        shown = run(*path, "--help")
+        assert shown.exit_code == 0, path
+        assert "<bool>" not in shown.stdout, (path, shown.stdout)
+        helps = [p.help or "" for p in command.params if getattr(p, "help", None)]
+        days = sum("YYYY-MM-DD" in h for h in helps)
+        months = sum("YYYY-MM" in h and "YYYY-MM-DD" not in h and "report-YYYY-MM" not in h for h in helps)
+        assert (shown.stdout.count("<YYYY-MM-DD>"), shown.stdout.count("<YYYY-MM>")) == (days, months), (path, shown.stdout)
+        checked += days + months
+    assert checked >= 30  # every --as-of, --on, --from, --to, --by and --month
+
+
 def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
     assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
     kpis = run("report", "kpis", "--as-of", "2026-11-22")

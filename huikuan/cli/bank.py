@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
+from huikuan.cli.common import DAY
 from models.import_rows import id_list
 from models.money import format_money
 
@@ -30,7 +31,7 @@ By = Annotated[str, typer.Option("--by", help="who decides: their id in the comp
 def import_command(
     file: Annotated[Path, typer.Argument(help="the statement: the bank's CSV or XLSX export, camt.053 XML or MT940")],
     format: Annotated[StatementFormat, typer.Option("--format", help="the file's format (auto: from its content)")] = StatementFormat.auto,
-    on: Annotated[Optional[str], typer.Option("--on", help="the day of the import, YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="the day of the import, YYYY-MM-DD (default: today)")] = None,
 ) -> None:
     """Import a statement: lines whose customer and invoices are certain become payments; the others wait for `bank review`."""
     from huikuan.bank.cash import import_statement
@@ -115,7 +116,7 @@ def match_command(
     transaction_id: Annotated[str, typer.Argument(help="the line: its transaction id (流水号), or L<number> as `bank review` shows it")],
     customer_id: Annotated[str, typer.Argument(help="the customer who paid")],
     invoices: Annotated[Optional[str], typer.Option("--invoices", help="the invoices it pays, joined by ';' (default: the oldest open ones first)")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides (kept with the line)")] = "finance",
 ) -> None:
     """Apply a waiting line to a customer (and invoices); the payer's account is remembered for that customer."""
@@ -148,7 +149,7 @@ def match_command(
 def apply_credit_command(
     customer_id: Annotated[str, typer.Argument(help="the customer whose unapplied credit (from an over-payment) is applied")],
     invoices: Annotated[Optional[str], typer.Option("--invoices", help="the invoices it pays, joined by ';' (default: the oldest open ones first)")] = None,
-    on: Annotated[Optional[str], typer.Option("--on", help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides (kept with the credit)")] = "finance",
 ) -> None:
     """Apply a customer's unapplied credit to its open invoices, as far as it goes (never done on its own)."""
@@ -171,7 +172,7 @@ def apply_credit_command(
 def ignore_command(
     transaction_id: Annotated[str, typer.Argument(help="the line: its transaction id, or L<number>")],
     reason: Annotated[str, typer.Option("--reason", help="what it is instead (a refund, interest, a transfer between own accounts)")],
-    on: Annotated[Optional[str], typer.Option("--on", help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="the day of the decision, YYYY-MM-DD (default: today)")] = None,
     by: Annotated[str, typer.Option("--by", help="who decides (kept with the line)")] = "finance",
 ) -> None:
     """Take a waiting line off the review list: it is no customer's payment."""

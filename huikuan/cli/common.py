@@ -38,6 +38,10 @@ class OneLineErrors(TyperGroup):
     each error means and where to fix it.
     """
 
+    def main(self, *args, **kwargs):
+        no_value_shown_for_flags(self)
+        return super().main(*args, **kwargs)
+
     def invoke(self, ctx: click.Context):
         from models.calendar import CalendarFallbackWarning
 
@@ -53,6 +57,23 @@ class OneLineErrors(TyperGroup):
                 raise
             message, code = known
             raise fail(escape(message), code) from None
+
+
+def no_value_shown_for_flags(command) -> None:
+    """``--help`` shows no value after a flag, ``--help`` itself included: typer's ``<bool>`` there reads as if it took one.
+
+    Walks ``command`` and its subcommands once, when the command starts (~2 ms): a flag's ``metavar`` is set to
+    nothing. The other options show their own (``DAY``, ``MONTH``) or typer's type (``<str>``, ``<path>``).
+    """
+    if getattr(command, "_flags_named", False):
+        return
+    command._flags_named = True
+    help_option = command.get_help_option(typer.Context(command))
+    for param in [*command.params, *([help_option] if help_option is not None else [])]:
+        if getattr(param, "is_flag", False) and not getattr(param, "count", False):
+            param.metavar = ""
+    for subcommand in getattr(command, "commands", {}).values():
+        no_value_shown_for_flags(subcommand)
 
 
 app = typer.Typer(cls=OneLineErrors, help="huikuan (回款): receivables and collections over your ledger.", no_args_is_help=True, add_completion=False)
@@ -95,10 +116,13 @@ err = Console(stderr=True)
 warnings.formatwarning = lambda message, category, *_args, **_kwargs: f"warning: {message}\n"
 
 
-AsOf = Annotated[Optional[str], typer.Option("--as-of", help="The day to look at, YYYY-MM-DD (default: today in the company's time zone).")]
+DAY, MONTH = "<YYYY-MM-DD>", "<YYYY-MM>"  # what ``--help`` shows after an option that takes a day or a month
 
 
-On = Annotated[Optional[str], typer.Option("--on", help="The day it happened, YYYY-MM-DD (default: today).")]
+AsOf = Annotated[Optional[str], typer.Option("--as-of", metavar=DAY, help="The day to look at, YYYY-MM-DD (default: today in the company's time zone).")]
+
+
+On = Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="The day it happened, YYYY-MM-DD (default: today).")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

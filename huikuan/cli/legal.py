@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from huikuan.cli.common import DAY
 from models.money import format_money
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def standing_table(standing: CustomerStanding, currency: str) -> Table:
 def case_command(
     customer_id: Annotated[str, typer.Argument(help="the customer's id")],
     out: Annotated[Optional[Path], typer.Option("--out", help="the folder that gets case-<customer>-<day>/ and its ZIP (default: <data dir>/cases)")] = None,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="the day, YYYY-MM-DD (default: today)")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", metavar=DAY, help="the day, YYYY-MM-DD (default: today)")] = None,
 ) -> None:
     """Write the case file a lawyer asks for: summary, invoices, charges, statements, demands with evidence, contacts, payments."""
     from zoneinfo import ZoneInfo
@@ -100,7 +101,7 @@ letter_app = typer.Typer(help="Letters sent to customers: record the courier's d
 def letter_delivered(
     key: Annotated[str, typer.Argument(help="the letter's key, as plan showed the action or documents.csv of `huikuan case` lists it")],
     tracking_no: Annotated[str, typer.Option("--tracking-no", help="the courier's tracking number (快递单号)")],
-    on: Annotated[Optional[str], typer.Option("--on", help="the day it was delivered (signed for), YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="the day it was delivered (signed for), YYYY-MM-DD (default: today)")] = None,
     courier: Annotated[Optional[str], typer.Option(help="the courier, e.g. 顺丰 or EMS")] = None,
     by: Annotated[Optional[str], typer.Option("--by", help="who records it: their id in the company file")] = None,
 ) -> None:

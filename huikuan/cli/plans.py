@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from huikuan.cli.approvals import Approvals
 from huikuan.cli.common import (
+    DAY,
     ActionsFormat,
     ActionsOut,
     AsOf,
@@ -56,8 +57,8 @@ def plan_command(
 
 @app.command("simulate")
 def simulate_command(
-    start: Annotated[str, typer.Option("--from", help="first day, YYYY-MM-DD")],
-    end: Annotated[str, typer.Option("--to", help="last day, YYYY-MM-DD")],
+    start: Annotated[str, typer.Option("--from", metavar=DAY, help="first day, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", metavar=DAY, help="last day, YYYY-MM-DD")],
     policy: PolicyOption = "handbook",
     approvals: Annotated[Approvals, typer.Option(help="approval requests are granted or denied on the day they are made")] = Approvals.grant,
     output_format: ActionsFormat = OutputFormat.csv,

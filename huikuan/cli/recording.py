@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from huikuan.cli.common import (
+    DAY,
+    MONTH,
     On,
     app,
     command_context,
@@ -77,7 +79,7 @@ def contact_bounced(customer_id: str, email: str, on: On = None) -> None:
 def promise_command(
     customer_id: str,
     amount: Annotated[str, typer.Option(help="the amount promised")],
-    by: Annotated[str, typer.Option(help="the date promised, YYYY-MM-DD")],
+    by: Annotated[str, typer.Option(metavar=DAY, help="the date promised, YYYY-MM-DD")],
     invoices: Annotated[Optional[str], typer.Option(help="invoice ids joined by ';' (default: all open ones)")] = None,
     on: On = None,
 ) -> None:
@@ -134,7 +136,7 @@ def dispute_resolve(invoice_id: str, resolution: Annotated[Optional[str], typer.
 @statement_app.command("confirm")
 def statement_confirm(
     customer_id: str,
-    month: Annotated[str, typer.Option(help="the billing month, YYYY-MM")],
+    month: Annotated[str, typer.Option(metavar=MONTH, help="the billing month, YYYY-MM")],
     invoice_title: Annotated[str, typer.Option(help="the invoice title (发票抬头)")],
     tax_id: Annotated[str, typer.Option(help="the tax id (税号)")],
     address: Annotated[Optional[str], typer.Option(help="address and phone for the invoice")] = None,
@@ -153,7 +155,7 @@ def statement_confirm(
 @statement_app.command("invoiced")
 def statement_invoiced(
     customer_id: str,
-    month: Annotated[str, typer.Option(help="the billing month, YYYY-MM")],
+    month: Annotated[str, typer.Option(metavar=MONTH, help="the billing month, YYYY-MM")],
     invoice: Annotated[Optional[str], typer.Option(help="the invoice issued for it, if already imported")] = None,
     tracking_no: Annotated[Optional[str], typer.Option(help="the mailing's tracking number (快递单号)")] = None,
     on: On = None,

@@ -33,7 +33,7 @@ from huikuan.legal.standing import letter_charges
 from huikuan.outbox import bounces
 from models.calendar import add_months
 from models.engine import Action, CustomerFacts, PromiseFacts
-from models.enums import ActionState, ApprovalState, StatementState
+from models.enums import STATEMENT_EMAILS, ActionState, ApprovalState, StatementState
 from models.ledger import ActionTaken, Approval, Charge, ContactLog, Customer, EventTaken, Invoice, OutboxMessage, Promise, Statement
 from models.money import ZERO
 from models.texts import Reason, Term
@@ -382,7 +382,7 @@ def queue_customer_email(
         )
     context = document_context(session, customer, kind, company, as_of, invoices=invoices, known=known)
     extra: dict = {}
-    if kind in ("send_statement", "statement_follow_up"):
+    if kind in STATEMENT_EMAILS:
         month = statements[0] if statements else _latest_unconfirmed_month(session, customer)
         if month is None:
             return 0  # nothing to send: no statement awaits confirmation
@@ -394,7 +394,7 @@ def queue_customer_email(
         if not tracking:
             return 0  # finance has not recorded the tracking number: nothing to tell yet
         context = replace(context, tracking_no=tracking)
-    if not context.invoices and kind not in ("send_statement", "statement_follow_up"):
+    if not context.invoices and kind not in STATEMENT_EMAILS:
         return 0  # the customer owes nothing any more (paid before the email was due): no email asks for money
     email = render_email(context, **extra)
     since = _bounced_on(session, customer, context.addressee.email)

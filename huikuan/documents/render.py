@@ -45,6 +45,7 @@ from huikuan.documents.i18n import label
 from huikuan.documents.markup import blocks_text, parse_letter, walk
 from models import money
 from models.charges import Charge, percent_text
+from models.enums import STATEMENT_EMAILS
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,6 @@ EMAIL_EXTRAS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),  # by: the person who lifted it (else its debts were paid)  # the reason (the engine's, in English) is shown in English mail only
     "approval_request": (("code", "decision", "form_url"), ("approver", "preview_text", "expires_on", "web_url")),  # web_url: the approver's page
 }
-_STATEMENT_KINDS = ("send_statement", "statement_follow_up")
 # A letter lists its oldest invoices and sums up the rest in one row, so that it keeps to one page.
 LETTER_MAX_ROWS = 8
 EMAIL_MAX_ROWS = 20
@@ -430,10 +430,10 @@ def render_email(context: DocumentContext, **extra: Any) -> RenderedEmail:
     missing = [name for name in required if extra.get(name) is None]
     if missing:
         raise TypeError(f"{context.kind} needs the extra values {missing}")
-    if context.kind in _STATEMENT_KINDS and not context.statement_lines:
+    if context.kind in STATEMENT_EMAILS and not context.statement_lines:
         raise ValueError(f"{context.kind} needs the statement's lines")
     # An unconfirmed statement is escalated before any invoice exists.
-    about_statement = context.kind in _STATEMENT_KINDS or (context.kind in ("escalation", "approval_request") and context.statement_lines)
+    about_statement = context.kind in STATEMENT_EMAILS or (context.kind in ("escalation", "approval_request") and context.statement_lines)
     if not about_statement and not context.invoices and context.kind != "lock_lifted":  # a lock lifted by a person may name no debt
         raise ValueError(f"{context.kind} needs the invoices it is about")
     variables = _variables(context, extra, EMAIL_MAX_ROWS)

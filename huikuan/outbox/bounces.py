@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from huikuan.ledger.company import Company
 from huikuan.ledger.records import LedgerError, get_customer
-from models.enums import StatementState
+from models.enums import STATEMENT_EMAILS, StatementState
 from models.ledger import ActionTaken, Approval, Contact, Customer, OutboxMessage, Statement
 
 NOTICE = ":bounced:"  # a collector's notice's key: the replaced message's key, this, the person's id
@@ -72,6 +72,12 @@ def statement_unsent(statement: Statement, on: dt.date, *, fixed: bool = False) 
 
 
 _STATEMENT_EMAIL = re.compile(r"(?P<action_key>.+):(?P<month>\d{4}-\d{2}):email")  # ``carry_out``'s key of an approved statement's email
+
+
+def _statement_email_month(message_key: str) -> str | None:
+    """The month of an approved statement's email, from its key (``_STATEMENT_EMAIL``); None for any other message."""
+    found = _STATEMENT_EMAIL.fullmatch(message_key)
+    return found["month"] if found else None
 
 
 def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date, *, still_theirs: bool) -> str | None:
@@ -247,12 +253,19 @@ def tell_collector(
     person = company.collector_for(customer.collector)
     locale = i18n.person_locale(company, person)
     context = execution.document_context(session, customer, "escalation", company, as_of, invoices=invoices, locale=locale)
-    month = month or (None if context.invoices else execution._latest_unconfirmed_month(session, customer))
+    statement = kind in STATEMENT_EMAILS
+    month = (
+        month or _statement_email_month(message_key) or (None if context.invoices and not statement else execution._latest_unconfirmed_month(session, customer))
+    )
     if month is not None:
         context = execution._with_statement(session, context, customer, month)
     if not context.invoices and not context.statement_lines:
         return 0  # nothing is owed and no statement waits: nothing to follow up
-    reason = i18n.render(Reason("email_bounced", address=address, since=since, action=Term(kind)), locale)
+    if statement and month is not None:  # which month's statement the customer did not get
+        why = Reason("statement_email_bounced", address=address, since=since, month=month, action=Term(kind))
+    else:
+        why = Reason("email_bounced", address=address, since=since, action=Term(kind))
+    reason = i18n.render(why, locale)
     # Written as from the supervisor who sees to the collectors, when there is one: not from the collector to herself.
     writer = next((p for p in company.with_role("supervisor") if p.id != person.id), None)
     context = replace(context, addressee=execution.party(person), sender=execution.party(writer) if writer else context.sender)
