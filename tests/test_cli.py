@@ -152,6 +152,19 @@ def test_help_shows_no_value_after_a_flag_and_the_spelling_of_a_day_or_a_month()
     assert checked >= 30  # every --as-of, --on, --from, --to, --by and --month
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path, ledger_url):
+    """``huikuan ... | head``: the closed pipe ends the command as it ends ``cat`` (status 141), with no ``error:`` line."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run([sys.executable, "-m", "huikuan.cli", "calendar", "2026"], stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
 def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
     assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
     kpis = run("report", "kpis", "--as-of", "2026-11-22")

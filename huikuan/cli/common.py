@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import sys
 import warnings
@@ -51,12 +52,29 @@ class OneLineErrors(TyperGroup):
                 # a day in it (`calendar_years`), not by every command that happens to look a date up in it.
                 warnings.filterwarnings("ignore", category=CalendarFallbackWarning)
                 return super().invoke(ctx)
+        except BrokenPipeError:  # the reader stopped reading (`huikuan plan | head`): not an error to print
+            quiet_closed_stdout()
+            raise typer.Exit(CLOSED_PIPE) from None
         except Exception as exc:
             known = error_line(exc)
             if known is None:
                 raise
             message, code = known
             raise fail(escape(message), code) from None
+
+
+CLOSED_PIPE = 141  # the exit status of a command ended by SIGPIPE (128 + 13), as `head` leaves `cat`
+
+
+def quiet_closed_stdout() -> None:
+    """Point standard output at /dev/null, so that flushing it at exit does not raise (and print) the broken pipe again."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test runner's buffer)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
 def no_value_shown_for_flags(command) -> None:
