@@ -136,7 +136,7 @@ def _commands(command, path=()):
 
 
 def test_help_shows_no_value_after_a_flag_and_the_spelling_of_a_day_or_a_month():
-    """typer writes ``<bool>`` after a flag (``--help <bool>``), as if it took a value, and ``<str>`` after a day."""
+    """typer writes ``<bool>`` after a flag (``--help <bool>``), as if it took a value, and ``<str>`` after a day; every argument is explained."""
     import typer.main
 
     checked = 0
@@ -144,6 +144,8 @@ def test_help_shows_no_value_after_a_flag_and_the_spelling_of_a_day_or_a_month()
         shown = run(*path, "--help")
         assert shown.exit_code == 0, path
         assert "<bool>" not in shown.stdout, (path, shown.stdout)
+        unexplained = [p.name for p in command.params if p.param_type_name == "argument" and not getattr(p, "help", None)]
+        assert not unexplained, (path, unexplained)  # each argument says what it is, as each option does
         helps = [p.help or "" for p in command.params if getattr(p, "help", None)]
         days = sum("YYYY-MM-DD" in h for h in helps)
         months = sum("YYYY-MM" in h and "YYYY-MM-DD" not in h and "report-YYYY-MM" not in h for h in helps)

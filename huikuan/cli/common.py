@@ -143,6 +143,12 @@ AsOf = Annotated[Optional[str], typer.Option("--as-of", metavar=DAY, help="The d
 On = Annotated[Optional[str], typer.Option("--on", metavar=DAY, help="The day it happened, YYYY-MM-DD (default: today).")]
 
 
+CustomerId = Annotated[str, typer.Argument(help="the customer's id, as in the customers file (e.g. C000155)")]
+
+
+InvoiceId = Annotated[str, typer.Argument(help="the invoice's id, as in the invoices file")]
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` as one line (never wrapped; a multi-line message is joined by '; ')."""
     err.print(f"[red]error:[/] {one_line(message)}", highlight=False, soft_wrap=True)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from huikuan.cli.common import DAY
+from huikuan.cli.common import DAY, CustomerId
 from models.money import format_money
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def standing_table(standing: CustomerStanding, currency: str) -> Table:
 
 
 def case_command(
-    customer_id: Annotated[str, typer.Argument(help="the customer's id")],
+    customer_id: CustomerId,
     out: Annotated[Optional[Path], typer.Option("--out", help="the folder that gets case-<customer>-<day>/ and its ZIP (default: <data dir>/cases)")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", metavar=DAY, help="the day, YYYY-MM-DD (default: today)")] = None,
 ) -> None:

@@ -16,6 +16,7 @@ from huikuan.cli.common import (
     ActionsFormat,
     ActionsOut,
     AsOf,
+    CustomerId,
     EncodingOption,
     OutputFormat,
     PolicyOption,
@@ -147,7 +148,7 @@ def adopt_command(
 
 
 @app.command("explain")
-def explain_command(customer_id: str, as_of: AsOf = None, policy: PolicyOption = "handbook") -> None:
+def explain_command(customer_id: CustomerId, as_of: AsOf = None, policy: PolicyOption = "handbook") -> None:
     """Each rule of the policy for one customer on a day: fired or not, and why; with late-payment terms in the contract,
     each open invoice's charge to the day and the total claim (the table of `customers show`)."""
     from huikuan.cli.legal import standing_table

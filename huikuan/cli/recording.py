@@ -9,6 +9,8 @@ import typer
 from huikuan.cli.common import (
     DAY,
     MONTH,
+    CustomerId,
+    InvoiceId,
     On,
     app,
     command_context,
@@ -29,7 +31,7 @@ from models.import_rows import id_list
 
 @customers_app.command("unlock")
 def customers_unlock(
-    customer_id: str,
+    customer_id: CustomerId,
     by: Annotated[str, typer.Option("--by", help="who decides: their id in the company file (the approver of lift_lock, by default the boss)")],
     reason: Annotated[str, typer.Option(help="why the lock is lifted, for the account's history")],
     on: On = None,
@@ -43,7 +45,7 @@ def customers_unlock(
 
 @contact_app.command("log")
 def contact_log(
-    customer_id: str,
+    customer_id: CustomerId,
     channel: Annotated[Channel, typer.Option(help="how the customer was contacted")],
     result: Annotated[ContactResult, typer.Option(help="what came of it")],
     note: Annotated[Optional[str], typer.Option(help="what was said")] = None,
@@ -59,7 +61,7 @@ def contact_log(
 
 
 @contact_app.command("bounced")
-def contact_bounced(customer_id: str, email: str, on: On = None) -> None:
+def contact_bounced(customer_id: CustomerId, email: Annotated[str, typer.Argument(help="the address the mail server refused")], on: On = None) -> None:
     """Mark a contact's email address as bouncing: no customer email goes to it, the collector is told instead (a new address clears it)."""
     from huikuan.ledger.settings import get_settings
     from huikuan.outbox.bounces import mark_bounced
@@ -77,7 +79,7 @@ def contact_bounced(customer_id: str, email: str, on: On = None) -> None:
 
 @app.command("promise")
 def promise_command(
-    customer_id: str,
+    customer_id: CustomerId,
     amount: Annotated[str, typer.Option(help="the amount promised")],
     by: Annotated[str, typer.Option(metavar=DAY, help="the date promised, YYYY-MM-DD")],
     invoices: Annotated[Optional[str], typer.Option(help="invoice ids joined by ';' (default: all open ones)")] = None,
@@ -94,7 +96,7 @@ def promise_command(
 
 @app.command("instalments")
 def instalments_command(
-    customer_id: str,
+    customer_id: CustomerId,
     schedule: Annotated[str, typer.Option(help="the instalments as DATE=AMOUNT joined by ';', e.g. '2026-12-15=5000;2027-01-15=5000'")],
     invoices: Annotated[Optional[str], typer.Option(help="invoice ids joined by ';' (default: all open ones)")] = None,
     note: Annotated[Optional[str], typer.Option(help="what was agreed")] = None,
@@ -116,7 +118,7 @@ def instalments_command(
 
 
 @dispute_app.command("open")
-def dispute_open(invoice_id: str, reason: Annotated[str, typer.Option(help="what the customer objects to")], on: On = None) -> None:
+def dispute_open(invoice_id: InvoiceId, reason: Annotated[str, typer.Option(help="what the customer objects to")], on: On = None) -> None:
     """Open a dispute: dunning on the invoice pauses until it is resolved."""
     from huikuan.ledger import records
 
@@ -125,7 +127,7 @@ def dispute_open(invoice_id: str, reason: Annotated[str, typer.Option(help="what
 
 
 @dispute_app.command("resolve")
-def dispute_resolve(invoice_id: str, resolution: Annotated[Optional[str], typer.Option(help="how it was settled")] = None, on: On = None) -> None:
+def dispute_resolve(invoice_id: InvoiceId, resolution: Annotated[Optional[str], typer.Option(help="how it was settled")] = None, on: On = None) -> None:
     """Resolve the invoice's open dispute; its steps resume."""
     from huikuan.ledger import records
 
@@ -135,7 +137,7 @@ def dispute_resolve(invoice_id: str, resolution: Annotated[Optional[str], typer.
 
 @statement_app.command("confirm")
 def statement_confirm(
-    customer_id: str,
+    customer_id: CustomerId,
     month: Annotated[str, typer.Option(metavar=MONTH, help="the billing month, YYYY-MM")],
     invoice_title: Annotated[str, typer.Option(help="the invoice title (发票抬头)")],
     tax_id: Annotated[str, typer.Option(help="the tax id (税号)")],
@@ -154,7 +156,7 @@ def statement_confirm(
 
 @statement_app.command("invoiced")
 def statement_invoiced(
-    customer_id: str,
+    customer_id: CustomerId,
     month: Annotated[str, typer.Option(metavar=MONTH, help="the billing month, YYYY-MM")],
     invoice: Annotated[Optional[str], typer.Option(help="the invoice issued for it, if already imported")] = None,
     tracking_no: Annotated[Optional[str], typer.Option(help="the mailing's tracking number (快递单号)")] = None,
@@ -171,8 +173,8 @@ def statement_invoiced(
 
 @app.command("payment")
 def payment_command(
-    payment_id: str,
-    customer_id: str,
+    payment_id: Annotated[str, typer.Argument(help="the payment's id (e.g. the bank's reference): given again with the same details, nothing new is recorded")],
+    customer_id: CustomerId,
     amount: Annotated[str, typer.Option(help="the amount received")],
     invoice: Annotated[Optional[str], typer.Option(help="the invoice it pays (default: the oldest open ones first)")] = None,
     on: On = None,

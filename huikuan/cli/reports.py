@@ -12,6 +12,7 @@ import typer
 
 from huikuan.cli.common import (
     AsOf,
+    CustomerId,
     EncodingOption,
     PolicyOption,
     app,
@@ -141,7 +142,7 @@ def worklist_command(
 
 
 @customers_app.command("show")
-def customers_show(customer_id: str, as_of: AsOf = None) -> None:
+def customers_show(customer_id: CustomerId, as_of: AsOf = None) -> None:
     """One customer: balance, open invoices with their ages, status, promises, recent contacts."""
     from huikuan.cli.views import customer_view
     from huikuan.ledger import records

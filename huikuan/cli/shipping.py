@@ -7,14 +7,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from huikuan.cli.common import ensure_ledger, fail, out, parse_amount, shipping_app
+from huikuan.cli.common import CustomerId, ensure_ledger, fail, out, parse_amount, shipping_app
 
 SHIP, LOCKED, AGAINST_PAYMENT = 0, 1, 3  # exit statuses of `shipping check` (2: a usage or ledger error)
 
 
 @shipping_app.command("check")
 def shipping_check(
-    customer_id: str,
+    customer_id: CustomerId,
     amount: Annotated[Optional[str], typer.Option("--amount", help="the order about to leave, counted against the credit limit (default: none)")] = None,
 ) -> None:
     """Exit status 0: goods may leave; 1: they may not (locked); 3: only against payment in advance (cash only, blacklisted,
