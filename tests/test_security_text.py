@@ -419,3 +419,30 @@ def test_inline_code_and_artifact_keys():
     assert markdown_code("a\nb") == "`a b`"
     assert artifact_key("Li Ming") == "li-ming" and artifact_key("C_1*x*") == "c-1-x"
     assert artifact_key("王芳") == artifact_key("王芳") and re.fullmatch(r"[a-f0-9]{10}", artifact_key("王芳"))
+
+
+# -- the terminal (rich markup) ------------------------------------------------------------------
+
+MARKUP = "[/x][b]付[/b][link=x]c[/link]"  # a stray closing tag made rich raise MarkupError; short, so that no table folds it
+
+
+def test_rich_markup_typed_by_people_is_shown_as_typed_in_the_terminal(cli_ledger):
+    """A name, a contact note and a dispute reason with rich's markup: shown as typed by `customers show`, `portfolio`, `explain`."""
+    with session_scope() as session:
+        session.execute(update(Customer).where(Customer.customer_id == "A").values(name="华信" + MARKUP))
+    for args in (
+        ["contact", "log", "A", "--channel", "phone", "--result", "reached", "--note", MARKUP, "--on", "2026-11-10"],
+        ["dispute", "open", "A-1", "--reason", MARKUP, "--on", "2026-11-10"],
+    ):
+        assert runner.invoke(app, args, catch_exceptions=False).exit_code == 0
+    for args, times in ((["customers", "show", "A"], 3), (["portfolio"], 1), (["explain", "A"], 0)):
+        result = runner.invoke(app, [*args, "--as-of", AS_OF.isoformat()], catch_exceptions=False)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        assert _unwrapped(result.stdout).count(_unwrapped(MARKUP)) == times, (args, result.stdout)  # the name, the note, the dispute
+    paid = runner.invoke(app, ["payment", "P" + MARKUP, "A", "--amount", "10.00", "--on", "2026-11-10"], catch_exceptions=False)
+    assert paid.exit_code == 0 and f"payment P{MARKUP} of" in paid.stdout, paid.stdout  # the echo of what was typed, after it is recorded
+
+
+def _unwrapped(shown: str) -> str:
+    """A terminal table's text without its spaces, borders and line breaks: a value folded over lines is whole again."""
+    return re.sub(r"[\s\u2500-\u257f]", "", shown)

@@ -19,7 +19,7 @@ def db_upgrade() -> None:
 
     engine = engine_for()
     upgrade(engine)
-    out.print(f"ledger {engine.url.render_as_string(hide_password=True)} is up to date")
+    out.print(f"ledger {engine.url.render_as_string(hide_password=True)} is up to date", markup=False)
 
 
 @app.command("import")

@@ -85,8 +85,8 @@ def case_command(
             case = write_case_file(session, standing, customer, company_name=company.name if company else "", zone=zone, out=folder)
         except OSError as exc:
             raise fail(f"--out {folder}: {escape(exc.strerror or str(exc))}") from None
-    console.print(f"case file of {escape(customer_id)}: {case.folder} ({len(case.files)} files, index.md lists each with its SHA-256)", highlight=False)
-    console.print(f"  and as one ZIP: {case.archive}", highlight=False)
+    console.print(f"case file of {customer_id}: {case.folder} ({len(case.files)} files, index.md lists each with its SHA-256)", highlight=False, markup=False)
+    console.print(f"  and as one ZIP: {case.archive}", highlight=False, markup=False)
     console.print(
         f"  principal {format_money(standing.open_total, customer.currency)}, charge {format_money(standing.charge_total, customer.currency)}, "
         f"claim {format_money(standing.claim_total, customer.currency)}",

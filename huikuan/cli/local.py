@@ -38,6 +38,7 @@ def demo_command(
     out.print(
         f"{loaded.events} promises, disputes and contacts recorded, {loaded.statements} statements made by the statement cycle; import files in {target}",
         highlight=False,
+        markup=False,
         soft_wrap=True,
     )
     _demo_guide(day, target)
@@ -67,7 +68,7 @@ def start_command(
     demo_dir, loaded = get_settings().data_dir / "demo", None
     with calendar_years(day), progress_bar() as track, session_scope() as session:
         if ledger_is_empty(session):
-            out.print(f"The ledger is empty: loading a demo portfolio of {customers} customers as of {day}.")
+            out.print(f"The ledger is empty: loading a demo portfolio of {customers} customers as of {day}.", markup=False)
             loaded = load_demo(session, demo_dir, customers=customers, as_of=day, track=track)
             out.print(import_summary_view(loaded.summary))
     with session_scope() as session:
@@ -77,7 +78,7 @@ def start_command(
     else:
         _adopt_note(day)
         if (demo_dir / EXAMPLES_FILE).exists():
-            out.print(f"Commands to try on the demo: {demo_dir / EXAMPLES_FILE}", highlight=False, soft_wrap=True)
+            out.print(f"Commands to try on the demo: {demo_dir / EXAMPLES_FILE}", highlight=False, soft_wrap=True, markup=False)
             _bank_statement_hint(demo_dir)
     if no_server:
         return
@@ -88,13 +89,13 @@ def start_command(
     if not settings.company_file.exists():
         settings.company_file.parent.mkdir(parents=True, exist_ok=True)
         settings.company_file.write_text(EXAMPLE, encoding="utf-8")
-        out.print(f"Wrote the example company file {settings.company_file} (people, roles, who approves what): edit it for your company.")
+        out.print(f"Wrote the example company file {settings.company_file} (people, roles, who approves what): edit it for your company.", markup=False)
     try:
         load_company(settings.company_file)  # validated before anything runs on it
     except CompanyFileError as exc:
         raise fail(escape(str(exc))) from None
     stack, generated = _local_stack(port, settings, web_port=web_port)
-    out.print(f"Starting the Prefect server at {stack.ui_url}, a worker and the web service (logs in {stack.home}) ...")
+    out.print(f"Starting the Prefect server at {stack.ui_url}, a worker and the web service (logs in {stack.home}) ...", markup=False)
 
     def started() -> None:
         out.print(f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.api_url})", highlight=False)
@@ -104,18 +105,20 @@ def start_command(
         password_file = auth_file(stack.home)
         if generated:
             out.print(f"The UI asks for a password; this one was generated and is shown only now: [bold]{escape(stack.auth_string)}[/]", highlight=False)
-            out.print(f"  (kept in {password_file}, readable by you only)", highlight=False)
+            out.print(f"  (kept in {password_file}, readable by you only)", highlight=False, markup=False)
         elif os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
-            out.print("The UI asks for the password of PREFECT_SERVER_API_AUTH_STRING.")
+            out.print("The UI asks for the password of PREFECT_SERVER_API_AUTH_STRING.", markup=False)
         else:
-            out.print(f"The UI asks for the password kept in {password_file}.", highlight=False)
-        out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False)
+            out.print(f"The UI asks for the password kept in {password_file}.", highlight=False, markup=False)
+        out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False, markup=False)
         for note in stack.recovered:
-            out.print(f"Interrupted by the last stop: {note}", highlight=False)
+            out.print(f"Interrupted by the last stop: {note}", highlight=False, markup=False)
         _print_deployments(stack)
-        out.print("Approvals are answered from the email's link, in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
+        out.print("Approvals are answered from the email's link, in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;", markup=False)
         out.print(
-            f'for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url} PREFECT_API_AUTH_STRING="$(cat {password_file})"', highlight=False
+            f'for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url} PREFECT_API_AUTH_STRING="$(cat {password_file})"',
+            highlight=False,
+            markup=False,
         )
 
     _run_until_stopped(stack, stack.start, started, "the web service, the worker and the server")
@@ -133,7 +136,7 @@ def _demo_guide(day: dt.date, folder: Path) -> None:
         text = examples_text(demo_examples(session, day))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / EXAMPLES_FILE).write_text(text, encoding="utf-8")
-    out.print(f"\nTry it on the demo (its own customers and day; kept in {folder / EXAMPLES_FILE}):", highlight=False, soft_wrap=True)
+    out.print(f"\nTry it on the demo (its own customers and day; kept in {folder / EXAMPLES_FILE}):", highlight=False, soft_wrap=True, markup=False)
     out.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
     _bank_statement_hint(folder, day)
     _adopt_note(day)
@@ -204,12 +207,12 @@ def _local_stack(port: int, settings, *, web_port: int | None = None):
 def _print_deployments(stack) -> None:
     from deployments.deploy import DEFINITIONS
 
-    out.print(f"Deployments (times in {stack.settings.timezone}):", highlight=False)
+    out.print(f"Deployments (times in {stack.settings.timezone}):", highlight=False, markup=False)
     statuses = {status.full_name: status for status in stack.deployment_statuses()}
     for definition in DEFINITIONS:
         status = statuses.get(definition.full_name)
         state = "NOT DEPLOYED" if status is None else "PAUSED" if status.paused else ""
-        out.print(f"  {definition.full_name:38} {definition.schedule_note}  {state}".rstrip(), highlight=False)
+        out.print(f"  {definition.full_name:38} {definition.schedule_note}  {state}".rstrip(), highlight=False, markup=False)
 
 
 def _run_until_stopped(stack, start, started, what: str) -> None:
@@ -235,12 +238,12 @@ def _run_until_stopped(stack, start, started, what: str) -> None:
         except StackError as exc:
             raise fail(escape(str(exc))) from None
         started()
-        out.print("Press Ctrl-C to stop.")
+        out.print("Press Ctrl-C to stop.", markup=False)
         while stack.alive():
             time.sleep(1)
         raise fail(escape(f"the stack stopped: {stack.problem()}"))
     except KeyboardInterrupt:
-        out.print(f"Stopping {what} ...")
+        out.print(f"Stopping {what} ...", markup=False)
     finally:
         # Ctrl-C under `uv run` arrives twice (from the terminal and forwarded by uv): a second
         # interrupt must not cut the stop short and leave the server running.
@@ -251,7 +254,7 @@ def _run_until_stopped(stack, start, started, what: str) -> None:
         finally:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
-    out.print("Stopped.")
+    out.print("Stopped.", markup=False)
 
 
 def _hidden(url: str) -> str:
@@ -319,7 +322,7 @@ def server_command(
         upgrade(engine)  # as `huikuan db upgrade`: the workers refuse a ledger that is not current
     except SQLAlchemyError as exc:
         raise fail(f"cannot migrate the ledger at {_hidden(settings.database_url)}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}") from None
-    out.print(f"Ledger {_hidden(settings.database_url)} is up to date.", highlight=False)
+    out.print(f"Ledger {_hidden(settings.database_url)} is up to date.", highlight=False, markup=False)
     if engine.url.get_backend_name() == "sqlite":
         err.print("[yellow]warning:[/] the ledger is a SQLite file: workers on other machines cannot reach it; use PostgreSQL (HUIKUAN_DATABASE_URL)")
     try:
@@ -332,7 +335,7 @@ def server_command(
             "or the UI in their browsers looks for the API on their own machine"
         )
     database = _hidden(stack.server_database_url) if stack.server_database_url else f"SQLite in {stack.home}"
-    out.print(f"Starting the Prefect server on {host}:{port} (its database: {database}; logs in {stack.home}) ...", highlight=False)
+    out.print(f"Starting the Prefect server on {host}:{port} (its database: {database}; logs in {stack.home}) ...", highlight=False, markup=False)
 
     def start() -> None:
         stack.start_server()
@@ -342,12 +345,12 @@ def server_command(
         out.print(
             f"\nPrefect UI: [bold]{stack.ui_url}[/]  (API {stack.public_api_url}){'' if auth is None else '; log in with the user:password'}", highlight=False
         )
-        out.print(f"Work pool {stack.work_pool!r}: no worker here; start `huikuan worker` on each worker machine with", highlight=False)
-        out.print(f"  PREFECT_API_URL={stack.public_api_url}", highlight=False)
+        out.print(f"Work pool {stack.work_pool!r}: no worker here; start `huikuan worker` on each worker machine with", highlight=False, markup=False)
+        out.print(f"  PREFECT_API_URL={stack.public_api_url}", highlight=False, markup=False)
         if auth is not None:
-            out.print("  PREFECT_API_AUTH_STRING=<the same user:password as PREFECT_SERVER_API_AUTH_STRING here>", highlight=False)
+            out.print("  PREFECT_API_AUTH_STRING=<the same user:password as PREFECT_SERVER_API_AUTH_STRING here>", highlight=False, markup=False)
         with_password = "  (with its password)" if make_url(settings.database_url).password else ""
-        out.print(f"  HUIKUAN_DATABASE_URL={_hidden(settings.database_url)}{with_password}", highlight=False)
+        out.print(f"  HUIKUAN_DATABASE_URL={_hidden(settings.database_url)}{with_password}", highlight=False, markup=False)
         _print_deployments(stack)
 
     _run_until_stopped(stack, start, started, "the server")
@@ -398,12 +401,12 @@ def worker_command(
         stack = LocalStack(server_url=api_url, auth_string=auth, settings=settings, worker_name=name or f"huikuan-{socket.gethostname()}")
     except StackError as exc:
         raise fail(str(exc)) from None
-    out.print(f"Starting the worker {stack.worker_name!r} for the server at {stack.api_url} (logs in {stack.home}) ...", highlight=False)
+    out.print(f"Starting the worker {stack.worker_name!r} for the server at {stack.api_url} (logs in {stack.home}) ...", highlight=False, markup=False)
 
     def started() -> None:
-        out.print(f"Worker {stack.worker_name!r} online in the work pool {stack.work_pool!r}; flow runs work in {stack.cwd}", highlight=False)
-        out.print(f"on the ledger {_hidden(settings.database_url)}. Prefect UI: {stack.ui_url}", highlight=False)
+        out.print(f"Worker {stack.worker_name!r} online in the work pool {stack.work_pool!r}; flow runs work in {stack.cwd}", highlight=False, markup=False)
+        out.print(f"on the ledger {_hidden(settings.database_url)}. Prefect UI: {stack.ui_url}", highlight=False, markup=False)
         for note in stack.recovered:
-            out.print(f"Left behind by this worker's last stop, scheduled again: {note}", highlight=False)
+            out.print(f"Left behind by this worker's last stop, scheduled again: {note}", highlight=False, markup=False)
 
     _run_until_stopped(stack, lambda: stack.start_worker(recover=True), started, "the worker")

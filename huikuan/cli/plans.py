@@ -118,7 +118,7 @@ def adopt_command(
     elif shown:
         table = Table(*COLUMNS, title=f"Steps missed before huikuan, {'to take' if dry_run else 'taken'} on {day}", title_justify="left")
         for action in shown:
-            table.add_row(*row(action).values())
+            table.add_row(*(escape(value) for value in row(action).values()))
         out.print(table)
     customers = len({a.customer_id for a in shown})
     if dry_run:

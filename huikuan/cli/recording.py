@@ -57,7 +57,7 @@ def contact_log(
     from huikuan.ledger import records
 
     record(lambda s: records.log_contact(s, customer_id, channel=channel, result=result, on=parse_day(on, "--on"), note=note, excuse=excuse, person=person))
-    out.print(f"contact with {customer_id} recorded")
+    out.print(f"contact with {customer_id} recorded", markup=False)
 
 
 @contact_app.command("bounced")
@@ -91,7 +91,7 @@ def promise_command(
     ids = id_list(invoices)
     money, day, promised = parse_amount(amount), parse_day(on, "--on"), parse_day(by, "--by")
     record(lambda s: records.record_promise(s, customer_id, amount=money, by=promised, on=day, invoices=ids))
-    out.print(f"promise of {money} by {promised} recorded for {customer_id}")
+    out.print(f"promise of {money} by {promised} recorded for {customer_id}", markup=False)
 
 
 @app.command("instalments")
@@ -114,7 +114,7 @@ def instalments_command(
     ids = id_list(invoices)
     day = parse_day(on, "--on")
     record(lambda s: records.record_instalment_plan(s, customer_id, instalments=parts, on=day, invoices=ids, note=note))
-    out.print(f"instalment plan of {len(parts)} instalment(s) recorded for {customer_id}")
+    out.print(f"instalment plan of {len(parts)} instalment(s) recorded for {customer_id}", markup=False)
 
 
 @dispute_app.command("open")
@@ -123,7 +123,7 @@ def dispute_open(invoice_id: InvoiceId, reason: Annotated[str, typer.Option(help
     from huikuan.ledger import records
 
     record(lambda s: records.open_dispute(s, invoice_id, reason=reason, on=parse_day(on, "--on")))
-    out.print(f"dispute opened on {invoice_id}")
+    out.print(f"dispute opened on {invoice_id}", markup=False)
 
 
 @dispute_app.command("resolve")
@@ -132,7 +132,7 @@ def dispute_resolve(invoice_id: InvoiceId, resolution: Annotated[Optional[str], 
     from huikuan.ledger import records
 
     record(lambda s: records.resolve_dispute(s, invoice_id, on=parse_day(on, "--on"), resolution=resolution))
-    out.print(f"dispute on {invoice_id} resolved")
+    out.print(f"dispute on {invoice_id} resolved", markup=False)
 
 
 @statement_app.command("confirm")
@@ -151,7 +151,7 @@ def statement_confirm(
     month = parse_month(month)
     day = parse_day(on, "--on")
     record(lambda s: records.confirm_statement(s, customer_id, month=month, invoice_title=invoice_title, tax_id=tax_id, on=day, address=address, bank=bank))
-    out.print(f"statement {month} of {customer_id} confirmed")
+    out.print(f"statement {month} of {customer_id} confirmed", markup=False)
 
 
 @statement_app.command("invoiced")
@@ -168,7 +168,7 @@ def statement_invoiced(
     month = parse_month(month)
     day = parse_day(on, "--on")
     record(lambda s: records.record_invoice_issued(s, customer_id, month=month, on=day, invoice_id=invoice, tracking_no=tracking_no))
-    out.print(f"statement {month} of {customer_id} invoiced" + (f", mailed under {tracking_no}" if tracking_no else ""))
+    out.print(f"statement {month} of {customer_id} invoiced" + (f", mailed under {tracking_no}" if tracking_no else ""), markup=False)
 
 
 @app.command("payment")
@@ -185,4 +185,4 @@ def payment_command(
     money, day = parse_amount(amount), parse_day(on, "--on")
     applied: list = []
     record(lambda s: applied.extend(records.record_payment(s, payment_id, customer_id, amount=money, received_on=day, invoice_id=invoice)))
-    out.print(f"payment {payment_id} of {money} applied: " + ", ".join(f"{i} {a}" for i, a in applied))
+    out.print(f"payment {payment_id} of {money} applied: " + ", ".join(f"{i} {a}" for i, a in applied), markup=False)

@@ -119,8 +119,8 @@ def _management_report(day: dt.date, folder: Path) -> None:
     with session_scope() as session:
         report = write_report(session, day, folder)
     values = report.kpis[report.currency]
-    out.print(f"{report.title} written to {report.folder} (send {report.html.name}: it holds everything)")
-    out.print(f"{report.currency}: DSO {display(values[DSO])} days, target progress {display(values[PROGRESS])}")
+    out.print(f"{report.title} written to {report.folder} (send {report.html.name}: it holds everything)", markup=False)
+    out.print(f"{report.currency}: DSO {display(values[DSO])} days, target progress {display(values[PROGRESS])}", markup=False)
 
 
 @app.command("worklist")

@@ -1,4 +1,4 @@
-"""How the CLI shows the ledger to a person (rich tables)."""
+"""How the CLI shows the ledger to a person (rich tables): every value from the ledger ``escape``d, so rich shows its markup as typed."""
 
 from __future__ import annotations
 
@@ -45,7 +45,12 @@ def portfolio_view(p: Portfolio) -> Group:
     oldest.add_column("open", justify="right", no_wrap=True, min_width=12)
     for item in p.oldest:
         oldest.add_row(
-            item.customer_id, item.customer_name, item.invoice_id, str(item.due_on), str(item.days_overdue), format_money(item.open_amount, item.currency)
+            escape(item.customer_id),
+            escape(item.customer_name),
+            escape(item.invoice_id),
+            str(item.due_on),
+            str(item.days_overdue),
+            format_money(item.open_amount, item.currency),
         )
     return Group(head, aging, oldest)
 
@@ -71,7 +76,7 @@ def customer_view(f: CustomerFile) -> Group:
         ("settlement", c.settlement.value),
         ("terms", f"{c.payment_terms_days} days"),
         ("credit limit", format_money(c.credit_limit, c.currency) if c.credit_limit is not None else "none"),
-        ("collector", c.collector or "none"),
+        ("collector", escape(c.collector or "none")),
         ("contact", who),
         *((("other contacts", "; ".join(others)),) if others else ()),
         (
@@ -89,20 +94,23 @@ def customer_view(f: CustomerFile) -> Group:
     invoices.add_column("dispute", overflow="fold", min_width=12)
     for invoice, amount, days, dispute in f.invoices:
         invoices.add_row(
-            invoice.invoice_id,
+            escape(invoice.invoice_id),
             str(invoice.due_on),
             str(max(days, 0)),
             aging_bucket(days),
             format_money(invoice.amount, invoice.currency),
             format_money(amount, invoice.currency),
-            f"since {dispute.opened_on}: {dispute.reason}" if dispute else "",
+            escape(f"since {dispute.opened_on}: {dispute.reason}") if dispute else "",
         )
     promises = Table(title="Promises to pay (还款承诺)", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("made", "amount", "by", "invoices"):
         promises.add_column(name)
     for promise in f.promises:
         promises.add_row(
-            str(promise.made_on), format_money(promise.amount, c.currency), str(promise.due_on), ";".join(sorted(pi.invoice_id for pi in promise.invoices))
+            str(promise.made_on),
+            format_money(promise.amount, c.currency),
+            str(promise.due_on),
+            escape(";".join(sorted(pi.invoice_id for pi in promise.invoices))),
         )
     contacts = Table(title="Recent contacts", title_justify="left", box=box.SIMPLE_HEAD)
     for name in ("on", "channel", "result", "excuse"):
@@ -110,8 +118,8 @@ def customer_view(f: CustomerFile) -> Group:
     contacts.add_column("note", overflow="fold")
     for entry in f.contacts:
         excuse = f"{entry.excuse.label} {entry.excuse.value}" if entry.excuse else ""
-        contacts.add_row(str(entry.contacted_on), entry.channel.value, entry.result.value, excuse, entry.note or "")
-    parts = [Panel(facts, title=f"{c.customer_id} {c.name}", title_align="left"), invoices]
+        contacts.add_row(str(entry.contacted_on), entry.channel.value, entry.result.value, excuse, escape(entry.note or ""))
+    parts = [Panel(facts, title=escape(f"{c.customer_id} {c.name}"), title_align="left"), invoices]
     parts += [promises] if f.promises else []
     parts += [contacts] if f.contacts else ["[dim]no contact recorded yet[/]"]
     if f.changes:
@@ -142,13 +150,13 @@ def import_summary_view(summary: ImportSummary) -> Table:
 
 
 def explain_view(customer_id: str, day, policy_name: str, explanations) -> Table:
-    table = Table(title=f"{customer_id} on {day}, policy {policy_name}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(f"{customer_id} on {day}, policy {policy_name}"), title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("step", no_wrap=True)
     table.add_column("for", no_wrap=True)
     table.add_column("today", no_wrap=True)
     table.add_column("why", overflow="fold")
     for item in explanations:
-        table.add_row(item.step, item.subject, "[bold green]due[/]" if item.fires else "[dim]no[/]", item.why)
+        table.add_row(escape(item.step), escape(item.subject), "[bold green]due[/]" if item.fires else "[dim]no[/]", escape(item.why))
     if not explanations:
         table.caption = "no invoices or statements: nothing to evaluate"
     return table
