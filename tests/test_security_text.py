@@ -446,3 +446,21 @@ def test_rich_markup_typed_by_people_is_shown_as_typed_in_the_terminal(cli_ledge
 def _unwrapped(shown: str) -> str:
     """A terminal table's text without its spaces, borders and line breaks: a value folded over lines is whole again."""
     return re.sub(r"[\s\u2500-\u257f]", "", shown)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["plan", "--as-of", MARKUP], f"--as-of '{MARKUP}' is not a date"),
+        (["customers", "show", MARKUP], f"unknown customer {MARKUP}"),
+        (["dispute", "open", MARKUP, "--reason", "r"], f"unknown invoice {MARKUP}"),
+        (["payment", "P1", "A", "--amount", MARKUP], f"amount '{MARKUP}' has characters"),
+        (["report", MARKUP], f"no report '{MARKUP}'"),
+        (["calendar", "2027", "--country", MARKUP], f"got '{MARKUP}'"),
+    ],
+)
+def test_an_error_about_what_was_typed_shows_it_as_typed(cli_ledger, args, said):
+    """The one ``error:`` line quotes the typed value as it is: rich's markup in it raised MarkupError (a traceback) instead."""
+    result = runner.invoke(app, args)
+    assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.exception
+    assert result.stderr.startswith("error: ") and said in result.stderr, result.stderr

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 import click
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 from typer.core import TyperGroup
 
 from huikuan.cli.errors import error_line, one_line
@@ -60,7 +60,7 @@ class OneLineErrors(TyperGroup):
             if known is None:
                 raise
             message, code = known
-            raise fail(escape(message), code) from None
+            raise fail(message, code) from None
 
 
 CLOSED_PIPE = 141  # the exit status of a command ended by SIGPIPE (128 + 13), as `head` leaves `cat`
@@ -151,7 +151,7 @@ InvoiceId = Annotated[str, typer.Argument(help="the invoice's id, as in the invo
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` as one line (never wrapped; a multi-line message is joined by '; ')."""
-    err.print(f"[red]error:[/] {one_line(message)}", highlight=False, soft_wrap=True)
+    err.print(Text.assemble(("error:", "red"), " ", one_line(message)), highlight=False, soft_wrap=True)  # the message as typed: no markup
     return typer.Exit(code)
 
 
@@ -178,14 +178,14 @@ def parse_amount(value: str, code: int = 1) -> Decimal:
 
     problem = amount_spelling_problem(value.strip())
     if problem is not None:
-        raise fail(escape(f"amount {problem}"), code)
+        raise fail(f"amount {problem}", code)
     try:
         amount = Decimal(value.strip())
         exact = amount == amount.quantize(Decimal("0.01"))
     except InvalidOperation:  # too many digits to quantize
-        raise fail(escape(f"amount {value} is too large for an amount"), code) from None
+        raise fail(f"amount {value} is too large for an amount", code) from None
     if not exact:
-        raise fail(escape(f"amount {value} has more than 2 decimal places"), code)
+        raise fail(f"amount {value} has more than 2 decimal places", code)
     return amount
 
 
@@ -296,7 +296,6 @@ ActionsOut = Annotated[Optional[Path], typer.Option("--out", help="write to this
 
 def command_context(policy: str, *, need_company: bool = False):
     """The run context (policy, calendar, company) of a command; a bad policy or company file is a one-line error."""
-    from rich.markup import escape
 
     from huikuan.ledger.company import CompanyFileError
     from huikuan.ledger.context import run_context
@@ -305,7 +304,7 @@ def command_context(policy: str, *, need_company: bool = False):
     try:
         return run_context(policy, need_company=need_company)
     except (PolicyError, CompanyFileError) as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(str(exc)) from None
 
 
 def check_output(output_format: Enum, output: Path | None, encoding: CsvEncoding | None) -> None:
@@ -347,7 +346,7 @@ def write_csv(rows: Iterable[list[str]], output: Path | None, encoding: CsvEncod
         finally:
             partial.unlink(missing_ok=True)
     except CsvEncodingError as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(str(exc)) from None
 
 
 def say_written(title, output: Path, locale: str) -> None:

@@ -77,14 +77,14 @@ def case_command(
         try:
             standing = standing_of(session, customer_id, day, context)
         except records.LedgerError as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc)) from None
         customer = records.get_customer(session, customer_id)
         company = context.company
         zone = ZoneInfo(company.timezone) if company else get_settings().tz
         try:
             case = write_case_file(session, standing, customer, company_name=company.name if company else "", zone=zone, out=folder)
         except OSError as exc:
-            raise fail(f"--out {folder}: {escape(exc.strerror or str(exc))}") from None
+            raise fail(f"--out {folder}: {exc.strerror or str(exc)}") from None
     console.print(f"case file of {customer_id}: {case.folder} ({len(case.files)} files, index.md lists each with its SHA-256)", highlight=False, markup=False)
     console.print(f"  and as one ZIP: {case.archive}", highlight=False, markup=False)
     console.print(
@@ -121,7 +121,7 @@ def letter_delivered(
                 session, key, tracking_no=tracking_no, delivered_on=day, today=get_settings().today(), courier=courier, by=by
             )
         except records.LedgerError as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc)) from None
         what = "recorded" if new else "already recorded"
         console.print(
             f"{what}: {escape(delivery.document_key)} delivered on {delivery.delivered_on} (tracking number {escape(delivery.tracking_no)})", highlight=False

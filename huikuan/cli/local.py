@@ -93,7 +93,7 @@ def start_command(
     try:
         load_company(settings.company_file)  # validated before anything runs on it
     except CompanyFileError as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(str(exc)) from None
     stack, generated = _local_stack(port, settings, web_port=web_port)
     out.print(f"Starting the Prefect server at {stack.ui_url}, a worker and the web service (logs in {stack.home}) ...", markup=False)
 
@@ -236,12 +236,12 @@ def _run_until_stopped(stack, start, started, what: str) -> None:
         try:
             start()
         except StackError as exc:
-            raise fail(escape(str(exc))) from None
+            raise fail(str(exc)) from None
         started()
         out.print("Press Ctrl-C to stop.", markup=False)
         while stack.alive():
             time.sleep(1)
-        raise fail(escape(f"the stack stopped: {stack.problem()}"))
+        raise fail(f"the stack stopped: {stack.problem()}")
     except KeyboardInterrupt:
         out.print(f"Stopping {what} ...", markup=False)
     finally:
@@ -396,7 +396,7 @@ def worker_command(
     try:
         load_company(settings.company_file)
     except CompanyFileError as exc:
-        raise fail(escape(str(exc))) from None
+        raise fail(str(exc)) from None
     try:
         stack = LocalStack(server_url=api_url, auth_string=auth, settings=settings, worker_name=name or f"huikuan-{socket.gethostname()}")
     except StackError as exc:

@@ -142,7 +142,7 @@ def adopt_command(
         soft_wrap=True,
     )
     for account in result.failed:
-        err.print(f"[red]{account.customer_id}:[/] {escape(account.error)}: nothing taken for this customer", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(account.customer_id)}:[/] {escape(account.error)}: nothing taken for this customer", highlight=False, soft_wrap=True)
     if result.failed:
         raise typer.Exit(1)
 
@@ -188,11 +188,11 @@ def calendar_command(
     try:
         book = calendar_book_from_file(settings.company_file, settings.closed_days)
     except CompanyFileError as exc:
-        raise fail(escape(str(exc)), 2) from None
+        raise fail(str(exc), 2) from None
     try:
         cal = book.calendar(country)
     except ValueError as exc:
-        raise fail(f"--country: {escape(str(exc))}", 2) from None
+        raise fail(f"--country: {exc}", 2) from None
     if not cal.has_data:
         raise fail(f"--country {cal.country}: unknown country; write an ISO 3166 code such as CN, US, DE", 2)
     with warnings.catch_warnings():
