@@ -464,3 +464,17 @@ def test_an_error_about_what_was_typed_shows_it_as_typed(cli_ledger, args, said)
     result = runner.invoke(app, args)
     assert result.exit_code in (1, 2) and isinstance(result.exception, SystemExit), result.exception
     assert result.stderr.startswith("error: ") and said in result.stderr, result.stderr
+
+
+def test_a_file_s_name_in_the_progress_bar_is_shown_as_it_is(monkeypatch):
+    """``huikuan import`` in a terminal shows "reading <file name>": a name with rich's markup raised MarkupError."""
+    import io
+
+    from rich.console import Console
+
+    from huikuan.cli import common
+
+    monkeypatch.setattr(common, "err", Console(file=io.StringIO(), force_terminal=True, width=100))
+    with common.progress_bar() as track:
+        assert list(track([1, 2, 3], f"reading {MARKUP}.csv")) == [1, 2, 3]
+    assert f"reading {MARKUP}.csv" in common.err.file.getvalue()

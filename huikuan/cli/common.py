@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 from typer.core import TyperGroup
@@ -233,7 +234,7 @@ class _Tracker:
 
     def __call__(self, items: Iterable[T], description: str) -> Iterable[T]:
         total = len(items) if hasattr(items, "__len__") else None
-        return self.progress.track(items, total=total, description=description)
+        return self.progress.track(items, total=total, description=escape(description))  # a file's name, as it is
 
     def advance(self, n: int) -> None:
         if self.counted is None:
