@@ -107,14 +107,14 @@ def start_command(
             out.print(f"The UI asks for a password; this one was generated and is shown only now: [bold]{escape(stack.auth_string)}[/]", highlight=False)
             out.print(f"  (kept in {password_file}, readable by you only)", highlight=False, markup=False)
         elif os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
-            out.print("The UI asks for the password of PREFECT_SERVER_API_AUTH_STRING.", markup=False)
+            out.print("The UI asks for the password of PREFECT_SERVER_API_AUTH_STRING.")
         else:
             out.print(f"The UI asks for the password kept in {password_file}.", highlight=False, markup=False)
         out.print(f"Work pool {stack.work_pool!r}: one process worker; flow runs work in {stack.cwd}", highlight=False, markup=False)
         for note in stack.recovered:
             out.print(f"Interrupted by the last stop: {note}", highlight=False, markup=False)
         _print_deployments(stack)
-        out.print("Approvals are answered from the email's link, in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;", markup=False)
+        out.print("Approvals are answered from the email's link, in the UI (the waiting run's Resume form) or with `huikuan approvals answer`;")
         out.print(
             f'for `prefect` commands in another shell: export PREFECT_API_URL={stack.api_url} PREFECT_API_AUTH_STRING="$(cat {password_file})"',
             highlight=False,
@@ -238,7 +238,7 @@ def _run_until_stopped(stack, start, started, what: str) -> None:
         except StackError as exc:
             raise fail(str(exc)) from None
         started()
-        out.print("Press Ctrl-C to stop.", markup=False)
+        out.print("Press Ctrl-C to stop.")
         while stack.alive():
             time.sleep(1)
         raise fail(f"the stack stopped: {stack.problem()}")
@@ -254,7 +254,7 @@ def _run_until_stopped(stack, start, started, what: str) -> None:
         finally:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
-    out.print("Stopped.", markup=False)
+    out.print("Stopped.")
 
 
 def _hidden(url: str) -> str:
@@ -348,7 +348,7 @@ def server_command(
         out.print(f"Work pool {stack.work_pool!r}: no worker here; start `huikuan worker` on each worker machine with", highlight=False, markup=False)
         out.print(f"  PREFECT_API_URL={stack.public_api_url}", highlight=False, markup=False)
         if auth is not None:
-            out.print("  PREFECT_API_AUTH_STRING=<the same user:password as PREFECT_SERVER_API_AUTH_STRING here>", highlight=False, markup=False)
+            out.print("  PREFECT_API_AUTH_STRING=<the same user:password as PREFECT_SERVER_API_AUTH_STRING here>", highlight=False)
         with_password = "  (with its password)" if make_url(settings.database_url).password else ""
         out.print(f"  HUIKUAN_DATABASE_URL={_hidden(settings.database_url)}{with_password}", highlight=False, markup=False)
         _print_deployments(stack)
