@@ -148,7 +148,7 @@ def approvals_answer(
         done += f": {verdict.decided} request(s) {verdict.outcome}" + (f", held back to be asked alone: {', '.join(verdict.held)}" if verdict.held else "")
     elif verdict.outcome == "approved":
         done += " and carried out"
-    out.print(f"accepted: {done}", highlight=False, soft_wrap=True)
+    out.print(f"accepted: {done}", highlight=False, soft_wrap=True, markup=False)
 
 
 def _refusal_logged(run_id: str, key: str) -> str | None:
