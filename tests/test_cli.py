@@ -154,6 +154,13 @@ def test_help_shows_no_value_after_a_flag_and_the_spelling_of_a_day_or_a_month()
     assert checked >= 30  # every --as-of, --on, --from, --to, --by and --month
 
 
+def test_version():
+    from importlib.metadata import version
+
+    shown = run("--version")
+    assert (shown.exit_code, shown.stdout) == (0, f"huikuan {version('huikuan')}\n")
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path, ledger_url):
     """``huikuan ... | head``: the closed pipe ends the command as it ends ``cat`` (status 141), with no ``error:`` line."""
     import os

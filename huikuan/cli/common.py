@@ -98,6 +98,19 @@ def no_value_shown_for_flags(command) -> None:
 app = typer.Typer(cls=OneLineErrors, help="huikuan (回款): receivables and collections over your ledger.", no_args_is_help=True, add_completion=False)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        out.print(f"huikuan {version('huikuan')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Show huikuan's version and exit.")] = False) -> None:
+    """The root command's options (``--version``); each command's work is in its own module."""
+
+
 db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
 
 
