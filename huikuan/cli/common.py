@@ -81,12 +81,9 @@ def quiet_closed_stdout() -> None:
 def no_value_shown_for_flags(command) -> None:
     """``--help`` shows no value after a flag, ``--help`` itself included: typer's ``<bool>`` there reads as if it took one.
 
-    Walks ``command`` and its subcommands once, when the command starts (~2 ms): a flag's ``metavar`` is set to
+    Walks ``command`` and its subcommands when the command starts (~2 ms): a flag's ``metavar`` is set to
     nothing. The other options show their own (``DAY``, ``MONTH``) or typer's type (``<str>``, ``<path>``).
     """
-    if getattr(command, "_flags_named", False):
-        return
-    command._flags_named = True
     help_option = command.get_help_option(typer.Context(command))
     for param in [*command.params, *([help_option] if help_option is not None else [])]:
         if getattr(param, "is_flag", False) and not getattr(param, "count", False):

@@ -80,24 +80,23 @@ def _statement_email_month(message_key: str) -> str | None:
     return found["month"] if found else None
 
 
-def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date, *, still_theirs: bool) -> str | None:
+def _refused_statement(session: Session, row: OutboxMessage, customer: Customer, as_of: dt.date, *, still_theirs: bool) -> None:
     """The server refused an approved statement's email (``<send_statement key>:<month>:email``): the statement was not sent.
 
     Unless the customer confirmed it since (by another way than this email). ``still_theirs``: the address is still one
-    of the customer's contacts' (else it was fixed meanwhile, and the statement goes again at once). Returns its month, or None.
+    of the customer's contacts' (else it was fixed meanwhile, and the statement goes again at once).
     """
     found = _STATEMENT_EMAIL.fullmatch(row.key)
     if found is None:
-        return None
+        return
     action_key, month = found["action_key"], found["month"]
     asked = select(Approval.id).where(Approval.action == "send_statement", or_(Approval.action_key == action_key, Approval.key == action_key))
     if session.scalar(asked.limit(1)) is None:
-        return None
+        return
     statement = session.scalar(select(Statement).where(Statement.customer_id == customer.customer_id, Statement.month == month))
     if statement is None or statement.sent_on is None or statement.confirmed_on is not None:
-        return None
+        return
     statement_unsent(statement, as_of, fixed=not still_theirs)
-    return month
 
 
 def _bounces_again(session: Session, customer_id: str) -> None:
@@ -198,7 +197,7 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
     if marked:
         _bounces_again(session, customer.customer_id)
     customers_address = any(_same(c.email or "") == _same(row.to_address) for c in customer.contacts)  # not one of our people's
-    month = _refused_statement(session, row, customer, as_of, still_theirs=customers_address)
+    _refused_statement(session, row, customer, as_of, still_theirs=customers_address)
     session.flush()
     if customers_address:
         tell_collector(
@@ -209,7 +208,6 @@ def refused(session: Session, row: OutboxMessage, company: Company, as_of: dt.da
             as_of,
             company,
             as_of,
-            month=month,
             attachment=(row.attachment_name or "letter.pdf", row.attachment) if row.attachment is not None else None,
         )
 
