@@ -16,9 +16,13 @@ the floor, the same rows read through plain ``sqlite3`` with no types;
 (a) the time to merely read the rows into facts (``load_facts``, counting
     customers and invoices) and its ratio to the floor, (b) the time of
 ``iter_plan(session, as_of, handbook)``, consumed one action at a time as the
-CLI writes them, and its ratio to the floor, (c) plan over (a), the engine's
+CLI writes them, and its ratio to the floor, (b') the same plan written as the
+CSV ``huikuan plan`` writes to stdout (to ``/dev/null``), (c) plan over (a), the engine's
 overhead over reading, (d) the number of actions, (e) the peak resident set
-size of that process; and the load average at the start and at the end.
+size of that process; Python's floor (``object_floor``: the bare read's customers
+and invoices made into facts, and as many actions made as the plan has, with
+no rule applied: what any engine in Python pays before its first rule); and
+the load average at the start and at the end.
 
 Figures go to stdout and, with ``--json``, to a file.
 """
@@ -26,7 +30,9 @@ Figures go to stdout and, with ``--json``, to a file.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -180,6 +186,51 @@ def bare_read(path: str) -> float:
     return seconds
 
 
+def object_floor(path: str, actions: int) -> float:
+    """The floor of Python: the bare read's customers and invoices made into the engine's facts, and ``actions`` actions made, no rule applied, in seconds.
+
+    Each invoice row becomes an ``InvoiceFacts`` (its dates parsed once per distinct text, its
+    cents a ``Decimal``), each customer row a ``CustomerFacts`` holding its invoices; then
+    ``actions`` ``Action``s are made, each with one ``Reason`` naming an invoice. Payments,
+    disputes, statements and the rest are left out: whatever the engine does costs more.
+    """
+    import sqlite3
+
+    from models.engine import Action, CustomerFacts, InvoiceFacts
+    from models.enums import CustomerStatus, Segment, Settlement
+    from models.texts import Reason
+
+    started = time.perf_counter()
+    dates: dict[str, dt.date] = {}
+
+    def date(text: str) -> dt.date:
+        found = dates.get(text)
+        if found is None:
+            found = dates[text] = dt.date.fromisoformat(text)
+        return found
+
+    by_customer: dict[str, list] = {}
+    with sqlite3.connect(path) as connection:
+        for customer_id, invoice_id, issued_on, due_on, cents in connection.execute(
+            "SELECT customer_id, invoice_id, issued_on, due_on, amount FROM invoices ORDER BY customer_id, due_on, invoice_id"
+        ):
+            by_customer.setdefault(customer_id, []).append(InvoiceFacts(invoice_id, date(issued_on), date(due_on), Decimal(cents).scaleb(-2)))
+        customers = [
+            CustomerFacts(customer_id, Segment(segment), Settlement(settlement), CustomerStatus(status), None, tuple(by_customer.get(customer_id, ())))
+            for customer_id, segment, settlement, status in connection.execute("SELECT customer_id, segment, settlement, status FROM customers")
+        ]
+    connection.close()
+    day, made = AS_OF, 0
+    for facts in customers:
+        for invoice in facts.invoices:
+            if made == actions:
+                break
+            reason = Reason.written("invoice_age", f"invoice {invoice.invoice_id} is overdue", invoice=invoice.invoice_id, age=None, step=None)
+            Action(day, facts.customer_id, "follow_up", (invoice.invoice_id,), "email", "collector", False, (reason,), ("follow_up",))
+            made += 1
+    return time.perf_counter() - started
+
+
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -192,14 +243,14 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
 
     from huikuan.ledger.db import make_engine
     from huikuan.ledger.facts import load_facts
-    from huikuan.reports.planning import iter_plan
+    from huikuan.reports.planning import csv_rows, iter_plan
     from models.calendar import CalendarFallbackWarning
     from models.policy import load_policy
 
     warnings.simplefilter("ignore", CalendarFallbackWarning)
     engine = make_engine(url)
     policy = load_policy("handbook")
-    read_times, plan_times, bare_times = [], [], []
+    read_times, plan_times, bare_times, csv_times = [], [], [], []
     customers = invoices = actions = 0
     by_action: Counter = Counter()
     with_actions: set[str] = set()
@@ -221,16 +272,23 @@ def measure(url: str, as_of: dt.date, repeat: int = 1) -> dict:
                 by_action[action.action] += 1
                 with_actions.add(action.customer_id)
             plan_times.append(time.perf_counter() - started)
-    read_seconds, plan_seconds, bare_seconds = min(read_times), min(plan_times), min(bare_times)
+        with Session(engine) as session, open(os.devnull, "w", encoding="utf-8") as sink:
+            started = time.perf_counter()  # as `huikuan plan` writes its CSV to stdout
+            csv.writer(sink, lineterminator="\n").writerows(csv_rows(iter_plan(session, as_of, policy)))
+            csv_times.append(time.perf_counter() - started)
+    read_seconds, plan_seconds, bare_seconds, csv_seconds = min(read_times), min(plan_times), min(bare_times), min(csv_times)
     return {
         "customers": customers,
         "invoices": invoices,
         "bare_read_seconds": round(bare_seconds, 2),
+        "bare_read_unrounded": bare_seconds,  # for the ratios worked out later (a small ledger's read rounds to 0.00)
         "read_seconds": round(read_seconds, 2),
         "read_over_bare": round(read_seconds / bare_seconds, 2),
         "plan_seconds": round(plan_seconds, 2),
         "plan_over_read": round(plan_seconds / read_seconds, 2),
         "plan_over_bare": round(plan_seconds / bare_seconds, 2),
+        "csv_seconds": round(csv_seconds, 2),
+        "csv_over_bare": round(csv_seconds / bare_seconds, 2),
         "load_average_start": load,
         "load_average_end": load_average(),
         "actions": actions,
@@ -266,6 +324,10 @@ def main() -> None:
         if args.child[0] == "build":
             _url, files, as_of = args.child[1], json.loads(args.child[2]), dt.date.fromisoformat(args.child[3])
             print(json.dumps(build_ledger(_url, {k: Path(v) for k, v in files.items()}, as_of, int(args.child[4]))))
+        elif args.child[0] == "floor":  # in a process of its own: it holds every customer's facts at once, which plan never does
+            path, actions, repeat = args.child[1].removeprefix("sqlite:///"), int(args.child[2]), int(args.child[3])
+            gc.disable()  # a floor: no collector's passes over the objects it keeps
+            print(json.dumps({"object_floor_seconds": min(object_floor(path, actions) for _ in range(repeat))}))
         else:
             print(json.dumps(measure(args.child[1], dt.date.fromisoformat(args.child[2]), int(args.child[3]))))
         return
@@ -284,6 +346,8 @@ def main() -> None:
             figures["ledger"] = str(ledger) if args.ledger else "temporary"
         figures["ledger_mib"] = round(ledger.stat().st_size / 2**20, 1)
         figures.update(_child("--child", "measure", url, args.as_of.isoformat(), str(args.repeat)))
+        floor = _child("--child", "floor", url, str(figures["actions"]), str(args.repeat))["object_floor_seconds"]
+        figures["object_floor_seconds"], figures["object_floor_over_bare"] = round(floor, 3), round(floor / figures["bare_read_unrounded"], 2)
 
     print(
         f"plan --as-of {figures['as_of']} --policy handbook over {figures['customers']:,} customers, {figures['invoices']:,} invoices (SQLite, {figures['ledger_mib']} MiB):"
@@ -299,7 +363,12 @@ def main() -> None:
     print(f"  floor, bare read:  {figures['bare_read_seconds']:8.2f} s  (the same rows through plain sqlite3, no types)")
     print(f"  (a) read facts:    {figures['read_seconds']:8.2f} s  = {figures['read_over_bare']:.2f} x the floor (load_facts, every customer and invoice)")
     print(f"  (b) plan:          {figures['plan_seconds']:8.2f} s  = {figures['plan_over_bare']:.2f} x the floor")
+    print(f"  (b') as CSV:       {figures['csv_seconds']:8.2f} s  = {figures['csv_over_bare']:.2f} x the floor (the CSV `huikuan plan` writes, to /dev/null)")
     print(f"  (c) plan / read:   {figures['plan_over_read']:8.2f} x  (the engine's overhead over reading)")
+    print(
+        f"  Python's floor:    {figures['object_floor_seconds']:8.2f} s  = {figures['object_floor_over_bare']:.2f} x the floor"
+        " (the bare read's customers and invoices made into facts and as many actions made, no rule applied)"
+    )
     print(f"  (d) actions:       {figures['actions']:8,}  for {figures['customers_with_actions']:,} customers")
     print(f"  (e) peak memory:   {figures['peak_rss_mib']:8.1f} MiB (RSS of the measuring process)")
     kinds = ", ".join(f"{k} {v:,}" for k, v in figures["actions_by_kind"].items())

@@ -130,3 +130,25 @@ def test_the_schema_check_knows_the_newest_migration_without_alembic(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     code = f"from sqlalchemy import create_engine\nfrom huikuan.ledger.migrate import is_current\nassert is_current(create_engine({url!r}))"
     assert "alembic" not in loaded_after(code)
+
+
+def test_the_progress_bar_counts_every_customer_in_steps_and_nothing_off_a_terminal():
+    """``plan`` counts each customer; the bar is told in steps (rich's ``advance`` costs ~5 µs) and the last step at the end."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from huikuan.cli.common import _Tracker
+
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=True))
+    with progress:
+        tracker = _Tracker(progress)
+        for _customer in range(1000):
+            tracker.advance(1)
+        (task,) = progress.tasks
+        assert 1000 - _Tracker.SHOWN_EVERY < task.completed < 1000  # told in steps while counting
+        tracker.flush()
+        assert task.completed == 1000 and tracker.pending == 0
+    silent = Progress(console=Console(file=io.StringIO()), disable=True)
+    tracker = _Tracker(silent)
+    tracker.advance(5)
+    assert silent.tasks == [] and tracker.pending == 0

@@ -93,16 +93,21 @@ def explain_customer(session: Session, customer_id: str, as_of: dt.date, policy:
     return explain(facts, as_of, policy, (calendars or calendars_of(None)).calendar(country))
 
 
+def cells(action: Action) -> list[str]:
+    """The action's CSV cells, in the order of ``COLUMNS``."""
+    return [
+        action.on.isoformat(),
+        action.customer_id,
+        action.action,
+        ";".join(action.invoices),
+        action.channel,
+        action.role,
+        "true" if action.needs_approval else "false",
+    ]
+
+
 def row(action: Action) -> dict[str, str]:
-    return {
-        "date": action.on.isoformat(),
-        "customer_id": action.customer_id,
-        "action": action.action,
-        "invoices": ";".join(action.invoices),
-        "channel": action.channel,
-        "role": action.role,
-        "needs_approval": "true" if action.needs_approval else "false",
-    }
+    return dict(zip(COLUMNS, cells(action)))
 
 
 def write_csv(actions: Iterable[Action], out: IO[str]) -> None:
@@ -116,7 +121,7 @@ def csv_rows(actions: Iterable[Action]) -> Iterator[list[str]]:
     """The CSV's header and rows (as ``write_csv`` writes them), one at a time, for a file in another encoding (``builders.write_encoded_csv``)."""
     yield list(COLUMNS)
     for action in actions:
-        yield list(row(action).values())
+        yield cells(action)
 
 
 def actions_report(name: str, title: Text, as_of: dt.date, actions: Iterable[Action]) -> Report:
