@@ -71,7 +71,7 @@ def test_unapplied_credit_reduces_the_exposure_of_an_order(client, web_ledger):
     assert (body["owed"], body["unapplied_credit"], body["exposure"]) == ("17000.00", "500.00", "19500.01")
     over = shipping(client, "W1", "3500.01")
     assert (over["may_ship"], over["against_payment"], over["exposure"]) == (False, True, "20000.01")
-    assert "after 500.00 unapplied credit" in over["reasons"][0]["text"]
+    assert "after CNY 500.00 unapplied credit" in over["reasons"][0]["text"]
 
 
 def test_shipping_check_and_the_api_agree_on_the_credit_limit_with_the_credit(client, web_ledger, check):
@@ -79,7 +79,7 @@ def test_shipping_check_and_the_api_agree_on_the_credit_limit_with_the_credit(cl
     status, said = check("W1")
     body = shipping(client, "W1")
     assert (status, body["may_ship"], body["against_payment"]) == (3, False, True)
-    assert said == body["why"] and "over its credit limit of 16000.00" in said
+    assert said == body["why"] and "over its credit limit of CNY 16,000.00" in said
     give_credit(web_ledger, "W1", "1000.00", "test:W1:2")  # 17,000.00 - 1,000.00 <= 16,000.00
     status, said = check("W1")
     body = shipping(client, "W1")
@@ -104,3 +104,16 @@ def test_shipping_check_asks_about_an_order_as_the_api_does(client, web_ledger, 
         body = shipping(client, "W1", amount)
         assert (said[0], body["may_ship"]) == (status, status == 0) and said[1] == body["why"], (amount, said)
     assert check("W1", "--amount", "1,000")[0] == 2  # a bad amount is a usage error (exit 2), never "locked" (1)
+
+
+def test_the_answer_writes_money_as_people_read_it_and_speaks_of_an_order_only_when_there_is_one(client, web_ledger, check):
+    """The warehouse reads the answer: amounts in the one money format with their currency, and no "order" it did not give."""
+    set_limit(web_ledger, "W1", "16000.00")
+    status, said = check("W1")
+    assert status == 3 and "W1 owes CNY 17,000.00, over its credit limit of CNY 16,000.00" in said
+    assert "order" not in said
+    give_credit(web_ledger, "W1", "500.00", "test:W1:3")
+    with_order = shipping(client, "W1", "3000.00")["reasons"][0]["text"]
+    assert (
+        with_order == "W1 would owe CNY 19,500.00 (after CNY 500.00 unapplied credit) with this order of CNY 3,000.00, over its credit limit of CNY 16,000.00"
+    )

@@ -72,7 +72,7 @@ def test_over_the_limit_goods_leave_only_against_payment_with_the_exposure(clien
     body = ask(client, "/api/v1/customers/W1/shipping?amount=3000.01").json()
     assert (body["may_ship"], body["against_payment"]) == (False, True)
     assert body["exposure"] == "20000.01" and [r["code"] for r in body["reasons"]] == ["over_credit_limit"]
-    assert "over its credit limit of 20000.00" in body["reasons"][0]["text"]
+    assert "over its credit limit of CNY 20,000.00" in body["reasons"][0]["text"]
 
 
 def test_a_locked_customer_may_not_ship_at_all(client):

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, object_session
 from huikuan.ledger.records import open_amounts, unapplied_credit
 from models.enums import CustomerStatus
 from models.ledger import AccountChange, Charge, Customer, Invoice
-from models.money import ZERO
+from models.money import ZERO, format_money
 
 LOCK, STANDING, LIMIT = "shipping_lock", "credit_standing", "credit_limit"
 CREDIT_CUT = Decimal("0.60")  # PROCESS.md §3: when a stopped customer pays, the limit is cut by 40%
@@ -160,16 +160,21 @@ def credit_answer(customer: Customer, *, owed: Decimal, amount: Decimal, credit:
     """Would an order of ``amount`` take the customer over its credit limit? (no limit: never)."""
     exposure = owed - credit + amount
     limit = customer.credit_limit
-    held = f" (after {credit} unapplied credit)" if credit else ""
     if limit is None:
         return CreditAnswer(False, exposure, None, f"{customer.customer_id} has no credit limit", owed, credit)
-    if exposure > limit:
-        return CreditAnswer(
-            True, exposure, limit, f"{customer.customer_id} would owe {exposure}{held} with this order, over its credit limit of {limit}", owed, credit
-        )
-    return CreditAnswer(
-        False, exposure, limit, f"{customer.customer_id} would owe {exposure}{held} with this order, within its credit limit of {limit}", owed, credit
-    )
+    over = exposure > limit
+    return CreditAnswer(over, exposure, limit, _credit_why(customer, exposure, limit, amount, credit, over), owed, credit)
+
+
+def _credit_why(customer: Customer, exposure: Decimal, limit: Decimal, amount: Decimal, credit: Decimal, over: bool) -> str:
+    """The credit test in words, its amounts in the one money format (English: ``CNY 1,234.50``); an order is named only when there is one."""
+
+    def money(value: Decimal) -> str:
+        return format_money(value, customer.currency or "CNY", "en")
+
+    held = f" (after {money(credit)} unapplied credit)" if credit else ""
+    owes = f"would owe {money(exposure)}{held} with this order of {money(amount)}" if amount else f"owes {money(exposure)}{held}"
+    return f"{customer.customer_id} {owes}, {'over' if over else 'within'} its credit limit of {money(limit)}"
 
 
 def unbilled(session: Session, customer_id: str) -> Decimal:
