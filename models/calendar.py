@@ -615,7 +615,6 @@ class CalendarBook:
             items[key] = schedule
         object.__setattr__(self, "closed_days", closed)
         object.__setattr__(self, "declared_items", tuple(sorted(items.items(), key=lambda item: item[0])))
-        object.__setattr__(self, "_by_country", {})  # ``calendar``'s answers by the country as asked (a run asks once per customer)
 
     @property
     def declared(self) -> Mapping[tuple[str, int], DeclaredYear]:
@@ -628,12 +627,9 @@ class CalendarBook:
 
     def calendar(self, country: str) -> BusinessCalendar:
         """The shared calendar of ``country`` (ISO 3166 alpha-2, case-insensitive)."""
-        found = self._by_country.get(country)
-        if found is None:
-            code = _normalise_country(country)
-            declared = tuple((year, schedule) for (each, year), schedule in self.declared_items if each == code)
-            found = self._by_country[country] = _cached_calendar(code, self.closed_days, declared)
-        return found
+        code = _normalise_country(country)
+        declared = tuple((year, schedule) for (each, year), schedule in self.declared_items if each == code)
+        return _cached_calendar(code, self.closed_days, declared)
 
 
 @lru_cache(maxsize=256)

@@ -119,7 +119,7 @@ def test_an_over_payment_matched_by_finance_is_kept_as_credit_shown_in_the_balan
     assert "applied to C1: HX-001 1000.00, HX-002 500.00" in match.stdout
     assert "100.00 paid beyond what was open: kept as C1's unapplied credit" in match.stdout
     shown = run("customers", "show", "C1", "--as-of", "2026-11-30")
-    assert "¥0.00 on 2026-11-30; unapplied credit ¥100.00, net -¥100.00" in shown.stdout
+    assert "¥0.00（截至2026年11月30日）；未核销预收款 ¥100.00，净额 -¥100.00" in shown.stdout  # the company's language
 
     refused = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
     assert refused.exit_code == 1 and "cannot be applied: 100.00 is more than the 0.00 open" in refused.stderr
@@ -127,7 +127,7 @@ def test_an_over_payment_matched_by_finance_is_kept_as_credit_shown_in_the_balan
     invoices = ledger / "more.csv"
     invoices.write_text("invoice_id,customer_id,issued_on,due_on,amount\nHX-003,C1,2026-12-01,2026-12-31,250.00\n", encoding="utf-8")
     assert run("import", "--invoices", str(invoices)).exit_code == 0
-    assert "unapplied credit ¥100.00, net ¥150.00" in run("customers", "show", "C1", "--as-of", "2026-12-01").stdout
+    assert "未核销预收款 ¥100.00，净额 ¥150.00" in run("customers", "show", "C1", "--as-of", "2026-12-01").stdout
     applied = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
     assert applied.exit_code == 0, applied.output
     assert "100.00 of C1's unapplied credit applied: HX-003 100.00; 0.00 left" in applied.stdout
@@ -136,4 +136,4 @@ def test_an_over_payment_matched_by_finance_is_kept_as_credit_shown_in_the_balan
     again = run("bank", "apply-credit", "C1", "--on", "2026-12-01")
     assert again.exit_code == 1 and "C1 has no unapplied credit" in again.stderr
     shown = run("customers", "show", "C1", "--as-of", "2026-12-01").stdout
-    assert "¥150.00 on 2026-12-01" in shown and "unapplied credit" not in shown
+    assert "¥150.00（截至2026年12月1日）" in shown and "未核销预收款" not in shown

@@ -37,13 +37,13 @@ def show(customer_id: str, as_of: str) -> str:
 
 
 def test_a_bounced_address_is_shown_with_the_day_it_was_marked(shown_ledger):
-    assert "bounced" not in show("C1", "2026-11-16")
+    assert "退信" not in show("C1", "2026-11-16")
     marked = runner.invoke(app, ["contact", "bounced", "C1", ADDRESS, "--on", "2026-11-12"])
     assert marked.exit_code == 0, marked.output
     (line,) = [line for line in show("C1", "2026-11-16").splitlines() if ADDRESS in line]
-    assert "bounced since 2026-11-12" in line  # beside the address
-    assert "bounced" not in show("C1", "2026-11-11")  # not yet known on an earlier day
-    assert "bounced" not in show("C2", "2026-11-16")  # another customer's address is not touched
+    assert "自2026年11月12日起退信" in line  # beside the address, in the company's language
+    assert "退信" not in show("C1", "2026-11-11")  # not yet known on an earlier day
+    assert "退信" not in show("C2", "2026-11-16")  # another customer's address is not touched
     with session_scope() as session:
         shown = customer_file(session, "C1", dt.date(2026, 11, 16))
         assert shown.bounced_on(" WangWei@HX.example.cn") == dt.date(2026, 11, 12) and shown.bounced_on("zhao@nb.example.cn") is None

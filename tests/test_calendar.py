@@ -425,9 +425,6 @@ def test_calendar_book_shares_one_calendar_per_country() -> None:
     assert book.calendar("US") is calendar_for("US", [d("2026-12-31")])
     assert calendar_for("CN", [d("2026-12-31")], {2027: DECLARED_2027}) is book.calendar("CN")
     assert dict(book.declared) == {("CN", 2027): DECLARED_2027}
-    for _asked_again in range(2):  # the book remembers its answers by the country as asked (issue #18), not a refusal
-        with pytest.raises(ValueError, match="alpha-2"):
-            book.calendar("CHN")
 
 
 def test_calendar_book_adds_closing_days() -> None:

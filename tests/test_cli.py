@@ -91,9 +91,36 @@ def test_customers_show(ledger_url):
         customer_id, name = session.execute(select(Customer.customer_id, Customer.name).order_by(Customer.customer_id)).first()
     result = run("customers", "show", customer_id, "--as-of", "2026-11-22")
     assert result.exit_code == 0
-    assert name in result.stdout and "balance" in result.stdout and "Open invoices" in result.stdout
+    assert name in result.stdout and "余额" in result.stdout and "未结发票" in result.stdout  # the company's language (zh_CN)
     missing = run("customers", "show", "NOPE")
     assert missing.exit_code == 1 and "unknown customer NOPE" in missing.stderr
+
+
+def test_customers_show_and_the_portfolio_speak_the_company_s_language(ledger_url, cli_env):
+    """The terminal's views say their own words as the reports do: in the company file's ``locale`` (zh_CN without one)."""
+    from huikuan.ledger.company import EXAMPLE
+
+    run("demo", "--customers", "30", "--as-of", "2026-11-22")
+    with session_scope() as session:
+        customer_id = session.scalars(select(Customer.customer_id).order_by(Customer.customer_id)).first()
+    words = {
+        "zh_CN": ("发货锁定", "信用状态", "结算方式", "账期", "余额", "未结发票", "逾期天数", "诉讼时效届满日", "到期日"),
+        "en": ("shipping lock", "credit standing", "settlement", "payment terms", "balance", "Open invoices", "days overdue", "limitation date", "due date"),
+    }
+    portfolio_words = {
+        "zh_CN": ("客户", "按类别：", "账龄分布（截至2026年11月22日）", "最久的欠款"),
+        "en": ("Customers", "by segment: ", "Open amounts by age on 2026-11-22", "Oldest debts"),
+    }
+    for locale in ("zh_CN", "en"):
+        if locale == "en":
+            (cli_env / "company.yaml").write_text(EXAMPLE + "\nlocale: en\n", encoding="utf-8")
+        shown = run("customers", "show", customer_id, "--as-of", "2026-11-22")
+        assert shown.exit_code == 0, shown.output
+        assert all(word in shown.stdout for word in words[locale]), (locale, shown.stdout)
+        other = "en" if locale == "zh_CN" else "zh_CN"
+        assert not any(word in shown.stdout for word in words[other][:7]), (locale, shown.stdout)
+        portfolio = run("portfolio", "--as-of", "2026-11-22")
+        assert all(word in portfolio.stdout for word in portfolio_words[locale]), (locale, portfolio.stdout)
 
 
 def test_recording_commands_change_the_ledger(tmp_path, ledger_url):

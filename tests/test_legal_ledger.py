@@ -237,7 +237,7 @@ def test_the_commands_show_the_standing_write_the_case_and_report_limitation(cli
     runner = CliRunner()
     shown = runner.invoke(app, ["customers", "show", "C1", "--as-of", "2024-09-01"], catch_exceptions=False)
     assert shown.exit_code == 0, shown.output
-    assert "Legal standing on 2024-09-01" in shown.output and "2027-03-01" in shown.output and "statement confirmed 2024-08-01" in shown.output
+    assert "法律状态（截至2024年9月1日）" in shown.output and "2027-03-01" in shown.output and "2024年8月1日对账单确认" in shown.output
     case = runner.invoke(app, ["case", "C1", "--out", str(cli_ledger / "cases"), "--as-of", "2024-09-01"], catch_exceptions=False)
     assert case.exit_code == 0, case.output
     assert (cli_ledger / "cases" / "case-C1-2024-09-01.zip").is_file()

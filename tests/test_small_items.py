@@ -344,7 +344,7 @@ def test_the_portfolio_shows_company_names_whole(ledger):
     shown = run("portfolio", "--as-of", "2026-11-23")
     assert shown.exit_code == 0
     assert "…" not in shown.stdout
-    oldest = shown.stdout[shown.stdout.index("Oldest debts") :]
+    oldest = shown.stdout[shown.stdout.index("最久的欠款") :]
     assert LONG_NAME in "".join(line.split("C2")[-1].strip().split("  ")[0] for line in oldest.splitlines()) or LONG_NAME in oldest
     assert "杭州华信贸易有限公司" in oldest
 

@@ -7,48 +7,69 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from huikuan.cli.common import DAY, CustomerId
 from models.money import format_money
+from models.texts import N_, Text
 
 if TYPE_CHECKING:
     from huikuan.legal.standing import CustomerStanding
 
 
-def standing_table(standing: CustomerStanding, currency: str) -> Table:
-    """Each open invoice's late-payment charge and limitation date, for ``customers show``."""
+# What restarted a limitation period (``models.limitation.Restart``), as the table says it.
+RESTARTS = {
+    "demand_delivered": N_("demand delivered"),
+    "statement_confirmed": N_("statement confirmed"),
+    "promise": N_("promise"),
+    "instalment_plan": N_("instalment plan"),
+    "part_payment": N_("part payment"),
+}
+
+
+def standing_table(standing: CustomerStanding, currency: str, locale: str = "en") -> Table:
+    """Each open invoice's late-payment charge and limitation date, for ``customers show``, in ``locale``."""
+    from huikuan.documents.i18n import render
+
+    def say(text) -> str:
+        return escape(render(text, locale))
+
+    def money(amount) -> str:
+        return format_money(amount, currency, locale)
+
     as_of = standing.as_of
-    title = f"Legal standing on {as_of.isoformat()}: principal {format_money(standing.open_total, currency)}"
+    title = say(Text(N_("Legal standing on {day}: principal {principal}"), day=as_of, principal=money(standing.open_total)))
     if standing.terms is not None:
-        title += f" + charge {format_money(standing.charge_total, currency)} = {format_money(standing.claim_total, currency)}"
+        title += say(Text(N_(" + charge {charge} = {claim}"), charge=money(standing.charge_total), claim=money(standing.claim_total)))
         if standing.terms.clause:
-            title += f" (per {escape(standing.terms.clause)})"
+            title += say(Text(N_(" (per {clause})"), clause=standing.terms.clause))
     else:
-        title += " (no late-payment charge in the contract)"
-    table = Table(title=title, title_justify="left")
+        title += say(Text(N_(" (no late-payment charge in the contract)")))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for column, justify in (
-        ("invoice", "left"),
-        ("due", "left"),
-        ("open", "right"),
-        ("charge", "right"),
-        ("limitation date", "left"),
-        ("restarted by", "left"),
+        (N_("invoice"), "left"),
+        (N_("due"), "left"),
+        (N_("open"), "right"),
+        (N_("charge"), "right"),
+        (N_("limitation date"), "left"),
+        (N_("restarted by"), "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(say(Text(column)), justify=justify)  # type: ignore[arg-type]
     for invoice in sorted(standing.invoices, key=lambda i: (i.due_on, i.invoice_id)):
         limit, restart = invoice.limitation, invoice.limitation.restarted_by
         left = limit.days_left(as_of)
-        when = f"{limit.expires_on.isoformat()} ({'expired' if left < 0 else f'{left} days'})"
-        why = f"{restart.kind.value.replace('_', ' ')} {restart.on.isoformat()}" if restart else "due date"
+        remaining = Text(N_(" (expired)")) if left < 0 else Text(N_(" ({days} days)"), days=left)
+        when = limit.expires_on.isoformat() + say(remaining)
+        why = Text(N_("{what} {day}"), what=Text(RESTARTS[restart.kind.value]), day=restart.on) if restart else Text(N_("due date"))
         table.add_row(
             escape(invoice.invoice_id),
             invoice.due_on.isoformat(),
-            format_money(invoice.open_amount, currency),
-            format_money(invoice.charge_amount, currency) if invoice.charge else "-",
+            money(invoice.open_amount),
+            money(invoice.charge_amount) if invoice.charge else "-",
             when,
-            escape(why),
+            say(why),
         )
     return table
 

@@ -153,6 +153,7 @@ def explain_command(customer_id: CustomerId, as_of: AsOf = None, policy: PolicyO
     each open invoice's charge to the day and the total claim (the table of `customers show`)."""
     from huikuan.cli.legal import standing_table
     from huikuan.cli.views import explain_view
+    from huikuan.documents.i18n import company_locale
     from huikuan.ledger import records
     from huikuan.ledger.db import session_scope
     from huikuan.legal.standing import standing_of, terms_for
@@ -170,7 +171,7 @@ def explain_command(customer_id: CustomerId, as_of: AsOf = None, policy: PolicyO
         currency = customer.currency
     out.print(explain_view(customer_id, day, context.policy.name, explanations))
     if standing is not None and standing.invoices:
-        out.print(standing_table(standing, currency))
+        out.print(standing_table(standing, currency, company_locale(context.company)))  # as customers show says it
 
 
 @app.command("calendar")

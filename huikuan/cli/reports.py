@@ -33,12 +33,14 @@ from huikuan.cli.common import (
 def portfolio_command(as_of: AsOf = None, oldest: Annotated[int, typer.Option(help="how many of the oldest debts")] = 10) -> None:
     """Customers, open amounts by age and the oldest debts."""
     from huikuan.cli.views import portfolio_view
+    from huikuan.documents.i18n import reader_locale
     from huikuan.ledger.db import session_scope
     from huikuan.reports.portfolio import portfolio
 
+    day, locale = parse_day(as_of, "--as-of"), reader_locale()
     ensure_ledger()
     with session_scope() as session:
-        out.print(portfolio_view(portfolio(session, parse_day(as_of, "--as-of"), oldest=oldest)))
+        out.print(portfolio_view(portfolio(session, day, oldest=oldest), locale))
 
 
 class ReportFormat(str, Enum):
@@ -145,6 +147,7 @@ def worklist_command(
 def customers_show(customer_id: CustomerId, as_of: AsOf = None) -> None:
     """One customer: balance, open invoices with their ages, status, promises, recent contacts."""
     from huikuan.cli.views import customer_view
+    from huikuan.documents.i18n import company_locale
     from huikuan.ledger import records
     from huikuan.ledger.db import session_scope
     from huikuan.reports.portfolio import customer_file
@@ -160,6 +163,7 @@ def customers_show(customer_id: CustomerId, as_of: AsOf = None) -> None:
             standing = standing_of(session, customer_id, day, context)
         except records.LedgerError as exc:
             raise fail(str(exc)) from None
-        out.print(customer_view(shown))
+        locale = company_locale(context.company)
+        out.print(customer_view(shown, locale))
         if standing.invoices:
-            out.print(standing_table(standing, records.get_customer(session, customer_id).currency))
+            out.print(standing_table(standing, records.get_customer(session, customer_id).currency, locale))

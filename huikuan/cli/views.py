@@ -8,41 +8,55 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from huikuan.documents.i18n import SOURCE_LOCALE, render
+from huikuan.documents.last_contact import CHANNELS, RESULTS
 from huikuan.ledger import account_state
 from huikuan.ledger.importer import KIND_ORDER, ImportSummary
 from huikuan.reports.portfolio import CustomerFile, Portfolio
 from models.aging import aging_bucket
 from models.money import format_money
+from models.texts import N_, Term, Text
+
+# The account's facets (``account_state.LOCK``, ``STANDING``, ``LIMIT``) as its history names them.
+FACETS = {"shipping_lock": N_("shipping lock"), "credit_standing": N_("credit standing"), "credit_limit": N_("credit limit")}
 
 
-def portfolio_view(p: Portfolio) -> Group:
+def portfolio_view(p: Portfolio, locale: str = SOURCE_LOCALE) -> Group:
+    """The portfolio for people, in ``locale``: customers by segment and status, open amounts by age, the oldest debts."""
+
+    def say(text) -> str:
+        return escape(render(text, locale))
+
+    def counts(items: dict) -> tuple[str, ...]:  # a list in the locale's way ("a 1, b 2"; "甲 1、乙 2")
+        return tuple(f"{render(Term(k), locale)} {v}" for k, v in sorted(items.items()))
+
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]Customers[/]", str(p.customers), "by segment: " + ", ".join(f"{k} {v}" for k, v in sorted(p.by_segment.items())))
-    head.add_row("", "", "by status: " + ", ".join(f"{k} {v}" for k, v in sorted(p.by_status.items())))
+    head.add_row(f"[bold]{say(Text(N_('Customers')))}[/]", str(p.customers), say(Text(N_("by segment: {counts}"), counts=counts(p.by_segment))))
+    head.add_row("", "", say(Text(N_("by status: {counts}"), counts=counts(p.by_status))))
     currencies = sorted(p.by_bucket)
-    aging = Table(title=f"Open amounts by age on {p.as_of} (账龄)", title_justify="left", box=box.SIMPLE_HEAD)
-    aging.add_column("days overdue", no_wrap=True)
+    aging = Table(title=say(Text(N_("Open amounts by age on {day}"), day=p.as_of)), title_justify="left", box=box.SIMPLE_HEAD)
+    aging.add_column(say(Text(N_("days overdue"))), no_wrap=True)
     for currency in currencies:
         aging.add_column(currency, justify="right", no_wrap=True)
-        aging.add_column("share", justify="right", no_wrap=True)
-    aging.add_column("invoices", justify="right")
-    for label in p.bucket_labels:
+        aging.add_column(say(Text(N_("share"))), justify="right", no_wrap=True)
+    aging.add_column(say(Text(N_("invoices"))), justify="right")
+    for bucket in p.bucket_labels:
         cells = []
         for currency in currencies:
-            amount, total = p.by_bucket[currency][label], p.total(currency)
-            cells += [format_money(amount, currency), f"{amount / total:.0%}" if total else "-"]
-        aging.add_row(label, *cells, str(p.invoices_by_bucket[label]))
+            amount, total = p.by_bucket[currency][bucket], p.total(currency)
+            cells += [format_money(amount, currency, locale), f"{amount / total:.0%}" if total else "-"]
+        aging.add_row(say(Text(bucket)), *cells, str(p.invoices_by_bucket[bucket]))
     totals = []
     for currency in currencies:
-        totals += [format_money(p.total(currency), currency), "100%"]
-    aging.add_row("[bold]total[/]", *totals, str(sum(p.invoices_by_bucket.values())), style="bold")
-    oldest = Table(title="Oldest debts", title_justify="left", box=box.SIMPLE_HEAD)
-    oldest.add_column("customer", no_wrap=True, min_width=8)
-    oldest.add_column("name", overflow="fold", min_width=10)  # whole: a long name wraps in a narrow terminal, never cut off
-    oldest.add_column("invoice", no_wrap=True, min_width=15)
-    oldest.add_column("due", no_wrap=True, min_width=10)
-    oldest.add_column("days", justify="right", no_wrap=True)
-    oldest.add_column("open", justify="right", no_wrap=True, min_width=12)
+        totals += [format_money(p.total(currency), currency, locale), "100%"]
+    aging.add_row(say(Text(N_("total"))), *totals, str(sum(p.invoices_by_bucket.values())), style="bold")
+    oldest = Table(title=say(Text(N_("Oldest debts"))), title_justify="left", box=box.SIMPLE_HEAD)
+    oldest.add_column(say(Text(N_("customer id"))), no_wrap=True, min_width=8)
+    oldest.add_column(say(Text(N_("name"))), overflow="fold", min_width=10)  # whole: a long name wraps in a narrow terminal, never cut off
+    oldest.add_column(say(Text(N_("invoice"))), no_wrap=True, min_width=15)
+    oldest.add_column(say(Text(N_("due"))), no_wrap=True, min_width=10)
+    oldest.add_column(say(Text(N_("days overdue"))), justify="right", no_wrap=True)
+    oldest.add_column(say(Text(N_("open"))), justify="right", no_wrap=True, min_width=12)
     for item in p.oldest:
         oldest.add_row(
             escape(item.customer_id),
@@ -50,92 +64,109 @@ def portfolio_view(p: Portfolio) -> Group:
             escape(item.invoice_id),
             str(item.due_on),
             str(item.days_overdue),
-            format_money(item.open_amount, item.currency),
+            format_money(item.open_amount, item.currency, locale),
         )
     return Group(head, aging, oldest)
 
 
-def customer_view(f: CustomerFile) -> Group:
+def customer_view(f: CustomerFile, locale: str = SOURCE_LOCALE) -> Group:
+    """One customer for people, in ``locale``: its facts, open invoices, promises, recent contacts and the account's history."""
+
+    def say(text) -> str:
+        return escape(render(text, locale))
+
+    def money(amount, currency: str) -> str:
+        return format_money(amount, currency, locale)
+
     c = f.customer
     contact = c.primary_contact
     who = (
-        escape(f"{contact.name}" + (f" ({contact.title})" if contact.title else "")) + f", {_address(f, contact.email)}, {escape(str(contact.phone))}"
+        escape(f"{contact.name}" + (f" ({contact.title})" if contact.title else "")) + f", {_address(f, contact.email, locale)}, {escape(str(contact.phone))}"
         if contact
-        else "no contact"
+        else say(Text(N_("no contact person")))
     )
-    others = [_address(f, o.email) for o in c.contacts if o is not contact and f.bounced_on(o.email)]
+    others = [_address(f, o.email, locale) for o in c.contacts if o is not contact and f.bounced_on(o.email)]
     facts = Table.grid(padding=(0, 2))
     shipping = f.shipping or account_state.shipping_answer(c)
-    lock = f"[bold red]locked since {c.locked_on}[/]" + (f" for {c.lock_invoices.replace(';', ', ')}" if c.lock_invoices else "") if c.locked_on else "open"
-    standing = account_state.standing(c).value + (f" since {c.standing_since}" if c.standing_since else "")
-    for label, value in (
-        ("shipping lock", lock),
-        ("credit standing", standing),
-        ("shipping", escape(shipping.why.removeprefix(f"{c.customer_id} {c.name} "))),
-        ("segment", c.segment.value),
-        ("settlement", c.settlement.value),
-        ("terms", f"{c.payment_terms_days} days"),
-        ("credit limit", format_money(c.credit_limit, c.currency) if c.credit_limit is not None else "none"),
-        ("collector", escape(c.collector or "none")),
-        ("contact", who),
-        *((("other contacts", "; ".join(others)),) if others else ()),
-        (
-            "balance",
-            f"[bold]{format_money(f.balance, c.currency)}[/] on {f.as_of}"
-            + (f"; unapplied credit {format_money(f.credit, c.currency)}, net {format_money(f.net, c.currency)}" if f.credit else ""),
-        ),
+    if c.locked_on is None:
+        lock = say(Text(N_("not locked")))
+    elif c.lock_invoices:
+        lock = f"[bold red]{say(Text(N_('locked since {day} for {invoices}'), day=c.locked_on, invoices=tuple(c.lock_invoices.split(';'))))}[/]"
+    else:
+        lock = f"[bold red]{say(Text(N_('locked since {day}'), day=c.locked_on))}[/]"
+    current = Term(account_state.standing(c).value)
+    standing = say(Text(N_("{standing} since {day}"), standing=current, day=c.standing_since) if c.standing_since else current)
+    none = say(Text(N_("none")))
+    balance = f"[bold]{money(f.balance, c.currency)}[/]" + say(Text(N_(" on {day}"), day=f.as_of))
+    if f.credit:
+        balance += say(Text(N_("; unapplied credit {credit}, net {net}"), credit=money(f.credit, c.currency), net=money(f.net, c.currency)))
+    for name, value in (
+        (N_("shipping lock"), lock),
+        (N_("credit standing"), standing),
+        (N_("shipping check"), escape(shipping.why.removeprefix(f"{c.customer_id} {c.name} "))),  # the ERP's answer, in its English
+        (N_("segment"), say(Term(c.segment.value))),
+        (N_("settlement"), say(Term(c.settlement.value))),
+        (N_("payment terms"), say(Text(N_("{days} days"), days=c.payment_terms_days))),
+        (N_("credit limit"), money(c.credit_limit, c.currency) if c.credit_limit is not None else none),
+        (N_("collector"), escape(c.collector) if c.collector else none),
+        (N_("contact"), who),
+        *(((N_("other contacts"), "; ".join(others)),) if others else ()),
+        (N_("balance"), balance),
     ):
-        facts.add_row(f"[dim]{label}[/]", value)
-    invoices = Table(title="Open invoices", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("invoice", "due", "days", "age", "amount", "open"):
-        invoices.add_column(
-            name, justify="right" if name in ("amount", "open", "days") else "left", no_wrap=True, min_width={"invoice": 15, "due": 10}.get(name)
-        )
-    invoices.add_column("dispute", overflow="fold", min_width=12)
+        facts.add_row(f"[dim]{say(Text(name))}[/]", value)
+    invoices = Table(title=say(Text(N_("Open invoices"))), title_justify="left", box=box.SIMPLE_HEAD)
+    for name, right in ((N_("invoice"), False), (N_("due"), False), (N_("days overdue"), True), (N_("age"), False), (N_("amount"), True), (N_("open"), True)):
+        invoices.add_column(say(Text(name)), justify="right" if right else "left", no_wrap=True, min_width={"invoice": 15, "due": 10}.get(name))
+    invoices.add_column(say(Text(N_("dispute"))), overflow="fold", min_width=12)
     for invoice, amount, days, dispute in f.invoices:
         invoices.add_row(
             escape(invoice.invoice_id),
             str(invoice.due_on),
             str(max(days, 0)),
-            aging_bucket(days),
-            format_money(invoice.amount, invoice.currency),
-            format_money(amount, invoice.currency),
-            escape(f"since {dispute.opened_on}: {dispute.reason}") if dispute else "",
+            say(Text(aging_bucket(days))),
+            money(invoice.amount, invoice.currency),
+            money(amount, invoice.currency),
+            say(Text(N_("since {day}: {reason}"), day=dispute.opened_on, reason=dispute.reason)) if dispute else "",
         )
-    promises = Table(title="Promises to pay (还款承诺)", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("made", "amount", "by", "invoices"):
-        promises.add_column(name)
+    promises = Table(title=say(Text(N_("Promises to pay (还款承诺)"))), title_justify="left", box=box.SIMPLE_HEAD)
+    for name in (N_("made on"), N_("amount"), N_("to pay by"), N_("invoices")):
+        promises.add_column(say(Text(name)))
     for promise in f.promises:
         promises.add_row(
-            str(promise.made_on),
-            format_money(promise.amount, c.currency),
-            str(promise.due_on),
-            escape(";".join(sorted(pi.invoice_id for pi in promise.invoices))),
+            str(promise.made_on), money(promise.amount, c.currency), str(promise.due_on), escape(";".join(sorted(pi.invoice_id for pi in promise.invoices)))
         )
-    contacts = Table(title="Recent contacts", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("on", "channel", "result", "excuse"):
-        contacts.add_column(name, no_wrap=True)
-    contacts.add_column("note", overflow="fold")
+    contacts = Table(title=say(Text(N_("Recent contacts"))), title_justify="left", box=box.SIMPLE_HEAD)
+    for name in (N_("date"), N_("channel"), N_("result"), N_("excuse")):
+        contacts.add_column(say(Text(name)), no_wrap=True)
+    contacts.add_column(say(Text(N_("note"))), overflow="fold")
     for entry in f.contacts:
         excuse = f"{entry.excuse.label} {entry.excuse.value}" if entry.excuse else ""
-        contacts.add_row(str(entry.contacted_on), entry.channel.value, entry.result.value, excuse, escape(entry.note or ""))
+        channel, result = say(Text(CHANNELS[entry.channel.value])), say(Text(RESULTS[entry.result.value]))
+        contacts.add_row(str(entry.contacted_on), channel, result, excuse, escape(entry.note or ""))
     parts = [Panel(facts, title=escape(f"{c.customer_id} {c.name}"), title_align="left"), invoices]
     parts += [promises] if f.promises else []
-    parts += [contacts] if f.contacts else ["[dim]no contact recorded yet[/]"]
+    parts += [contacts] if f.contacts else [f"[dim]{say(Text(N_('no contact recorded yet')))}[/]"]
     if f.changes:
-        history = Table(title="Account state history (锁定、信用状态、信用额度)", title_justify="left", box=box.SIMPLE_HEAD)
-        for name in ("on", "facet", "from", "to", "cause"):
-            history.add_column(name, no_wrap=name != "cause", overflow="fold")
+        history = Table(title=say(Text(N_("Account state history (锁定、信用状态、信用额度)"))), title_justify="left", box=box.SIMPLE_HEAD)
+        for name in (N_("date"), N_("facet"), N_("from"), N_("to"), N_("cause")):
+            history.add_column(say(Text(name)), no_wrap=name != "cause", overflow="fold")
         for change in f.changes:
-            history.add_row(str(change.changed_on), change.facet, escape(change.old_value or "-"), escape(change.new_value or "-"), escape(change.cause))
+            history.add_row(
+                str(change.changed_on),
+                say(Text(FACETS.get(change.facet, change.facet))),
+                escape(change.old_value or "-"),
+                escape(change.new_value or "-"),
+                escape(change.cause),
+            )
         parts.append(history)
     return Group(*parts)
 
 
-def _address(f: CustomerFile, address: str | None) -> str:
+def _address(f: CustomerFile, address: str | None, locale: str) -> str:
     """An email address, and when it bounced: marked since which day (no customer email goes to it, huikuan.outbox.bounces)."""
     bounced = f.bounced_on(address)
-    return escape(str(address)) + (f" [bold red](bounced since {bounced}: not mailed)[/]" if bounced else "")
+    mark = escape(render(Text(N_("(bounced since {day}: not mailed)"), day=bounced), locale)) if bounced else ""
+    return escape(str(address)) + (f" [bold red]{mark}[/]" if bounced else "")
 
 
 def import_summary_view(summary: ImportSummary) -> Table:

@@ -95,6 +95,10 @@ TERMS: dict[str, str] = {
     "credit_suspended": N_("credit suspended"),
     "cash_only": N_("cash only"),
     "blacklisted": N_("blacklisted"),
+    # settlements
+    "monthly_statement": N_("monthly statement"),
+    "per_invoice": N_("per invoice"),
+    "per_receipt": N_("per delivery receipt"),
 }
 
 

@@ -16,7 +16,7 @@ from huikuan.ledger.facts import load_facts
 from huikuan.ledger.heap import older_objects_frozen
 from huikuan.ledger.records import get_customer
 from huikuan.reports.builders import Report
-from models.calendar import CalendarBook
+from models.calendar import BusinessCalendar, CalendarBook
 from models.engine import Action, Evaluator, simulate
 from models.explain import Explanation, explain
 from models.policy import Policy
@@ -54,11 +54,15 @@ def iter_plan(
 
 def _plan_by_customer(session: Session, as_of: dt.date, policy: Policy, calendars: CalendarBook, progress: Callable[[int], None] | None) -> Iterator[Action]:
     previous = None
+    by_country: dict[str, BusinessCalendar] = {}  # the book's answer once per country, not per customer (0.3 s of 100,000)
     for facts, country in load_facts(session):
         if previous is not None and facts.customer_id <= previous:
             raise RuntimeError(f"load_facts gave customer {facts.customer_id!r} after {previous!r}: not in id order")
         previous = facts.customer_id
-        actions = sorted(Evaluator(facts, policy, calendars.calendar(country)).actions_on(as_of), key=Action.sort_key)
+        calendar = by_country.get(country)
+        if calendar is None:
+            calendar = by_country[country] = calendars.calendar(country)
+        actions = sorted(Evaluator(facts, policy, calendar).actions_on(as_of), key=Action.sort_key)
         for action in actions:
             if action.on != as_of or action.customer_id != facts.customer_id:
                 raise RuntimeError(f"action {action.action} of {action.customer_id} on {action.on}, planning {facts.customer_id} on {as_of}")
