@@ -103,7 +103,7 @@ def customer_view(f: CustomerFile, locale: str = SOURCE_LOCALE) -> Group:
     for name, value in (
         (N_("shipping lock"), lock),
         (N_("credit standing"), standing),
-        (N_("shipping check"), escape(shipping.why.removeprefix(f"{c.customer_id} {c.name} "))),  # the ERP's answer, in its English
+        (N_("shipping check"), escape(render(shipping.why, locale).removeprefix(f"{c.customer_id} {c.name}").lstrip())),  # the panel names the customer
         (N_("segment"), say(Term(c.segment.value))),
         (N_("settlement"), say(Term(c.settlement.value))),
         (N_("payment terms"), say(Text(N_("{days} days"), days=c.payment_terms_days))),

@@ -29,6 +29,7 @@ from huikuan.ledger.records import open_amounts, unapplied_credit
 from models.enums import CustomerStatus
 from models.ledger import AccountChange, Charge, Customer, Invoice
 from models.money import ZERO, format_money
+from models.texts import N_, Term, Text
 
 LOCK, STANDING, LIMIT = "shipping_lock", "credit_standing", "credit_limit"
 CREDIT_CUT = Decimal("0.60")  # PROCESS.md §3: when a stopped customer pays, the limit is cut by 40%
@@ -151,7 +152,7 @@ class CreditAnswer:
     over_limit: bool
     exposure: Decimal
     limit: Decimal | None
-    why: str
+    why: str  # English (a ``Text``: people read it in their language)
     owed: Decimal = ZERO
     credit: Decimal = ZERO
 
@@ -161,20 +162,24 @@ def credit_answer(customer: Customer, *, owed: Decimal, amount: Decimal, credit:
     exposure = owed - credit + amount
     limit = customer.credit_limit
     if limit is None:
-        return CreditAnswer(False, exposure, None, f"{customer.customer_id} has no credit limit", owed, credit)
+        return CreditAnswer(False, exposure, None, Text(N_("{customer} has no credit limit"), customer=customer.customer_id), owed, credit)
     over = exposure > limit
     return CreditAnswer(over, exposure, limit, _credit_why(customer, exposure, limit, amount, credit, over), owed, credit)
 
 
-def _credit_why(customer: Customer, exposure: Decimal, limit: Decimal, amount: Decimal, credit: Decimal, over: bool) -> str:
+def _credit_why(customer: Customer, exposure: Decimal, limit: Decimal, amount: Decimal, credit: Decimal, over: bool) -> Text:
     """The credit test in words, its amounts in the one money format (English: ``CNY 1,234.50``); an order is named only when there is one."""
 
     def money(value: Decimal) -> str:
         return format_money(value, customer.currency or "CNY", "en")
 
-    held = f" (after {money(credit)} unapplied credit)" if credit else ""
-    owes = f"would owe {money(exposure)}{held} with this order of {money(amount)}" if amount else f"owes {money(exposure)}{held}"
-    return f"{customer.customer_id} {owes}, {'over' if over else 'within'} its credit limit of {money(limit)}"
+    held = Text(N_(" (after {credit} unapplied credit)"), credit=money(credit)) if credit else ""
+    if amount:
+        owes = Text(N_("would owe {exposure}{held} with this order of {amount}"), exposure=money(exposure), held=held, amount=money(amount))
+    else:
+        owes = Text(N_("owes {exposure}{held}"), exposure=money(exposure), held=held)
+    said = N_("{customer} {owes}, over its credit limit of {limit}") if over else N_("{customer} {owes}, within its credit limit of {limit}")
+    return Text(said, customer=customer.customer_id, owes=owes, limit=money(limit))
 
 
 def unbilled(session: Session, customer_id: str) -> Decimal:
@@ -199,7 +204,7 @@ class ShippingAnswer:
 
     may_ship: bool
     against_payment: bool
-    why: str
+    why: str  # English, as the ERP reads it; a ``Text``, so that people read it in their language
     credit: CreditAnswer | None = None
 
 
@@ -223,8 +228,8 @@ def shipping_answer(customer: Customer, session: Session | None = None, *, amoun
     if credit is None or not credit.over_limit:
         return replace(facets, credit=credit)
     if facets.may_ship:
-        return ShippingAnswer(False, True, f"{credit.why}: only against payment in advance (款到发货) or once paid down", credit)
-    return ShippingAnswer(False, facets.against_payment, f"{facets.why}; {credit.why}", credit)
+        return ShippingAnswer(False, True, Text(N_("{credit}: only against payment in advance (款到发货) or once paid down"), credit=credit.why), credit)
+    return ShippingAnswer(False, facets.against_payment, Text(N_("{facets}; {credit}"), facets=facets.why, credit=credit.why), credit)
 
 
 def _facets_answer(customer: Customer) -> ShippingAnswer:
@@ -232,10 +237,12 @@ def _facets_answer(customer: Customer) -> ShippingAnswer:
     who = f"{customer.customer_id} {customer.name}"
     current = standing(customer)
     if customer.locked_on is not None:
-        also = f"; its credit standing is {current.value}" if current is not CustomerStatus.active else ""
-        return ShippingAnswer(False, False, f"{who} is locked since {customer.locked_on}: no shipment may leave (系统锁定无法出库){also}")
+        also = Text(N_("; its credit standing is {standing}"), standing=Term(current.value)) if current is not CustomerStatus.active else ""
+        locked = N_("{who} is locked since {day}: no shipment may leave (系统锁定无法出库){also}")
+        return ShippingAnswer(False, False, Text(locked, who=who, day=customer.locked_on, also=also))
     if current in _CASH_ONLY:
-        return ShippingAnswer(False, True, f"{who} is {current.value}: cash only, goods leave only against payment in advance (款到发货)")
+        cash_only = N_("{who} is {standing}: cash only, goods leave only against payment in advance (款到发货)")
+        return ShippingAnswer(False, True, Text(cash_only, who=who, standing=Term(current.value)))
     if current is CustomerStatus.credit_suspended:
-        return ShippingAnswer(True, False, f"{who} may ship; its credit is suspended: no new sales on credit")
-    return ShippingAnswer(True, False, f"{who} may ship")
+        return ShippingAnswer(True, False, Text(N_("{who} may ship; its credit is suspended: no new sales on credit"), who=who))
+    return ShippingAnswer(True, False, Text(N_("{who} may ship"), who=who))
