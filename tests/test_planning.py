@@ -162,12 +162,24 @@ def test_simulate_with_granted_and_denied_approvals(cli_ledger):
 def test_explain_says_what_fired_and_why_not(cli_ledger):
     result = runner.invoke(app, ["explain", "C1", "--as-of", "2026-10-12"])
     assert result.exit_code == 0, result.output
-    text = " ".join(result.stdout.split())
-    assert "notify_manager invoice I1 due" in text
-    assert "stop_shipment invoice I1 no comes on 2026-12-11" in text
-    assert "dunning_letter invoice I1 no only once the account is locked" in text
-    assert "paused: promise of 200.00 by 2026-10-20 until 2026-10-20" in text
-    assert "visit invoice I1 no the customer is not a chronically late payer" in text
+    text = " ".join(result.stdout.split())  # in the company's language (zh_CN without a company file)
+    assert "notify_manager 发票 I1 办理 发票 I1 逾期 32 天" in text
+    assert "stop_shipment 发票 I1 否 将于2026年12月11日办理" in text
+    assert "dunning_letter 发票 I1 否 账户锁定后才办理" in text
+    assert "reminder 发票 I2 否 暂停：承诺于2026年10月20日前付款 200.00，至2026年10月20日" in text
+    assert "visit 发票 I1 否 该客户不是长期拖延付款的客户" in text
+    assert "send_statement 对账单 2026-10 否 对账单当前为“未制作”；该步骤适用于“已制作、已审核”" in text
+    from huikuan.ledger.db import session_scope
+    from huikuan.reports.planning import explain_customer
+
+    with session_scope() as session:  # each answer is a text whose string is the English programs read, as before
+        said = {(e.step, e.subject): (e.fires, e.why) for e in explain_customer(session, "C1", dt.date(2026, 10, 12), load_policy("handbook"))}
+    assert said["notify_manager", "invoice I1"][0] is True
+    assert said["stop_shipment", "invoice I1"] == (False, "comes on 2026-12-11")
+    assert said["dunning_letter", "invoice I1"] == (False, "only once the account is locked")
+    assert said["reminder", "invoice I2"] == (False, "paused: promise of 200.00 by 2026-10-20 until 2026-10-20")
+    assert said["visit", "invoice I1"] == (False, "the customer is not a chronically late payer")
+    assert said["send_statement", "statement 2026-10"] == (False, "the statement is not prepared; the step is for prepared, reviewed")
 
 
 @pytest.mark.parametrize(
@@ -202,7 +214,7 @@ def test_an_instalment_plan_from_the_command_line_holds_the_ladder(cli_ledger):
     plan_day = runner.invoke(app, ["plan", "--as-of", "2026-09-15"]).stdout.splitlines()
     assert "2026-09-15,C1,follow_up,I2,email+phone,collector,false" in plan_day  # I1 waits for the plan; I2 does not
     explained = " ".join(runner.invoke(app, ["explain", "C1", "--as-of", "2026-09-15"]).stdout.split())
-    assert "paused: instalment plan of 2026-09-14" in explained
+    assert "reminder 发票 I1 否 暂停：2026年9月14日约定的分期付款" in explained, explained
     bad = runner.invoke(app, ["instalments", "C1", "--schedule", "2026-10-15:300"])
     assert bad.exit_code == 1 and "is not DATE=AMOUNT" in bad.stderr
 

@@ -120,7 +120,7 @@ def cli_ledger(cli_env):
 def test_explain_shows_each_open_invoice_s_charge_and_the_total_as_customers_show_does(cli_ledger):
     explained = cli_ledger("explain", "A", "--as-of", "2026-11-16")
     assert explained.exit_code == 0, explained.output
-    assert "A on 2026-11-16, policy handbook" in explained.output and "follow_up_daily" in explained.output  # the steps, as before
+    assert "A，2026年11月16日，策略 handbook" in explained.output and "follow_up_daily" in explained.output  # the steps, as before
     standing = explained.output[explained.output.index("法律状态（截至2026年11月16日）") :]  # in the company's language
     assert "本金 ¥1,000.00 + 违约金 ¥16.00 = ¥1,016.00（依据合同第八条）" in standing
     assert ["A-1", "2026-10-15", "¥1,000.00", "¥16.00", "2029-10-15（剩1064天）", "到期日"] in [line.split() for line in standing.splitlines()]
@@ -130,7 +130,7 @@ def test_explain_shows_each_open_invoice_s_charge_and_the_total_as_customers_sho
     assert "+ 违约金 ¥31.00 = ¥1,031.00" in later  # to the day asked about
     assert "+ 违约金 ¥0.00 = ¥1,000.00" in cli_ledger("explain", "B", "--as-of", "2026-11-16").output  # terms, within the grace days
     no_terms = cli_ledger("explain", "C", "--as-of", "2026-11-16")
-    assert no_terms.exit_code == 0 and "C on 2026-11-16" in no_terms.output
+    assert no_terms.exit_code == 0 and "C，2026年11月16日" in no_terms.output
     assert "法律状态" not in no_terms.output and "违约金" not in no_terms.output
     unknown = cli_ledger("explain", "Z", "--as-of", "2026-11-16")
     assert unknown.exit_code == 1 and "Z" in unknown.output

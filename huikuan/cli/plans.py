@@ -169,9 +169,10 @@ def explain_command(customer_id: CustomerId, as_of: AsOf = None, policy: PolicyO
         except records.LedgerError as exc:
             raise fail(str(exc)) from None
         currency = customer.currency
-    out.print(explain_view(customer_id, day, context.policy.name, explanations))
+    locale = company_locale(context.company)
+    out.print(explain_view(customer_id, day, context.policy.name, explanations, locale))
     if standing is not None and standing.invoices:
-        out.print(standing_table(standing, currency, company_locale(context.company)))  # as customers show says it
+        out.print(standing_table(standing, currency, locale))  # as customers show says it
 
 
 @app.command("calendar")

@@ -180,16 +180,23 @@ def import_summary_view(summary: ImportSummary) -> Table:
     return table
 
 
-def explain_view(customer_id: str, day, policy_name: str, explanations) -> Table:
-    table = Table(title=escape(f"{customer_id} on {day}, policy {policy_name}"), title_justify="left", box=box.SIMPLE_HEAD)
-    table.add_column("step", no_wrap=True)
-    table.add_column("for", no_wrap=True)
-    table.add_column("today", no_wrap=True)
-    table.add_column("why", overflow="fold")
+def explain_view(customer_id: str, day, policy_name: str, explanations, locale: str = SOURCE_LOCALE) -> Table:
+    """Each step of the policy for each invoice and statement (``models.explain``), in ``locale``; the steps by their ids in the policy."""
+
+    def say(text) -> str:
+        return escape(render(text, locale))
+
+    title = say(Text(N_("{customer} on {day}, policy {policy}"), customer=customer_id, day=day, policy=policy_name))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column(say(Text(N_("step"))), no_wrap=True)
+    table.add_column(say(Text(N_("for"))), no_wrap=True)
+    table.add_column(say(Text(N_("today"))), no_wrap=True)
+    table.add_column(say(Text(N_("why"))), overflow="fold")
+    due, no = say(Text(N_("fires"))), say(Text(N_("no")))
     for item in explanations:
-        table.add_row(escape(item.step), escape(item.subject), "[bold green]due[/]" if item.fires else "[dim]no[/]", escape(item.why))
+        table.add_row(escape(item.step), say(item.subject), f"[bold green]{due}[/]" if item.fires else f"[dim]{no}[/]", say(item.why))
     if not explanations:
-        table.caption = "no invoices or statements: nothing to evaluate"
+        table.caption = say(Text(N_("no invoices or statements: nothing to evaluate")))
     return table
 
 
