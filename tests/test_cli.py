@@ -62,7 +62,7 @@ def test_import_then_reimport(tmp_path, ledger_url):
     assert first.exit_code == 0, first.output
     again = run("import", "--customers", customers, "--invoices", invoices, "--payments", payments)
     assert again.exit_code == 0
-    assert "1 payment allocation(s) written" in first.stdout and "0 payment allocation(s) written" in again.stdout
+    assert "写入付款核销 1 笔" in first.stdout and "写入付款核销 0 笔" in again.stdout  # the company's language (zh_CN)
     assert count(Allocation) == 1
 
 
@@ -76,7 +76,7 @@ def test_start_loads_the_demo_once_and_shows_the_portfolio(ledger_url):
     first = run("start", "--no-server", "--customers", "40", "--as-of", "2026-11-22")
     assert first.exit_code == 0, first.output
     assert "loading a demo portfolio of 40 customers as of 2026-11-22" in first.stdout
-    assert "Open amounts by age on 2026-11-22" in first.stdout and "Oldest debts" in first.stdout
+    assert "账龄分布（截至2026年11月22日）" in first.stdout and "最久的欠款" in first.stdout  # the company's language (zh_CN)
     assert count(Customer) == 40 and count(Invoice) > 40
     second = run("start", "--no-server", "--as-of", "2026-11-22")
     assert second.exit_code == 0

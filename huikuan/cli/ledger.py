@@ -32,6 +32,7 @@ def import_command(
 ) -> None:
     """Import files in one transaction: any bad row and nothing is written (exit status 2)."""
     from huikuan.cli.views import import_summary_view
+    from huikuan.documents.i18n import reader_locale
     from huikuan.ledger.db import session_scope
     from huikuan.ledger.importer import ImportFailed, import_files
 
@@ -47,4 +48,4 @@ def import_command(
             print(problem, file=sys.stderr)
         err.print(f"[red]{len(failed.problems)} problem(s): nothing was imported.[/]")
         raise typer.Exit(2) from None
-    out.print(import_summary_view(summary))
+    out.print(import_summary_view(summary, reader_locale()))

@@ -23,6 +23,7 @@ def demo_command(
     """Generate a realistic demo portfolio and load it through the importer into an empty ledger."""
     from huikuan.cli.views import import_summary_view
     from huikuan.demo.load import load_demo
+    from huikuan.documents.i18n import reader_locale
     from huikuan.ledger.db import session_scope
     from huikuan.ledger.settings import get_settings
 
@@ -34,7 +35,7 @@ def demo_command(
             loaded = load_demo(session, target, customers=customers, as_of=day, seed=seed, track=track)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    out.print(import_summary_view(loaded.summary))
+    out.print(import_summary_view(loaded.summary, reader_locale()))
     out.print(
         f"{loaded.events} promises, disputes and contacts recorded, {loaded.statements} statements made by the statement cycle; import files in {target}",
         highlight=False,
@@ -58,21 +59,26 @@ def start_command(
     the deployments, a worker and the web service until Ctrl-C."""
     from huikuan.cli.views import import_summary_view, portfolio_view
     from huikuan.demo.load import ledger_is_empty, load_demo
+    from huikuan.documents.i18n import DEFAULT_LOCALE, reader_locale
     from huikuan.ledger.company import EXAMPLE, CompanyFileError, load_company
     from huikuan.ledger.db import session_scope
     from huikuan.ledger.settings import get_settings
     from huikuan.reports.portfolio import portfolio
 
     day = parse_day(as_of, "--as-of")
+    try:
+        locale = reader_locale()
+    except CompanyFileError:
+        locale = DEFAULT_LOCALE  # the file's error is said below, before the server starts on it
     ensure_ledger()
     demo_dir, loaded = get_settings().data_dir / "demo", None
     with calendar_years(day), progress_bar() as track, session_scope() as session:
         if ledger_is_empty(session):
             out.print(f"The ledger is empty: loading a demo portfolio of {customers} customers as of {day}.", markup=False)
             loaded = load_demo(session, demo_dir, customers=customers, as_of=day, track=track)
-            out.print(import_summary_view(loaded.summary))
+            out.print(import_summary_view(loaded.summary, locale))
     with session_scope() as session:
-        out.print(portfolio_view(portfolio(session, day)))
+        out.print(portfolio_view(portfolio(session, day), locale))
     if loaded is not None:
         _demo_guide(day, demo_dir)
     else:

@@ -169,14 +169,23 @@ def _address(f: CustomerFile, address: str | None, locale: str) -> str:
     return escape(str(address)) + (f" [bold red]{mark}[/]" if bounced else "")
 
 
-def import_summary_view(summary: ImportSummary) -> Table:
-    table = Table(title="Imported", title_justify="left", box=box.SIMPLE_HEAD)
-    for name in ("file", "new", "updated", "unchanged"):
-        table.add_column(name, justify="left" if name == "file" else "right")
+# The import files (``importer.KIND_ORDER``) as the summary names them.
+IMPORT_FILES = {"customers": N_("customers"), "invoices": N_("invoices"), "payments": N_("payments"), "charges": N_("charges")}
+
+
+def import_summary_view(summary: ImportSummary, locale: str = SOURCE_LOCALE) -> Table:
+    """What an import wrote, file by file, in ``locale``."""
+
+    def say(text) -> str:
+        return escape(render(text, locale))
+
+    table = Table(title=say(Text(N_("Imported"))), title_justify="left", box=box.SIMPLE_HEAD)
+    for name in (N_("file"), N_("new"), N_("updated"), N_("unchanged")):
+        table.add_column(say(Text(name)), justify="left" if name == "file" else "right")
     for kind in KIND_ORDER:
         if kind in summary.created or kind in summary.unchanged or kind in summary.updated:
-            table.add_row(kind, str(summary.created[kind]), str(summary.updated[kind]), str(summary.unchanged[kind]))
-    table.caption = f"{summary.allocations} payment allocation(s) written"
+            table.add_row(say(Text(IMPORT_FILES[kind])), str(summary.created[kind]), str(summary.updated[kind]), str(summary.unchanged[kind]))
+    table.caption = say(Text(N_("{count} payment allocation(s) written"), count=summary.allocations))
     return table
 
 
