@@ -100,11 +100,12 @@ def adopt_command(
 ) -> None:
     """Once, when huikuan takes over a ledger with old debts: the escalations, notices and stop-shipments whose dates
     passed before it (the daily run takes only what falls due that day), dated the adoption day; rerun, it takes nothing twice."""
-    from rich.table import Table
-
+    from huikuan.cli.views import report_view
+    from huikuan.documents.i18n import company_locale
     from huikuan.ledger.adoption import adopt
     from huikuan.ledger.db import engine_for
-    from huikuan.reports.planning import COLUMNS, row, write_csv
+    from huikuan.reports.planning import actions_report, write_csv
+    from models.texts import N_, Text
 
     day, context = parse_day(as_of, "--as-of"), command_context(policy, need_company=not dry_run)
     ensure_ledger()
@@ -115,11 +116,9 @@ def adopt_command(
     if output_format is AdoptFormat.csv:
         write_csv(shown, sys.stdout)
         notes = err  # stdout is the CSV alone
-    elif shown:
-        table = Table(*COLUMNS, title=f"Steps missed before huikuan, {'to take' if dry_run else 'taken'} on {day}", title_justify="left")
-        for action in shown:
-            table.add_row(*(escape(value) for value in row(action).values()))
-        out.print(table)
+    elif shown:  # as plan --format table shows actions: in the company's language, with their reasons, each cell whole
+        title = Text(N_("Steps missed before huikuan, to take on {day}") if dry_run else N_("Steps missed before huikuan, taken on {day}"), day=day)
+        out.print(report_view(actions_report("adopt", title, day, shown), company_locale(context.company)))
     customers = len({a.customer_id for a in shown})
     if dry_run:
         notes.print(
