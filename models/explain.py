@@ -35,7 +35,7 @@ def explain(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: Busine
     """For each step and each invoice or statement: does it fire on ``day``, and why (not)."""
     ev = Evaluator(facts, policy, calendar)
     fired = {(step.id, invoice.invoice_id) for invoice in facts.invoices for step, *_ in ev.invoice_calls(invoice, day)}
-    fired |= {(step.id, s.month) for s in facts.statements for step, *_ in ev.statement_calls(s, day)}
+    fired_statements = {(step.id, s.month) for s in facts.statements for step, *_ in ev.statement_calls(s, day)}
     result: list[Explanation] = []
     for invoice in facts.invoices:
         subject = Text(N_("invoice {invoice}"), invoice=invoice.invoice_id)
@@ -52,7 +52,7 @@ def explain(facts: CustomerFacts, day: dt.date, policy: Policy, calendar: Busine
     for statement in facts.statements:
         subject = Text(N_("statement {month}"), month=statement.month)
         for step in ev.statement_steps:
-            fires = (step.id, statement.month) in fired
+            fires = (step.id, statement.month) in fired_statements
             why = (
                 Text(N_("{subject}: {step}"), subject=subject, step=step_text(step.reason, step.action))
                 if fires
