@@ -201,6 +201,27 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path, ledger_u
     assert (result.returncode, result.stderr) == (141, "")
 
 
+def test_markdown_is_shown_to_a_terminal_without_its_escapes_and_written_to_a_pipe_as_it_is(tmp_path, ledger_url, monkeypatch):
+    """The worklist and a report: a file or a pipe gets the Markdown; a person at a terminal reads no backslashes (``\\(财务经理\\)``)."""
+    import io
+
+    from rich.console import Console
+
+    import huikuan.cli.common as common
+    from huikuan.documents.escaping import markdown_unescaped
+
+    assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
+    for args in (("worklist", "--as-of", "2026-11-23"), ("report", "aging", "--as-of", "2026-11-22")):
+        piped = run(*args).stdout
+        assert piped.startswith(("# Worklist 2026-11-23", "## 账龄分析")) and "\\" in piped, piped[:300]  # Markdown, its escapes kept
+        screen = io.StringIO()
+        with monkeypatch.context() as patched:
+            patched.setattr(common, "out", Console(file=screen, force_terminal=True))
+            assert run(*args).exit_code == 0
+        shown = screen.getvalue()
+        assert shown == markdown_unescaped(piped) and "\\" not in shown and shown.startswith(piped[:4])
+
+
 def test_reports_and_the_worklist_from_the_command_line(tmp_path, ledger_url):
     assert run("demo", "--customers", "30", "--as-of", "2026-11-22").exit_code == 0
     kpis = run("report", "kpis", "--as-of", "2026-11-22")

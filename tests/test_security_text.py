@@ -346,6 +346,22 @@ def test_markdown_escaping_keeps_chinese_and_plain_text_readable():
     assert markdown_text("a@b.cn http://x.example") == "a@b\\.cn http\\://x\\.example"
 
 
+def test_a_terminal_shows_the_escaped_text_as_it_was_typed():
+    """``markdown_unescaped`` (the worklist and reports on a screen) gives back exactly what people typed, backslashes included."""
+    from huikuan.documents.escaping import markdown_text, markdown_unescaped
+
+    typed = [
+        "韩欣晓 (财务经理)",
+        "# x *y* [l](u) | `c` 1. 2.5 a-b -x http://e <b>&amp;",
+        "C:\\账目\\(2026)",
+        "\\",
+        "\\\\(",
+        "".join(chr(c) for c in range(33, 127)),
+    ]
+    for text in typed:
+        assert markdown_unescaped(markdown_text(text)) == text, text
+
+
 @pytest.mark.parametrize("brk", ["\r\n", "\r", "\n", "\u2028", "\u2029", "\x0b", "\x0c", "\x85", "\x1c", "\x1d", "\x1e"])
 def test_no_kind_of_line_break_starts_a_markdown_block(brk):
     from huikuan.documents.escaping import markdown_text

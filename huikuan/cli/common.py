@@ -141,6 +141,17 @@ out = stdout_console()
 err = Console(stderr=True)
 
 
+def write_markdown(markdown: str) -> None:
+    """Markdown for people (a report, the worklist): to a file or a pipe as it is; to a terminal without its backslash escapes.
+
+    A terminal renders no Markdown, so the escapes that keep people's text literal for a renderer
+    (``huikuan.documents.escaping.markdown_text``) would only be noise on the screen.
+    """
+    from huikuan.documents.escaping import markdown_unescaped
+
+    out.file.write(markdown_unescaped(markdown) if out.is_terminal else markdown)
+
+
 # Warnings (a year without an official calendar) are for people: one plain line each.
 warnings.formatwarning = lambda message, category, *_args, **_kwargs: f"warning: {message}\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -26,6 +25,7 @@ from huikuan.cli.common import (
     parse_day,
     say_written,
     write_csv,
+    write_markdown,
 )
 
 
@@ -109,7 +109,7 @@ def report_command(
         output.write_text(to_markdown(report, locale), encoding="utf-8")
         say_written(report.title, output, locale)
     else:
-        sys.stdout.write(to_markdown(report, locale))
+        write_markdown(to_markdown(report, locale))
 
 
 def _management_report(day: dt.date, folder: Path) -> None:
@@ -140,7 +140,7 @@ def worklist_command(
     ensure_ledger()
     with calendar_years(day), session_scope() as session:
         items = worklist(session, day, policy=context.policy, collector=collector, company=context.company)
-    sys.stdout.write(worklist_markdown(items, day, context.company) + "\n")
+    write_markdown(worklist_markdown(items, day, context.company) + "\n")
 
 
 @customers_app.command("show")

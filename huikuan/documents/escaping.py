@@ -43,6 +43,18 @@ def markdown_text(text: object) -> str:
     return _MARKDOWN_ESCAPE.sub(lambda m: "\\" + m.group(0), one_line(str(text)))
 
 
+_MARKDOWN_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # a backslash before ASCII punctuation: CommonMark's escape
+
+
+def markdown_unescaped(markdown: str) -> str:
+    """Markdown as a terminal shows it to a person: every backslash escape undone (``markdown_text``'s and any other).
+
+    A terminal renders no Markdown, so the escapes that keep people's text literal for a
+    renderer are only noise there (``韩欣晓 \\(财务经理\\)``); a file or a pipe keeps them.
+    """
+    return _MARKDOWN_ESCAPED.sub(r"\1", markdown)
+
+
 def markdown_code(text: object) -> str:
     """``text`` as an inline code span (a command to copy): a backtick in it cannot end the span early."""
     text = one_line(str(text))
