@@ -104,6 +104,24 @@ def test_every_reason_code_is_in_the_catalogue_and_reads_without_english_in_chin
         assert not re.search(r"[A-Za-z]", re.sub(r"\{\w+\}", "", translated)), (code, translated)
 
 
+def test_the_terminal_s_words_cover_every_value_they_name():
+    """Every restart of a limitation period, facet of an account, statement state, contact channel and result has its words."""
+    from huikuan.cli.legal import RESTARTS
+    from huikuan.cli.views import FACETS, IMPORT_FILES
+    from huikuan.documents.last_contact import CHANNELS, RESULTS
+    from huikuan.ledger.account_state import LIMIT, LOCK, STANDING
+    from huikuan.ledger.importer import KIND_ORDER
+    from models.engine import STATEMENT_ORDER
+    from models.enums import Channel, ContactResult
+    from models.explain import STATEMENT_STATES
+    from models.limitation import Restart
+
+    assert set(RESTARTS) == {r.value for r in Restart}
+    assert set(FACETS) == {LOCK, STANDING, LIMIT} and set(IMPORT_FILES) == set(KIND_ORDER)
+    assert set(STATEMENT_STATES) == set(STATEMENT_ORDER)
+    assert set(CHANNELS) == {c.value for c in Channel} and set(RESULTS) == {r.value for r in ContactResult}
+
+
 def test_a_company_policy_text_outside_the_catalogue_is_shown_as_written():
     reason = Reason("invoice_age", invoice="I9", age=Reason("overdue", days=3), step=step_text("我们自己的规则：先打电话", "call_first"))
     assert i18n.render(reason, "zh_CN") == "发票 I9 逾期 3 天；我们自己的规则：先打电话"
