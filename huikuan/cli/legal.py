@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -31,10 +32,9 @@ RESTARTS = {
 
 def standing_table(standing: CustomerStanding, currency: str, locale: str = "en") -> Table:
     """Each open invoice's late-payment charge and limitation date, for ``customers show``, in ``locale``."""
-    from huikuan.documents.i18n import render
+    from huikuan.cli.views import said
 
-    def say(text) -> str:
-        return escape(render(text, locale))
+    say = partial(said, locale=locale)
 
     def money(amount) -> str:
         return format_money(amount, currency, locale)

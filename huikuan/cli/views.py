@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich import box
 from rich.console import Group
 from rich.markup import escape
@@ -17,15 +19,19 @@ from models.aging import aging_bucket
 from models.money import format_money
 from models.texts import N_, Term, Text
 
+
+def said(text, locale: str) -> str:
+    """A text (a ``Text``, a ``Term``, or as written) in ``locale``, escaped for rich: customers' words inside it are shown as typed."""
+    return escape(render(text, locale))
+
+
 # The account's facets (``account_state.LOCK``, ``STANDING``, ``LIMIT``) as its history names them.
 FACETS = {"shipping_lock": N_("shipping lock"), "credit_standing": N_("credit standing"), "credit_limit": N_("credit limit")}
 
 
 def portfolio_view(p: Portfolio, locale: str = SOURCE_LOCALE) -> Group:
     """The portfolio for people, in ``locale``: customers by segment and status, open amounts by age, the oldest debts."""
-
-    def say(text) -> str:
-        return escape(render(text, locale))
+    say = partial(said, locale=locale)
 
     def counts(items: dict) -> tuple[str, ...]:  # a list in the locale's way ("a 1, b 2"; "甲 1、乙 2")
         return tuple(f"{render(Term(k), locale)} {v}" for k, v in sorted(items.items()))
@@ -71,9 +77,7 @@ def portfolio_view(p: Portfolio, locale: str = SOURCE_LOCALE) -> Group:
 
 def customer_view(f: CustomerFile, locale: str = SOURCE_LOCALE) -> Group:
     """One customer for people, in ``locale``: its facts, open invoices, promises, recent contacts and the account's history."""
-
-    def say(text) -> str:
-        return escape(render(text, locale))
+    say = partial(said, locale=locale)
 
     def money(amount, currency: str) -> str:
         return format_money(amount, currency, locale)
@@ -165,7 +169,7 @@ def customer_view(f: CustomerFile, locale: str = SOURCE_LOCALE) -> Group:
 def _address(f: CustomerFile, address: str | None, locale: str) -> str:
     """An email address, and when it bounced: marked since which day (no customer email goes to it, huikuan.outbox.bounces)."""
     bounced = f.bounced_on(address)
-    mark = escape(render(Text(N_("(bounced since {day}: not mailed)"), day=bounced), locale)) if bounced else ""
+    mark = said(Text(N_("(bounced since {day}: not mailed)"), day=bounced), locale) if bounced else ""
     return escape(str(address)) + (f" [bold red]{mark}[/]" if bounced else "")
 
 
@@ -175,9 +179,7 @@ IMPORT_FILES = {"customers": N_("customers"), "invoices": N_("invoices"), "payme
 
 def import_summary_view(summary: ImportSummary, locale: str = SOURCE_LOCALE) -> Table:
     """What an import wrote, file by file, in ``locale``."""
-
-    def say(text) -> str:
-        return escape(render(text, locale))
+    say = partial(said, locale=locale)
 
     table = Table(title=say(Text(N_("Imported"))), title_justify="left", box=box.SIMPLE_HEAD)
     for name in (N_("file"), N_("new"), N_("updated"), N_("unchanged")):
@@ -191,9 +193,7 @@ def import_summary_view(summary: ImportSummary, locale: str = SOURCE_LOCALE) -> 
 
 def explain_view(customer_id: str, day, policy_name: str, explanations, locale: str = SOURCE_LOCALE) -> Table:
     """Each step of the policy for each invoice and statement (``models.explain``), in ``locale``; the steps by their ids in the policy."""
-
-    def say(text) -> str:
-        return escape(render(text, locale))
+    say = partial(said, locale=locale)
 
     title = say(Text(N_("{customer} on {day}, policy {policy}"), customer=customer_id, day=day, policy=policy_name))
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
